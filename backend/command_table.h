@@ -1,0 +1,67 @@
+// What the proxy knows about every Redis command: arity, flags and key positions. Built in from
+// backend/command_table_data.inc (generated from a real Redis' COMMAND reply by
+// scripts/gen_command_table.py), so it works where the backend refuses COMMAND.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace tfproxy::backend {
+
+enum CommandFlag : uint32_t {
+  kFlag_write = 1u << 0,
+  kFlag_readonly = 1u << 1,
+  kFlag_denyoom = 1u << 2,
+  kFlag_admin = 1u << 3,
+  kFlag_pubsub = 1u << 4,
+  kFlag_noscript = 1u << 5,
+  kFlag_blocking = 1u << 6,
+  kFlag_loading = 1u << 7,
+  kFlag_stale = 1u << 8,
+  kFlag_skip_monitor = 1u << 9,
+  kFlag_skip_slowlog = 1u << 10,
+  kFlag_fast = 1u << 11,
+  kFlag_no_auth = 1u << 12,
+  kFlag_may_replicate = 1u << 13,
+  kFlag_no_mandatory_keys = 1u << 14,
+  kFlag_no_multi = 1u << 15,
+  kFlag_movablekeys = 1u << 16,
+  kFlag_allow_busy = 1u << 17,
+};
+
+struct CommandInfo {
+  const char* name;  // lower case; subcommands as "parent|sub"
+  int arity;         // negative: at least -arity arguments (the name counts)
+  uint32_t flags;
+  int first_key;
+  int last_key;  // negative: counted from the end
+  int key_step;
+
+  bool has(CommandFlag f) const { return (flags & f) != 0; }
+};
+
+class CommandTable {
+ public:
+  // The built-in table.
+  static const CommandTable& builtin();
+
+  // Every entry, commands and subcommands.
+  std::span<const CommandInfo> all() const;
+
+  // Looks a command up by name, case-insensitively; nullptr if unknown. For container commands
+  // (CONFIG, CLIENT, ...) pass the subcommand to get its own entry; an unknown subcommand
+  // falls back to the container.
+  const CommandInfo* find(std::string_view name, std::string_view subcommand = {}) const;
+
+ private:
+  CommandTable();
+  struct Impl;
+  Impl* impl_;
+};
+
+// Lower-cases ASCII into `out` (reused buffer, no allocation once warm).
+void toLower(std::string_view in, std::string* out);
+
+}  // namespace tfproxy::backend

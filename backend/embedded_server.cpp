@@ -1,0 +1,163 @@
+#include "backend/embedded_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "backend/sync_connection.h"
+
+namespace tfproxy::backend {
+namespace {
+
+// Asks the kernel for a free loopback port.
+uint16_t freeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool waitExited(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string findExecutable(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
+std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
+                                                      std::string* error) {
+  std::string exe = findExecutable(binary);
+  if (exe.empty()) {
+    *error = "'" + binary +
+             "' was not found on PATH. Install Redis (Debian: apt-get install redis-server) "
+             "or pass --backend HOST:PORT to use a running Redis";
+    return nullptr;
+  }
+  char dir_template[] = "/tmp/tfproxy-XXXXXX";
+  if (::mkdtemp(dir_template) == nullptr) {
+    *error = std::string("cannot create a temporary folder: ") + std::strerror(errno);
+    return nullptr;
+  }
+  std::unique_ptr<EmbeddedServer> server(new EmbeddedServer);
+  server->dir_ = dir_template;
+
+  // A port picked this way can be taken by someone else before redis-server binds it; retry.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    uint16_t port = freeLoopbackPort();
+    if (port == 0) continue;
+    std::string port_text = std::to_string(port);
+    std::string log_file = server->dir_ + "/redis.log";
+    std::vector<std::string> args = {exe,          "--port",      port_text, "--bind",
+                                     "127.0.0.1",  "--dir",       server->dir_,
+                                     "--save",     "",            "--appendonly",
+                                     "no",         "--daemonize", "no",
+                                     "--logfile",  log_file};
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      *error = std::string("fork failed: ") + std::strerror(errno);
+      return nullptr;
+    }
+    if (pid == 0) {
+      // Own process group: a terminal's Ctrl-C reaches tfproxy, which then stops this server
+      // after in-flight replies are done. If tfproxy dies, the server goes with it.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(exe.c_str(), argv.data());
+      ::_exit(127);
+    }
+    server->pid_ = pid;
+    server->endpoint_ = config::Endpoint{"127.0.0.1", port};
+
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        server->pid_ = -1;
+        break;  // exited: most likely the port was taken
+      }
+      std::string ignored;
+      auto conn = SyncConnection::connect(server->endpoint_, std::chrono::milliseconds(200),
+                                          &ignored);
+      if (conn) {
+        auto reply = conn->call({"PING"});
+        if (reply && reply->str == "PONG") return server;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (server->pid_ > 0) {
+      ::kill(server->pid_, SIGKILL);
+      waitExited(server->pid_, std::chrono::seconds(2));
+      server->pid_ = -1;
+    }
+  }
+  *error = "the embedded redis-server did not start; see its log in " + server->dir_ +
+           "/redis.log";
+  server->dir_.clear();  // keep the log for inspection
+  return nullptr;
+}
+
+EmbeddedServer::~EmbeddedServer() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    if (!waitExited(pid_, std::chrono::seconds(5))) {
+      ::kill(pid_, SIGKILL);
+      waitExited(pid_, std::chrono::seconds(2));
+    }
+  }
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+}  // namespace tfproxy::backend

@@ -1,0 +1,175 @@
+#include "backend/sync_connection.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "resp/decoder.h"
+#include "resp/encoder.h"
+
+namespace tfproxy::backend {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits until `fd` is ready for `events` or the deadline passes. Returns false on timeout.
+bool waitFor(int fd, short events, Clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+}  // namespace
+
+SyncConnection::SyncConnection(int fd, std::chrono::milliseconds timeout)
+    : fd_(fd), timeout_(timeout) {}
+
+SyncConnection::~SyncConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void SyncConnection::fail(std::string reason) {
+  error_ = std::move(reason);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& endpoint,
+                                                        std::chrono::milliseconds timeout,
+                                                        std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(endpoint.port);
+  int rc = ::getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) {
+    *error = std::string("cannot resolve ") + endpoint.host + ": " + gai_strerror(rc);
+    return nullptr;
+  }
+  const auto deadline = Clock::now() + timeout;
+  std::string last_error = "no address";
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      ai->ai_protocol);
+    if (fd < 0) {
+      last_error = std::strerror(errno);
+      continue;
+    }
+    int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (r != 0 && errno == EINPROGRESS) {
+      if (!waitFor(fd, POLLOUT, deadline)) {
+        last_error = "connection timed out";
+        ::close(fd);
+        continue;
+      }
+      int so_error = 0;
+      socklen_t len = sizeof so_error;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      r = so_error == 0 ? 0 : -1;
+      errno = so_error;
+    }
+    if (r != 0) {
+      last_error = std::strerror(errno);
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::freeaddrinfo(res);
+    return std::unique_ptr<SyncConnection>(new SyncConnection(fd, timeout));
+  }
+  ::freeaddrinfo(res);
+  *error = last_error;
+  return nullptr;
+}
+
+bool SyncConnection::send(std::string_view bytes) {
+  if (fd_ < 0) return false;
+  const auto deadline = Clock::now() + timeout_;
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!waitFor(fd_, POLLOUT, deadline)) {
+        fail("write timed out");
+        return false;
+      }
+      continue;
+    }
+    fail(std::string("write failed: ") + std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+std::optional<resp::Value> SyncConnection::readReply() {
+  if (fd_ < 0) return std::nullopt;
+  const auto deadline = Clock::now() + timeout_;
+  while (true) {
+    auto r = framer_.scan(in_);
+    if (r.status == resp::ReplyFramer::Status::kComplete) {
+      resp::Value v;
+      bool ok = resp::decodeValue(std::string_view(in_).substr(0, r.consumed), &v);
+      in_.erase(0, r.consumed);
+      if (!ok) {
+        fail("malformed reply");
+        return std::nullopt;
+      }
+      return v;
+    }
+    if (r.status == resp::ReplyFramer::Status::kError) {
+      fail(std::string("malformed reply: ") + framer_.error());
+      return std::nullopt;
+    }
+    char buf[16384];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+      in_.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      fail("connection closed by the backend");
+      return std::nullopt;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!waitFor(fd_, POLLIN, deadline)) {
+        fail("read timed out");
+        return std::nullopt;
+      }
+      continue;
+    }
+    fail(std::string("read failed: ") + std::strerror(errno));
+    return std::nullopt;
+  }
+}
+
+std::optional<resp::Value> SyncConnection::call(std::span<const std::string_view> args) {
+  std::string request;
+  resp::encodeCommand(args, &request);
+  if (!send(request)) return std::nullopt;
+  return readReply();
+}
+
+std::optional<resp::Value> SyncConnection::call(std::initializer_list<std::string_view> args) {
+  return call(std::span<const std::string_view>(args.begin(), args.size()));
+}
+
+}  // namespace tfproxy::backend

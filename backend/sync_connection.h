@@ -1,0 +1,54 @@
+// A blocking connection to Redis with timeouts: for probing the backend, starting the embedded
+// server and, later, commands issued from JavaScript on script threads. No Asio.
+#pragma once
+
+#include <chrono>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "config/options.h"
+#include "resp/framer.h"
+#include "resp/value.h"
+
+namespace tfproxy::backend {
+
+class SyncConnection {
+ public:
+  ~SyncConnection();
+  SyncConnection(const SyncConnection&) = delete;
+  SyncConnection& operator=(const SyncConnection&) = delete;
+
+  // Connects within `timeout`. On failure returns nullptr and sets `error` to a readable reason.
+  static std::unique_ptr<SyncConnection> connect(const config::Endpoint& endpoint,
+                                                 std::chrono::milliseconds timeout,
+                                                 std::string* error);
+
+  // Sends one command and reads its reply. Returns nullopt on a transport failure or timeout
+  // (error() says which); Redis error replies are returned as values.
+  std::optional<resp::Value> call(std::span<const std::string_view> args);
+  std::optional<resp::Value> call(std::initializer_list<std::string_view> args);
+
+  // Lower-level: write raw bytes / read the next reply.
+  bool send(std::string_view bytes);
+  std::optional<resp::Value> readReply();
+
+  void setTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  const std::string& error() const { return error_; }
+  bool broken() const { return fd_ < 0; }
+
+ private:
+  explicit SyncConnection(int fd, std::chrono::milliseconds timeout);
+  void fail(std::string reason);
+
+  int fd_;
+  std::chrono::milliseconds timeout_;
+  std::string in_;
+  resp::ReplyFramer framer_;
+  std::string error_;
+};
+
+}  // namespace tfproxy::backend

@@ -1,0 +1,22 @@
+// Command line and configuration file (CLI11). `--config FILE` reads the same settings from an
+// INI/TOML file: `port = 6390`, `backend = "10.0.0.5:6379"`.
+#pragma once
+
+#include <string>
+
+#include "config/options.h"
+
+namespace tfproxy::config {
+
+struct CliResult {
+  // Set when the process should exit at once (help, version, or a bad value).
+  bool exit = false;
+  int exit_code = 0;
+  // Text for stdout (help, version) or stderr (errors: one line naming the flag).
+  std::string output;
+  ProxyOptions options;
+};
+
+CliResult parseCommandLine(int argc, const char* const* argv);
+
+}  // namespace tfproxy::config

@@ -1,0 +1,26 @@
+#include "config/options.h"
+
+#include "resp/number.h"
+
+namespace tfproxy::config {
+
+std::string Endpoint::toString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<Endpoint> parseEndpoint(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return std::nullopt;  // a bare IPv6 address needs brackets
+  }
+  auto port = resp::parseUint64(std::string_view(text).substr(colon + 1));
+  if (host.empty() || !port || *port == 0 || *port > 65535) return std::nullopt;
+  return Endpoint{host, static_cast<uint16_t>(*port)};
+}
+
+}  // namespace tfproxy::config

@@ -1,0 +1,42 @@
+// Every setting of the proxy, parsed and validated into plain structs that main() passes down.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tfproxy::config {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string toString() const;
+};
+
+// Parses "HOST:PORT" or "[V6ADDR]:PORT". Returns nullopt when malformed.
+std::optional<Endpoint> parseEndpoint(const std::string& text);
+
+struct ProxyOptions {
+  // Listening socket.
+  std::string bind = "127.0.0.1";
+  uint16_t port = 6380;
+  // Backend; without it tfproxy starts a private redis-server (the embedded default).
+  std::optional<Endpoint> backend;
+  // The proxy's own identity for its internal connections (never used for client traffic).
+  std::string backend_user;
+  std::string backend_password;
+  // Milliseconds a backend connect may take before it counts as failed.
+  uint32_t backend_connect_timeout_ms = 2000;
+  // I/O threads; each owns its client sessions and their backend connections.
+  uint32_t threads = 1;
+  std::string log_level = "info";
+  // Input limits, as Redis' proto-max-bulk-len and client-query-buffer-limit.
+  uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
+  uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
+  // How long shutdown waits for in-flight replies.
+  uint32_t shutdown_timeout_ms = 5000;
+  // redis-server binary for the embedded default.
+  std::string redis_server = "redis-server";
+};
+
+}  // namespace tfproxy::config

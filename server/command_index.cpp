@@ -1,0 +1,61 @@
+#include "server/command_index.h"
+
+#include <cstring>
+
+namespace tfproxy::server {
+
+CommandIndex::CommandIndex(const backend::CommandTable& table) {
+  for (const backend::CommandInfo& command : table.all()) {
+    if (std::strchr(command.name, '|') != nullptr) continue;  // subcommands: looked up by need
+    const backend::CommandInfo* info = &command;
+    const char* name = command.name;
+    CommandEntry e;
+    e.info = info;
+    e.kind = info != nullptr && info->has(backend::kFlag_blocking) ? CommandKind::kBlocking
+                                                                    : CommandKind::kPlain;
+    entries_[name] = e;
+  }
+  auto set = [&](const char* name, CommandKind kind,
+                 ChannelKind channel = ChannelKind::kChannel) {
+    CommandEntry& e = entries_[name];
+    e.kind = kind;
+    e.channel_kind = channel;
+  };
+  set("xread", CommandKind::kXread);
+  set("xreadgroup", CommandKind::kXread);
+  set("wait", CommandKind::kBlocking);
+  set("waitaof", CommandKind::kBlocking);
+  set("hello", CommandKind::kHello);
+  set("auth", CommandKind::kAuth);
+  set("select", CommandKind::kSelect);
+  set("reset", CommandKind::kReset);
+  set("quit", CommandKind::kQuit);
+  set("multi", CommandKind::kMulti);
+  set("exec", CommandKind::kExec);
+  set("discard", CommandKind::kDiscard);
+  set("subscribe", CommandKind::kSubscribe, ChannelKind::kChannel);
+  set("psubscribe", CommandKind::kSubscribe, ChannelKind::kPattern);
+  set("ssubscribe", CommandKind::kSubscribe, ChannelKind::kShard);
+  set("unsubscribe", CommandKind::kUnsubscribe, ChannelKind::kChannel);
+  set("punsubscribe", CommandKind::kUnsubscribe, ChannelKind::kPattern);
+  set("sunsubscribe", CommandKind::kUnsubscribe, ChannelKind::kShard);
+  set("monitor", CommandKind::kMonitor);
+  set("client", CommandKind::kClient);
+}
+
+void CommandIndex::intercept(std::string_view lower_name) {
+  entries_[std::string(lower_name)].kind = CommandKind::kIntercepted;
+}
+
+const CommandEntry& CommandIndex::lookup(std::string_view name) const {
+  char lower[32];
+  if (name.size() >= sizeof lower) return unknown_;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  }
+  auto it = entries_.find(std::string_view(lower, name.size()));
+  return it == entries_.end() ? unknown_ : it->second;
+}
+
+}  // namespace tfproxy::server

@@ -1,0 +1,62 @@
+// How the session treats each command name: forwarded plainly, forwarded with its reply
+// observed (connection state the proxy must track), or intercepted (run by the proxy).
+// One lookup per command on the forwarding path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "backend/command_table.h"
+
+namespace tfproxy::server {
+
+enum class CommandKind : uint8_t {
+  kPlain,        // one reply; counted by the gate's drain
+  kBlocking,     // one reply that may take forever (BLPOP, WAIT...): not counted
+  kXread,        // XREAD/XREADGROUP: blocking only with a BLOCK argument
+  kHello,        // HELLO: protocol, user, name
+  kAuth,         // AUTH: user
+  kSelect,       // SELECT: db
+  kReset,        // RESET: back to a fresh connection's state
+  kQuit,         // QUIT: answered by the proxy, then the connection closes
+  kMulti,        // MULTI / EXEC / DISCARD: transaction state
+  kExec,
+  kDiscard,
+  kSubscribe,    // SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE: one confirmation per channel
+  kUnsubscribe,  // (P|S)UNSUBSCRIBE: one per channel, or per current subscription if none given
+  kMonitor,      // MONITOR: the backend then streams monitor lines
+  kClient,       // CLIENT: REPLY ON|OFF|SKIP changes how many replies follow
+  kIntercepted,  // owned by the proxy (Triggers and Functions commands)
+};
+
+// Which subscription set a (un)subscribe command works on.
+enum class ChannelKind : uint8_t { kChannel, kPattern, kShard };
+
+struct CommandEntry {
+  CommandKind kind = CommandKind::kPlain;
+  ChannelKind channel_kind = ChannelKind::kChannel;
+  const backend::CommandInfo* info = nullptr;  // null for commands the table does not know
+};
+
+class CommandIndex {
+ public:
+  explicit CommandIndex(const backend::CommandTable& table);
+
+  // Marks a command name as intercepted (e.g. "tfcall").
+  void intercept(std::string_view lower_name);
+
+  // Classifies a command name (any case). Unknown names are kPlain with no info.
+  const CommandEntry& lookup(std::string_view name) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, CommandEntry, Hash, std::equal_to<>> entries_;
+  CommandEntry unknown_;
+};
+
+}  // namespace tfproxy::server

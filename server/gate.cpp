@@ -1,0 +1,71 @@
+#include "server/gate.h"
+
+namespace tfproxy::server {
+
+using Clock = std::chrono::steady_clock;
+
+Gate::Gate(size_t forwarders)
+    : counters_(new Counter[forwarders == 0 ? 1 : forwarders]),
+      forwarders_(forwarders == 0 ? 1 : forwarders) {}
+
+bool Gate::tryAdmit(size_t thread, uint32_t counted) {
+  std::atomic<int64_t>& c = counters_[thread].in_flight;
+  if (counted > 0) c.fetch_add(counted, std::memory_order_seq_cst);
+  if (!closed_.load(std::memory_order_seq_cst)) return true;
+  if (counted > 0) {
+    c.fetch_sub(counted, std::memory_order_seq_cst);
+    wakeDrainer();
+  }
+  return false;
+}
+
+void Gate::release(size_t thread, uint32_t counted) {
+  if (counted == 0) return;
+  counters_[thread].in_flight.fetch_sub(counted, std::memory_order_seq_cst);
+  if (draining_.load(std::memory_order_seq_cst)) wakeDrainer();
+}
+
+int64_t Gate::inFlight() const {
+  int64_t sum = 0;
+  for (size_t i = 0; i < forwarders_; ++i) {
+    sum += counters_[i].in_flight.load(std::memory_order_seq_cst);
+  }
+  return sum;
+}
+
+void Gate::wakeDrainer() {
+  std::lock_guard lock(drain_mutex_);
+  drained_.notify_all();
+}
+
+void Gate::lockExclusive() {
+  exclusive_.lock();
+  const auto start = Clock::now();
+  {
+    std::unique_lock lock(drain_mutex_);
+    draining_.store(true, std::memory_order_seq_cst);
+    closed_.store(true, std::memory_order_seq_cst);
+  }
+  if (listener_ != nullptr) listener_->onGateClosing();
+  {
+    std::unique_lock lock(drain_mutex_);
+    drained_.wait(lock, [this] { return inFlight() <= 0; });
+    draining_.store(false, std::memory_order_seq_cst);
+  }
+  held_since_ = Clock::now();
+  entries_.fetch_add(1, std::memory_order_relaxed);
+  drain_wait_us_.fetch_add(
+      std::chrono::duration_cast<std::chrono::microseconds>(held_since_ - start).count(),
+      std::memory_order_relaxed);
+}
+
+void Gate::unlockExclusive() {
+  hold_us_.fetch_add(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - held_since_).count(),
+      std::memory_order_relaxed);
+  closed_.store(false, std::memory_order_seq_cst);
+  exclusive_.unlock();
+  if (listener_ != nullptr) listener_->onGateOpened();
+}
+
+}  // namespace tfproxy::server

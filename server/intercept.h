@@ -1,0 +1,31 @@
+// Commands the proxy runs itself (the Triggers and Functions family) reach their handler through
+// this seam; the session only knows that a command is intercepted, not what it does.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "resp/encoder.h"
+
+namespace tfproxy::server {
+
+// What a handler may know about the client that sent the command.
+struct ClientContext {
+  resp::Protocol protocol = resp::Protocol::kResp2;
+  int64_t db = 0;
+  std::string user = "default";
+  std::string password;
+  bool in_multi = false;
+};
+
+class InterceptHandler {
+ public:
+  virtual ~InterceptHandler() = default;
+  // Runs `argv`. `done` receives the reply, encoded for `client.protocol`; it may be called
+  // from any thread, exactly once, before or after run() returns.
+  virtual void run(const std::vector<std::string>& argv, const ClientContext& client,
+                   std::function<void(std::string reply)> done) = 0;
+};
+
+}  // namespace tfproxy::server

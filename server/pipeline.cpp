@@ -1,0 +1,541 @@
+#include "server/pipeline.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "resp/decoder.h"
+#include "resp/number.h"
+#include "server/errors.h"
+
+namespace tfproxy::server {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+// XREAD/XREADGROUP block only when they carry a BLOCK option before STREAMS.
+bool hasBlockOption(const resp::RequestParser& cmd) {
+  size_t i = iequals(cmd.arg(0), "xreadgroup") ? 4 : 1;
+  while (i < cmd.argc()) {
+    std::string_view a = cmd.arg(i);
+    if (iequals(a, "streams")) return false;
+    if (iequals(a, "block")) return true;
+    i += iequals(a, "count") ? 2 : 1;
+  }
+  return false;
+}
+
+// The first element of an array or push frame if it is a bulk or simple string, else empty.
+std::string_view firstString(std::string_view frame) {
+  size_t line = frame.find("\r\n");
+  if (line == std::string_view::npos || line + 2 >= frame.size()) return {};
+  std::string_view rest = frame.substr(line + 2);
+  if (rest.empty()) return {};
+  if (rest[0] == '+') {
+    size_t end = rest.find("\r\n");
+    return end == std::string_view::npos ? std::string_view() : rest.substr(1, end - 1);
+  }
+  if (rest[0] != '$') return {};
+  size_t end = rest.find("\r\n");
+  if (end == std::string_view::npos) return {};
+  auto len = resp::parseInt64(rest.substr(1, end - 1));
+  if (!len || *len < 0 || end + 2 + static_cast<size_t>(*len) > rest.size()) return {};
+  return rest.substr(end + 2, static_cast<size_t>(*len));
+}
+
+bool isConfirmationName(std::string_view name) {
+  return name == "subscribe" || name == "unsubscribe" || name == "psubscribe" ||
+         name == "punsubscribe" || name == "ssubscribe" || name == "sunsubscribe";
+}
+
+// `+1700000000.123456 [0 127.0.0.1:5000] "get" "k"`
+bool isMonitorLine(std::string_view frame) {
+  size_t i = 1;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < frame.size() && frame[i] >= '0' && frame[i] <= '9') ++i;
+    return i > start;
+  };
+  if (!digits() || i >= frame.size() || frame[i] != '.') return false;
+  ++i;
+  if (!digits()) return false;
+  return frame.substr(i, 2) == " [";
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits)
+    : index_(index), gate_(gate), limits_(limits), parser_(limits.parser) {}
+
+Pipeline::~Pipeline() { abandon(); }
+
+void Pipeline::abandon() {
+  uint32_t counted = released_;
+  for (const Slot& s : slots_) counted += s.weight;
+  if (counted > 0) gate_.release(counted);
+  released_ = 0;
+  slots_.clear();
+  target_ = kNone;
+}
+
+bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
+                        Slot* slot) const {
+  // CLIENT REPLY ON|OFF|SKIP decides whether this and later commands are answered at all.
+  if (entry.kind == CommandKind::kClient && cmd.argc() == 3 && iequals(cmd.arg(1), "reply")) {
+    std::string_view mode = cmd.arg(2);
+    if (iequals(mode, "off")) {
+      scan->mode = ReplyMode::kOff;
+      return false;
+    }
+    if (iequals(mode, "skip")) {
+      if (scan->mode == ReplyMode::kOn) scan->mode = ReplyMode::kSkipNext;
+      return false;
+    }
+    if (iequals(mode, "on")) scan->mode = ReplyMode::kOn;
+  }
+  if (entry.kind == CommandKind::kReset) scan->mode = ReplyMode::kOn;
+  if (scan->mode == ReplyMode::kOff) return false;
+  if (scan->mode == ReplyMode::kSkipNext) {
+    scan->mode = ReplyMode::kOn;
+    return false;
+  }
+
+  slot->forward = true;
+  slot->expected = 1;
+  slot->counted = true;
+  // Commands that may wait forever are not counted: an exclusive section cannot wait for them.
+  // (Inside MULTI they are only queued, and not counting them there is harmless.)
+  if (entry.kind == CommandKind::kBlocking ||
+      (entry.kind == CommandKind::kXread && hasBlockOption(cmd))) {
+    slot->counted = false;
+  }
+  // Inside MULTI the backend answers QUEUED to everything but these.
+  const bool queued = scan->multi && entry.kind != CommandKind::kExec &&
+                      entry.kind != CommandKind::kDiscard && entry.kind != CommandKind::kMulti &&
+                      entry.kind != CommandKind::kReset &&
+                      !(entry.info != nullptr && std::strcmp(entry.info->name, "watch") == 0);
+  if (!queued) {
+    switch (entry.kind) {
+      case CommandKind::kHello:
+        slot->observe = Observe::kHello;
+        if (cmd.argc() >= 2) {
+          slot->number = resp::parseInt64(cmd.arg(1)).value_or(0);
+          for (size_t i = 2; i < cmd.argc(); ++i) {
+            if (iequals(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
+              slot->user.assign(cmd.arg(i + 1));
+              slot->password.assign(cmd.arg(i + 2));
+              i += 2;
+            } else if (iequals(cmd.arg(i), "setname")) {
+              ++i;
+            }
+          }
+        }
+        break;
+      case CommandKind::kAuth:
+        slot->observe = Observe::kAuth;
+        if (cmd.argc() == 2) {
+          slot->user = "default";
+          slot->password.assign(cmd.arg(1));
+        } else if (cmd.argc() == 3) {
+          slot->user.assign(cmd.arg(1));
+          slot->password.assign(cmd.arg(2));
+        }
+        break;
+      case CommandKind::kSelect:
+        slot->observe = Observe::kSelect;
+        if (cmd.argc() == 2) slot->number = resp::parseInt64(cmd.arg(1)).value_or(-1);
+        break;
+      case CommandKind::kReset:
+        slot->observe = Observe::kReset;
+        break;
+      case CommandKind::kMulti:
+        slot->observe = Observe::kMulti;
+        break;
+      case CommandKind::kExec:
+      case CommandKind::kDiscard:
+        slot->observe = Observe::kEndMulti;
+        break;
+      case CommandKind::kSubscribe:
+        slot->observe = Observe::kSubscribe;
+        slot->channel_kind = entry.channel_kind;
+        slot->expected = cmd.argc() > 1 ? static_cast<uint32_t>(cmd.argc() - 1) : 1;
+        break;
+      case CommandKind::kUnsubscribe:
+        slot->observe = Observe::kUnsubscribe;
+        slot->channel_kind = entry.channel_kind;
+        slot->expected = cmd.argc() > 1 ? static_cast<uint32_t>(cmd.argc() - 1) : kAll;
+        break;
+      case CommandKind::kMonitor:
+        slot->observe = Observe::kMonitor;
+        break;
+      default:
+        break;
+    }
+  }
+  // Scan-side transaction state: assumes MULTI succeeds (see inMulti() for the observed one).
+  if (entry.kind == CommandKind::kMulti) scan->multi = true;
+  if (entry.kind == CommandKind::kExec || entry.kind == CommandKind::kDiscard ||
+      entry.kind == CommandKind::kReset) {
+    scan->multi = false;
+  }
+  slot->weight = slot->counted ? (slot->observe == Observe::kNone ? slot->expected : 1) : 0;
+  return true;
+}
+
+void Pipeline::addToBatch(Slot&& slot) {
+  batch_counted_ += slot.weight;
+  if (!batch_.empty() && slot.observe == Observe::kNone) {
+    Slot& last = batch_.back();
+    if (last.observe == Observe::kNone && last.counted == slot.counted) {
+      last.expected += slot.expected;
+      last.weight += slot.weight;
+      return;
+    }
+  }
+  batch_.push_back(std::move(slot));
+}
+
+bool Pipeline::commitBatch(std::string_view bytes, std::string* to_backend) {
+  if (bytes.empty()) return true;
+  if (!gate_.tryAdmit(batch_counted_)) {
+    batch_.clear();
+    batch_counted_ = 0;
+    return false;
+  }
+  to_backend->append(bytes);
+  for (Slot& s : batch_) {
+    if (s.observe == Observe::kNone && !slots_.empty()) {
+      Slot& back = slots_.back();
+      if (back.forward && !back.ready && back.observe == Observe::kNone &&
+          back.counted == s.counted) {
+        back.expected += s.expected;
+        back.weight += s.weight;
+        continue;
+      }
+    }
+    slots_.push_back(std::move(s));
+    if (target_ == kNone) target_ = slots_.size() - 1;
+  }
+  batch_.clear();
+  batch_counted_ = 0;
+  return true;
+}
+
+void Pipeline::pushLocal(std::string reply) {
+  if (!slots_.empty() && !slots_.back().forward && slots_.back().ready) {
+    slots_.back().buffer.append(reply);
+    return;
+  }
+  Slot s;
+  s.forward = false;
+  s.ready = true;
+  s.buffer = std::move(reply);
+  slots_.push_back(std::move(s));
+}
+
+Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* to_backend,
+                                              std::string* to_client) {
+  if (closing_) return {Stop::kClose, in.size()};
+  if (barrier_) return {Stop::kBarrier, 0};
+
+  size_t pos = 0;          // end of the commands handled so far
+  size_t batch_start = 0;  // first byte of the batch not yet admitted
+  ScanState scan = scan_;
+  auto commit = [&]() -> bool {
+    if (!commitBatch(in.substr(batch_start, pos - batch_start), to_backend)) {
+      parser_.reset();
+      return false;
+    }
+    scan_ = scan;
+    batch_start = pos;
+    return true;
+  };
+
+  while (pos < in.size()) {
+    auto r = parser_.parse(in.substr(pos));
+    if (r.status == resp::RequestParser::Status::kNeedMore) {
+      if (parser_.parsedBytes() > limits_.query_buffer_limit ||
+          in.size() - pos > limits_.query_buffer_limit) {
+        if (!commit()) return {Stop::kPaused, batch_start};
+        protocol_error_ = errors::kQueryBufferLimit;
+        closing_ = true;
+        flush(to_client);
+        return {Stop::kClose, in.size()};
+      }
+      break;
+    }
+    if (r.status == resp::RequestParser::Status::kError) {
+      if (!commit()) return {Stop::kPaused, batch_start};
+      protocol_error_ = parser_.error();
+      std::string reply;
+      resp::ReplyWriter(&reply, protocol_).error(parser_.error());
+      pushLocal(std::move(reply));
+      closing_ = true;
+      flush(to_client);
+      return {Stop::kClose, in.size()};
+    }
+    if (parser_.argc() == 0) {  // empty command: skipped, as Redis does
+      pos += r.consumed;
+      continue;
+    }
+    const CommandEntry& entry = index_.lookup(parser_.arg(0));
+    if (entry.kind == CommandKind::kQuit) {
+      if (!commit()) return {Stop::kPaused, batch_start};
+      if (scan_.mode == ReplyMode::kOn) pushLocal("+OK\r\n");
+      closing_ = true;
+      flush(to_client);
+      return {Stop::kClose, in.size()};
+    }
+    if (entry.kind == CommandKind::kIntercepted) {
+      if (!commit()) return {Stop::kPaused, batch_start};
+      intercepted_.clear();
+      for (size_t i = 0; i < parser_.argc(); ++i) intercepted_.emplace_back(parser_.arg(i));
+      pos += r.consumed;
+      barrier_ = true;
+      intercept_dispatched_ = false;
+      Slot s;
+      s.forward = false;
+      slots_.push_back(std::move(s));
+      flush(to_client);
+      return {Stop::kBarrier, pos};
+    }
+    if (unavailable()) {
+      std::string reply;
+      resp::ReplyWriter(&reply, protocol_).error(unavailable_error_);
+      pushLocal(std::move(reply));
+      pos += r.consumed;
+      batch_start = pos;
+      continue;
+    }
+    Slot slot;
+    if (describe(entry, parser_, &scan, &slot)) addToBatch(std::move(slot));
+    pos += r.consumed;
+  }
+  if (!commit()) return {Stop::kPaused, batch_start};
+  flush(to_client);
+  return {Stop::kNeedMore, pos};
+}
+
+const std::vector<std::string>* Pipeline::readyIntercepted() {
+  if (!barrier_ || intercept_dispatched_ || slots_.empty()) return nullptr;
+  const Slot& front = slots_.front();
+  if (front.forward || front.ready) return nullptr;
+  intercept_dispatched_ = true;
+  return &intercepted_;
+}
+
+void Pipeline::completeIntercepted(std::string reply, std::string* to_client) {
+  for (Slot& s : slots_) {
+    if (!s.forward && !s.ready) {
+      s.buffer = std::move(reply);
+      s.ready = true;
+      break;
+    }
+  }
+  barrier_ = false;
+  intercept_dispatched_ = false;
+  flush(to_client);
+}
+
+void Pipeline::appendForClient(size_t slot_index, std::string_view bytes, std::string* to_client) {
+  if (slot_index == 0) {
+    to_client->append(bytes);
+  } else {
+    slots_[slot_index].buffer.append(bytes);
+  }
+}
+
+size_t Pipeline::onBackendInput(std::string_view in, std::string* to_client) {
+  size_t pos = 0;
+  while (pos < in.size()) {
+    auto r = framer_.scan(in.substr(pos));
+    if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
+    if (r.status == resp::ReplyFramer::Status::kError) return std::string_view::npos;
+    handleFrame(in.substr(pos, r.consumed), to_client);
+    pos += r.consumed;
+  }
+  if (released_ > 0) {
+    gate_.release(released_);
+    released_ = 0;
+  }
+  return pos;
+}
+
+bool Pipeline::isUnrequested(std::string_view frame, const Slot* target) const {
+  const char type = frame[0];
+  if (type == '>') {
+    // RESP3 subscribe confirmations are pushes, but they answer the (un)subscribe command.
+    return target == nullptr ||
+           !(target->observe == Observe::kSubscribe || target->observe == Observe::kUnsubscribe) ||
+           !isConfirmationName(firstString(frame));
+  }
+  if (target == nullptr) return true;
+  if (type == '*' && protocol_ == resp::Protocol::kResp2 && subscribed()) {
+    std::string_view kind = firstString(frame);
+    return kind == "message" || kind == "pmessage" || kind == "smessage";
+  }
+  if (type == '+' && monitor_) return isMonitorLine(frame);
+  return false;
+}
+
+void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
+  Slot* target = target_ != kNone ? &slots_[target_] : nullptr;
+  if (isUnrequested(frame, target)) {
+    if (target != nullptr) {
+      appendForClient(target_, frame, to_client);
+    } else if (slots_.empty()) {
+      to_client->append(frame);
+    } else {
+      pushLocal(std::string(frame));
+    }
+    return;
+  }
+  Slot& slot = *target;
+  appendForClient(target_, frame, to_client);
+  bool done;
+  if (slot.observe == Observe::kNone) {
+    --slot.expected;
+    if (slot.counted) {
+      --slot.weight;
+      ++released_;
+    }
+    done = slot.expected == 0;
+  } else {
+    done = observe(slot, frame);
+  }
+  if (done) {
+    released_ += slot.weight;
+    slot.weight = 0;
+    slot.ready = true;
+    advanceTarget();
+    flush(to_client);
+  }
+}
+
+bool Pipeline::observe(Slot& slot, std::string_view frame) {
+  const bool error = frame[0] == '-' || frame[0] == '!';
+  switch (slot.observe) {
+    case Observe::kNone:
+      return true;
+    case Observe::kHello:
+      if (!error) {
+        if (slot.number == 2 || slot.number == 3) {
+          protocol_ = slot.number == 3 ? resp::Protocol::kResp3 : resp::Protocol::kResp2;
+        }
+        if (!slot.user.empty()) {
+          user_ = slot.user;
+          password_ = slot.password;
+        }
+      }
+      return true;
+    case Observe::kAuth:
+      if (!error && !slot.user.empty()) {
+        user_ = slot.user;
+        password_ = slot.password;
+      }
+      return true;
+    case Observe::kSelect:
+      if (!error && slot.number >= 0) db_ = slot.number;
+      return true;
+    case Observe::kReset:
+      if (!error) resetConnectionState();
+      return true;
+    case Observe::kMulti:
+      if (!error) in_multi_ = true;
+      return true;
+    case Observe::kEndMulti:
+      in_multi_ = false;
+      return true;
+    case Observe::kMonitor:
+      if (!error) monitor_ = true;
+      return true;
+    case Observe::kSubscribe:
+    case Observe::kUnsubscribe: {
+      if (error) return true;
+      int64_t* count = slot.channel_kind == ChannelKind::kShard     ? &shard_channels_
+                       : slot.channel_kind == ChannelKind::kPattern ? &patterns_
+                                                                    : &channels_;
+      if (slot.expected == kAll) {
+        // Unsubscribing from everything: one confirmation per current subscription, or one.
+        slot.expected = static_cast<uint32_t>(std::max<int64_t>(1, *count));
+      }
+      // The confirmation's last element is the number of subscriptions left: for channels and
+      // patterns both together, for shard channels their own.
+      resp::Value v;
+      if (resp::decodeValue(frame, &v) && v.elements.size() == 3 &&
+          v.elements[2].type == resp::Type::kInteger) {
+        int64_t total = v.elements[2].integer;
+        if (slot.channel_kind == ChannelKind::kShard) {
+          shard_channels_ = total;
+        } else if (slot.channel_kind == ChannelKind::kPattern) {
+          patterns_ = total - channels_;
+        } else {
+          channels_ = total - patterns_;
+        }
+      }
+      return --slot.expected == 0;
+    }
+  }
+  return true;
+}
+
+void Pipeline::advanceTarget() {
+  for (size_t i = target_ + 1; i < slots_.size(); ++i) {
+    if (slots_[i].forward && !slots_[i].ready) {
+      target_ = i;
+      return;
+    }
+  }
+  target_ = kNone;
+}
+
+void Pipeline::flush(std::string* to_client) {
+  while (!slots_.empty() && slots_.front().ready) {
+    to_client->append(slots_.front().buffer);
+    slots_.pop_front();
+    if (target_ != kNone) --target_;
+  }
+  if (!slots_.empty() && slots_.front().forward && !slots_.front().buffer.empty()) {
+    to_client->append(slots_.front().buffer);
+    slots_.front().buffer.clear();
+  }
+}
+
+void Pipeline::onBackendLost(std::string_view error, std::string* to_client) {
+  std::string reply;
+  resp::ReplyWriter(&reply, protocol_).error(error);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (!s.forward || s.ready) continue;
+    uint32_t replies = s.observe == Observe::kNone ? s.expected : 1;
+    for (uint32_t n = 0; n < replies; ++n) appendForClient(i, reply, to_client);
+    released_ += s.weight;
+    s.weight = 0;
+    s.ready = true;
+  }
+  target_ = kNone;
+  if (released_ > 0) {
+    gate_.release(released_);
+    released_ = 0;
+  }
+  flush(to_client);
+}
+
+void Pipeline::resetConnectionState() {
+  protocol_ = resp::Protocol::kResp2;
+  db_ = 0;
+  user_ = "default";
+  password_.clear();
+  in_multi_ = false;
+  channels_ = patterns_ = shard_channels_ = 0;
+  monitor_ = false;
+}
+
+}  // namespace tfproxy::server

@@ -1,0 +1,196 @@
+// The protocol logic of one client session, without I/O: it cuts client bytes into commands,
+// decides for each whether it is forwarded or run by the proxy, and puts the backend's replies
+// and the proxy's own replies back in request order. The Session feeds it bytes and writes what
+// it produces; unit tests feed it bytes directly.
+//
+// Reply slots, oldest first:
+//
+//   front                                                         back
+//   [fwd x3 (run)] [local: TFCALL, pending] [fwd SUBSCRIBE a b] [fwd x1]
+//        ^ target: the first forwarded slot still waiting for backend replies
+//
+// Backend frames go to the target slot; bytes for the front slot go straight to the client,
+// bytes for later slots wait in the slot's buffer until everything before it is written.
+// Consecutive plain commands share one run slot, so a pipeline of thousands of GETs costs one
+// slot. Frames no request asked for (RESP3 pushes, RESP2 pub/sub messages, MONITOR lines) are
+// written where they arrive in the stream, before the target's reply.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/encoder.h"
+#include "resp/framer.h"
+#include "resp/request_parser.h"
+#include "server/command_index.h"
+
+namespace tfproxy::server {
+
+// The gate as the forwarding path sees it (see gate.h). A seam so tests can inject a fake.
+class ForwardGate {
+ public:
+  virtual ~ForwardGate() = default;
+  // Asks to send commands now; `counted` of them will be answered promptly and must be
+  // answered before an exclusive section starts. False: the gate is closed, nothing counted.
+  virtual bool tryAdmit(uint32_t counted) = 0;
+  // `counted` admitted commands were answered or abandoned.
+  virtual void release(uint32_t counted) = 0;
+};
+
+struct PipelineLimits {
+  resp::ParserLimits parser;
+  // Most bytes of one unfinished command held for a client (client-query-buffer-limit).
+  uint64_t query_buffer_limit = 1024ull * 1024 * 1024;
+};
+
+class Pipeline {
+ public:
+  enum class Stop {
+    kNeedMore,   // every complete command was handled; wait for more client bytes
+    kPaused,     // the gate is closed; call again when it opens
+    kBarrier,    // an intercepted command is pending; call again once it completed
+    kClose,      // close the client after writing what is queued (QUIT, protocol error, limit)
+  };
+  struct InputResult {
+    Stop stop;
+    size_t consumed;  // leading bytes of the input that are handled and can be dropped
+  };
+
+  Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Handles the complete commands at the start of `in`. Forwarded commands are appended to
+  // `to_backend`; replies that are ready to be written in order are appended to `to_client`.
+  InputResult onClientInput(std::string_view in, std::string* to_backend, std::string* to_client);
+
+  // Handles the complete backend replies at the start of `in`; returns the bytes consumed, or
+  // npos if the backend sent something that is not RESP (the connection is unusable).
+  size_t onBackendInput(std::string_view in, std::string* to_client);
+
+  // The backend connection is gone: every reply still expected from it becomes `error`.
+  void onBackendLost(std::string_view error, std::string* to_client);
+
+  // While set, forwarded commands are answered with this error instead of being sent (the
+  // backend is unreachable). Empty to forward again.
+  void setUnavailable(std::string error) { unavailable_error_ = std::move(error); }
+  bool unavailable() const { return !unavailable_error_.empty(); }
+
+  // The intercepted command whose turn has come (every earlier reply is in), or nullptr. Its
+  // arguments stay valid until completeIntercepted().
+  const std::vector<std::string>* readyIntercepted();
+  // The proxy's reply to the intercepted command (RESP bytes in the client's protocol).
+  void completeIntercepted(std::string reply, std::string* to_client);
+
+  // True while an intercepted command holds back the commands after it.
+  bool holdingInput() const { return barrier_; }
+  // Forgets every pending reply and returns their gate counts (the session is closing).
+  void abandon();
+
+  // Commands sent to the backend whose replies have not arrived yet.
+  bool awaitingBackend() const { return target_ != kNone; }
+  // No reply of any kind is pending.
+  bool idle() const { return slots_.empty(); }
+
+  // Connection state learnt from replies, as the backend sees this client.
+  resp::Protocol protocol() const { return protocol_; }
+  int64_t db() const { return db_; }
+  const std::string& user() const { return user_; }
+  const std::string& password() const { return password_; }
+  bool inMulti() const { return in_multi_; }
+  bool subscribed() const { return channels_ + patterns_ + shard_channels_ > 0; }
+  bool monitoring() const { return monitor_; }
+  const std::string& protocolError() const { return protocol_error_; }
+
+ private:
+  // What the proxy learns from a forwarded command's reply.
+  enum class Observe : uint8_t {
+    kNone,
+    kHello,
+    kAuth,
+    kSelect,
+    kReset,
+    kMulti,
+    kEndMulti,
+    kSubscribe,
+    kUnsubscribe,
+    kMonitor,
+  };
+  static constexpr uint32_t kAll = UINT32_MAX;  // unsubscribe without arguments
+  static constexpr size_t kNone = SIZE_MAX;
+
+  struct Slot {
+    bool forward = true;
+    bool counted = false;
+    bool ready = false;
+    Observe observe = Observe::kNone;
+    ChannelKind channel_kind = ChannelKind::kChannel;
+    uint32_t expected = 0;  // forward: replies still to come (confirmations for subscribes)
+    uint32_t weight = 0;    // commands of this slot the gate still counts as in flight
+    int64_t number = 0;     // SELECT's db, HELLO's protocol (0: unchanged)
+    std::string user;       // AUTH / HELLO AUTH
+    std::string password;
+    std::string buffer;  // bytes that wait for earlier slots
+  };
+  enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
+  // State that decides how many replies a command gets, as of the commands scanned so far.
+  struct ScanState {
+    ReplyMode mode = ReplyMode::kOn;
+    bool multi = false;  // inside MULTI: the backend answers QUEUED
+  };
+
+  // Describes a forwarded command as a slot; returns false if it expects no reply at all.
+  bool describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
+                Slot* slot) const;
+  void addToBatch(Slot&& slot);
+  bool commitBatch(std::string_view bytes, std::string* to_backend);
+  void pushLocal(std::string reply);
+  void appendForClient(size_t slot_index, std::string_view bytes, std::string* to_client);
+  void handleFrame(std::string_view frame, std::string* to_client);
+  bool isUnrequested(std::string_view frame, const Slot* target) const;
+  // Applies a reply to an observing slot; returns true when the slot has all its replies.
+  bool observe(Slot& slot, std::string_view frame);
+  void slotDone(size_t index);
+  void advanceTarget();
+  void flush(std::string* to_client);
+  void resetConnectionState();
+
+  const CommandIndex& index_;
+  ForwardGate& gate_;
+  PipelineLimits limits_;
+  resp::RequestParser parser_;
+  resp::ReplyFramer framer_;
+
+  std::deque<Slot> slots_;
+  size_t target_ = kNone;  // index in slots_ of the first forwarded slot awaiting replies
+  uint32_t released_ = 0;  // counted replies not yet returned to the gate
+
+  // The batch being scanned: contiguous forwarded commands admitted together.
+  std::vector<Slot> batch_;
+  uint32_t batch_counted_ = 0;
+
+  bool barrier_ = false;  // an intercepted command is pending
+  bool intercept_dispatched_ = false;
+  std::vector<std::string> intercepted_;
+  bool closing_ = false;
+  std::string unavailable_error_;
+  std::string protocol_error_;
+
+  // Connection state.
+  ScanState scan_;
+  resp::Protocol protocol_ = resp::Protocol::kResp2;
+  int64_t db_ = 0;
+  std::string user_ = "default";
+  std::string password_;
+  bool in_multi_ = false;
+  int64_t channels_ = 0;
+  int64_t patterns_ = 0;
+  int64_t shard_channels_ = 0;
+  bool monitor_ = false;
+};
+
+}  // namespace tfproxy::server

@@ -1,0 +1,134 @@
+#include "server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "backend/command_table.h"
+#include "backend/link.h"
+
+namespace tfproxy::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Server::Server(asio::io_context& main_context, const config::ProxyOptions& options,
+               backend::BackendLink& link)
+    : main_(main_context),
+      options_(options),
+      index_(backend::CommandTable::builtin()),
+      gate_(options.threads),
+      acceptor_(main_context),
+      shutdown_timer_(main_context) {
+  services_.index = &index_;
+  services_.gate = &gate_;
+  services_.link = &link;
+  services_.intercept = nullptr;
+  services_.limits.parser.max_bulk_len = options.proto_max_bulk_len;
+  services_.limits.query_buffer_limit = options.client_query_buffer_limit;
+  for (uint32_t i = 0; i < options.threads; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  gate_.setListener(this);
+}
+
+Server::~Server() {
+  gate_.setListener(nullptr);
+  for (auto& w : workers_) w->stopNow();
+  for (auto& w : workers_) w->join();
+}
+
+bool Server::listen(std::string* error) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(options_.bind, ec);
+  if (ec) {
+    *error = "invalid --bind address '" + options_.bind + "'";
+    return false;
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = "cannot listen on " + options_.bind + ":" + std::to_string(options_.port) + ": " +
+             ec.message();
+    return false;
+  }
+  port_ = acceptor_.local_endpoint(ec).port();
+  return true;
+}
+
+void Server::start() {
+  for (auto& w : workers_) w->start();
+  accept();
+}
+
+void Server::accept() {
+  Worker& worker = *workers_[next_worker_];
+  next_worker_ = (next_worker_ + 1) % workers_.size();
+  acceptor_.async_accept(worker.context(), [this, &worker](const boost::system::error_code& ec,
+                                                           tcp::socket socket) {
+    if (stopping_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of file descriptors and the like: log, breathe, go on.
+      spdlog::warn("accept failed: {}", ec.message());
+    } else {
+      auto session = std::make_shared<Session>(worker, std::move(socket), services_);
+      asio::post(worker.context(), [&worker, session] {
+        worker.add(session);
+        session->start();
+      });
+    }
+    accept();
+  });
+}
+
+void Server::onGateClosing() {
+  for (auto& w : workers_) w->postGateClosing();
+}
+
+void Server::onGateOpened() {
+  for (auto& w : workers_) w->postGateOpened();
+}
+
+void Server::shutdown(std::chrono::milliseconds timeout, std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  shutdown_done_ = std::move(done);
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  for (auto& w : workers_) w->postShutdown();
+  pollShutdown(std::chrono::steady_clock::now() + timeout);
+}
+
+// Checks every 10 ms whether all sessions have finished; at the deadline closes the rest.
+void Server::pollShutdown(std::chrono::steady_clock::time_point deadline) {
+  auto remaining = std::make_shared<std::atomic<size_t>>(0);
+  auto pending = std::make_shared<std::atomic<size_t>>(workers_.size());
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    asio::post(worker->context(), [this, worker, remaining, pending, deadline] {
+      bool late = std::chrono::steady_clock::now() >= deadline;
+      remaining->fetch_add(worker->sessionCount());
+      if (late) worker->closeAll();
+      if (pending->fetch_sub(1) == 1) {
+        asio::post(main_, [this, remaining, deadline, late] {
+          if (remaining->load() == 0 || late) {
+            if (late && remaining->load() > 0) {
+              spdlog::warn("shutdown timeout: closed {} connections with replies still owed",
+                           remaining->load());
+            }
+            auto done = std::move(shutdown_done_);
+            if (done) done();
+            return;
+          }
+          shutdown_timer_.expires_after(std::chrono::milliseconds(10));
+          shutdown_timer_.async_wait([this, deadline](const boost::system::error_code& ec) {
+            if (!ec) pollShutdown(deadline);
+          });
+        });
+      }
+    });
+  }
+}
+
+}  // namespace tfproxy::server

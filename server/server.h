@@ -1,0 +1,65 @@
+// The process edge: the listening socket, the I/O workers, the gate, and graceful shutdown.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/options.h"
+#include "server/command_index.h"
+#include "server/gate.h"
+#include "server/session.h"
+#include "server/worker.h"
+
+namespace tfproxy::server {
+
+class Server : public GateListener {
+ public:
+  // `main_context` runs the acceptor and shutdown timer (the caller runs it).
+  Server(boost::asio::io_context& main_context, const config::ProxyOptions& options,
+         backend::BackendLink& link);
+  ~Server() override;
+
+  // Binds and listens; false with `error` set if the address cannot be used.
+  bool listen(std::string* error);
+  // Starts the workers and accepting.
+  void start();
+  // Graceful stop: no new clients, sessions finish their owed replies within `timeout`, then
+  // everything is closed and `done` runs on the main context.
+  void shutdown(std::chrono::milliseconds timeout, std::function<void()> done);
+
+  Gate& gate() { return gate_; }
+  CommandIndex& commandIndex() { return index_; }
+  void setInterceptHandler(InterceptHandler* handler) { services_.intercept = handler; }
+  uint16_t port() const { return port_; }
+
+  // GateListener
+  void onGateClosing() override;
+  void onGateOpened() override;
+
+ private:
+  void accept();
+  void pollShutdown(std::chrono::steady_clock::time_point deadline);
+
+  boost::asio::io_context& main_;
+  const config::ProxyOptions& options_;
+  CommandIndex index_;
+  Gate gate_;
+  SessionServices services_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::function<void()> shutdown_done_;
+  size_t next_worker_ = 0;
+  uint16_t port_ = 0;
+  std::atomic<size_t> open_sessions_{0};
+  bool stopping_ = false;
+};
+
+}  // namespace tfproxy::server
