@@ -94,6 +94,8 @@ void Server::shutdown(std::chrono::milliseconds timeout, std::function<void()> d
   if (stopping_) return;
   stopping_ = true;
   shutdown_done_ = std::move(done);
+  // The main context must keep running until the sessions are done, even with no socket left.
+  shutdown_guard_.emplace(main_.get_executor());
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   for (auto& w : workers_) w->postShutdown();
@@ -118,6 +120,7 @@ void Server::pollShutdown(std::chrono::steady_clock::time_point deadline) {
                            remaining->load());
             }
             auto done = std::move(shutdown_done_);
+            shutdown_guard_.reset();
             if (done) done();
             return;
           }

@@ -4,9 +4,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -56,6 +58,8 @@ class Server : public GateListener {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer shutdown_timer_;
   std::function<void()> shutdown_done_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      shutdown_guard_;
   size_t next_worker_ = 0;
   uint16_t port_ = 0;
   std::atomic<size_t> open_sessions_{0};

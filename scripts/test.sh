@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up the machine, builds, and runs the whole test suite: unit tests, then integration tests
+# against real redis-server and tfproxy processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh -DTFPROXY_TESTS=ON -DTFPROXY_INTEGRATION_TESTS=ON
+cd build
+ctest -L unit --output-on-failure
+ctest -L integration --output-on-failure

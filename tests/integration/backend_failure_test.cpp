@@ -1,0 +1,100 @@
+// A dead backend never makes a client hang: errors come at once, and service resumes when the
+// backend is back. Tested by killing and restarting a real redis-server.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/support/client.h"
+#include "tests/support/processes.h"
+
+namespace tfproxy::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Retries PING on fresh connections until it answers PONG.
+bool waitUntilServing(uint16_t port, std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    try {
+      Client c(port, std::chrono::seconds(2));
+      if (c.run({"PING"}) == "PONG") return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(BackendFailureTest, UnreachableAtStartThenComesBack) {
+  uint16_t backend_port = freePort();
+  Proxy proxy({"--backend", "127.0.0.1:" + std::to_string(backend_port)});
+  // Clients get an error reply at once, never a hang.
+  {
+    Client c(proxy.port(), std::chrono::seconds(3));
+    auto start = Clock::now();
+    resp::Value v = c.call({"PING"});
+    EXPECT_TRUE(v.isError());
+    EXPECT_NE(v.str.find("backend unavailable"), std::string::npos) << v.str;
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+    EXPECT_TRUE(c.call({"GET", "k"}).isError());
+  }
+  EXPECT_NE(proxy.log().find("unreachable"), std::string::npos) << proxy.log();
+  // The backend appears: new clients work again.
+  RedisServer redis({}, backend_port);
+  EXPECT_TRUE(waitUntilServing(proxy.port(), std::chrono::seconds(15)));
+  Client c(proxy.port());
+  EXPECT_EQ(c.run({"SET", "back", "yes"}), "OK");
+  EXPECT_NE(proxy.log().find("reachable again"), std::string::npos) << proxy.log();
+}
+
+TEST(BackendFailureTest, DiesMidTrafficThenComesBack) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client blocked(proxy.port());
+  blocked.sendCommand({"BLPOP", "q", "0"});
+  Client busy(proxy.port());
+  busy.call({"SET", "k", "1"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  redis.kill();
+  // The blocked client gets an error reply, then its connection closes.
+  resp::Value v = blocked.read();
+  EXPECT_TRUE(v.isError());
+  EXPECT_NE(v.str.find("connection to the backend lost"), std::string::npos) << v.str;
+  EXPECT_TRUE(blocked.closedByPeer());
+  // An idle client learns on its next command: closed (state would be lost otherwise).
+  bool failed = false;
+  try {
+    busy.sendCommand({"GET", "k"});
+    failed = busy.closedByPeer() || busy.read().isError();
+  } catch (const std::exception&) {
+    failed = true;
+  }
+  EXPECT_TRUE(failed);
+  // New clients meanwhile get errors, not hangs.
+  {
+    Client c(proxy.port(), std::chrono::seconds(5));
+    EXPECT_TRUE(c.call({"PING"}).isError());
+  }
+  redis.restart();
+  EXPECT_TRUE(waitUntilServing(proxy.port(), std::chrono::seconds(15)));
+  EXPECT_TRUE(proxy.running());
+}
+
+TEST(BackendFailureTest, PipelineInFlightWhenTheBackendDies) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port());
+  // DEBUG SLEEP keeps a reply pending while the backend dies.
+  c.sendCommand({"DEBUG", "SLEEP", "2"});
+  c.sendCommand({"PING"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  redis.kill();
+  EXPECT_TRUE(c.read().isError());
+  EXPECT_TRUE(c.read().isError());
+  EXPECT_TRUE(c.closedByPeer());
+}
+
+}  // namespace
+}  // namespace tfproxy::testing

@@ -1,0 +1,94 @@
+// Start-up, the embedded default backend, command-line errors, and graceful shutdown.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/support/client.h"
+#include "tests/support/processes.h"
+
+namespace tfproxy::testing {
+namespace {
+
+bool processAlive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+TEST(LifecycleTest, EmbeddedDefaultBackendStartsAndStops) {
+  Proxy proxy({});
+  Client c(proxy.port());
+  EXPECT_EQ(c.run({"PING"}), "PONG");
+  EXPECT_EQ(c.run({"SET", "k", "v"}), "OK");
+  std::string info = c.call({"INFO", "server"}).str;
+  pid_t redis_pid = std::stoi(info.substr(info.find("process_id:") + 11));
+  EXPECT_TRUE(processAlive(redis_pid));
+  std::string log = proxy.log();
+  EXPECT_NE(log.find("tfproxy " TFPROXY_VERSION " listening on 127.0.0.1:" +
+                     std::to_string(proxy.port())),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("embedded redis-server"), std::string::npos) << log;
+  c.close();
+  EXPECT_EQ(proxy.stop(SIGTERM), 0);
+  for (int i = 0; i < 100 && processAlive(redis_pid); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(processAlive(redis_pid));
+}
+
+TEST(LifecycleTest, NoRedisServerOnPath) {
+  std::string out;
+  int status = runProxyToExit({"--port", std::to_string(freePort())}, &out,
+                              {"PATH=/nonexistent"});
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("redis-server"), std::string::npos) << out;
+  EXPECT_NE(out.find("--backend"), std::string::npos) << out;
+}
+
+TEST(LifecycleTest, BadFlagValueExitsWithStatus2) {
+  std::string out;
+  EXPECT_EQ(runProxyToExit({"--port", "notaport"}, &out), 2);
+  EXPECT_NE(out.find("--port"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_EQ(runProxyToExit({"--threads", "1000"}, &out), 2);
+  EXPECT_NE(out.find("--threads"), std::string::npos) << out;
+  EXPECT_EQ(runProxyToExit({"--help"}, &out), 0);
+  EXPECT_NE(out.find("--backend"), std::string::npos);
+  EXPECT_EQ(runProxyToExit({"--version"}, &out), 0);
+  EXPECT_EQ(out, "tfproxy " TFPROXY_VERSION "\n");
+}
+
+TEST(LifecycleTest, ConfigFile) {
+  RedisServer redis;
+  std::string path = "/tmp/tfproxy-lifecycle-" + std::to_string(::getpid()) + ".conf";
+  {
+    std::ofstream f(path);
+    f << "backend = \"" << redis.address() << "\"\nlog-level = \"debug\"\n";
+  }
+  Proxy proxy({"--config", path});
+  std::remove(path.c_str());
+  Client c(proxy.port());
+  c.call({"SET", "via-config", "1"});
+  EXPECT_EQ(Client(redis.port()).run({"GET", "via-config"}), "\"1\"");
+  EXPECT_NE(proxy.log().find("backend " + redis.address()), std::string::npos);
+}
+
+TEST(LifecycleTest, SigtermLetsInFlightRepliesFinish) {
+  RedisServer redis;
+  for (int signo : {SIGTERM, SIGINT}) {
+    Proxy proxy({"--backend", redis.address()});
+    Client c(proxy.port());
+    c.sendCommand({"BLPOP", "nothing", "1"});  // answers nil after a second
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::kill(proxy.pid(), signo);
+    // New clients are refused once shutdown started.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_THROW(Client late(proxy.port()), std::runtime_error);
+    // The in-flight reply still arrives.
+    EXPECT_EQ(resp::toDebugString(c.read()), "(nil)");
+    EXPECT_EQ(proxy.stop(signo), 0);
+    EXPECT_NE(proxy.log().find("shutting down"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace tfproxy::testing

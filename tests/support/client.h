@@ -1,0 +1,51 @@
+// A plain RESP client over a blocking socket, for integration tests: sends raw bytes or
+// commands, reads whole replies (RESP2 or RESP3) and notices when the server closes.
+#pragma once
+
+#include <chrono>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/framer.h"
+#include "resp/value.h"
+
+namespace tfproxy::testing {
+
+class Client {
+ public:
+  explicit Client(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void send(std::string_view bytes);
+  void sendCommand(const std::vector<std::string>& args);
+  // Reads the next reply; throws on timeout or a closed connection.
+  resp::Value read();
+  // The next reply's raw bytes.
+  std::string readRaw();
+  // Next reply if one arrives within `wait`.
+  std::optional<resp::Value> tryRead(std::chrono::milliseconds wait);
+  resp::Value call(const std::vector<std::string>& args);
+  // Shorthand: call(args) and return the reply rendered by resp::toDebugString.
+  std::string run(const std::vector<std::string>& args);
+  // True if the server closes the connection within `wait` (bytes before the close are kept
+  // for read()).
+  bool closedByPeer(std::chrono::milliseconds wait = std::chrono::seconds(5));
+  void setTimeout(std::chrono::milliseconds t) { timeout_ = t; }
+  void close();
+
+ private:
+  // Appends available bytes; returns false on EOF. Waits up to `wait` for data.
+  bool fill(std::chrono::milliseconds wait);
+  int fd_ = -1;
+  std::chrono::milliseconds timeout_;
+  std::string in_;
+  resp::ReplyFramer framer_;
+  bool eof_ = false;
+};
+
+}  // namespace tfproxy::testing

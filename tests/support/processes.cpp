@@ -1,0 +1,201 @@
+#include "tests/support/processes.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace tfproxy::testing {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string makeTempDir() {
+  char tmpl[] = "/tmp/tfproxy-test-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+}  // namespace
+
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool waitForPort(uint16_t port, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) stop(SIGKILL, std::chrono::seconds(5));
+}
+
+void ChildProcess::spawn(const std::vector<std::string>& argv, const std::string& log_file,
+                         const std::vector<std::string>& extra_env) {
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    for (const std::string& e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+}
+
+bool ChildProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = status;
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int ChildProcess::wait(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (pid_ > 0 && Clock::now() < deadline) {
+    if (!running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return -SIGKILL;
+  }
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  if (WIFSIGNALED(status_)) return -WTERMSIG(status_);
+  return -1;
+}
+
+int ChildProcess::stop(int signo, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  ::kill(pid_, signo);
+  return wait(timeout);
+}
+
+RedisServer::RedisServer(std::vector<std::string> extra, uint16_t port)
+    : port_(port == 0 ? freePort() : port), extra_(std::move(extra)), dir_(makeTempDir()) {
+  launch();
+}
+
+RedisServer::~RedisServer() {
+  process_.stop(SIGKILL);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void RedisServer::launch() {
+  std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind",
+                                   "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                                   dir_, "--enable-debug-command", "yes"};
+  argv.insert(argv.end(), extra_.begin(), extra_.end());
+  process_.spawn(argv, dir_ + "/redis.log");
+  if (!waitForPort(port_, std::chrono::seconds(10))) {
+    throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
+  }
+}
+
+void RedisServer::kill() { process_.stop(SIGKILL); }
+
+void RedisServer::restart() {
+  process_.stop(SIGKILL);
+  launch();
+}
+
+std::string proxyBinary() {
+  const char* path = std::getenv("TFPROXY_BINARY");
+  return path != nullptr ? path : "tfproxy";
+}
+
+Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::string> extra_env)
+    : port_(freePort()), dir_(makeTempDir()) {
+  std::vector<std::string> argv = {proxyBinary(), "--port", std::to_string(port_)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_.spawn(argv, dir_ + "/tfproxy.log", extra_env);
+  if (wait_ready && !waitForPort(port_, std::chrono::seconds(20))) {
+    throw std::runtime_error("tfproxy did not start; log:\n" + log());
+  }
+}
+
+Proxy::~Proxy() {
+  if (!stopped_) process_.stop(SIGKILL);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+int Proxy::stop(int signo) {
+  stopped_ = true;
+  return process_.stop(signo, std::chrono::seconds(20));
+}
+
+std::string Proxy::log() const {
+  std::ifstream in(dir_ + "/tfproxy.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int runProxyToExit(const std::vector<std::string>& args, std::string* output,
+                   const std::vector<std::string>& extra_env) {
+  std::string dir = makeTempDir();
+  std::vector<std::string> argv = {proxyBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess child;
+  child.spawn(argv, dir + "/out.log", extra_env);
+  int status = child.wait(std::chrono::seconds(20));
+  std::ifstream in(dir + "/out.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *output = ss.str();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return status;
+}
+
+}  // namespace tfproxy::testing

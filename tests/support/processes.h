@@ -1,0 +1,90 @@
+// Real processes for integration tests: a redis-server and the tfproxy binary, each on a free
+// loopback port with its own temporary folder, stopped when the object goes away.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace tfproxy::testing {
+
+// A free loopback TCP port (bound and released; tests tolerate the tiny race).
+uint16_t freePort();
+
+// Waits until something accepts TCP connections on `port`.
+bool waitForPort(uint16_t port, std::chrono::milliseconds timeout);
+
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Starts argv[0] (a path) with stdout and stderr appended to `log_file`.
+  void spawn(const std::vector<std::string>& argv, const std::string& log_file,
+             const std::vector<std::string>& extra_env = {});
+  // Sends `signo` and waits for the exit; returns the exit status (-signal if killed).
+  int stop(int signo, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Waits for an exit that is already under way.
+  int wait(std::chrono::milliseconds timeout);
+  bool running();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+};
+
+class RedisServer {
+ public:
+  // Starts redis-server on a free port (or `port` if non-zero) with `extra` arguments.
+  explicit RedisServer(std::vector<std::string> extra = {}, uint16_t port = 0);
+  ~RedisServer();
+
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Kills it hard (SIGKILL) to simulate a crash; restart() brings it back on the same port.
+  void kill();
+  void restart();
+
+ private:
+  void launch();
+  uint16_t port_;
+  std::vector<std::string> extra_;
+  std::string dir_;
+  ChildProcess process_;
+};
+
+class Proxy {
+ public:
+  // Starts the tfproxy binary ($TFPROXY_BINARY) listening on a free port with `args`.
+  // When `wait_ready` is set, returns once the port accepts connections.
+  explicit Proxy(std::vector<std::string> args, bool wait_ready = true,
+                 std::vector<std::string> extra_env = {});
+  ~Proxy();
+
+  uint16_t port() const { return port_; }
+  // Graceful stop with SIGTERM (or another signal); returns the exit status.
+  int stop(int signo = 15);
+  bool running() { return process_.running(); }
+  // Everything the proxy has logged so far.
+  std::string log() const;
+  pid_t pid() const { return process_.pid(); }
+
+ private:
+  uint16_t port_;
+  std::string dir_;
+  ChildProcess process_;
+  bool stopped_ = false;
+};
+
+// Path of the tfproxy binary under test.
+std::string proxyBinary();
+// Runs the tfproxy binary to completion (for --help, bad flags); returns exit status and output.
+int runProxyToExit(const std::vector<std::string>& args, std::string* output,
+                   const std::vector<std::string>& extra_env = {});
+
+}  // namespace tfproxy::testing

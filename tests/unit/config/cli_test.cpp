@@ -1,0 +1,111 @@
+#include "config/cli.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "config/units.h"
+
+namespace tfproxy::config {
+namespace {
+
+CliResult parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "tfproxy");
+  return parseCommandLine(static_cast<int>(args.size()), args.data());
+}
+
+TEST(Cli, Defaults) {
+  CliResult r = parse({});
+  EXPECT_FALSE(r.exit);
+  EXPECT_EQ(r.options.bind, "127.0.0.1");
+  EXPECT_EQ(r.options.port, 6380);
+  EXPECT_FALSE(r.options.backend.has_value());
+  EXPECT_EQ(r.options.threads, 1u);
+}
+
+TEST(Cli, ParsesEveryFlag) {
+  CliResult r = parse({"--bind", "0.0.0.0", "--port", "7000", "--backend", "redis.local:6379",
+                       "--backend-user", "proxy", "--backend-password", "secret", "--threads",
+                       "4", "--log-level", "debug", "--proto-max-bulk-len", "1mb",
+                       "--client-query-buffer-limit", "2gb"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.bind, "0.0.0.0");
+  EXPECT_EQ(r.options.port, 7000);
+  ASSERT_TRUE(r.options.backend.has_value());
+  EXPECT_EQ(r.options.backend->host, "redis.local");
+  EXPECT_EQ(r.options.backend->port, 6379);
+  EXPECT_EQ(r.options.backend_user, "proxy");
+  EXPECT_EQ(r.options.backend_password, "secret");
+  EXPECT_EQ(r.options.threads, 4u);
+  EXPECT_EQ(r.options.log_level, "debug");
+  EXPECT_EQ(r.options.proto_max_bulk_len, 1024u * 1024);
+  EXPECT_EQ(r.options.client_query_buffer_limit, 2048ull * 1024 * 1024);
+}
+
+TEST(Cli, BadValuesNameTheFlagOnOneLineWithStatus2) {
+  for (auto args : std::vector<std::vector<const char*>>{{"--port", "abc"},
+                                                         {"--port", "0"},
+                                                         {"--threads", "0"},
+                                                         {"--backend", "nocolon"},
+                                                         {"--backend", "h:99999"},
+                                                         {"--log-level", "loud"},
+                                                         {"--proto-max-bulk-len", "12xb"}}) {
+    CliResult r = parse(args);
+    EXPECT_TRUE(r.exit);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find(args[0]), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;
+  }
+}
+
+TEST(Cli, HelpAndVersionExitZero) {
+  CliResult help = parse({"--help"});
+  EXPECT_TRUE(help.exit);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--backend"), std::string::npos);
+  CliResult version = parse({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.output.find(TFPROXY_VERSION), std::string::npos);
+}
+
+TEST(Cli, ConfigFileGivesTheSameSettings) {
+  char path[] = "/tmp/tfproxy-cli-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  {
+    std::ofstream f(path);
+    f << "port = 7100\nbackend = \"10.0.0.5:6390\"\nthreads = 2\n";
+  }
+  CliResult r = parse({"--config", path});
+  std::remove(path);
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.port, 7100);
+  ASSERT_TRUE(r.options.backend.has_value());
+  EXPECT_EQ(r.options.backend->toString(), "10.0.0.5:6390");
+  EXPECT_EQ(r.options.threads, 2u);
+}
+
+TEST(Units, MemorySizes) {
+  EXPECT_EQ(parseMemory("1024"), 1024u);
+  EXPECT_EQ(parseMemory("1k"), 1000u);
+  EXPECT_EQ(parseMemory("1kb"), 1024u);
+  EXPECT_EQ(parseMemory("200MB"), 200u * 1024 * 1024);
+  EXPECT_EQ(parseMemory("1gb"), 1024u * 1024 * 1024);
+  EXPECT_FALSE(parseMemory("mb"));
+  EXPECT_FALSE(parseMemory("-1"));
+  EXPECT_FALSE(parseMemory("1.5mb"));
+}
+
+TEST(Endpoint, Parsing) {
+  EXPECT_EQ(parseEndpoint("localhost:6379")->toString(), "localhost:6379");
+  EXPECT_EQ(parseEndpoint("[::1]:6379")->host, "::1");
+  EXPECT_FALSE(parseEndpoint("::1:6379"));
+  EXPECT_FALSE(parseEndpoint(":6379"));
+  EXPECT_FALSE(parseEndpoint("host:"));
+}
+
+}  // namespace
+}  // namespace tfproxy::config

@@ -1,0 +1,70 @@
+#include "server/gate.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace tfproxy::server {
+namespace {
+
+TEST(Gate, ExclusiveWaitsForInFlightCommands) {
+  Gate gate(2);
+  ASSERT_TRUE(gate.tryAdmit(0, 2));
+  ASSERT_TRUE(gate.tryAdmit(1, 1));
+  std::atomic<bool> entered{false};
+  std::thread exclusive([&] {
+    gate.lockExclusive();
+    entered = true;
+    gate.unlockExclusive();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(entered);
+  EXPECT_TRUE(gate.closed());
+  EXPECT_FALSE(gate.tryAdmit(0, 1));  // closed: new commands wait
+  gate.release(0, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(entered);
+  gate.release(1, 1);
+  exclusive.join();
+  EXPECT_TRUE(entered);
+  EXPECT_FALSE(gate.closed());
+  EXPECT_TRUE(gate.tryAdmit(0, 1));
+}
+
+// Forwarders and exclusive holders race; no admitted command may ever be in flight while an
+// exclusive section runs.
+TEST(Gate, NoAdmittedCommandOverlapsAnExclusiveSection) {
+  Gate gate(2);
+  std::atomic<bool> inside{false};
+  std::atomic<int> violations{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> forwarders;
+  for (size_t t = 0; t < 2; ++t) {
+    forwarders.emplace_back([&, t] {
+      while (!stop) {
+        if (gate.tryAdmit(t, 1)) {
+          if (inside) ++violations;
+          gate.release(t, 1);
+        }
+      }
+    });
+  }
+  std::thread exclusive([&] {
+    for (int i = 0; i < 2000; ++i) {
+      gate.lockExclusive();
+      inside = true;
+      inside = false;
+      gate.unlockExclusive();
+    }
+    stop = true;
+  });
+  exclusive.join();
+  for (auto& f : forwarders) f.join();
+  EXPECT_EQ(violations, 0);
+  EXPECT_EQ(gate.exclusiveEntries(), 2000u);
+}
+
+}  // namespace
+}  // namespace tfproxy::server
