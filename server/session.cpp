@@ -44,6 +44,7 @@ Session::Session(Worker& worker, tcp::socket client, const SessionServices& serv
   auto remote = client_.remote_endpoint(ec);
   if (!ec) peer_ = remote.address().to_string() + ":" + std::to_string(remote.port());
   client_.set_option(tcp::no_delay(true), ec);
+  client_.non_blocking(true, ec);
 }
 
 Session::~Session() = default;
@@ -69,6 +70,8 @@ void Session::connectBackend() {
       self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + ec.message());
     } else {
       self->backend_state_ = BackendState::kConnected;
+      boost::system::error_code ignored;
+      self->backend_.non_blocking(true, ignored);
       self->pipeline_.setUnavailable({});
       self->readBackend();
     }
@@ -78,12 +81,12 @@ void Session::connectBackend() {
 }
 
 bool Session::clientBackpressure() const {
-  if (to_backend_.size() + to_backend_writing_.size() > kBackendOutHighWater) return true;
+  if (to_backend_.size() - backend_written_ > kBackendOutHighWater) return true;
   return (waiting_for_gate_ || pipeline_.holdingInput()) && client_in_.size() > kHeldInputHighWater;
 }
 
 bool Session::backendBackpressure() const {
-  return to_client_.size() + to_client_writing_.size() > kClientOutHighWater;
+  return to_client_.size() - client_written_ > kClientOutHighWater;
 }
 
 void Session::readClient() {
@@ -197,7 +200,7 @@ void Session::readBackend() {
 
 void Session::onBackendRead(const boost::system::error_code& ec, size_t n) {
   reading_backend_ = false;
-  if (closed_) return;
+  if (closed_ || backend_state_ != BackendState::kConnected) return;
   if (ec) {
     backendLost(ec == asio::error::eof ? "closed by the backend" : ec.message());
     return;
@@ -229,26 +232,45 @@ void Session::backendLost(const std::string& why) {
   maybeFinish();
 }
 
+// Writes as much as the socket takes now; the rest waits for writability. Most replies go out
+// here without any asynchronous operation at all.
+bool Session::writeNow(tcp::socket& socket, std::string* pending, size_t* offset) {
+  while (*offset < pending->size()) {
+    boost::system::error_code ec;
+    size_t n = socket.write_some(
+        asio::buffer(pending->data() + *offset, pending->size() - *offset), ec);
+    if (ec == asio::error::would_block) return true;
+    if (ec) return false;
+    *offset += n;
+  }
+  pending->clear();
+  *offset = 0;
+  releaseIfLarge(pending);
+  return true;
+}
+
 void Session::flushClient() {
   if (writing_client_ || to_client_.empty() || closed_) return;
-  to_client_writing_.swap(to_client_);
-  to_client_.clear();
+  if (!writeNow(client_, &to_client_, &client_written_)) {
+    close();
+    return;
+  }
+  if (to_client_.empty()) {
+    readBackend();  // it may have been held back for this client
+    maybeFinish();
+    return;
+  }
   writing_client_ = true;
   auto self = shared_from_this();
-  asio::async_write(client_, asio::buffer(to_client_writing_),
-                    [self](const boost::system::error_code& ec, size_t) {
-                      self->writing_client_ = false;
-                      if (self->closed_) return;
-                      if (ec) {
-                        self->close();
-                        return;
-                      }
-                      self->to_client_writing_.clear();
-                      releaseIfLarge(&self->to_client_writing_);
-                      self->flushClient();
-                      self->readBackend();
-                      self->maybeFinish();
-                    });
+  client_.async_wait(tcp::socket::wait_write, [self](const boost::system::error_code& ec) {
+    self->writing_client_ = false;
+    if (self->closed_) return;
+    if (ec) {
+      self->close();
+      return;
+    }
+    self->flushClient();
+  });
 }
 
 void Session::flushBackend() {
@@ -256,27 +278,29 @@ void Session::flushBackend() {
       backend_state_ != BackendState::kConnected) {
     return;
   }
-  to_backend_writing_.swap(to_backend_);
-  to_backend_.clear();
+  if (!writeNow(backend_, &to_backend_, &backend_written_)) {
+    backendLost("write failed");
+    return;
+  }
+  if (to_backend_.empty()) {
+    readClient();  // it may have been held back for this backend
+    return;
+  }
   writing_backend_ = true;
   auto self = shared_from_this();
-  asio::async_write(backend_, asio::buffer(to_backend_writing_),
-                    [self](const boost::system::error_code& ec, size_t) {
-                      self->writing_backend_ = false;
-                      if (self->closed_) return;
-                      if (ec) {
-                        self->backendLost(ec.message());
-                        return;
-                      }
-                      self->to_backend_writing_.clear();
-                      releaseIfLarge(&self->to_backend_writing_);
-                      self->flushBackend();
-                      self->readClient();
-                    });
+  backend_.async_wait(tcp::socket::wait_write, [self](const boost::system::error_code& ec) {
+    self->writing_backend_ = false;
+    if (self->closed_) return;
+    if (ec) {
+      self->backendLost(ec.message());
+      return;
+    }
+    self->flushBackend();
+  });
 }
 
 void Session::maybeFinish() {
-  if (close_after_flush_ && pipeline_.idle() && !writing_client_ && to_client_.empty()) close();
+  if (close_after_flush_ && pipeline_.idle() && to_client_.empty()) close();
 }
 
 void Session::shutdown() {

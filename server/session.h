@@ -65,6 +65,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void onClientRead(const boost::system::error_code& ec, size_t n);
   void readBackend();
   void onBackendRead(const boost::system::error_code& ec, size_t n);
+  static bool writeNow(boost::asio::ip::tcp::socket& socket, std::string* pending,
+                       size_t* offset);
   void process();
   void dispatchIntercepted();
   void onInterceptDone(std::string reply);
@@ -85,19 +87,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Buffer client_in_;
   Buffer backend_in_;
+  // Bytes owed to each side; the first *_written_ of them are already sent.
   std::string to_client_;
-  std::string to_client_writing_;
+  size_t client_written_ = 0;
   std::string to_backend_;
-  std::string to_backend_writing_;
+  size_t backend_written_ = 0;
 
   bool closed_ = false;
   bool close_after_flush_ = false;  // QUIT, protocol error, shutdown
   bool reading_client_ = false;
   bool reading_backend_ = false;
-  bool writing_client_ = false;
-  bool writing_backend_ = false;
+  bool writing_client_ = false;   // waiting for the client socket to take more
+  bool writing_backend_ = false;  // waiting for the backend socket to take more
   bool waiting_for_gate_ = false;
-  bool client_eof_ = false;
   std::string peer_;
 };
 
