@@ -49,6 +49,11 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
                  "Milliseconds a backend connection attempt may take")
       ->check(CLI::Range(1u, 600000u));
   app.add_option("--threads", o.threads, "I/O threads")->check(CLI::Range(1u, 64u));
+  app.add_option("--multiplex", o.multiplex,
+                 "Share one pipelined backend connection per I/O thread among clients that use "
+                 "no connection state (yes/no); a client gets its own at its first stateful "
+                 "command")
+      ->type_name("yes|no");
   app.add_option("--log-level", o.log_level, "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--proto-max-bulk-len", o.proto_max_bulk_len,

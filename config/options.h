@@ -29,6 +29,9 @@ struct ProxyOptions {
   uint32_t backend_connect_timeout_ms = 2000;
   // I/O threads; each owns its client sessions and their backend connections.
   uint32_t threads = 1;
+  // Clients that use no connection state share one pipelined backend connection per I/O thread
+  // until their first stateful command (then they get their own).
+  bool multiplex = true;
   std::string log_level = "info";
   // Input limits, as Redis' proto-max-bulk-len and client-query-buffer-limit.
   uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;

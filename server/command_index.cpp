@@ -41,10 +41,20 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) {
   set("sunsubscribe", CommandKind::kUnsubscribe, ChannelKind::kShard);
   set("monitor", CommandKind::kMonitor);
   set("client", CommandKind::kClient);
+
+  // Plain, stateless commands can share a connection; everything else pins.
+  static const char* const kStateful[] = {"watch",    "unwatch", "readonly", "readwrite",
+                                          "asking",   "sync",    "psync",    "replconf"};
+  for (auto& [name, e] : entries_) {
+    e.pins = e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread;
+  }
+  for (const char* name : kStateful) entries_[name].pins = true;
 }
 
 void CommandIndex::intercept(std::string_view lower_name) {
-  entries_[std::string(lower_name)].kind = CommandKind::kIntercepted;
+  CommandEntry& e = entries_[std::string(lower_name)];
+  e.kind = CommandKind::kIntercepted;
+  e.pins = false;  // run by the proxy, with the client's identity
 }
 
 const CommandEntry& CommandIndex::lookup(std::string_view name) const {

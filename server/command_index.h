@@ -36,6 +36,9 @@ enum class ChannelKind : uint8_t { kChannel, kPattern, kShard };
 
 struct CommandEntry {
   CommandKind kind = CommandKind::kPlain;
+  // Needs the client's own backend connection: it uses or changes connection state, may block,
+  // or is unknown (a module's command might do either). XREAD pins only with BLOCK.
+  bool pins = true;
   ChannelKind channel_kind = ChannelKind::kChannel;
   const backend::CommandInfo* info = nullptr;  // null for commands the table does not know
 };

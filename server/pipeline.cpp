@@ -211,6 +211,7 @@ bool Pipeline::commitBatch(std::string_view bytes, std::string* to_backend) {
   }
   to_backend->append(bytes);
   for (Slot& s : batch_) {
+    if (shared_) expected_added_ += s.expected;
     if (s.observe == Observe::kNone && !slots_.empty()) {
       Slot& back = slots_.back();
       if (back.forward && !back.ready && back.observe == Observe::kNone &&
@@ -313,6 +314,12 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       pos += r.consumed;
       batch_start = pos;
       continue;
+    }
+    if (shared_ && (entry.pins || (entry.kind == CommandKind::kXread && hasBlockOption(parser_)))) {
+      parser_.reset();  // the command is presented again once the session is pinned
+      if (!commit()) return {Stop::kPaused, batch_start};
+      flush(to_client);
+      return {Stop::kPin, pos};
     }
     Slot slot;
     if (describe(entry, parser_, &scan, &slot)) addToBatch(std::move(slot));

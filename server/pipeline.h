@@ -20,6 +20,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "resp/encoder.h"
@@ -52,6 +53,7 @@ class Pipeline {
     kNeedMore,   // every complete command was handled; wait for more client bytes
     kPaused,     // the gate is closed; call again when it opens
     kBarrier,    // an intercepted command is pending; call again once it completed
+    kPin,        // the next command needs the client's own backend connection (shared mode)
     kClose,      // close the client after writing what is queued (QUIT, protocol error, limit)
   };
   struct InputResult {
@@ -74,6 +76,13 @@ class Pipeline {
 
   // The backend connection is gone: every reply still expected from it becomes `error`.
   void onBackendLost(std::string_view error, std::string* to_client);
+
+  // Shared mode: forwarded commands go over a connection shared with other clients, so a
+  // command that needs the client's own connection stops the input with kPin.
+  void setShared(bool shared) { shared_ = shared; }
+  bool shared() const { return shared_; }
+  // Replies the bytes appended to `to_backend` since the last call will produce.
+  uint32_t takeExpectedReplies() { return std::exchange(expected_added_, 0); }
 
   // While set, forwarded commands are answered with this error instead of being sent (the
   // backend is unreachable). Empty to forward again.
@@ -173,6 +182,8 @@ class Pipeline {
   std::vector<Slot> batch_;
   uint32_t batch_counted_ = 0;
 
+  bool shared_ = false;
+  uint32_t expected_added_ = 0;
   bool barrier_ = false;  // an intercepted command is pending
   bool intercept_dispatched_ = false;
   std::vector<std::string> intercepted_;

@@ -6,6 +6,7 @@
 
 #include "backend/command_table.h"
 #include "backend/link.h"
+#include "server/shared_connection.h"
 
 namespace tfproxy::server {
 
@@ -26,7 +27,11 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   services_.intercept = nullptr;
   services_.limits.parser.max_bulk_len = options.proto_max_bulk_len;
   services_.limits.query_buffer_limit = options.client_query_buffer_limit;
-  for (uint32_t i = 0; i < options.threads; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  services_.multiplex = options.multiplex;
+  for (uint32_t i = 0; i < options.threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i));
+    workers_.back()->setShared(std::make_shared<SharedConnection>(*workers_.back(), link));
+  }
   gate_.setListener(this);
 }
 

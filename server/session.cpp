@@ -8,6 +8,7 @@
 #include "backend/link.h"
 #include "server/errors.h"
 #include "server/intercept.h"
+#include "server/shared_connection.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
@@ -50,6 +51,12 @@ Session::Session(Worker& worker, tcp::socket client, const SessionServices& serv
 Session::~Session() = default;
 
 void Session::start() {
+  if (services_.multiplex) {
+    backend_state_ = BackendState::kShared;
+    pipeline_.setShared(true);
+    readClient();
+    return;
+  }
   if (services_.link->up()) {
     connectBackend();
     return;
@@ -65,6 +72,7 @@ void Session::connectBackend() {
   auto self = shared_from_this();
   services_.link->asyncConnect(backend_, [self](const boost::system::error_code& ec) {
     if (self->closed_) return;
+    self->pipeline_.setShared(false);
     if (ec) {
       self->backend_state_ = BackendState::kUnavailable;
       self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + ec.message());
@@ -82,6 +90,8 @@ void Session::connectBackend() {
 
 bool Session::clientBackpressure() const {
   if (to_backend_.size() - backend_written_ > kBackendOutHighWater) return true;
+  // Replies already owed are bounded by not taking more requests while they pile up.
+  if (to_client_.size() - client_written_ > kClientOutHighWater) return true;
   return (waiting_for_gate_ || pipeline_.holdingInput()) && client_in_.size() > kHeldInputHighWater;
 }
 
@@ -115,16 +125,42 @@ void Session::onClientRead(const boost::system::error_code& ec, size_t n) {
   readClient();
 }
 
+void Session::pinWhenReady() {
+  if (!pin_requested_ || closed_ || pipeline_.awaitingBackend()) return;
+  pin_requested_ = false;
+  connectBackend();
+}
+
 void Session::process() {
-  if (closed_ || close_after_flush_ || backend_state_ == BackendState::kConnecting) return;
+  if (closed_ || close_after_flush_ || pin_requested_ ||
+      backend_state_ == BackendState::kConnecting) {
+    return;
+  }
+  if (backend_state_ == BackendState::kShared) {
+    if (services_.link->up()) {
+      if (pipeline_.unavailable()) pipeline_.setUnavailable({});
+    } else if (!pipeline_.unavailable()) {
+      pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + services_.link->lastError());
+    }
+  }
   if (backend_state_ == BackendState::kUnavailable && services_.link->up() && pipeline_.idle() &&
       !client_in_.empty()) {
     connectBackend();  // the backend is back; nothing was sent before, so no state is lost
     return;
   }
-  auto r = pipeline_.onClientInput(client_in_.view(), &to_backend_, &to_client_);
+  const bool shared = backend_state_ == BackendState::kShared;
+  auto r = pipeline_.onClientInput(client_in_.view(), shared ? &shared_out_ : &to_backend_,
+                                   &to_client_);
   client_in_.consume(r.consumed);
+  if (shared && !shared_out_.empty()) {
+    worker_.shared().send(shared_from_this(), shared_out_, pipeline_.takeExpectedReplies());
+    shared_out_.clear();
+  }
   switch (r.stop) {
+    case Pipeline::Stop::kPin:
+      pin_requested_ = true;
+      pinWhenReady();
+      break;
     case Pipeline::Stop::kNeedMore:
       break;
     case Pipeline::Stop::kPaused:
@@ -220,6 +256,21 @@ void Session::onBackendRead(const boost::system::error_code& ec, size_t n) {
   readBackend();
 }
 
+void Session::onSharedReplies(std::string_view frames) {
+  if (closed_) return;
+  size_t used = pipeline_.onBackendInput(frames, &to_client_);
+  if (used != frames.size()) {
+    backendLost("malformed reply");
+    return;
+  }
+  dispatchIntercepted();
+  flushClient();
+  maybeFinish();
+  pinWhenReady();
+}
+
+void Session::onSharedLost() { backendLost("shared connection lost"); }
+
 void Session::backendLost(const std::string& why) {
   if (closed_) return;
   spdlog::debug("client {}: backend connection lost ({})", peer_, why);
@@ -256,7 +307,8 @@ void Session::flushClient() {
     return;
   }
   if (to_client_.empty()) {
-    readBackend();  // it may have been held back for this client
+    readBackend();  // both may have been held back for this client
+    readClient();
     maybeFinish();
     return;
   }

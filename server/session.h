@@ -28,6 +28,8 @@ struct SessionServices {
   backend::BackendLink* link;
   InterceptHandler* intercept;  // may be null: nothing intercepted
   PipelineLimits limits;
+  // Clients start on their worker's shared connection and get their own when they need it.
+  bool multiplex = true;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -46,6 +48,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Immediate close of both connections.
   void close();
 
+  // SharedConnection
+  // Complete replies for this session's commands on the shared connection.
+  void onSharedReplies(std::string_view frames);
+  // The shared connection broke while this session waited for replies on it.
+  void onSharedLost();
+
  private:
   // ForwardGate bound to this session's worker.
   class GateTicket : public ForwardGate {
@@ -58,9 +66,16 @@ class Session : public std::enable_shared_from_this<Session> {
     Gate& gate_;
     size_t thread_;
   };
-  enum class BackendState { kConnecting, kConnected, kUnavailable };
+  enum class BackendState {
+    kShared,       // forwarding over the worker's shared connection
+    kConnecting,   // opening this client's own connection
+    kConnected,    // forwarding over this client's own connection
+    kUnavailable,  // the backend cannot be reached: forwarded commands are answered with errors
+  };
 
   void connectBackend();
+  // Moves to a dedicated connection once no reply is owed on the shared one.
+  void pinWhenReady();
   void readClient();
   void onClientRead(const boost::system::error_code& ec, size_t n);
   void readBackend();
@@ -100,6 +115,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_client_ = false;   // waiting for the client socket to take more
   bool writing_backend_ = false;  // waiting for the backend socket to take more
   bool waiting_for_gate_ = false;
+  bool pin_requested_ = false;
+  std::string shared_out_;  // commands for the shared connection, handed over per round
   std::string peer_;
 };
 

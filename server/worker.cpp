@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "server/session.h"
+#include "server/shared_connection.h"
 
 namespace tfproxy::server {
 
@@ -59,6 +60,7 @@ void Worker::closeAll() {
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [ptr, session] : owned_) all.push_back(session);
   for (auto& s : all) s->close();
+  if (shared_) shared_->close();
 }
 
 }  // namespace tfproxy::server

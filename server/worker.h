@@ -13,6 +13,7 @@
 namespace tfproxy::server {
 
 class Session;
+class SharedConnection;
 
 class Worker {
  public:
@@ -33,6 +34,9 @@ class Worker {
   void remove(Session* session) { owned_.erase(session); }
   void waitForGate(const std::shared_ptr<Session>& session);
   size_t sessionCount() const { return owned_.size(); }
+  // The pipelined connection shared by this worker's sessions that have no state of their own.
+  SharedConnection& shared() { return *shared_; }
+  void setShared(std::shared_ptr<SharedConnection> shared) { shared_ = std::move(shared); }
   void closeAll();
 
   // Called from any thread; the work happens on this worker's thread.
@@ -46,6 +50,7 @@ class Worker {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
   std::unordered_map<Session*, std::shared_ptr<Session>> owned_;
+  std::shared_ptr<SharedConnection> shared_;
   std::vector<std::weak_ptr<Session>> gate_waiters_;
 };
 

@@ -1,0 +1,75 @@
+// One pipelined backend connection per I/O worker for the sessions that have not used any
+// connection state yet (DESIGN.md section 2, "multiplexing"). Their commands are written
+// together -- one send per event-loop round for all of them -- and the replies, which come back
+// in order, are handed to each session by a FIFO of (session, replies expected).
+//
+//   fifo_:  [session A: 1] [session B: 16] [session A: 1] ...
+//            ^ the next reply frame belongs to the front entry
+//
+// A session moves to a dedicated connection (Session::pin) before its first command that
+// depends on or changes connection state, once its replies on this connection are all in.
+// The connection itself stays as fresh as a new client's: unauthenticated, db 0, RESP2.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "resp/framer.h"
+#include "server/buffer.h"
+
+namespace tfproxy::backend {
+class BackendLink;
+}
+
+namespace tfproxy::server {
+
+class Session;
+class Worker;
+
+class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
+ public:
+  SharedConnection(Worker& worker, backend::BackendLink& link);
+  ~SharedConnection();
+
+  // Queues `bytes` (whole commands) for `session`, which expects `replies` replies. The bytes
+  // go out at the end of the current event-loop round, together with other sessions'.
+  void send(const std::shared_ptr<Session>& session, std::string_view bytes, uint32_t replies);
+
+  // Bytes accepted but not yet taken by the socket.
+  size_t pendingBytes() const { return out_.size() - written_; }
+  void close();
+
+ private:
+  enum class State { kIdle, kConnecting, kConnected };
+  struct Pending {
+    std::weak_ptr<Session> session;
+    uint32_t replies;
+  };
+
+  void connect();
+  void scheduleFlush();
+  void flush();
+  void read();
+  void onRead(const boost::system::error_code& ec, size_t n);
+  // The connection broke: every session still waiting for a reply learns it.
+  void fail(const std::string& why);
+
+  Worker& worker_;
+  backend::BackendLink& link_;
+  boost::asio::ip::tcp::socket socket_;
+  State state_ = State::kIdle;
+  std::deque<Pending> fifo_;
+  std::string out_;
+  size_t written_ = 0;
+  bool flush_scheduled_ = false;
+  bool waiting_writable_ = false;
+  bool reading_ = false;
+  Buffer in_;
+  resp::ReplyFramer framer_;
+};
+
+}  // namespace tfproxy::server
