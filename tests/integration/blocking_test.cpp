@@ -12,17 +12,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class BlockingTest : public ::testing::Test {
+class BlockingTest : public ::testing::TestWithParam<const char*> {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
+  // One redis-server for the suite; a proxy per connection mode (--multiplex yes|no).
+  static void SetUpTestSuite() { redis_ = new RedisServer(); }
   static void TearDownTestSuite() {
     delete proxy_;
+    proxy_ = nullptr;
     delete redis_;
   }
-  void SetUp() override { Client(redis_->port()).call({"FLUSHALL"}); }
+  void startProxyForMode() {
+    if (proxy_ == nullptr || mode_ != GetParam()) {
+      delete proxy_;
+      proxy_ = new Proxy({"--backend", redis_->address(), "--multiplex", GetParam()});
+      mode_ = GetParam();
+    }
+  }
+  void SetUp() override {
+    startProxyForMode(); Client(redis_->port()).call({"FLUSHALL"}); }
 
   static int64_t clientsInfo(const std::string& field) {
     std::string info = Client(redis_->port()).call({"INFO", "clients"}).str;
@@ -39,11 +46,13 @@ class BlockingTest : public ::testing::Test {
   }
   static RedisServer* redis_;
   static Proxy* proxy_;
+  static std::string mode_;
 };
 RedisServer* BlockingTest::redis_ = nullptr;
 Proxy* BlockingTest::proxy_ = nullptr;
+std::string BlockingTest::mode_;
 
-TEST_F(BlockingTest, BlpopWaitsWhileOthersAreServed) {
+TEST_P(BlockingTest, BlpopWaitsWhileOthersAreServed) {
   Client blocked(proxy_->port());
   blocked.sendCommand({"BLPOP", "queue", "0"});
   ASSERT_TRUE(waitBlocked(1));
@@ -58,7 +67,7 @@ TEST_F(BlockingTest, BlpopWaitsWhileOthersAreServed) {
   EXPECT_EQ(resp::toDebugString(blocked.read()), "[\"queue\", \"job\"]");
 }
 
-TEST_F(BlockingTest, XreadBlockAndWait) {
+TEST_P(BlockingTest, XreadBlockAndWait) {
   Client reader(proxy_->port());
   reader.sendCommand({"XREAD", "BLOCK", "0", "STREAMS", "events", "$"});
   ASSERT_TRUE(waitBlocked(1));
@@ -74,7 +83,7 @@ TEST_F(BlockingTest, XreadBlockAndWait) {
   EXPECT_EQ(resp::toDebugString(reader.read()), "0");
 }
 
-TEST_F(BlockingTest, ManyBlockedClientsDoNotHoldUpOthers) {
+TEST_P(BlockingTest, ManyBlockedClientsDoNotHoldUpOthers) {
   std::vector<std::unique_ptr<Client>> waiting;
   for (int i = 0; i < 200; ++i) {
     waiting.push_back(std::make_unique<Client>(proxy_->port()));
@@ -89,7 +98,8 @@ TEST_F(BlockingTest, ManyBlockedClientsDoNotHoldUpOthers) {
   EXPECT_TRUE(waitBlocked(0));
 }
 
-TEST_F(BlockingTest, DisconnectWhileBlockedReleasesTheBackendConnection) {
+TEST_P(BlockingTest, DisconnectWhileBlockedReleasesTheBackendConnection) {
+  Client(proxy_->port()).call({"PING"});  // the shared connection, if any, exists from here on
   int64_t before = clientsInfo("connected_clients");
   {
     Client blocked(proxy_->port());
@@ -102,6 +112,11 @@ TEST_F(BlockingTest, DisconnectWhileBlockedReleasesTheBackendConnection) {
   EXPECT_EQ(Client(redis_->port()).run({"LLEN", "queue"}), "1");
   EXPECT_LE(clientsInfo("connected_clients"), before);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, BlockingTest, ::testing::Values("yes", "no"),
+                         [](const auto& info) {
+                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+                         });
 
 }  // namespace
 }  // namespace tfproxy::testing

@@ -8,28 +8,37 @@
 namespace tfproxy::testing {
 namespace {
 
-class ConnectionStateTest : public ::testing::Test {
+class ConnectionStateTest : public ::testing::TestWithParam<const char*> {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
+  // One redis-server for the suite; a proxy per connection mode (--multiplex yes|no).
+  static void SetUpTestSuite() { redis_ = new RedisServer(); }
   static void TearDownTestSuite() {
     delete proxy_;
+    proxy_ = nullptr;
     delete redis_;
   }
+  void startProxyForMode() {
+    if (proxy_ == nullptr || mode_ != GetParam()) {
+      delete proxy_;
+      proxy_ = new Proxy({"--backend", redis_->address(), "--multiplex", GetParam()});
+      mode_ = GetParam();
+    }
+  }
   void SetUp() override {
+    startProxyForMode();
     Client admin(redis_->port());
     admin.call({"FLUSHALL"});
     admin.call({"ACL", "DELUSER", "alice", "bob"});
   }
   static RedisServer* redis_;
   static Proxy* proxy_;
+  static std::string mode_;
 };
 RedisServer* ConnectionStateTest::redis_ = nullptr;
 Proxy* ConnectionStateTest::proxy_ = nullptr;
+std::string ConnectionStateTest::mode_;
 
-TEST_F(ConnectionStateTest, MultiExec) {
+TEST_P(ConnectionStateTest, MultiExec) {
   Client c(proxy_->port());
   EXPECT_EQ(c.run({"MULTI"}), "OK");
   EXPECT_EQ(c.run({"SET", "a", "1"}), "QUEUED");
@@ -46,7 +55,7 @@ TEST_F(ConnectionStateTest, MultiExec) {
             "(error) EXECABORT Transaction discarded because of previous errors.");
 }
 
-TEST_F(ConnectionStateTest, WatchSeesAnotherClientsWrite) {
+TEST_P(ConnectionStateTest, WatchSeesAnotherClientsWrite) {
   Client c(proxy_->port());
   Client other(proxy_->port());
   c.call({"SET", "w", "1"});
@@ -63,7 +72,7 @@ TEST_F(ConnectionStateTest, WatchSeesAnotherClientsWrite) {
   EXPECT_EQ(c.run({"EXEC"}), "[OK]");
 }
 
-TEST_F(ConnectionStateTest, SelectIsPerConnection) {
+TEST_P(ConnectionStateTest, SelectIsPerConnection) {
   Client a(proxy_->port());
   Client b(proxy_->port());
   EXPECT_EQ(a.run({"SELECT", "5"}), "OK");
@@ -75,7 +84,7 @@ TEST_F(ConnectionStateTest, SelectIsPerConnection) {
   EXPECT_EQ(a.run({"GET", "where"}), "\"db5\"");
 }
 
-TEST_F(ConnectionStateTest, AclUsersKeepTheirRestrictions) {
+TEST_P(ConnectionStateTest, AclUsersKeepTheirRestrictions) {
   Client admin(redis_->port());
   ASSERT_EQ(admin.run({"ACL", "SETUSER", "alice", "on", ">alicepw", "~app:*", "+get", "+set"}),
             "OK");
@@ -100,7 +109,7 @@ TEST_F(ConnectionStateTest, AclUsersKeepTheirRestrictions) {
   EXPECT_EQ(Client(proxy_->port()).run({"ACL", "WHOAMI"}), "\"default\"");
 }
 
-TEST_F(ConnectionStateTest, Hello3WithAuth) {
+TEST_P(ConnectionStateTest, Hello3WithAuth) {
   Client admin(redis_->port());
   admin.call({"ACL", "SETUSER", "bob", "on", ">bobpw", "~*", "+@all"});
   Client c(proxy_->port());
@@ -115,7 +124,7 @@ TEST_F(ConnectionStateTest, Hello3WithAuth) {
   EXPECT_EQ(c.readRaw(), "$4\r\nbobs\r\n");
 }
 
-TEST_F(ConnectionStateTest, ClientNameAndIdArePerConnection) {
+TEST_P(ConnectionStateTest, ClientNameAndIdArePerConnection) {
   Client a(proxy_->port());
   Client b(proxy_->port());
   EXPECT_EQ(a.run({"CLIENT", "SETNAME", "first"}), "OK");
@@ -133,7 +142,7 @@ TEST_F(ConnectionStateTest, ClientNameAndIdArePerConnection) {
   EXPECT_NE(list.find("name=first"), std::string::npos);
 }
 
-TEST_F(ConnectionStateTest, QuitRepliesOkAndCloses) {
+TEST_P(ConnectionStateTest, QuitRepliesOkAndCloses) {
   Client c(proxy_->port());
   c.send("PING\r\nQUIT\r\nPING\r\n");
   EXPECT_EQ(c.readRaw(), "+PONG\r\n");
@@ -141,7 +150,7 @@ TEST_F(ConnectionStateTest, QuitRepliesOkAndCloses) {
   EXPECT_TRUE(c.closedByPeer());
 }
 
-TEST_F(ConnectionStateTest, ResetRestoresAFreshConnection) {
+TEST_P(ConnectionStateTest, ResetRestoresAFreshConnection) {
   Client admin(redis_->port());
   admin.call({"ACL", "SETUSER", "bob", "on", ">bobpw", "~*", "+@all"});
   Client c(proxy_->port());
@@ -154,6 +163,11 @@ TEST_F(ConnectionStateTest, ResetRestoresAFreshConnection) {
   EXPECT_EQ(c.readRaw(), "$-1\r\n");  // db 0 again, and RESP2 again
   EXPECT_EQ(c.run({"ACL", "WHOAMI"}), "\"default\"");
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, ConnectionStateTest, ::testing::Values("yes", "no"),
+                         [](const auto& info) {
+                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+                         });
 
 }  // namespace
 }  // namespace tfproxy::testing

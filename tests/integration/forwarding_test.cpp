@@ -12,25 +12,34 @@
 namespace tfproxy::testing {
 namespace {
 
-class ForwardingTest : public ::testing::Test {
+class ForwardingTest : public ::testing::TestWithParam<const char*> {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
+  // One redis-server for the suite; a proxy per connection mode (--multiplex yes|no).
+  static void SetUpTestSuite() { redis_ = new RedisServer(); }
   static void TearDownTestSuite() {
     delete proxy_;
+    proxy_ = nullptr;
     delete redis_;
   }
-  void SetUp() override { Client(redis_->port()).call({"FLUSHALL"}); }
+  void startProxyForMode() {
+    if (proxy_ == nullptr || mode_ != GetParam()) {
+      delete proxy_;
+      proxy_ = new Proxy({"--backend", redis_->address(), "--multiplex", GetParam()});
+      mode_ = GetParam();
+    }
+  }
+  void SetUp() override {
+    startProxyForMode(); Client(redis_->port()).call({"FLUSHALL"}); }
 
   static RedisServer* redis_;
   static Proxy* proxy_;
+  static std::string mode_;
 };
 RedisServer* ForwardingTest::redis_ = nullptr;
 Proxy* ForwardingTest::proxy_ = nullptr;
+std::string ForwardingTest::mode_;
 
-TEST_F(ForwardingTest, BasicCommands) {
+TEST_P(ForwardingTest, BasicCommands) {
   Client c(proxy_->port());
   EXPECT_EQ(c.run({"PING"}), "PONG");
   EXPECT_EQ(c.run({"SET", "k", "v"}), "OK");
@@ -44,7 +53,7 @@ TEST_F(ForwardingTest, BasicCommands) {
 
 // The same command sequence, run directly and through the proxy on identical fresh databases,
 // yields the same bytes, in RESP2 and in RESP3.
-TEST_F(ForwardingTest, RepliesAreByteForByteTheSame) {
+TEST_P(ForwardingTest, RepliesAreByteForByteTheSame) {
   RedisServer twin;
   const std::vector<std::vector<std::string>> script = {
       {"SET", "s", "value"},
@@ -92,7 +101,7 @@ TEST_F(ForwardingTest, RepliesAreByteForByteTheSame) {
   }
 }
 
-TEST_F(ForwardingTest, PipelineOfThousandsStaysInOrder) {
+TEST_P(ForwardingTest, PipelineOfThousandsStaysInOrder) {
   Client c(proxy_->port());
   const int n = 20000;
   std::string batch;
@@ -110,7 +119,7 @@ TEST_F(ForwardingTest, PipelineOfThousandsStaysInOrder) {
   EXPECT_EQ(Client(redis_->port()).run({"DBSIZE"}), std::to_string(n));
 }
 
-TEST_F(ForwardingTest, HundredMegabyteValue) {
+TEST_P(ForwardingTest, HundredMegabyteValue) {
   redisContext* ctx = redisConnect("127.0.0.1", proxy_->port());
   ASSERT_TRUE(ctx != nullptr && ctx->err == 0);
   std::string value(100 * 1024 * 1024, '\0');
@@ -132,7 +141,7 @@ TEST_F(ForwardingTest, HundredMegabyteValue) {
   redisFree(ctx);
 }
 
-TEST_F(ForwardingTest, RequestArrivingOneByteAtATime) {
+TEST_P(ForwardingTest, RequestArrivingOneByteAtATime) {
   Client c(proxy_->port());
   std::string cmd = "*3\r\n$3\r\nSET\r\n$4\r\nslow\r\n$5\r\nbytes\r\n*2\r\n$3\r\nGET\r\n$4\r\nslow\r\n";
   for (char ch : cmd) {
@@ -143,7 +152,7 @@ TEST_F(ForwardingTest, RequestArrivingOneByteAtATime) {
   EXPECT_EQ(c.read(), resp::Value::bulk("bytes"));
 }
 
-TEST_F(ForwardingTest, InlineCommandsAsTypedInTelnet) {
+TEST_P(ForwardingTest, InlineCommandsAsTypedInTelnet) {
   Client c(proxy_->port());
   c.send("PING\r\n");
   EXPECT_EQ(c.readRaw(), "+PONG\r\n");
@@ -152,7 +161,7 @@ TEST_F(ForwardingTest, InlineCommandsAsTypedInTelnet) {
   EXPECT_EQ(c.readRaw(), "$11\r\nhello world\r\n");
 }
 
-TEST_F(ForwardingTest, Resp3RepliesThroughHello3) {
+TEST_P(ForwardingTest, Resp3RepliesThroughHello3) {
   Client c(proxy_->port());
   resp::Value hello = c.call({"HELLO", "3"});
   ASSERT_EQ(hello.type, resp::Type::kMap);
@@ -166,7 +175,7 @@ TEST_F(ForwardingTest, Resp3RepliesThroughHello3) {
   EXPECT_EQ(c.readRaw(), ",2.5\r\n");
 }
 
-TEST_F(ForwardingTest, ManyClientsConcurrently) {
+TEST_P(ForwardingTest, ManyClientsConcurrently) {
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 20; ++t) {
@@ -181,6 +190,11 @@ TEST_F(ForwardingTest, ManyClientsConcurrently) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, ForwardingTest, ::testing::Values("yes", "no"),
+                         [](const auto& info) {
+                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+                         });
 
 }  // namespace
 }  // namespace tfproxy::testing

@@ -9,25 +9,34 @@
 namespace tfproxy::testing {
 namespace {
 
-class PubSubTest : public ::testing::Test {
+class PubSubTest : public ::testing::TestWithParam<const char*> {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
+  // One redis-server for the suite; a proxy per connection mode (--multiplex yes|no).
+  static void SetUpTestSuite() { redis_ = new RedisServer(); }
   static void TearDownTestSuite() {
     delete proxy_;
+    proxy_ = nullptr;
     delete redis_;
   }
+  void startProxyForMode() {
+    if (proxy_ == nullptr || mode_ != GetParam()) {
+      delete proxy_;
+      proxy_ = new Proxy({"--backend", redis_->address(), "--multiplex", GetParam()});
+      mode_ = GetParam();
+    }
+  }
+  void SetUp() override { startProxyForMode(); }
   static RedisServer* redis_;
   static Proxy* proxy_;
+  static std::string mode_;
 };
 RedisServer* PubSubTest::redis_ = nullptr;
 Proxy* PubSubTest::proxy_ = nullptr;
+std::string PubSubTest::mode_;
 
 std::string next(Client& c) { return resp::toDebugString(c.read()); }
 
-TEST_F(PubSubTest, SubscribePublishUnsubscribe) {
+TEST_P(PubSubTest, SubscribePublishUnsubscribe) {
   Client sub(proxy_->port());
   Client pub(proxy_->port());
   sub.sendCommand({"SUBSCRIBE", "news", "sport"});
@@ -56,7 +65,7 @@ TEST_F(PubSubTest, SubscribePublishUnsubscribe) {
   EXPECT_EQ(sub.run({"SET", "after", "1"}), "OK");
 }
 
-TEST_F(PubSubTest, ShardChannels) {
+TEST_P(PubSubTest, ShardChannels) {
   Client sub(proxy_->port());
   Client pub(proxy_->port());
   sub.sendCommand({"SSUBSCRIBE", "orders"});
@@ -68,7 +77,7 @@ TEST_F(PubSubTest, ShardChannels) {
   EXPECT_EQ(sub.run({"PING"}), "PONG");
 }
 
-TEST_F(PubSubTest, Resp3SubscriberKeepsRunningCommands) {
+TEST_P(PubSubTest, Resp3SubscriberKeepsRunningCommands) {
   Client sub(proxy_->port());
   Client pub(proxy_->port());
   sub.call({"HELLO", "3"});
@@ -81,7 +90,7 @@ TEST_F(PubSubTest, Resp3SubscriberKeepsRunningCommands) {
   EXPECT_EQ(next(sub), "\"v\"");
 }
 
-TEST_F(PubSubTest, Resp3ClientTrackingInvalidation) {
+TEST_P(PubSubTest, Resp3ClientTrackingInvalidation) {
   Client c(proxy_->port());
   Client writer(proxy_->port());
   c.call({"HELLO", "3"});
@@ -92,7 +101,7 @@ TEST_F(PubSubTest, Resp3ClientTrackingInvalidation) {
   EXPECT_EQ(next(c), "push[\"invalidate\", [\"tracked\"]]");
 }
 
-TEST_F(PubSubTest, MonitorSeesOtherClients) {
+TEST_P(PubSubTest, MonitorSeesOtherClients) {
   Client mon(proxy_->port());
   EXPECT_EQ(mon.run({"MONITOR"}), "OK");
   Client other(proxy_->port());
@@ -114,6 +123,11 @@ TEST_F(PubSubTest, MonitorSeesOtherClients) {
   EXPECT_TRUE(reset);
   EXPECT_EQ(mon.run({"SET", "after-monitor", "1"}), "OK");
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, PubSubTest, ::testing::Values("yes", "no"),
+                         [](const auto& info) {
+                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+                         });
 
 }  // namespace
 }  // namespace tfproxy::testing
