@@ -10,8 +10,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -94,11 +94,9 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
     if (port == 0) continue;
     std::string port_text = std::to_string(port);
     std::string log_file = server->dir_ + "/redis.log";
-    std::vector<std::string> args = {exe,          "--port",      port_text, "--bind",
-                                     "127.0.0.1",  "--dir",       server->dir_,
-                                     "--save",     "",            "--appendonly",
-                                     "no",         "--daemonize", "no",
-                                     "--logfile",  log_file};
+    std::vector<std::string> args = {exe,     "--port",      port_text, "--bind",    "127.0.0.1",
+                                     "--dir", server->dir_,  "--save",  "",          "--appendonly",
+                                     "no",    "--daemonize", "no",      "--logfile", log_file};
     pid_t pid = ::fork();
     if (pid < 0) {
       *error = std::string("fork failed: ") + std::strerror(errno);
@@ -126,8 +124,8 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
         break;  // exited: most likely the port was taken
       }
       std::string ignored;
-      auto conn = SyncConnection::connect(server->endpoint_, std::chrono::milliseconds(200),
-                                          &ignored);
+      auto conn =
+          SyncConnection::connect(server->endpoint_, std::chrono::milliseconds(200), &ignored);
       if (conn) {
         auto reply = conn->call({"PING"});
         if (reply && reply->str == "PONG") return server;
@@ -140,8 +138,7 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
       server->pid_ = -1;
     }
   }
-  *error = "the embedded redis-server did not start; see its log in " + server->dir_ +
-           "/redis.log";
+  *error = "the embedded redis-server did not start; see its log in " + server->dir_ + "/redis.log";
   server->dir_.clear();  // keep the log for inspection
   return nullptr;
 }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -17,11 +19,12 @@ constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
 // State shared by the connect operation and its timeout timer: whichever finishes first wins.
 struct ConnectOp {
-  ConnectOp(tcp::socket& s, BackendLink::ConnectHandler h)
+  using Handler = std::function<void(const boost::system::error_code&)>;
+  ConnectOp(tcp::socket& s, Handler h)
       : socket(s), timer(s.get_executor()), handler(std::move(h)) {}
   tcp::socket& socket;
   asio::steady_timer timer;
-  BackendLink::ConnectHandler handler;
+  Handler handler;
   bool done = false;
   bool timed_out = false;
 };
@@ -123,9 +126,10 @@ void BackendLink::markDown(const std::string& reason) {
   }
   bool was_up = up_.exchange(false);
   if (was_up) {
-    spdlog::error("backend {} is unreachable ({}); retrying with backoff, clients get errors "
-                  "meanwhile",
-                  endpoint_.toString(), reason);
+    spdlog::error(
+        "backend {} is unreachable ({}); retrying with backoff, clients get errors "
+        "meanwhile",
+        endpoint_.toString(), reason);
   }
   if (!probing_.exchange(true) && !stopped_) {
     asio::post(probe_context_, [this] {
@@ -133,6 +137,19 @@ void BackendLink::markDown(const std::string& reason) {
       scheduleProbe();
     });
   }
+}
+
+std::vector<SocketAddress> BackendLink::addresses() const {
+  std::vector<SocketAddress> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& entry : resolved_) {
+    SocketAddress a{};
+    auto endpoint = entry.endpoint();
+    std::memcpy(&a.storage, endpoint.data(), endpoint.size());
+    a.length = static_cast<socklen_t>(endpoint.size());
+    out.push_back(a);
+  }
+  return out;
 }
 
 void BackendLink::markUp() {

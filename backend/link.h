@@ -10,6 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
+
+#include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,6 +21,12 @@
 #include "config/options.h"
 
 namespace tfproxy::backend {
+
+// A resolved backend address, for connects made without Asio.
+struct SocketAddress {
+  sockaddr_storage storage;
+  socklen_t length;
+};
 
 class BackendLink {
  public:
@@ -36,18 +45,22 @@ class BackendLink {
   // Reason of the last failure, for error replies ("Connection refused").
   std::string lastError() const;
 
-  using ConnectHandler = std::function<void(const boost::system::error_code&)>;
-  // Connects `socket` (on its own executor) within the connect timeout; TCP_NODELAY is set on
-  // success. A failure marks the backend down. The handler runs on the socket's executor.
-  void asyncConnect(boost::asio::ip::tcp::socket& socket, ConnectHandler handler);
+  // Where to connect (resolved by the probe, so connecting never waits for DNS) and how long a
+  // connect may take.
+  std::vector<SocketAddress> addresses() const;
+  std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
 
-  // Reports a connect failure seen elsewhere.
+  // Outcome of a connect made elsewhere: a failure marks the backend down (logged once, probed
+  // with backoff); a success after an outage marks it up.
   void markDown(const std::string& reason);
+  void markUp();
 
  private:
+  using ConnectHandler = std::function<void(const boost::system::error_code&)>;
+  void asyncConnect(boost::asio::ip::tcp::socket& socket, ConnectHandler handler);
+
   void scheduleProbe();
   void probe();
-  void markUp();
 
   boost::asio::io_context& probe_context_;
   config::Endpoint endpoint_;

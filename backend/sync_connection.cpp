@@ -62,8 +62,8 @@ std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& 
   const auto deadline = Clock::now() + timeout;
   std::string last_error = "no address";
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                      ai->ai_protocol);
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       last_error = std::strerror(errno);
       continue;

@@ -73,8 +73,8 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     if (!backend.empty()) {
       o.backend = parseEndpoint(backend);
       if (!o.backend) {
-        throw CLI::ValidationError("--backend", std::string(errors::kBadEndpoint) + ", got '" +
-                                                    backend + "'");
+        throw CLI::ValidationError("--backend",
+                                   std::string(errors::kBadEndpoint) + ", got '" + backend + "'");
       }
     }
   } catch (const CLI::CallForHelp& e) {

@@ -176,8 +176,12 @@ void ValueBuilder::onNode(const Node& node) {
   Value* v = slot();
   v->type = node.type;
   switch (node.type) {
-    case Type::kInteger: v->integer = node.integer; break;
-    case Type::kBoolean: v->boolean = node.boolean; break;
+    case Type::kInteger:
+      v->integer = node.integer;
+      break;
+    case Type::kBoolean:
+      v->boolean = node.boolean;
+      break;
     case Type::kDouble:
       v->dbl = node.dbl;
       v->str.assign(node.data);
@@ -186,7 +190,8 @@ void ValueBuilder::onNode(const Node& node) {
       v->format.assign(node.format);
       v->str.assign(node.data);
       break;
-    case Type::kNull: break;
+    case Type::kNull:
+      break;
     case Type::kArray:
     case Type::kSet:
     case Type::kPush:
@@ -199,7 +204,9 @@ void ValueBuilder::onNode(const Node& node) {
       }
       break;
     }
-    default: v->str.assign(node.data); break;
+    default:
+      v->str.assign(node.data);
+      break;
   }
   // A value is complete: close every aggregate it completes.
   if (v == &root_) return;

@@ -117,16 +117,34 @@ void ReplyWriter::pushHeader(size_t n) {
 
 void ReplyWriter::value(const Value& v) {
   switch (v.type) {
-    case Type::kSimpleString: simple(v.str); break;
+    case Type::kSimpleString:
+      simple(v.str);
+      break;
     case Type::kError:
-    case Type::kBulkError: error(v.str); break;
-    case Type::kInteger: integer(v.integer); break;
-    case Type::kBulkString: bulk(v.str); break;
-    case Type::kNull: null(); break;
-    case Type::kBoolean: boolean(v.boolean); break;
-    case Type::kDouble: dbl(v.dbl); break;
-    case Type::kBigNumber: bigNumber(v.str); break;
-    case Type::kVerbatim: verbatim(v.format, v.str); break;
+    case Type::kBulkError:
+      error(v.str);
+      break;
+    case Type::kInteger:
+      integer(v.integer);
+      break;
+    case Type::kBulkString:
+      bulk(v.str);
+      break;
+    case Type::kNull:
+      null();
+      break;
+    case Type::kBoolean:
+      boolean(v.boolean);
+      break;
+    case Type::kDouble:
+      dbl(v.dbl);
+      break;
+    case Type::kBigNumber:
+      bigNumber(v.str);
+      break;
+    case Type::kVerbatim:
+      verbatim(v.format, v.str);
+      break;
     case Type::kArray:
     case Type::kSet:
     case Type::kPush:

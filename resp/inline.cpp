@@ -42,12 +42,24 @@ std::optional<std::vector<std::string>> splitInlineArgs(std::string_view line) {
         } else if (c == '\\' && p + 1 < n) {
           ++p;
           switch (line[p]) {
-            case 'n': current.push_back('\n'); break;
-            case 'r': current.push_back('\r'); break;
-            case 't': current.push_back('\t'); break;
-            case 'b': current.push_back('\b'); break;
-            case 'a': current.push_back('\a'); break;
-            default: current.push_back(line[p]); break;
+            case 'n':
+              current.push_back('\n');
+              break;
+            case 'r':
+              current.push_back('\r');
+              break;
+            case 't':
+              current.push_back('\t');
+              break;
+            case 'b':
+              current.push_back('\b');
+              break;
+            case 'a':
+              current.push_back('\a');
+              break;
+            default:
+              current.push_back(line[p]);
+              break;
           }
         } else if (c == '"') {
           // The closing quote must be followed by a space or nothing.

@@ -25,19 +25,33 @@ void quote(std::string_view s, std::string* out) {
 
 void render(const Value& v, std::string* out) {
   switch (v.type) {
-    case Type::kSimpleString: out->append(v.str); break;
+    case Type::kSimpleString:
+      out->append(v.str);
+      break;
     case Type::kError:
     case Type::kBulkError:
       out->append("(error) ");
       out->append(v.str);
       break;
-    case Type::kInteger: out->append(std::to_string(v.integer)); break;
-    case Type::kNull: out->append("(nil)"); break;
-    case Type::kBoolean: out->append(v.boolean ? "true" : "false"); break;
-    case Type::kDouble: out->append("(double) " + formatDouble(v.dbl)); break;
-    case Type::kBigNumber: out->append("(big) " + v.str); break;
+    case Type::kInteger:
+      out->append(std::to_string(v.integer));
+      break;
+    case Type::kNull:
+      out->append("(nil)");
+      break;
+    case Type::kBoolean:
+      out->append(v.boolean ? "true" : "false");
+      break;
+    case Type::kDouble:
+      out->append("(double) " + formatDouble(v.dbl));
+      break;
+    case Type::kBigNumber:
+      out->append("(big) " + v.str);
+      break;
     case Type::kBulkString:
-    case Type::kVerbatim: quote(v.str, out); break;
+    case Type::kVerbatim:
+      quote(v.str, out);
+      break;
     case Type::kMap:
     case Type::kAttribute:
       out->push_back('{');

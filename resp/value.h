@@ -16,8 +16,8 @@ struct Value {
   // Payload of simple strings, errors, bulk strings, verbatim strings (without the format),
   // big numbers (their digits) and doubles (their text).
   std::string str;
-  int64_t integer = 0;  // kInteger
-  double dbl = 0;       // kDouble
+  int64_t integer = 0;   // kInteger
+  double dbl = 0;        // kDouble
   bool boolean = false;  // kBoolean
   std::string format;    // kVerbatim: three-letter format such as "txt"
   // Elements of arrays, sets and pushes; maps hold key, value, key, value...

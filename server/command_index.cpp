@@ -12,11 +12,10 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) {
     CommandEntry e;
     e.info = info;
     e.kind = info != nullptr && info->has(backend::kFlag_blocking) ? CommandKind::kBlocking
-                                                                    : CommandKind::kPlain;
+                                                                   : CommandKind::kPlain;
     entries_[name] = e;
   }
-  auto set = [&](const char* name, CommandKind kind,
-                 ChannelKind channel = ChannelKind::kChannel) {
+  auto set = [&](const char* name, CommandKind kind, ChannelKind channel = ChannelKind::kChannel) {
     CommandEntry& e = entries_[name];
     e.kind = kind;
     e.channel_kind = channel;
@@ -43,8 +42,8 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) {
   set("client", CommandKind::kClient);
 
   // Plain, stateless commands can share a connection; everything else pins.
-  static const char* const kStateful[] = {"watch",    "unwatch", "readonly", "readwrite",
-                                          "asking",   "sync",    "psync",    "replconf"};
+  static const char* const kStateful[] = {"watch",  "unwatch", "readonly", "readwrite",
+                                          "asking", "sync",    "psync",    "replconf"};
   for (auto& [name, e] : entries_) {
     e.pins = e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread;
   }

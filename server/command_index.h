@@ -13,15 +13,15 @@
 namespace tfproxy::server {
 
 enum class CommandKind : uint8_t {
-  kPlain,        // one reply; counted by the gate's drain
-  kBlocking,     // one reply that may take forever (BLPOP, WAIT...): not counted
-  kXread,        // XREAD/XREADGROUP: blocking only with a BLOCK argument
-  kHello,        // HELLO: protocol, user, name
-  kAuth,         // AUTH: user
-  kSelect,       // SELECT: db
-  kReset,        // RESET: back to a fresh connection's state
-  kQuit,         // QUIT: answered by the proxy, then the connection closes
-  kMulti,        // MULTI / EXEC / DISCARD: transaction state
+  kPlain,     // one reply; counted by the gate's drain
+  kBlocking,  // one reply that may take forever (BLPOP, WAIT...): not counted
+  kXread,     // XREAD/XREADGROUP: blocking only with a BLOCK argument
+  kHello,     // HELLO: protocol, user, name
+  kAuth,      // AUTH: user
+  kSelect,    // SELECT: db
+  kReset,     // RESET: back to a fresh connection's state
+  kQuit,      // QUIT: answered by the proxy, then the connection closes
+  kMulti,     // MULTI / EXEC / DISCARD: transaction state
   kExec,
   kDiscard,
   kSubscribe,    // SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE: one confirmation per channel

@@ -68,8 +68,8 @@ class Gate {
   std::atomic<bool> closed_{false};
   GateListener* listener_ = nullptr;
 
-  std::mutex exclusive_;     // held by the exclusive holder for its whole section
-  std::mutex drain_mutex_;   // guards the drain wait
+  std::mutex exclusive_;    // held by the exclusive holder for its whole section
+  std::mutex drain_mutex_;  // guards the drain wait
   std::condition_variable drained_;
   std::atomic<bool> draining_{false};
 

@@ -50,11 +50,11 @@ struct PipelineLimits {
 class Pipeline {
  public:
   enum class Stop {
-    kNeedMore,   // every complete command was handled; wait for more client bytes
-    kPaused,     // the gate is closed; call again when it opens
-    kBarrier,    // an intercepted command is pending; call again once it completed
-    kPin,        // the next command needs the client's own backend connection (shared mode)
-    kClose,      // close the client after writing what is queued (QUIT, protocol error, limit)
+    kNeedMore,  // every complete command was handled; wait for more client bytes
+    kPaused,    // the gate is closed; call again when it opens
+    kBarrier,   // an intercepted command is pending; call again once it completed
+    kPin,       // the next command needs the client's own backend connection (shared mode)
+    kClose,     // close the client after writing what is queued (QUIT, protocol error, limit)
   };
   struct InputResult {
     Stop stop;

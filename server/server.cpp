@@ -37,7 +37,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
 
 Server::~Server() {
   gate_.setListener(nullptr);
-  for (auto& w : workers_) w->stopNow();
+  for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
 }
 
@@ -70,15 +70,18 @@ void Server::start() {
 void Server::accept() {
   Worker& worker = *workers_[next_worker_];
   next_worker_ = (next_worker_ + 1) % workers_.size();
-  acceptor_.async_accept(worker.context(), [this, &worker](const boost::system::error_code& ec,
-                                                           tcp::socket socket) {
+  acceptor_.async_accept([this, &worker](const boost::system::error_code& ec, tcp::socket socket) {
     if (stopping_ || ec == asio::error::operation_aborted) return;
     if (ec) {
       // Out of file descriptors and the like: log, breathe, go on.
       spdlog::warn("accept failed: {}", ec.message());
     } else {
-      auto session = std::make_shared<Session>(worker, std::move(socket), services_);
-      asio::post(worker.context(), [&worker, session] {
+      boost::system::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.set_option(tcp::no_delay(true), ignored);
+      int fd = socket.release(ignored);
+      worker.loop().post([this, &worker, fd] {
+        auto session = std::make_shared<Session>(worker, fd, services_);
         worker.add(session);
         session->start();
       });
@@ -113,7 +116,7 @@ void Server::pollShutdown(std::chrono::steady_clock::time_point deadline) {
   auto pending = std::make_shared<std::atomic<size_t>>(workers_.size());
   for (auto& w : workers_) {
     Worker* worker = w.get();
-    asio::post(worker->context(), [this, worker, remaining, pending, deadline] {
+    worker->loop().post([this, worker, remaining, pending, deadline] {
       bool late = std::chrono::steady_clock::now() >= deadline;
       remaining->fetch_add(worker->sessionCount());
       if (late) worker->closeAll();

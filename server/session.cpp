@@ -1,9 +1,14 @@
 #include "server/session.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "backend/link.h"
 #include "server/errors.h"
@@ -13,86 +18,182 @@
 
 namespace tfproxy::server {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
 namespace {
 
-// Replies held for a client that does not read before the backend is no longer read either
-// (Redis then buffers them, under its own output limits).
+// Replies held for a client that does not read before the backend is no longer read and the
+// client's requests are no longer taken (Redis then buffers, under its own output limits).
 constexpr size_t kClientOutHighWater = 8 * 1024 * 1024;
 // Commands held for a backend that does not read before the client is no longer read.
 constexpr size_t kBackendOutHighWater = 8 * 1024 * 1024;
 // Complete commands held while the gate or an intercepted command holds the pipeline back.
 constexpr size_t kHeldInputHighWater = 4 * 1024 * 1024;
-// Write buffers above this size are given back after use.
+// Input read from one socket before it is processed (bounds memory before limits are checked).
+constexpr size_t kReadBurst = 1024 * 1024;
+// Buffers above this size are given back after use.
 constexpr size_t kKeepCapacity = 1024 * 1024;
 
-void releaseIfLarge(std::string* s) {
-  if (s->capacity() > kKeepCapacity) std::string().swap(*s);
+std::string peerName(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+enum class IoResult { kDone, kWouldBlock, kClosed, kError };
+
+// Reads what `fd` has (at most kReadBurst) into `in`; kDone means it may have more.
+IoResult readSome(int fd, Buffer* in, bool* drained) {
+  size_t total = 0;
+  while (total < kReadBurst) {
+    auto space = in->prepare();
+    ssize_t n = ::recv(fd, space.data(), space.size(), 0);
+    if (n > 0) {
+      in->commit(static_cast<size_t>(n));
+      total += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < space.size()) {
+        *drained = true;  // a short read: the socket had no more
+        return IoResult::kDone;
+      }
+      continue;
+    }
+    if (n == 0) return IoResult::kClosed;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *drained = true;
+      return total > 0 ? IoResult::kDone : IoResult::kWouldBlock;
+    }
+    return IoResult::kError;
+  }
+  *drained = false;
+  return IoResult::kDone;
+}
+
+// Sends the unsent part of `out`; kWouldBlock leaves the rest for the writable edge.
+IoResult writeSome(int fd, std::string* out, size_t* written) {
+  while (*written < out->size()) {
+    ssize_t n = ::send(fd, out->data() + *written, out->size() - *written, MSG_NOSIGNAL);
+    if (n > 0) {
+      *written += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoResult::kWouldBlock;
+    return IoResult::kError;
+  }
+  out->clear();
+  *written = 0;
+  if (out->capacity() > kKeepCapacity) std::string().swap(*out);
+  return IoResult::kDone;
 }
 
 }  // namespace
 
-Session::Session(Worker& worker, tcp::socket client, const SessionServices& services)
-    : worker_(worker),
-      services_(services),
-      client_(std::move(client)),
-      backend_(worker.context()),
-      ticket_(*services.gate, worker.index()),
-      pipeline_(*services.index, ticket_, services.limits) {
-  boost::system::error_code ec;
-  auto remote = client_.remote_endpoint(ec);
-  if (!ec) peer_ = remote.address().to_string() + ":" + std::to_string(remote.port());
-  client_.set_option(tcp::no_delay(true), ec);
-  client_.non_blocking(true, ec);
+void Session::SocketWatcher::onEvents(uint32_t events) {
+  const bool readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+  const bool writable = (events & EPOLLOUT) != 0;
+  Session& s = session_;
+  if (s.closed_) return;
+  if (client_) {
+    if (writable) {
+      s.client_blocked_ = false;
+      s.flushClient();
+    }
+    if (readable) {
+      s.client_readable_ = true;
+      s.readClient();
+    }
+  } else {
+    if (writable) {
+      s.backend_blocked_ = false;
+      s.flushBackend();
+    }
+    if (readable) {
+      s.backend_readable_ = true;
+      s.readBackend();
+    }
+  }
 }
 
-Session::~Session() = default;
+Session::Session(Worker& worker, int client_fd, const SessionServices& services)
+    : worker_(worker),
+      services_(services),
+      client_fd_(client_fd),
+      ticket_(*services.gate, worker.index()),
+      pipeline_(*services.index, ticket_, services.limits),
+      peer_(peerName(client_fd)) {}
+
+Session::~Session() {
+  if (client_fd_ >= 0) ::close(client_fd_);
+  if (backend_fd_ >= 0) ::close(backend_fd_);
+}
 
 void Session::start() {
+  if (!worker_.loop().add(client_fd_, &client_watcher_)) {
+    close();
+    return;
+  }
   if (services_.multiplex) {
     backend_state_ = BackendState::kShared;
     pipeline_.setShared(true);
-    readClient();
-    return;
-  }
-  if (services_.link->up()) {
+  } else if (services_.link->up()) {
     connectBackend();
-    return;
+  } else {
+    backend_state_ = BackendState::kUnavailable;
+    pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + services_.link->lastError());
   }
-  backend_state_ = BackendState::kUnavailable;
-  pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + services_.link->lastError());
-  readClient();
 }
 
 void Session::connectBackend() {
   backend_state_ = BackendState::kConnecting;
-  backend_ = tcp::socket(worker_.context());
-  auto self = shared_from_this();
-  services_.link->asyncConnect(backend_, [self](const boost::system::error_code& ec) {
-    if (self->closed_) return;
-    self->pipeline_.setShared(false);
-    if (ec) {
-      self->backend_state_ = BackendState::kUnavailable;
-      self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + ec.message());
-    } else {
-      self->backend_state_ = BackendState::kConnected;
-      boost::system::error_code ignored;
-      self->backend_.non_blocking(true, ignored);
-      self->pipeline_.setUnavailable({});
-      self->readBackend();
-    }
-    self->process();
-    self->readClient();
-  });
+  std::weak_ptr<Session> weak = shared_from_this();
+  connectAsync(worker_.loop(), services_.link->addresses(), services_.link->connectTimeout(),
+               [weak](int fd, const std::string& error) {
+                 auto self = weak.lock();
+                 if (!self || self->closed_) {
+                   if (fd >= 0) ::close(fd);
+                   return;
+                 }
+                 self->pipeline_.setShared(false);
+                 if (fd < 0) {
+                   self->services_.link->markDown(error);
+                   self->backend_state_ = BackendState::kUnavailable;
+                   self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + error);
+                 } else {
+                   self->services_.link->markUp();
+                   self->backend_fd_ = fd;
+                   self->backend_state_ = BackendState::kConnected;
+                   self->pipeline_.setUnavailable({});
+                   self->worker_.loop().add(fd, &self->backend_watcher_);
+                 }
+                 self->process();
+                 self->readClient();
+               });
+}
+
+void Session::pinWhenReady() {
+  if (!pin_requested_ || closed_ || pipeline_.awaitingBackend()) return;
+  pin_requested_ = false;
+  connectBackend();
 }
 
 bool Session::clientBackpressure() const {
   if (to_backend_.size() - backend_written_ > kBackendOutHighWater) return true;
   // Replies already owed are bounded by not taking more requests while they pile up.
   if (to_client_.size() - client_written_ > kClientOutHighWater) return true;
-  return (waiting_for_gate_ || pipeline_.holdingInput()) && client_in_.size() > kHeldInputHighWater;
+  return (waiting_for_gate_ || pipeline_.holdingInput() || pin_requested_ ||
+          backend_state_ == BackendState::kConnecting) &&
+         client_in_.size() > kHeldInputHighWater;
 }
 
 bool Session::backendBackpressure() const {
@@ -100,35 +201,18 @@ bool Session::backendBackpressure() const {
 }
 
 void Session::readClient() {
-  if (reading_client_ || closed_ || close_after_flush_) return;
-  if (backend_state_ == BackendState::kConnecting || clientBackpressure()) return;
-  reading_client_ = true;
-  auto space = client_in_.prepare();
-  auto self = shared_from_this();
-  client_.async_read_some(asio::buffer(space.data(), space.size()),
-                          [self](const boost::system::error_code& ec, size_t n) {
-                            self->onClientRead(ec, n);
-                          });
-}
-
-void Session::onClientRead(const boost::system::error_code& ec, size_t n) {
-  reading_client_ = false;
-  if (closed_) return;
-  if (ec) {
-    // The client is gone (or reset): like Redis, drop whatever it was owed and release its
-    // backend connection now, which also ends a blocking command it was waiting in.
-    close();
-    return;
+  while (client_readable_ && !closed_ && !close_after_flush_ && !clientBackpressure()) {
+    bool drained = false;
+    IoResult r = readSome(client_fd_, &client_in_, &drained);
+    if (drained) client_readable_ = false;
+    if (r == IoResult::kClosed || r == IoResult::kError) {
+      // The client is gone (or reset): like Redis, drop whatever it was owed and release its
+      // backend connection now, which also ends a blocking command it was waiting in.
+      close();
+      return;
+    }
+    if (r == IoResult::kDone) process();
   }
-  client_in_.commit(n);
-  process();
-  readClient();
-}
-
-void Session::pinWhenReady() {
-  if (!pin_requested_ || closed_ || pipeline_.awaitingBackend()) return;
-  pin_requested_ = false;
-  connectBackend();
 }
 
 void Session::process() {
@@ -142,26 +226,25 @@ void Session::process() {
     } else if (!pipeline_.unavailable()) {
       pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + services_.link->lastError());
     }
-  }
-  if (backend_state_ == BackendState::kUnavailable && services_.link->up() && pipeline_.idle() &&
-      !client_in_.empty()) {
+  } else if (backend_state_ == BackendState::kUnavailable && services_.link->up() &&
+             pipeline_.idle() && !client_in_.empty()) {
     connectBackend();  // the backend is back; nothing was sent before, so no state is lost
     return;
   }
   const bool shared = backend_state_ == BackendState::kShared;
-  auto r = pipeline_.onClientInput(client_in_.view(), shared ? &shared_out_ : &to_backend_,
-                                   &to_client_);
+  auto r =
+      pipeline_.onClientInput(client_in_.view(), shared ? &shared_out_ : &to_backend_, &to_client_);
   client_in_.consume(r.consumed);
   if (shared && !shared_out_.empty()) {
     worker_.shared().send(shared_from_this(), shared_out_, pipeline_.takeExpectedReplies());
     shared_out_.clear();
   }
   switch (r.stop) {
+    case Pipeline::Stop::kNeedMore:
+      break;
     case Pipeline::Stop::kPin:
       pin_requested_ = true;
       pinWhenReady();
-      break;
-    case Pipeline::Stop::kNeedMore:
       break;
     case Pipeline::Stop::kPaused:
       if (!waiting_for_gate_) {
@@ -205,10 +288,12 @@ void Session::dispatchIntercepted() {
   context.user = pipeline_.user();
   context.password = pipeline_.password();
   context.in_multi = pipeline_.inMulti();
-  auto self = shared_from_this();
-  services_.intercept->run(*argv, context, [self](std::string reply) {
-    asio::post(self->worker_.context(),
-               [self, reply = std::move(reply)]() mutable { self->onInterceptDone(std::move(reply)); });
+  std::weak_ptr<Session> weak = shared_from_this();
+  EventLoop& loop = worker_.loop();
+  services_.intercept->run(*argv, context, [weak, &loop](std::string reply) {
+    loop.post([weak, reply = std::move(reply)]() mutable {
+      if (auto self = weak.lock()) self->onInterceptDone(std::move(reply));
+    });
   });
 }
 
@@ -221,39 +306,30 @@ void Session::onInterceptDone(std::string reply) {
 }
 
 void Session::readBackend() {
-  if (reading_backend_ || closed_ || backend_state_ != BackendState::kConnected) return;
   // A slow client holds back backend reads, except while the gate drains: the answers it waits
   // for must be read.
-  if (backendBackpressure() && !services_.gate->closed()) return;
-  reading_backend_ = true;
-  auto space = backend_in_.prepare();
-  auto self = shared_from_this();
-  backend_.async_read_some(asio::buffer(space.data(), space.size()),
-                           [self](const boost::system::error_code& ec, size_t n) {
-                             self->onBackendRead(ec, n);
-                           });
-}
-
-void Session::onBackendRead(const boost::system::error_code& ec, size_t n) {
-  reading_backend_ = false;
-  if (closed_ || backend_state_ != BackendState::kConnected) return;
-  if (ec) {
-    backendLost(ec == asio::error::eof ? "closed by the backend" : ec.message());
-    return;
+  while (backend_readable_ && !closed_ && backend_state_ == BackendState::kConnected &&
+         (!backendBackpressure() || services_.gate->closed())) {
+    bool drained = false;
+    IoResult r = readSome(backend_fd_, &backend_in_, &drained);
+    if (drained) backend_readable_ = false;
+    if (r == IoResult::kClosed || r == IoResult::kError) {
+      backendLost(r == IoResult::kClosed ? "closed by the backend" : std::strerror(errno));
+      return;
+    }
+    if (r == IoResult::kWouldBlock) break;
+    size_t used = pipeline_.onBackendInput(backend_in_.view(), &to_client_);
+    if (used == std::string_view::npos) {
+      spdlog::error("client {}: the backend sent a malformed reply", peer_);
+      backendLost("malformed reply");
+      return;
+    }
+    backend_in_.consume(used);
+    if (backend_in_.empty()) backend_in_.shrink(kKeepCapacity);
+    dispatchIntercepted();
+    flushClient();
+    maybeFinish();
   }
-  backend_in_.commit(n);
-  size_t used = pipeline_.onBackendInput(backend_in_.view(), &to_client_);
-  if (used == std::string_view::npos) {
-    spdlog::error("client {}: the backend sent a malformed reply", peer_);
-    backendLost("malformed reply");
-    return;
-  }
-  backend_in_.consume(used);
-  if (backend_in_.empty()) backend_in_.shrink(kKeepCapacity);
-  dispatchIntercepted();
-  flushClient();
-  maybeFinish();
-  readBackend();
 }
 
 void Session::onSharedReplies(std::string_view frames) {
@@ -271,88 +347,60 @@ void Session::onSharedReplies(std::string_view frames) {
 
 void Session::onSharedLost() { backendLost("shared connection lost"); }
 
+void Session::closeBackendSocket() {
+  if (backend_fd_ >= 0) {
+    worker_.loop().remove(backend_fd_);
+    ::close(backend_fd_);
+    backend_fd_ = -1;
+  }
+}
+
 void Session::backendLost(const std::string& why) {
   if (closed_) return;
   spdlog::debug("client {}: backend connection lost ({})", peer_, why);
   backend_state_ = BackendState::kUnavailable;
-  boost::system::error_code ignored;
-  backend_.close(ignored);
+  closeBackendSocket();
   pipeline_.onBackendLost(errors::kBackendLost, &to_client_);
   close_after_flush_ = true;
   flushClient();
   maybeFinish();
 }
 
-// Writes as much as the socket takes now; the rest waits for writability. Most replies go out
-// here without any asynchronous operation at all.
-bool Session::writeNow(tcp::socket& socket, std::string* pending, size_t* offset) {
-  while (*offset < pending->size()) {
-    boost::system::error_code ec;
-    size_t n = socket.write_some(
-        asio::buffer(pending->data() + *offset, pending->size() - *offset), ec);
-    if (ec == asio::error::would_block) return true;
-    if (ec) return false;
-    *offset += n;
-  }
-  pending->clear();
-  *offset = 0;
-  releaseIfLarge(pending);
-  return true;
-}
-
 void Session::flushClient() {
-  if (writing_client_ || to_client_.empty() || closed_) return;
-  if (!writeNow(client_, &to_client_, &client_written_)) {
+  if (closed_ || client_blocked_ || to_client_.empty()) return;
+  IoResult r = writeSome(client_fd_, &to_client_, &client_written_);
+  if (r == IoResult::kError) {
     close();
     return;
   }
-  if (to_client_.empty()) {
-    readBackend();  // both may have been held back for this client
-    readClient();
-    maybeFinish();
+  if (r == IoResult::kWouldBlock) {
+    client_blocked_ = true;  // the writable edge calls again
     return;
   }
-  writing_client_ = true;
-  auto self = shared_from_this();
-  client_.async_wait(tcp::socket::wait_write, [self](const boost::system::error_code& ec) {
-    self->writing_client_ = false;
-    if (self->closed_) return;
-    if (ec) {
-      self->close();
-      return;
-    }
-    self->flushClient();
-  });
+  readBackend();  // both may have been held back for this client
+  readClient();
+  maybeFinish();
 }
 
 void Session::flushBackend() {
-  if (writing_backend_ || to_backend_.empty() || closed_ ||
+  if (closed_ || backend_blocked_ || to_backend_.empty() ||
       backend_state_ != BackendState::kConnected) {
     return;
   }
-  if (!writeNow(backend_, &to_backend_, &backend_written_)) {
-    backendLost("write failed");
+  IoResult r = writeSome(backend_fd_, &to_backend_, &backend_written_);
+  if (r == IoResult::kError) {
+    backendLost(std::strerror(errno));
     return;
   }
-  if (to_backend_.empty()) {
-    readClient();  // it may have been held back for this backend
+  if (r == IoResult::kWouldBlock) {
+    backend_blocked_ = true;
     return;
   }
-  writing_backend_ = true;
-  auto self = shared_from_this();
-  backend_.async_wait(tcp::socket::wait_write, [self](const boost::system::error_code& ec) {
-    self->writing_backend_ = false;
-    if (self->closed_) return;
-    if (ec) {
-      self->backendLost(ec.message());
-      return;
-    }
-    self->flushBackend();
-  });
+  readClient();  // it may have been held back for this backend
 }
 
 void Session::maybeFinish() {
-  if (close_after_flush_ && pipeline_.idle() && to_client_.empty()) close();
+  if (close_after_flush_ && !closed_ && pipeline_.idle() && to_client_.empty()) close();
 }
 
 void Session::shutdown() {
@@ -364,9 +412,12 @@ void Session::shutdown() {
 void Session::close() {
   if (closed_) return;
   closed_ = true;
-  boost::system::error_code ignored;
-  client_.close(ignored);
-  backend_.close(ignored);
+  if (client_fd_ >= 0) {
+    worker_.loop().remove(client_fd_);
+    ::close(client_fd_);
+    client_fd_ = -1;
+  }
+  closeBackendSocket();
   pipeline_.abandon();
   worker_.remove(this);
 }

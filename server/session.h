@@ -1,14 +1,14 @@
-// One client connection and its own backend connection (DESIGN.md section 2). The Session moves
-// bytes between the two sockets; Pipeline decides what the bytes mean. Everything runs on the
-// session's worker thread; completions from elsewhere are posted to it.
+// One client connection (DESIGN.md section 2). The Session moves bytes between the client's
+// socket and the backend -- the worker's shared connection, or the client's own once it needs
+// one; Pipeline decides what the bytes mean. Everything runs on the session's worker thread;
+// completions from elsewhere are posted to it.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include "server/buffer.h"
+#include "server/event_loop.h"
 #include "server/gate.h"
 #include "server/pipeline.h"
 
@@ -34,10 +34,11 @@ struct SessionServices {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Worker& worker, boost::asio::ip::tcp::socket client, const SessionServices& services);
+  // Takes ownership of the connected, non-blocking `client_fd`.
+  Session(Worker& worker, int client_fd, const SessionServices& services);
   ~Session();
 
-  // Connects the backend, then serves the client.
+  // Registers the client socket and starts serving it.
   void start();
   // Graceful stop: read no more commands, finish the replies owed, then close.
   void shutdown();
@@ -66,6 +67,16 @@ class Session : public std::enable_shared_from_this<Session> {
     Gate& gate_;
     size_t thread_;
   };
+  // Routes one socket's readiness to the session.
+  class SocketWatcher : public EventLoop::Watcher {
+   public:
+    SocketWatcher(Session& session, bool client) : session_(session), client_(client) {}
+    void onEvents(uint32_t events) override;
+
+   private:
+    Session& session_;
+    bool client_;
+  };
   enum class BackendState {
     kShared,       // forwarding over the worker's shared connection
     kConnecting,   // opening this client's own connection
@@ -76,12 +87,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void connectBackend();
   // Moves to a dedicated connection once no reply is owed on the shared one.
   void pinWhenReady();
+  // Drain a socket that signalled data (unless reading is held back).
   void readClient();
-  void onClientRead(const boost::system::error_code& ec, size_t n);
   void readBackend();
-  void onBackendRead(const boost::system::error_code& ec, size_t n);
-  static bool writeNow(boost::asio::ip::tcp::socket& socket, std::string* pending,
-                       size_t* offset);
   void process();
   void dispatchIntercepted();
   void onInterceptDone(std::string reply);
@@ -91,14 +99,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void maybeFinish();
   bool clientBackpressure() const;
   bool backendBackpressure() const;
+  void closeBackendSocket();
 
   Worker& worker_;
   const SessionServices& services_;
-  boost::asio::ip::tcp::socket client_;
-  boost::asio::ip::tcp::socket backend_;
+  int client_fd_;
+  int backend_fd_ = -1;
+  SocketWatcher client_watcher_{*this, true};
+  SocketWatcher backend_watcher_{*this, false};
   GateTicket ticket_;
   Pipeline pipeline_;
-  BackendState backend_state_ = BackendState::kConnecting;
+  BackendState backend_state_ = BackendState::kShared;
 
   Buffer client_in_;
   Buffer backend_in_;
@@ -107,16 +118,19 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t client_written_ = 0;
   std::string to_backend_;
   size_t backend_written_ = 0;
+  std::string shared_out_;  // commands for the shared connection, handed over per batch
+
+  // Edge-triggered sockets: "readable" until a read finds them drained; "blocked" from a write
+  // that found them full until the writable edge.
+  bool client_readable_ = false;
+  bool backend_readable_ = false;
+  bool client_blocked_ = false;
+  bool backend_blocked_ = false;
 
   bool closed_ = false;
-  bool close_after_flush_ = false;  // QUIT, protocol error, shutdown
-  bool reading_client_ = false;
-  bool reading_backend_ = false;
-  bool writing_client_ = false;   // waiting for the client socket to take more
-  bool writing_backend_ = false;  // waiting for the backend socket to take more
+  bool close_after_flush_ = false;  // QUIT, protocol error, shutdown, lost backend
   bool waiting_for_gate_ = false;
   bool pin_requested_ = false;
-  std::string shared_out_;  // commands for the shared connection, handed over per round
   std::string peer_;
 };
 

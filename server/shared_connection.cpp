@@ -1,8 +1,12 @@
 #include "server/shared_connection.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "backend/link.h"
 #include "server/session.h"
@@ -10,13 +14,12 @@
 
 namespace tfproxy::server {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
 SharedConnection::SharedConnection(Worker& worker, backend::BackendLink& link)
-    : worker_(worker), link_(link), socket_(worker.context()) {}
+    : worker_(worker), link_(link) {}
 
-SharedConnection::~SharedConnection() = default;
+SharedConnection::~SharedConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 void SharedConnection::send(const std::shared_ptr<Session>& session, std::string_view bytes,
                             uint32_t replies) {
@@ -37,121 +40,126 @@ void SharedConnection::send(const std::shared_ptr<Session>& session, std::string
 
 void SharedConnection::connect() {
   state_ = State::kConnecting;
-  socket_ = tcp::socket(worker_.context());
-  auto self = shared_from_this();
-  link_.asyncConnect(socket_, [self](const boost::system::error_code& ec) {
-    if (ec) {
-      self->state_ = State::kIdle;
-      self->fail("cannot connect: " + ec.message());
-      return;
-    }
-    self->state_ = State::kConnected;
-    boost::system::error_code ignored;
-    self->socket_.non_blocking(true, ignored);
-    self->read();
-    self->scheduleFlush();
-  });
+  std::weak_ptr<SharedConnection> weak = shared_from_this();
+  connectAsync(worker_.loop(), link_.addresses(), link_.connectTimeout(),
+               [weak](int fd, const std::string& error) {
+                 auto self = weak.lock();
+                 if (!self || self->state_ != State::kConnecting) {
+                   if (fd >= 0) ::close(fd);
+                   return;
+                 }
+                 if (fd < 0) {
+                   self->link_.markDown(error);
+                   self->fail("cannot connect: " + error);
+                   return;
+                 }
+                 self->link_.markUp();
+                 self->fd_ = fd;
+                 self->state_ = State::kConnected;
+                 self->blocked_ = false;
+                 self->readable_ = false;
+                 self->worker_.loop().add(fd, self.get());
+                 self->scheduleFlush();
+               });
 }
 
 void SharedConnection::scheduleFlush() {
-  if (flush_scheduled_ || waiting_writable_) return;
+  if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  // Runs after the handlers already queued in this round: their commands go out together.
-  asio::post(worker_.context(), [self = shared_from_this()] {
+  // After the round's events: every session's commands of this round go out in one send.
+  worker_.loop().defer([self = shared_from_this()] {
     self->flush_scheduled_ = false;
     self->flush();
   });
 }
 
+void SharedConnection::onEvents(uint32_t events) {
+  if (state_ != State::kConnected) return;
+  if ((events & EPOLLOUT) != 0) {
+    blocked_ = false;
+    flush();
+  }
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    readable_ = true;
+    read();
+  }
+}
+
 void SharedConnection::flush() {
-  if (state_ != State::kConnected || waiting_writable_) return;
+  if (state_ != State::kConnected || blocked_) return;
   while (written_ < out_.size()) {
-    boost::system::error_code ec;
-    size_t n = socket_.write_some(asio::buffer(out_.data() + written_, out_.size() - written_), ec);
-    if (ec == asio::error::would_block) break;
-    if (ec) {
-      fail(ec.message());
+    ssize_t n = ::send(fd_, out_.data() + written_, out_.size() - written_, MSG_NOSIGNAL);
+    if (n > 0) {
+      written_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      blocked_ = true;  // the writable edge calls again
       return;
     }
-    written_ += n;
-  }
-  if (written_ == out_.size()) {
-    out_.clear();
-    written_ = 0;
-    if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
+    fail(std::strerror(errno));
     return;
   }
-  waiting_writable_ = true;
-  auto self = shared_from_this();
-  socket_.async_wait(tcp::socket::wait_write, [self](const boost::system::error_code& ec) {
-    self->waiting_writable_ = false;
-    if (ec) {
-      if (ec != asio::error::operation_aborted) self->fail(ec.message());
-      return;
-    }
-    self->flush();
-  });
+  out_.clear();
+  written_ = 0;
+  if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
 }
 
 void SharedConnection::read() {
-  if (reading_ || state_ != State::kConnected) return;
-  reading_ = true;
-  auto space = in_.prepare();
-  auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                          [self](const boost::system::error_code& ec, size_t n) {
-                            self->onRead(ec, n);
-                          });
-}
-
-void SharedConnection::onRead(const boost::system::error_code& ec, size_t n) {
-  reading_ = false;
-  if (state_ != State::kConnected) return;
-  if (ec) {
-    fail(ec == asio::error::eof ? "closed by the backend" : ec.message());
-    return;
-  }
-  in_.commit(n);
-  // Hand each session the run of complete replies that belongs to it.
-  std::string_view data = in_.view();
-  size_t pos = 0;
-  size_t run_start = 0;
-  while (pos < data.size()) {
-    auto r = framer_.scan(data.substr(pos));
-    if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
-    if (r.status == resp::ReplyFramer::Status::kError || fifo_.empty()) {
-      spdlog::error("shared backend connection: unexpected or malformed reply");
-      fail("malformed reply");
+  while (readable_ && state_ == State::kConnected) {
+    auto space = in_.prepare();
+    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+    if (n == 0) {
+      fail("closed by the backend");
       return;
     }
-    pos += r.consumed;
-    Pending& front = fifo_.front();
-    if (--front.replies == 0) {
-      if (auto session = front.session.lock()) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        readable_ = false;
+        return;
+      }
+      fail(std::strerror(errno));
+      return;
+    }
+    if (static_cast<size_t>(n) < space.size()) readable_ = false;
+    in_.commit(static_cast<size_t>(n));
+
+    // Hand each session the run of complete replies that belongs to it.
+    std::string_view data = in_.view();
+    size_t pos = 0;
+    size_t run_start = 0;
+    while (pos < data.size()) {
+      auto r = framer_.scan(data.substr(pos));
+      if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
+      if (r.status == resp::ReplyFramer::Status::kError || fifo_.empty()) {
+        spdlog::error("shared backend connection: unexpected or malformed reply");
+        fail("malformed reply");
+        return;
+      }
+      pos += r.consumed;
+      Pending& front = fifo_.front();
+      if (--front.replies == 0) {
+        if (auto session = front.session.lock()) {
+          session->onSharedReplies(data.substr(run_start, pos - run_start));
+        }
+        fifo_.pop_front();
+        run_start = pos;
+      }
+    }
+    if (run_start < pos) {
+      if (auto session = fifo_.front().session.lock()) {
         session->onSharedReplies(data.substr(run_start, pos - run_start));
       }
-      fifo_.pop_front();
-      run_start = pos;
     }
+    in_.consume(pos);
   }
-  if (run_start < pos) {
-    if (auto session = fifo_.front().session.lock()) {
-      session->onSharedReplies(data.substr(run_start, pos - run_start));
-    }
-  }
-  in_.consume(pos);
-  read();
 }
 
 void SharedConnection::fail(const std::string& why) {
   spdlog::debug("shared backend connection lost ({})", why);
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-  state_ = State::kIdle;
-  out_.clear();
-  written_ = 0;
-  in_.consume(in_.size());
-  framer_.reset();
+  close();
   std::deque<Pending> waiting;
   waiting.swap(fifo_);
   for (Pending& p : waiting) {
@@ -160,9 +168,18 @@ void SharedConnection::fail(const std::string& why) {
 }
 
 void SharedConnection::close() {
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  if (fd_ >= 0) {
+    worker_.loop().remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
   state_ = State::kIdle;
+  out_.clear();
+  written_ = 0;
+  in_.consume(in_.size());
+  framer_.reset();
+  blocked_ = false;
+  readable_ = false;
 }
 
 }  // namespace tfproxy::server

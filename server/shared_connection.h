@@ -16,10 +16,9 @@
 #include <string>
 #include <string_view>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include "resp/framer.h"
 #include "server/buffer.h"
+#include "server/event_loop.h"
 
 namespace tfproxy::backend {
 class BackendLink;
@@ -30,18 +29,20 @@ namespace tfproxy::server {
 class Session;
 class Worker;
 
-class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
+class SharedConnection : public EventLoop::Watcher,
+                         public std::enable_shared_from_this<SharedConnection> {
  public:
   SharedConnection(Worker& worker, backend::BackendLink& link);
-  ~SharedConnection();
+  ~SharedConnection() override;
 
   // Queues `bytes` (whole commands) for `session`, which expects `replies` replies. The bytes
   // go out at the end of the current event-loop round, together with other sessions'.
   void send(const std::shared_ptr<Session>& session, std::string_view bytes, uint32_t replies);
 
-  // Bytes accepted but not yet taken by the socket.
-  size_t pendingBytes() const { return out_.size() - written_; }
   void close();
+
+  // EventLoop::Watcher
+  void onEvents(uint32_t events) override;
 
  private:
   enum class State { kIdle, kConnecting, kConnected };
@@ -54,20 +55,19 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
   void scheduleFlush();
   void flush();
   void read();
-  void onRead(const boost::system::error_code& ec, size_t n);
   // The connection broke: every session still waiting for a reply learns it.
   void fail(const std::string& why);
 
   Worker& worker_;
   backend::BackendLink& link_;
-  boost::asio::ip::tcp::socket socket_;
+  int fd_ = -1;
   State state_ = State::kIdle;
   std::deque<Pending> fifo_;
   std::string out_;
   size_t written_ = 0;
   bool flush_scheduled_ = false;
-  bool waiting_writable_ = false;
-  bool reading_ = false;
+  bool blocked_ = false;   // the socket was full: wait for the writable edge
+  bool readable_ = false;  // a readable edge came and the socket is not drained yet
   Buffer in_;
   resp::ReplyFramer framer_;
 };

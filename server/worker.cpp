@@ -1,31 +1,32 @@
 #include "server/worker.h"
 
-#include <boost/asio/post.hpp>
-
 #include "server/session.h"
 #include "server/shared_connection.h"
 
 namespace tfproxy::server {
 
-namespace asio = boost::asio;
-
-Worker::Worker(size_t index) : index_(index), work_(asio::make_work_guard(context_)) {}
+Worker::Worker(size_t index) : index_(index) {}
 
 Worker::~Worker() {
-  stopNow();
+  stop();
   join();
 }
 
 void Worker::start() {
-  thread_ = std::thread([this] { context_.run(); });
+  thread_ = std::thread([this] { loop_.run(); });
 }
 
-void Worker::releaseWork() { work_.reset(); }
-
-void Worker::stopNow() { context_.stop(); }
+void Worker::stop() { loop_.stop(); }
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+void Worker::remove(Session* session) {
+  auto it = owned_.find(session);
+  if (it == owned_.end()) return;
+  loop_.defer([keep = std::move(it->second)] {});
+  owned_.erase(it);
 }
 
 void Worker::waitForGate(const std::shared_ptr<Session>& session) {
@@ -33,7 +34,7 @@ void Worker::waitForGate(const std::shared_ptr<Session>& session) {
 }
 
 void Worker::postGateOpened() {
-  asio::post(context_, [this] {
+  loop_.post([this] {
     std::vector<std::weak_ptr<Session>> waiters;
     waiters.swap(gate_waiters_);
     for (auto& w : waiters) {
@@ -43,13 +44,15 @@ void Worker::postGateOpened() {
 }
 
 void Worker::postGateClosing() {
-  asio::post(context_, [this] {
-    for (auto& [ptr, session] : owned_) session->onGateClosing();
+  loop_.post([this] {
+    std::vector<std::shared_ptr<Session>> all;
+    for (auto& [ptr, session] : owned_) all.push_back(session);
+    for (auto& s : all) s->onGateClosing();
   });
 }
 
 void Worker::postShutdown() {
-  asio::post(context_, [this] {
+  loop_.post([this] {
     std::vector<std::shared_ptr<Session>> all;
     for (auto& [ptr, session] : owned_) all.push_back(session);
     for (auto& s : all) s->shutdown();

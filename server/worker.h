@@ -1,5 +1,6 @@
-// An I/O thread: one io_context, the sessions that live on it, and the sessions waiting for the
-// gate. A session never leaves its worker, so session state needs no locks.
+// An I/O thread: one event loop, the sessions that live on it, the shared backend connection
+// of its stateless sessions, and the sessions waiting for the gate. A session never leaves its
+// worker, so session state needs no locks.
 #pragma once
 
 #include <memory>
@@ -7,8 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
+#include "server/event_loop.h"
 
 namespace tfproxy::server {
 
@@ -21,23 +21,23 @@ class Worker {
   ~Worker();
 
   size_t index() const { return index_; }
-  boost::asio::io_context& context() { return context_; }
+  EventLoop& loop() { return loop_; }
 
   void start();
-  // Lets run() return once no work is left (after sessions closed); join() waits for it.
-  void releaseWork();
-  void stopNow();
+  void stop();
   void join();
 
   // Runs on this worker's thread. The worker owns its sessions until they close.
   void add(const std::shared_ptr<Session>& session) { owned_.emplace(session.get(), session); }
-  void remove(Session* session) { owned_.erase(session); }
+  // Forgets a closed session; it is destroyed at the end of the round (events of this round
+  // may still name it).
+  void remove(Session* session);
   void waitForGate(const std::shared_ptr<Session>& session);
   size_t sessionCount() const { return owned_.size(); }
+  void closeAll();
   // The pipelined connection shared by this worker's sessions that have no state of their own.
   SharedConnection& shared() { return *shared_; }
   void setShared(std::shared_ptr<SharedConnection> shared) { shared_ = std::move(shared); }
-  void closeAll();
 
   // Called from any thread; the work happens on this worker's thread.
   void postGateOpened();
@@ -46,8 +46,7 @@ class Worker {
 
  private:
   size_t index_;
-  boost::asio::io_context context_{1};
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  EventLoop loop_;
   std::thread thread_;
   std::unordered_map<Session*, std::shared_ptr<Session>> owned_;
   std::shared_ptr<SharedConnection> shared_;

@@ -43,7 +43,8 @@ std::string evaluateOnce(const std::string& source) {
             .ToLocalChecked();
     v8::Local<v8::Script> script;
     v8::Local<v8::Value> value;
-    if (v8::Script::Compile(context, code).ToLocal(&script) && script->Run(context).ToLocal(&value)) {
+    if (v8::Script::Compile(context, code).ToLocal(&script) &&
+        script->Run(context).ToLocal(&value)) {
       v8::String::Utf8Value text(isolate, value);
       result = *text != nullptr ? *text : "";
     } else {

@@ -29,7 +29,9 @@ class BlockingTest : public ::testing::TestWithParam<const char*> {
     }
   }
   void SetUp() override {
-    startProxyForMode(); Client(redis_->port()).call({"FLUSHALL"}); }
+    startProxyForMode();
+    Client(redis_->port()).call({"FLUSHALL"});
+  }
 
   static int64_t clientsInfo(const std::string& field) {
     std::string info = Client(redis_->port()).call({"INFO", "clients"}).str;
@@ -113,10 +115,9 @@ TEST_P(BlockingTest, DisconnectWhileBlockedReleasesTheBackendConnection) {
   EXPECT_LE(clientsInfo("connected_clients"), before);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, BlockingTest, ::testing::Values("yes", "no"),
-                         [](const auto& info) {
-                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, BlockingTest, ::testing::Values("yes", "no"), [](const auto& info) {
+  return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+});
 
 }  // namespace
 }  // namespace tfproxy::testing

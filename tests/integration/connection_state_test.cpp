@@ -51,8 +51,7 @@ TEST_P(ConnectionStateTest, MultiExec) {
   // A queuing error aborts the transaction, as on Redis.
   EXPECT_EQ(c.run({"MULTI"}), "OK");
   EXPECT_EQ(c.run({"GET"}), "(error) ERR wrong number of arguments for 'get' command");
-  EXPECT_EQ(c.run({"EXEC"}),
-            "(error) EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(c.run({"EXEC"}), "(error) EXECABORT Transaction discarded because of previous errors.");
 }
 
 TEST_P(ConnectionStateTest, WatchSeesAnotherClientsWrite) {

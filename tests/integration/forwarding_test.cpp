@@ -29,7 +29,9 @@ class ForwardingTest : public ::testing::TestWithParam<const char*> {
     }
   }
   void SetUp() override {
-    startProxyForMode(); Client(redis_->port()).call({"FLUSHALL"}); }
+    startProxyForMode();
+    Client(redis_->port()).call({"FLUSHALL"});
+  }
 
   static RedisServer* redis_;
   static Proxy* proxy_;
@@ -143,7 +145,8 @@ TEST_P(ForwardingTest, HundredMegabyteValue) {
 
 TEST_P(ForwardingTest, RequestArrivingOneByteAtATime) {
   Client c(proxy_->port());
-  std::string cmd = "*3\r\n$3\r\nSET\r\n$4\r\nslow\r\n$5\r\nbytes\r\n*2\r\n$3\r\nGET\r\n$4\r\nslow\r\n";
+  std::string cmd =
+      "*3\r\n$3\r\nSET\r\n$4\r\nslow\r\n$5\r\nbytes\r\n*2\r\n$3\r\nGET\r\n$4\r\nslow\r\n";
   for (char ch : cmd) {
     c.send(std::string(1, ch));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -37,8 +37,7 @@ TEST(LifecycleTest, EmbeddedDefaultBackendStartsAndStops) {
 
 TEST(LifecycleTest, NoRedisServerOnPath) {
   std::string out;
-  int status = runProxyToExit({"--port", std::to_string(freePort())}, &out,
-                              {"PATH=/nonexistent"});
+  int status = runProxyToExit({"--port", std::to_string(freePort())}, &out, {"PATH=/nonexistent"});
   EXPECT_NE(status, 0);
   EXPECT_NE(out.find("redis-server"), std::string::npos) << out;
   EXPECT_NE(out.find("--backend"), std::string::npos) << out;

@@ -124,10 +124,9 @@ TEST_P(PubSubTest, MonitorSeesOtherClients) {
   EXPECT_EQ(mon.run({"SET", "after-monitor", "1"}), "OK");
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, PubSubTest, ::testing::Values("yes", "no"),
-                         [](const auto& info) {
-                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, PubSubTest, ::testing::Values("yes", "no"), [](const auto& info) {
+  return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+});
 
 }  // namespace
 }  // namespace tfproxy::testing

@@ -131,9 +131,19 @@ RedisServer::~RedisServer() {
 }
 
 void RedisServer::launch() {
-  std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind",
-                                   "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                                   dir_, "--enable-debug-command", "yes"};
+  std::vector<std::string> argv = {"redis-server",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   dir_,
+                                   "--enable-debug-command",
+                                   "yes"};
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   process_.spawn(argv, dir_ + "/redis.log");
   if (!waitForPort(port_, std::chrono::seconds(10))) {

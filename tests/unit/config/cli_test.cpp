@@ -27,8 +27,8 @@ TEST(Cli, Defaults) {
 
 TEST(Cli, ParsesEveryFlag) {
   CliResult r = parse({"--bind", "0.0.0.0", "--port", "7000", "--backend", "redis.local:6379",
-                       "--backend-user", "proxy", "--backend-password", "secret", "--threads",
-                       "4", "--log-level", "debug", "--proto-max-bulk-len", "1mb",
+                       "--backend-user", "proxy", "--backend-password", "secret", "--threads", "4",
+                       "--log-level", "debug", "--proto-max-bulk-len", "1mb",
                        "--client-query-buffer-limit", "2gb"});
   ASSERT_FALSE(r.exit) << r.output;
   EXPECT_EQ(r.options.bind, "0.0.0.0");

@@ -71,10 +71,12 @@ TEST(Encoder, LowersResp3ForResp2Clients) {
     w->setHeader(0);
     w->error("ERR two\r\nlines");
   }
-  EXPECT_EQ(a2, "$-1\r\n:1\r\n$3\r\n1.5\r\n$10\r\n2147483648\r\n$2\r\nhi\r\n$3\r\n123\r\n*0\r\n"
-                "-ERR two  lines\r\n");
-  EXPECT_EQ(a3, "_\r\n#t\r\n,1.5\r\n,2147483648\r\n=6\r\ntxt:hi\r\n(123\r\n~0\r\n"
-                "-ERR two  lines\r\n");
+  EXPECT_EQ(a2,
+            "$-1\r\n:1\r\n$3\r\n1.5\r\n$10\r\n2147483648\r\n$2\r\nhi\r\n$3\r\n123\r\n*0\r\n"
+            "-ERR two  lines\r\n");
+  EXPECT_EQ(a3,
+            "_\r\n#t\r\n,1.5\r\n,2147483648\r\n=6\r\ntxt:hi\r\n(123\r\n~0\r\n"
+            "-ERR two  lines\r\n");
 }
 
 TEST(Encoder, RoundTripsThroughDecoder) {
@@ -103,11 +105,21 @@ void randomValue(std::mt19937& rng, int depth, std::string* out) {
     return s;
   };
   switch (kind) {
-    case 0: w.simple(lineString()); break;
-    case 1: w.error("ERR " + lineString()); break;
-    case 2: w.integer(std::uniform_int_distribution<int64_t>(INT64_MIN, INT64_MAX)(rng)); break;
-    case 3: w.bulk(randomString()); break;
-    case 4: w.null(); break;
+    case 0:
+      w.simple(lineString());
+      break;
+    case 1:
+      w.error("ERR " + lineString());
+      break;
+    case 2:
+      w.integer(std::uniform_int_distribution<int64_t>(INT64_MIN, INT64_MAX)(rng));
+      break;
+    case 3:
+      w.bulk(randomString());
+      break;
+    case 4:
+      w.null();
+      break;
     default: {
       int n = std::uniform_int_distribution<int>(0, 5)(rng);
       w.arrayHeader(n);
@@ -123,7 +135,8 @@ void randomValue(std::mt19937& rng, int depth, std::string* out) {
   };
   switch (r->type) {
     case REDIS_REPLY_STATUS:
-      if (v.type != Type::kSimpleString || v.str != std::string(r->str, r->len)) return fail("status");
+      if (v.type != Type::kSimpleString || v.str != std::string(r->str, r->len))
+        return fail("status");
       break;
     case REDIS_REPLY_ERROR:
       if (v.type != Type::kError || v.str != std::string(r->str, r->len)) return fail("error");

@@ -42,8 +42,8 @@ Parsed parseAll(const std::string& input, size_t chunk = 0, ParserLimits limits 
     if (avail == input.size()) break;
     avail = chunk == 0 ? input.size() : std::min(avail + chunk, input.size());
   }
-  out.status = start == input.size() ? RequestParser::Status::kComplete
-                                     : RequestParser::Status::kNeedMore;
+  out.status =
+      start == input.size() ? RequestParser::Status::kComplete : RequestParser::Status::kNeedMore;
   return out;
 }
 
@@ -131,8 +131,7 @@ TEST(RequestParser, ProtocolErrorsUseRedisTexts) {
   EXPECT_EQ(parseAll("*1\r\n$01\r\n").error, "ERR Protocol error: invalid bulk length");
   EXPECT_EQ(parseAll("SET k \"unterminated\r\n").error,
             "ERR Protocol error: unbalanced quotes in request");
-  EXPECT_EQ(parseAll("SET k \"a\"b\r\n").error,
-            "ERR Protocol error: unbalanced quotes in request");
+  EXPECT_EQ(parseAll("SET k \"a\"b\r\n").error, "ERR Protocol error: unbalanced quotes in request");
 }
 
 TEST(RequestParser, CommandsBeforeAnErrorAreKept) {
@@ -144,7 +143,8 @@ TEST(RequestParser, CommandsBeforeAnErrorAreKept) {
 TEST(RequestParser, LimitsBoundMemory) {
   ParserLimits limits;
   limits.max_bulk_len = 1024;
-  EXPECT_EQ(parseAll("*1\r\n$1025\r\n", 0, limits).error, "ERR Protocol error: invalid bulk length");
+  EXPECT_EQ(parseAll("*1\r\n$1025\r\n", 0, limits).error,
+            "ERR Protocol error: invalid bulk length");
   EXPECT_EQ(parseAll("*1\r\n$1024\r\n", 0, limits).status, RequestParser::Status::kNeedMore);
   // Endless garbage without a line ending.
   EXPECT_EQ(parseAll(std::string(70 * 1024, 'x')).error,

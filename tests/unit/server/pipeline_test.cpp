@@ -49,7 +49,8 @@ class PipelineTest : public ::testing::Test {
 };
 
 TEST_F(PipelineTest, ForwardsBytesUnchangedAndRepliesInOrder) {
-  std::string cmds = "*2\r\n$3\r\nGET\r\n$1\r\na\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n";
+  std::string cmds =
+      "*2\r\n$3\r\nGET\r\n$1\r\na\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n";
   EXPECT_EQ(client(cmds), Pipeline::Stop::kNeedMore);
   EXPECT_EQ(takeBackend(), cmds);
   EXPECT_EQ(gate_.in_flight, 3);
@@ -151,13 +152,15 @@ TEST_F(PipelineTest, Resp3PushesPassThroughInStreamOrder) {
   backend("%0\r\n");
   takeClient();
   client("SUBSCRIBE a\r\nGET k\r\n");
-  backend(">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n");
+  backend(
+      ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n");
   EXPECT_FALSE(pipeline_->idle());  // GET still pending: the message is not its reply
   backend("_\r\n");
   EXPECT_TRUE(pipeline_->idle());
-  EXPECT_EQ(takeClient(),
-            ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n"
-            "_\r\n");
+  EXPECT_EQ(
+      takeClient(),
+      ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n"
+      "_\r\n");
   // A push with nothing pending is written at once.
   backend(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
   EXPECT_EQ(takeClient(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
@@ -175,8 +178,9 @@ TEST_F(PipelineTest, MonitorLinesAreNotReplies) {
 }
 
 TEST_F(PipelineTest, ClientReplyOffAndSkip) {
-  client("CLIENT REPLY OFF\r\nPING\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nPING\r\n"
-         "CLIENT REPLY SKIP\r\nPING\r\nPING\r\n");
+  client(
+      "CLIENT REPLY OFF\r\nPING\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nPING\r\n"
+      "CLIENT REPLY SKIP\r\nPING\r\nPING\r\n");
   backend("+OK\r\n+PONG\r\n");
   EXPECT_FALSE(pipeline_->idle());
   backend("+PONG\r\n");
