@@ -96,6 +96,17 @@ std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& 
   return nullptr;
 }
 
+bool SyncConnection::alive() {
+  if (fd_ < 0) return false;
+  char byte;
+  ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    fail("connection closed by the backend");
+    return false;
+  }
+  return true;
+}
+
 bool SyncConnection::send(std::string_view bytes) {
   if (fd_ < 0) return false;
   const auto deadline = Clock::now() + timeout_;

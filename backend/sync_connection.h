@@ -37,6 +37,8 @@ class SyncConnection {
   std::optional<resp::Value> readReply();
 
   void setTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // False if the backend has closed the connection (checked without blocking).
+  bool alive();
   const std::string& error() const { return error_; }
   bool broken() const { return fd_ < 0; }
 

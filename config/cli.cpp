@@ -1,6 +1,7 @@
 #include "config/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <limits>
 #include <sstream>
 
 #include "config/errors.h"
@@ -68,8 +69,61 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--redis-server", o.redis_server,
                  "redis-server binary for the embedded default backend");
 
+  app.add_option("--library-key", o.library_key,
+                 "Backend key (a hash) where loaded libraries are stored");
+
+  // Triggers and Functions settings, named as upstream's module arguments (SPEC section 10).
+  GearsSettings& g = o.gears;
+  std::string policy = "abort";
+  std::string debug_command = "no";
+  auto gears = [&](const char* name, auto& target, const char* help) {
+    return app.add_option(name, target, help)->group("Triggers and Functions");
+  };
+  gears("--execution-threads", g.execution_threads, "Threads that run JavaScript")
+      ->check(CLI::Range(1u, 32u));
+  gears("--library-fatal-failure-policy", policy,
+        "On a lock timeout: abort the JavaScript, or kill (let it run, keep atomicity)")
+      ->transform(CLI::IsMember({"abort", "kill"}, CLI::ignore_case));
+  gears("--lock-redis-timeout", g.lock_redis_timeout,
+        "Milliseconds a function may hold the atomic section")
+      ->check(CLI::Range(int64_t{100}, int64_t{1000000000}));
+  gears("--db-loading-lock-redis-timeout", g.db_loading_lock_redis_timeout,
+        "Milliseconds for loading a stored library at start")
+      ->check(CLI::Range(int64_t{100}, int64_t{1000000000}));
+  gears("--remote-task-default-timeout", g.remote_task_default_timeout,
+        "Milliseconds for runOnKey/runOnShards remote work")
+      ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  gears("--error-verbosity", g.error_verbosity, "1: exception text, 2: with stack trace")
+      ->check(CLI::Range(int64_t{1}, int64_t{2}));
+  gears("--v8-maxmemory", g.v8_maxmemory, "Heap budget of all libraries together")
+      ->transform(memorySize())
+      ->check(CLI::Range(uint64_t{50} << 20, uint64_t{1024} << 20));
+  gears("--v8-library-initial-memory-usage", g.v8_library_initial_memory_usage,
+        "Initial heap of each library")
+      ->transform(memorySize())
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{10} << 20));
+  gears("--v8-library-initial-memory-limit", g.v8_library_initial_memory_limit,
+        "Initial heap limit of each library")
+      ->transform(memorySize())
+      ->check(CLI::Range(uint64_t{2} << 20, uint64_t{20} << 20));
+  gears("--v8-library-memory-usage-delta", g.v8_library_memory_usage_delta,
+        "Step by which a library's heap limit grows")
+      ->transform(memorySize())
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{10} << 20));
+  gears("--v8-flags", g.v8_flags, "V8 command-line flags");
+  gears("--v8-plugin-path", g.v8_plugin_path, "Accepted for compatibility; not used");
+  gears("--v8-debug-server-address", g.v8_debug_server_address,
+        "Accepted for compatibility; TFUNCTION LOAD DEBUG is not supported");
+  gears("--enable-debug-command", debug_command, "Enable TFUNCTION DEBUG (yes/no)")
+      ->transform(CLI::IsMember({"yes", "no"}, CLI::ignore_case));
+  gears("--gearsbox-address", g.gearsbox_address, "Accepted for compatibility; not used");
+
   try {
     app.parse(argc, argv);
+    g.library_fatal_failure_policy =
+        policy == "kill" ? FatalFailurePolicy::kKill : FatalFailurePolicy::kAbort;
+    g.enable_debug_command = debug_command == "yes";
+    if (auto problem = validateStartup(g)) throw CLI::ValidationError("settings", *problem);
     if (!backend.empty()) {
       o.backend = parseEndpoint(backend);
       if (!o.backend) {

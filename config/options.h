@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "config/gears.h"
+
 namespace tfproxy::config {
 
 struct Endpoint {
@@ -40,6 +42,10 @@ struct ProxyOptions {
   uint32_t shutdown_timeout_ms = 5000;
   // redis-server binary for the embedded default.
   std::string redis_server = "redis-server";
+  // Where the libraries are kept in the backend (a hash, one field per library).
+  std::string library_key = "tfproxy:libraries";
+  // Triggers and Functions settings (also CONFIG GET/SET redisgears_2.<name>).
+  GearsSettings gears;
 };
 
 }  // namespace tfproxy::config

@@ -36,6 +36,8 @@ class ReplyWriter {
   void pushHeader(size_t n);
   // Writes a decoded value, lowering RESP3 types for RESP2 clients.
   void value(const Value& v);
+  // Appends bytes that are already encoded for this writer's protocol.
+  void raw(std::string_view encoded) { out_->append(encoded); }
 
   Protocol protocol() const { return protocol_; }
 

@@ -40,14 +40,24 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) {
   set("sunsubscribe", CommandKind::kUnsubscribe, ChannelKind::kShard);
   set("monitor", CommandKind::kMonitor);
   set("client", CommandKind::kClient);
+  set("flushall", CommandKind::kFlush);
+  set("flushdb", CommandKind::kFlush);
 
   // Plain, stateless commands can share a connection; everything else pins.
   static const char* const kStateful[] = {"watch",  "unwatch", "readonly", "readwrite",
                                           "asking", "sync",    "psync",    "replconf"};
   for (auto& [name, e] : entries_) {
-    e.pins = e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread;
+    e.pins = e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread &&
+             e.kind != CommandKind::kFlush;
   }
   for (const char* name : kStateful) entries_[name].pins = true;
+}
+
+void CommandIndex::interceptWhen(std::string_view lower_name, Predicate predicate) {
+  CommandEntry& e = entries_[std::string(lower_name)];
+  e.kind = CommandKind::kConditional;
+  e.pins = false;
+  condition_ = std::move(predicate);
 }
 
 void CommandIndex::intercept(std::string_view lower_name) {

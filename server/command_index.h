@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,6 +31,8 @@ enum class CommandKind : uint8_t {
   kMonitor,      // MONITOR: the backend then streams monitor lines
   kClient,       // CLIENT: REPLY ON|OFF|SKIP changes how many replies follow
   kIntercepted,  // owned by the proxy (Triggers and Functions commands)
+  kConditional,  // intercepted only when a predicate on its arguments says so (CONFIG)
+  kFlush,        // FLUSHALL / FLUSHDB: the library store is told after they succeed
 };
 
 // Which subscription set a (un)subscribe command works on.
@@ -49,6 +53,12 @@ class CommandIndex {
 
   // Marks a command name as intercepted (e.g. "tfcall").
   void intercept(std::string_view lower_name);
+  // Intercepts `lower_name` only when `predicate(argv)` holds; otherwise it is forwarded.
+  using Predicate = std::function<bool(const std::vector<std::string_view>& argv)>;
+  void interceptWhen(std::string_view lower_name, Predicate predicate);
+  bool conditionHolds(const std::vector<std::string_view>& argv) const {
+    return condition_ && condition_(argv);
+  }
 
   // Classifies a command name (any case). Unknown names are kPlain with no info.
   const CommandEntry& lookup(std::string_view name) const;
@@ -60,6 +70,7 @@ class CommandIndex {
   };
   std::unordered_map<std::string, CommandEntry, Hash, std::equal_to<>> entries_;
   CommandEntry unknown_;
+  Predicate condition_;
 };
 
 }  // namespace tfproxy::server

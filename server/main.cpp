@@ -1,5 +1,5 @@
 // tfproxy: a Redis-protocol proxy that runs Triggers and Functions (JavaScript) in front of an
-// unmodified Redis. main() wires the modules together; see DESIGN.md.
+// unmodified Redis. main() wires the modules together; see DESIGN.md and server/README.md.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -7,14 +7,23 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
+#include <future>
 #include <memory>
 
+#include "backend/backend_status.h"
 #include "backend/embedded_server.h"
 #include "backend/link.h"
+#include "backend/script_connection.h"
 #include "config/cli.h"
+#include "scripting/engine.h"
+#include "server/library_store.h"
+#include "server/scripting_host.h"
 #include "server/server.h"
+#include "server/tf_commands.h"
 
 namespace {
+
+using namespace tfproxy;
 
 void setUpLogging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("tfproxy");
@@ -23,10 +32,35 @@ void setUpLogging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+// Loads the libraries kept in the backend (DESIGN.md section 6). One that fails to load is
+// logged and skipped; it stays stored, so a fixed proxy can load it later.
+bool restoreLibraries(server::LibraryStore& store, scripting::Engine& engine) {
+  std::string error;
+  auto stored = store.loadAll(&error);
+  if (!stored) {
+    spdlog::warn("cannot read the stored libraries yet ({}); retrying", error);
+    return false;
+  }
+  for (const scripting::LibraryDefinition& d : *stored) {
+    scripting::LoadRequest request;
+    request.code = d.code;
+    request.config = d.config;
+    request.user = d.user;
+    request.restoring = true;
+    std::promise<scripting::Engine::Outcome> outcome;
+    engine.load(request, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
+    if (auto failure = outcome.get_future().get()) {
+      spdlog::error("stored library '{}' failed to load and is skipped: {}", d.name, *failure);
+    } else {
+      spdlog::info("loaded stored library '{}'", d.name);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace tfproxy;
   config::CliResult cli = config::parseCommandLine(argc, argv);
   if (cli.exit) {
     std::fputs(cli.output.c_str(), cli.exit_code == 0 ? stdout : stderr);
@@ -51,21 +85,53 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context main_context(1);
-  backend::BackendLink link(main_context, backend_endpoint,
-                            std::chrono::milliseconds(options.backend_connect_timeout_ms));
+  const auto connect_timeout = std::chrono::milliseconds(options.backend_connect_timeout_ms);
+  backend::BackendLink link(main_context, backend_endpoint, connect_timeout);
   link.start();
 
+  config::GearsConfig gears(options.gears);
+  backend::BackendStatus status(backend_endpoint, options.backend_user, options.backend_password,
+                                std::chrono::milliseconds(100));
+  status.refresh();
+  status.start();
+  backend::ScriptConnectionPool connections(backend_endpoint, connect_timeout,
+                                            std::chrono::seconds(30));
+
   server::Server server(main_context, options, link);
+  server::ScriptingHost host(server.gate(), connections, status);
+  std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
+  server::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
+                             options.library_key);
+  server::TfCommands commands({engine.get(), &gears, &store, &connections});
+  for (const std::string& name : server::TfCommands::interceptedNames()) {
+    server.commandIndex().intercept(name);
+  }
+  server.commandIndex().interceptWhen("config", server::TfCommands::interceptsConfig);
+  server.setInterceptHandler(&commands);
+  server.setFlushListener([&store] { store.notifyFlush(); });
+
+  // Stored libraries are served from the first client on; if the backend cannot be read yet,
+  // a thread keeps trying.
+  std::thread restorer;
+  if (!restoreLibraries(store, *engine)) {
+    restorer = std::thread([&] {
+      while (!server.stopping() && !restoreLibraries(store, *engine)) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    });
+  }
+  store.startGuard([&engine] { return engine->definitions(); });
+
   std::string error;
   if (!server.listen(&error)) {
     spdlog::critical("{}", error);
     return 1;
   }
   server.start();
-  spdlog::info("tfproxy {} listening on {}:{}, backend {}{}, {} I/O thread{}", TFPROXY_VERSION,
-               options.bind, server.port(), backend_endpoint.toString(),
+  spdlog::info("tfproxy {} listening on {}:{}, backend {}{}, {} I/O thread{}, V8 {}",
+               TFPROXY_VERSION, options.bind, server.port(), backend_endpoint.toString(),
                embedded ? " (embedded redis-server)" : "", options.threads,
-               options.threads == 1 ? "" : "s");
+               options.threads == 1 ? "" : "s", scripting::v8Version());
 
   boost::asio::signal_set signals(main_context, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -76,6 +142,10 @@ int main(int argc, char** argv) {
   });
   main_context.run();
 
+  if (restorer.joinable()) restorer.join();
+  store.stop();
+  engine->shutdown();
+  status.stop();
   link.stop();
   embedded.reset();
   spdlog::info("tfproxy stopped");

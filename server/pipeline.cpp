@@ -175,6 +175,9 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
       case CommandKind::kMonitor:
         slot->observe = Observe::kMonitor;
         break;
+      case CommandKind::kFlush:
+        slot->observe = Observe::kFlush;
+        break;
       default:
         break;
     }
@@ -294,7 +297,13 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       flush(to_client);
       return {Stop::kClose, in.size()};
     }
-    if (entry.kind == CommandKind::kIntercepted) {
+    bool intercept = entry.kind == CommandKind::kIntercepted;
+    if (entry.kind == CommandKind::kConditional) {
+      std::vector<std::string_view> argv;
+      for (size_t i = 0; i < parser_.argc(); ++i) argv.push_back(parser_.arg(i));
+      intercept = index_.conditionHolds(argv);
+    }
+    if (intercept) {
       if (!commit()) return {Stop::kPaused, batch_start};
       intercepted_.clear();
       for (size_t i = 0; i < parser_.argc(); ++i) intercepted_.emplace_back(parser_.arg(i));
@@ -462,6 +471,9 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
       return true;
     case Observe::kMonitor:
       if (!error) monitor_ = true;
+      return true;
+    case Observe::kFlush:
+      if (!error) ++flushes_;
       return true;
     case Observe::kSubscribe:
     case Observe::kUnsubscribe: {

@@ -113,6 +113,8 @@ class Pipeline {
   bool inMulti() const { return in_multi_; }
   bool subscribed() const { return channels_ + patterns_ + shard_channels_ > 0; }
   bool monitoring() const { return monitor_; }
+  // Successful FLUSHALL/FLUSHDB replies seen so far.
+  uint64_t flushes() const { return flushes_; }
   const std::string& protocolError() const { return protocol_error_; }
 
  private:
@@ -128,6 +130,7 @@ class Pipeline {
     kSubscribe,
     kUnsubscribe,
     kMonitor,
+    kFlush,
   };
   static constexpr uint32_t kAll = UINT32_MAX;  // unsubscribe without arguments
   static constexpr size_t kNone = SIZE_MAX;
@@ -202,6 +205,7 @@ class Pipeline {
   int64_t patterns_ = 0;
   int64_t shard_channels_ = 0;
   bool monitor_ = false;
+  uint64_t flushes_ = 0;
 };
 
 }  // namespace tfproxy::server

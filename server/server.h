@@ -39,7 +39,10 @@ class Server : public GateListener {
   Gate& gate() { return gate_; }
   CommandIndex& commandIndex() { return index_; }
   void setInterceptHandler(InterceptHandler* handler) { services_.intercept = handler; }
+  // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
+  void setFlushListener(std::function<void()> listener) { services_.on_flush = std::move(listener); }
   uint16_t port() const { return port_; }
+  bool stopping() const { return stopping_.load(); }
 
   // GateListener
   void onGateClosing() override;
@@ -63,7 +66,7 @@ class Server : public GateListener {
   size_t next_worker_ = 0;
   uint16_t port_ = 0;
   std::atomic<size_t> open_sessions_{0};
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace tfproxy::server

@@ -326,6 +326,7 @@ void Session::readBackend() {
     }
     backend_in_.consume(used);
     if (backend_in_.empty()) backend_in_.shrink(kKeepCapacity);
+    noteFlushes();
     dispatchIntercepted();
     flushClient();
     maybeFinish();
@@ -339,6 +340,7 @@ void Session::onSharedReplies(std::string_view frames) {
     backendLost("malformed reply");
     return;
   }
+  noteFlushes();
   dispatchIntercepted();
   flushClient();
   maybeFinish();
@@ -397,6 +399,13 @@ void Session::flushBackend() {
     return;
   }
   readClient();  // it may have been held back for this backend
+}
+
+void Session::noteFlushes() {
+  if (pipeline_.flushes() != flushes_seen_) {
+    flushes_seen_ = pipeline_.flushes();
+    if (services_.on_flush) services_.on_flush();
+  }
 }
 
 void Session::maybeFinish() {

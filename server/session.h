@@ -4,6 +4,7 @@
 // completions from elsewhere are posted to it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,8 @@ struct SessionServices {
   PipelineLimits limits;
   // Clients start on their worker's shared connection and get their own when they need it.
   bool multiplex = true;
+  // Told (on the worker thread) after a FLUSHALL/FLUSHDB through the proxy succeeded.
+  std::function<void()> on_flush;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -97,6 +100,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void flushBackend();
   void backendLost(const std::string& why);
   void maybeFinish();
+  // Tells the library store about flushes seen in replies since the last call.
+  void noteFlushes();
   bool clientBackpressure() const;
   bool backendBackpressure() const;
   void closeBackendSocket();
@@ -131,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_flush_ = false;  // QUIT, protocol error, shutdown, lost backend
   bool waiting_for_gate_ = false;
   bool pin_requested_ = false;
+  uint64_t flushes_seen_ = 0;
   std::string peer_;
 };
 

@@ -1,0 +1,139 @@
+#include "backend/script_connection.h"
+
+#include <sys/socket.h>
+
+#include "backend/sync_connection.h"
+#include "resp/encoder.h"
+
+namespace tfproxy::backend {
+namespace {
+
+constexpr size_t kMaxIdlePerIdentity = 16;
+
+}  // namespace
+
+ScriptConnection::ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity)
+    : conn_(std::move(conn)), identity_(std::move(identity)) {}
+
+ScriptConnection::~ScriptConnection() = default;
+
+bool ScriptConnection::broken() const { return conn_->broken(); }
+
+std::optional<std::vector<resp::Value>> ScriptConnection::run(
+    int64_t db, std::span<const std::vector<std::string_view>> commands) {
+  std::string request;
+  const bool select = db != db_;
+  if (select) {
+    std::string n = std::to_string(db);
+    resp::encodeCommand({"SELECT", n}, &request);
+  }
+  for (const auto& c : commands) resp::encodeCommand(c, &request);
+  if (!conn_->send(request)) {
+    error_ = conn_->error();
+    return std::nullopt;
+  }
+  if (select) {
+    auto r = conn_->readReply();
+    if (!r) {
+      error_ = conn_->error();
+      return std::nullopt;
+    }
+    if (!r->isError()) db_ = db;
+  }
+  std::vector<resp::Value> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    auto r = conn_->readReply();
+    if (!r) {
+      error_ = conn_->error();
+      return std::nullopt;
+    }
+    replies.push_back(std::move(*r));
+  }
+  return replies;
+}
+
+std::optional<resp::Value> ScriptConnection::run(int64_t db,
+                                                 std::span<const std::string_view> command) {
+  std::vector<std::string_view> one(command.begin(), command.end());
+  auto r = run(db, std::span<const std::vector<std::string_view>>(&one, 1));
+  if (!r) return std::nullopt;
+  return std::move((*r)[0]);
+}
+
+ScriptConnectionPool::ScriptConnectionPool(config::Endpoint endpoint,
+                                           std::chrono::milliseconds connect_timeout,
+                                           std::chrono::milliseconds command_timeout)
+    : endpoint_(std::move(endpoint)),
+      connect_timeout_(connect_timeout),
+      command_timeout_(command_timeout) {}
+
+ScriptConnectionPool::~ScriptConnectionPool() = default;
+
+void ScriptConnectionPool::Lease::reset() {
+  if (pool_ != nullptr && conn_ != nullptr) pool_->giveBack(std::move(conn_));
+  conn_.reset();
+  pool_ = nullptr;
+}
+
+ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identity,
+                                                          Failure* failure, std::string* error) {
+  *failure = Failure::kNone;
+  {
+    std::lock_guard lock(mutex_);
+    auto& idle = idle_[identity.key()];
+    while (!idle.empty()) {
+      std::unique_ptr<ScriptConnection> conn = std::move(idle.back());
+      idle.pop_back();
+      // A connection the backend closed meanwhile (its user deleted, a timeout) is dropped.
+      if (!conn->broken() && conn->conn_->alive()) return Lease(this, std::move(conn));
+    }
+  }
+  auto sync = SyncConnection::connect(endpoint_, connect_timeout_, error);
+  if (!sync) {
+    *failure = Failure::kUnreachable;
+    return {};
+  }
+  sync->setTimeout(command_timeout_);
+  std::optional<resp::Value> hello;
+  if (identity.authenticates()) {
+    hello = sync->call({"HELLO", "3", "AUTH", identity.user, identity.password});
+  } else {
+    hello = sync->call({"HELLO", "3"});
+  }
+  if (!hello) {
+    *failure = Failure::kUnreachable;
+    *error = sync->error();
+    return {};
+  }
+  if (hello->isError()) {
+    if (hello->str.rfind("WRONGPASS", 0) == 0) {
+      *failure = Failure::kAuthentication;
+      *error = hello->str;
+      return {};
+    }
+    // NOAUTH and the like: commands will fail exactly as they would for the client itself.
+  }
+  return Lease(this, std::unique_ptr<ScriptConnection>(
+                         new ScriptConnection(std::move(sync), identity)));
+}
+
+void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {
+  if (conn->broken()) return;
+  std::lock_guard lock(mutex_);
+  auto& idle = idle_[conn->identity_.key()];
+  if (idle.size() < kMaxIdlePerIdentity) idle.push_back(std::move(conn));
+}
+
+void ScriptConnectionPool::forgetUser(const std::string& user) {
+  std::lock_guard lock(mutex_);
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    if (it->first.rfind(user + '\0', 0) == 0) {
+      it = idle_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace tfproxy::backend

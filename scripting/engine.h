@@ -1,0 +1,104 @@
+// The scripting engine as the rest of tfproxy sees it: load, delete, list and call JavaScript
+// libraries. No V8 type appears here (V8 stays inside scripting/v8/, and so does its compile
+// cost). Modelled on Redis' functions engine interface and upstream's plugin API.
+//
+// Threads: the engine runs JavaScript on its own script threads (`execution-threads`), never on
+// the caller's. Every `done` callback may run on a script thread or, for errors found before
+// any JavaScript runs, on the calling thread before the call returns.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/script_connection.h"
+#include "config/gears.h"
+#include "resp/encoder.h"
+#include "resp/value.h"
+
+namespace tfproxy::scripting {
+
+// What the engine needs from the proxy. Implemented by the server.
+class Host {
+ public:
+  virtual ~Host() = default;
+  // The atomic gate (DESIGN.md section 4) around commands issued from JavaScript. Blocking;
+  // called on script threads.
+  virtual void enterAtomicSection() = 0;
+  virtual void leaveAtomicSection() = 0;
+  // Connections that run commands from JavaScript as a given identity.
+  virtual backend::ScriptConnectionPool& connections() = 0;
+  // The backend's state for the replica and out-of-memory checks.
+  virtual bool backendWritable() = 0;
+  virtual bool backendOutOfMemory() = 0;
+};
+
+// A library as it is stored: enough to load it again.
+struct LibraryDefinition {
+  std::string name;
+  std::string code;
+  std::string user;
+  std::optional<std::string> config;
+};
+
+struct LoadRequest {
+  std::string code;                   // UTF-8, prologue first
+  std::optional<std::string> config;  // a JSON object's text, already validated
+  bool replace = false;
+  std::string user;        // the library user: the loading client's ACL user
+  bool restoring = false;  // loaded from the store at start (db-loading-lock-redis-timeout)
+};
+
+struct CallRequest {
+  std::string library;
+  std::string function;
+  size_t numkeys = 0;
+  std::vector<std::string> args;  // the keys, then the other arguments
+  backend::Identity identity;     // who the function's commands run as
+  int64_t db = 0;                 // the client's selected database
+  resp::Protocol protocol = resp::Protocol::kResp2;
+  bool async_call = false;      // TFCALLASYNC
+  bool in_transaction = false;  // inside MULTI/EXEC: blocking not allowed
+};
+
+struct ListRequest {
+  bool with_code = false;
+  int verbosity = 0;
+  std::optional<std::string> library;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // An error reply text, or nullopt for success.
+  using Outcome = std::optional<std::string>;
+  // Stores a change durably; returns an error text to veto it. Runs on a script thread.
+  using Persist = std::function<Outcome(const LibraryDefinition* definition, const std::string& name)>;
+
+  // Compiles and evaluates a library (SPEC 2.5). On success `persist` is asked to store it
+  // (nullptr: no storing), and only then does it replace the previous version.
+  virtual void load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) = 0;
+  // Deletes a library (SPEC 3.2) after `persist` removed it from the store.
+  virtual void remove(std::string name, Persist persist, std::function<void(Outcome)> done) = 0;
+  // Runs a function (SPEC 3.4) and answers with the reply bytes for request.protocol.
+  virtual void call(CallRequest request, std::function<void(std::string reply)> done) = 0;
+  // TFUNCTION LIST (SPEC 3.3), as a value to encode for the client.
+  virtual resp::Value list(const ListRequest& request) = 0;
+  // TFUNCTION DEBUG <args...> (SPEC 3.5); `args` starts after DEBUG.
+  virtual resp::Value debug(const std::vector<std::string>& args) = 0;
+  // Every loaded library, for the store.
+  virtual std::vector<LibraryDefinition> definitions() = 0;
+  // Stops the script threads; pending work is dropped.
+  virtual void shutdown() = 0;
+};
+
+// Initialises V8 (once per process) and creates the engine.
+std::unique_ptr<Engine> createEngine(config::GearsConfig& config, Host& host);
+
+// The embedded V8's version, e.g. "10.2.154.26-node.37".
+std::string v8Version();
+
+}  // namespace tfproxy::scripting

@@ -1,0 +1,59 @@
+// Every client- and JavaScript-visible text of the scripting module, as upstream words it
+// (SPEC Appendix A). Placeholders are filled by the code that uses them.
+#pragma once
+
+namespace tfproxy::scripting::errors {
+
+// Loading.
+inline constexpr char kCompilePrefix[] = "Failed to compile library: ";
+inline constexpr char kLoadingPrefix[] = "Failed loading library: ";
+inline constexpr char kInvalidPrologue[] =
+    "Invalid or missing prologue. The rules for the prologue are: a) It starts on the first "
+    "line. b) It is formatted as follows: \"#!<engine name> <key>=<value>\".";
+inline constexpr char kApiVersionMissing[] = "The api version is missing from the prologue.";
+inline constexpr char kNameMissing[] = "The library name is missing from the prologue.";
+inline constexpr char kNoRegistrations[] = "Neither function nor other registrations were found.";
+inline constexpr char kOomState[] = "JS engine reached OOM state and can not run any more code";
+inline constexpr char kTerminated[] = "Err Execution was terminated due to OOM or timeout";
+inline constexpr char kEmptyName[] = "Empty name is not allowed";
+
+// Commands.
+inline constexpr char kNotUtf8[] = "Couldn't parse as UTF-8 string";
+inline constexpr char kNoFunctionName[] = "Failed extracting function name";
+inline constexpr char kWritesOnReplica[] =
+    "Err can not run a function that might perform writes on a replica or when the \"avoid "
+    "replication traffic\" option is enabled";
+inline constexpr char kOomFunction[] = "OOM can not run the function when out of memory";
+inline constexpr char kDeclaredAsync[] =
+    "The function is declared as async and was called while blocking was not allowed; note "
+    "that you cannot invoke async functions from within Lua or MULTI, and you must use "
+    "TFCALLASYNC instead.";
+inline constexpr char kCannotBlock[] =
+    "Can not block client for background execution, Blocking is not allow inside multi/exec, "
+    "Lua, or within another module (RM_Call).";
+inline constexpr char kArgNotString[] = "Can not convert argument to string";
+
+// Registration (thrown into JavaScript as plain strings).
+inline constexpr char kRegisterFunctionNotFunction[] =
+    "Second argument to 'registerFunction' must be a function";
+inline constexpr char kFlagNotString[] = "Failed parsing function flags, wrong type of string value";
+inline constexpr char kRegisterOutOfContext[] = "Called 'register_function' out of context";
+inline constexpr char kTriggersUnsupported[] =
+    "is not supported by tfproxy yet: triggers and cluster functions are not implemented";
+
+// Calls from JavaScript.
+inline constexpr char kNotLocked[] = "Main thread is not locked";
+inline constexpr char kInvalidClient[] = "Used on invalid client";
+inline constexpr char kRedisAi[] = "RedisAI is not initialize";
+inline constexpr char kNotUtf8Value[] = "Could not decode value as string";
+inline constexpr char kBinaryMapKey[] = "Binary map key is not supported";
+inline constexpr char kBadMapKey[] = "Given object can not be a object key";
+inline constexpr char kBigNumberNotUtf8[] = "Could not decode big number as string";
+inline constexpr char kUserGone[] = "User does not exists or disabled";
+
+// Results.
+inline constexpr char kNesting[] = "nesting level reached";
+inline constexpr char kSetElement[] = "Give value is not a key";
+inline constexpr char kVerbatimFormat[] = "Verbatim format length must be 3.";
+
+}  // namespace tfproxy::scripting::errors

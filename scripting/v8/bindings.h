@@ -1,0 +1,72 @@
+// JavaScript-visible objects, one file each (STYLE "one file per binding class"): the `redis`
+// global (redis_api.cpp) and the sync client (client.cpp). Every error they raise is thrown as a
+// plain string, as upstream does (SPEC 4.12).
+#pragma once
+
+#include <v8.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/script_connection.h"
+#include "resp/value.h"
+
+namespace tfproxy::scripting {
+
+class Library;
+struct Function;
+
+namespace bindings {
+
+// Throws `text` into JavaScript as a plain string.
+void throwString(v8::Isolate* isolate, std::string_view text);
+v8::Local<v8::String> newString(v8::Isolate* isolate, std::string_view utf8);
+
+// redis_api.cpp: installs `redis` on the global object of a new library.
+void installRedis(Library& library, v8::Local<v8::Context> context,
+                  v8::Local<v8::Object> global);
+
+}  // namespace bindings
+
+// One running invocation of a function: what its commands run as and what they may do, and
+// the atomic section and backend connection it holds from its first command until it ends.
+class Invocation {
+ public:
+  Invocation(Library& library, backend::Identity identity, int64_t db, uint32_t flags,
+             bool block_allowed);
+  ~Invocation();  // leaves the atomic section if it was entered
+  Invocation(const Invocation&) = delete;
+  Invocation& operator=(const Invocation&) = delete;
+
+  // Runs one command issued from JavaScript (SPEC 6.3, 11.3). Returns the reply (which may be
+  // an error value), or nullopt with `error` set when the command was refused or the backend
+  // could not be reached.
+  std::optional<resp::Value> command(const std::vector<std::string>& args, std::string* error);
+  bool blockAllowed() const { return block_allowed_; }
+  uint32_t flags() const { return flags_; }
+
+ private:
+  Library& library_;
+  backend::Identity identity_;
+  int64_t db_;
+  uint32_t flags_;
+  bool block_allowed_;
+  bool in_section_ = false;
+  backend::ScriptConnectionPool::Lease lease_;
+};
+
+// The state behind a sync client object: valid while `invocation` is set.
+struct ClientState {
+  Library* library;
+  Invocation* invocation = nullptr;
+};
+
+namespace bindings {
+// client.cpp: the sync client object of `function`, created on first use and reused.
+v8::Local<v8::Object> syncClient(Library& library, Function& function);
+}  // namespace bindings
+
+}  // namespace tfproxy::scripting

@@ -1,0 +1,245 @@
+// The sync client (SPEC 4.7) and the commands it issues (SPEC 6.3, 11.3).
+#include <cmath>
+#include <set>
+
+#include "backend/command_table.h"
+#include "resp/number.h"
+#include "scripting/errors.h"
+#include "scripting/v8/bindings.h"
+#include "scripting/v8/convert.h"
+#include "scripting/v8/engine_impl.h"
+#include "scripting/v8/library.h"
+
+namespace tfproxy::scripting {
+namespace {
+
+// Commands the proxy owns cannot be called from JavaScript either.
+const std::set<std::string, std::less<>> kProxyCommands = {"tfcall", "tfcallasync", "tfunction",
+                                                           "tconfig_get", "tconfig_set"};
+
+// Redis 7.0 and 7.2 word ACL denials differently; JavaScript sees upstream's texts (SPEC 6.7).
+std::string upstreamAclText(const std::string& error, const std::string& user) {
+  if (error.rfind("NOPERM", 0) != 0) return error;
+  if (error.find(" key") != std::string::npos) return "NOPERM No permissions to access a key";
+  if (error.find(" channel") != std::string::npos) {
+    return "NOPERM No permissions to access a channel";
+  }
+  size_t run = error.find("to run the '");
+  if (run != std::string::npos) {
+    return "NOPERM User " + user + " has no permissions " + error.substr(run);
+  }
+  return error;
+}
+
+// The decimal text of a JavaScript number, as String(n) gives it.
+std::string numberText(double d) {
+  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 1e21) {
+    return std::to_string(static_cast<long long>(d));
+  }
+  return resp::formatDouble(d);
+}
+
+}  // namespace
+
+Invocation::Invocation(Library& library, backend::Identity identity, int64_t db, uint32_t flags,
+                       bool block_allowed)
+    : library_(library),
+      identity_(std::move(identity)),
+      db_(db),
+      flags_(flags),
+      block_allowed_(block_allowed) {}
+
+Invocation::~Invocation() {
+  lease_.reset();
+  if (in_section_) library_.engine().host().leaveAtomicSection();
+}
+
+std::optional<resp::Value> Invocation::command(const std::vector<std::string>& args,
+                                               std::string* error) {
+  EngineImpl& engine = library_.engine();
+  std::string name;
+  backend::toLower(args[0], &name);
+  const backend::CommandInfo* info =
+      engine.commands().find(args[0], args.size() > 1 ? std::string_view(args[1]) : "");
+  const std::string full_name = info != nullptr ? info->name : name;
+  if (!engine.allowUnsafeCommands() &&
+      (kProxyCommands.count(name) > 0 ||
+       (info != nullptr && info->has(backend::kFlag_noscript) &&
+        !info->has(backend::kFlag_blocking)))) {
+    *error = "ERR command '" + full_name + "' is not allowed on script mode";
+    return std::nullopt;
+  }
+  if ((flags_ & kNoWrites) != 0 && info != nullptr && info->has(backend::kFlag_write)) {
+    *error = "ERR Write command '" + full_name + "' was called while write is not allowed.";
+    return std::nullopt;
+  }
+  // From the first command on, nothing else passing through the proxy runs on the backend.
+  if (!in_section_) {
+    engine.host().enterAtomicSection();
+    in_section_ = true;
+  }
+  backend::ScriptConnectionPool::Failure failure;
+  std::string reason;
+  if (!lease_) {
+    lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
+    if (!lease_) {
+      *error = failure == backend::ScriptConnectionPool::Failure::kAuthentication
+                   ? errors::kUserGone
+                   : "ERR tfproxy: backend unavailable: " + reason;
+      return std::nullopt;
+    }
+  }
+  std::vector<std::string_view> cmd(args.begin(), args.end());
+  std::optional<resp::Value> reply;
+  if (info != nullptr && info->has(backend::kFlag_blocking)) {
+    // A blocking command runs its non-blocking form, exactly as inside MULTI (SPEC 11.3).
+    std::vector<std::vector<std::string_view>> wrapped = {{"MULTI"}, cmd, {"EXEC"}};
+    auto replies = lease_->run(db_, wrapped);
+    if (replies) {
+      const resp::Value& queued = (*replies)[1];
+      const resp::Value& exec = (*replies)[2];
+      if (queued.isError()) {
+        reply = queued;
+      } else if (exec.type == resp::Type::kArray && exec.elements.size() == 1) {
+        reply = exec.elements[0];
+      } else {
+        reply = exec;
+      }
+    }
+  } else {
+    reply = lease_->run(db_, cmd);
+  }
+  if (!reply) {
+    // The connection broke. If the user was deleted or disabled, Redis closed it for that.
+    std::string broke = lease_->error();
+    lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
+    *error = failure == backend::ScriptConnectionPool::Failure::kAuthentication
+                 ? std::string(errors::kUserGone)
+                 : "ERR tfproxy: connection to the backend lost (" + broke + ")";
+    return std::nullopt;
+  }
+  if (reply->isError()) reply->str = upstreamAclText(reply->str, identity_.user);
+  return reply;
+}
+
+namespace bindings {
+namespace {
+
+ClientState* stateOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  return static_cast<ClientState*>(info.This()->GetAlignedPointerFromInternalField(0));
+}
+
+// Checks shared by every client member: SPEC 4.7 order.
+Invocation* activeInvocation(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  ClientState* state = stateOf(info);
+  if (!state->library->locked()) {
+    throwString(info.GetIsolate(), errors::kNotLocked);
+    return nullptr;
+  }
+  if (state->invocation == nullptr) {
+    throwString(info.GetIsolate(), errors::kInvalidClient);
+    return nullptr;
+  }
+  return state->invocation;
+}
+
+// Collects `client.call` arguments: a command name, then strings, String objects,
+// ArrayBuffers, and (the seed's rule) numbers and BigInts as their decimal text.
+bool commandArguments(const v8::FunctionCallbackInfo<v8::Value>& info,
+                      std::vector<std::string>* args) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  if (info.Length() < 1 || !info[0]->IsString()) {
+    throwString(isolate, std::string("Can not convert value at position 0 into V8LocalUtf8. ") +
+                             (info.Length() < 1 ? "Wrong number of arguments given."
+                                                : "Value is not string."));
+    return false;
+  }
+  args->push_back(convert::utf8(isolate, info[0]));
+  for (int i = 1; i < info.Length(); ++i) {
+    v8::Local<v8::Value> v = info[i];
+    if (v->IsString()) {
+      args->push_back(convert::utf8(isolate, v));
+    } else if (v->IsStringObject()) {
+      args->push_back(convert::utf8(isolate, v.As<v8::StringObject>()->ValueOf()));
+    } else if (v->IsArrayBuffer()) {
+      auto store = v.As<v8::ArrayBuffer>()->GetBackingStore();
+      args->emplace_back(static_cast<const char*>(store->Data()), store->ByteLength());
+    } else if (v->IsNumber()) {
+      args->push_back(numberText(v.As<v8::Number>()->Value()));
+    } else if (v->IsBigInt()) {
+      v8::Local<v8::String> text;
+      if (!v->ToString(ctx).ToLocal(&text)) return false;
+      args->push_back(convert::utf8(isolate, text));
+    } else {
+      throwString(isolate, "Failed consuming arguments. Can not convert value into bytes buffer.");
+      return false;
+    }
+  }
+  return true;
+}
+
+void call(const v8::FunctionCallbackInfo<v8::Value>& info, bool raw) {
+  Invocation* invocation = activeInvocation(info);
+  if (invocation == nullptr) return;
+  std::vector<std::string> args;
+  if (!commandArguments(info, &args)) return;
+  v8::Isolate* isolate = info.GetIsolate();
+  std::string error;
+  std::optional<resp::Value> reply = invocation->command(args, &error);
+  if (!reply) {
+    throwString(isolate, error);
+    return;
+  }
+  v8::Local<v8::Value> result;
+  if (!convert::replyToJs(isolate, isolate->GetCurrentContext(), *reply, raw, &result, &error)) {
+    throwString(isolate, error);
+    return;
+  }
+  info.GetReturnValue().Set(result);
+}
+
+void setMethod(v8::Isolate* isolate, v8::Local<v8::ObjectTemplate> t, const char* name,
+               v8::FunctionCallback callback) {
+  t->Set(newString(isolate, name), v8::FunctionTemplate::New(isolate, callback));
+}
+
+}  // namespace
+
+v8::Local<v8::Object> syncClient(Library& library, Function& function) {
+  v8::Isolate* isolate = library.isolate();
+  if (!function.client.IsEmpty()) return function.client.Get(isolate);
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  v8::Local<v8::ObjectTemplate> t = v8::ObjectTemplate::New(isolate);
+  t->SetInternalFieldCount(1);
+  // Every member JavaScript can see, in one block.
+  setMethod(isolate, t, "call",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) { call(info, false); });
+  setMethod(isolate, t, "callRaw",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) { call(info, true); });
+  setMethod(isolate, t, "isBlockAllowed", [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+    ClientState* state = stateOf(info);
+    if (state->invocation == nullptr) {
+      throwString(info.GetIsolate(), errors::kInvalidClient);
+      return;
+    }
+    info.GetReturnValue().Set(state->invocation->blockAllowed());
+  });
+  v8::Local<v8::ObjectTemplate> redisai = v8::ObjectTemplate::New(isolate);
+  setMethod(isolate, redisai, "open_model", [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+    throwString(info.GetIsolate(), errors::kRedisAi);
+  });
+  setMethod(isolate, redisai, "open_script", [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+    throwString(info.GetIsolate(), errors::kRedisAi);
+  });
+  t->Set(newString(isolate, "redisai"), redisai);
+
+  v8::Local<v8::Object> client = t->NewInstance(ctx).ToLocalChecked();
+  function.client_state = new ClientState{&library, nullptr};
+  client->SetAlignedPointerInInternalField(0, function.client_state);
+  function.client.Reset(isolate, client);
+  return client;
+}
+
+}  // namespace bindings
+}  // namespace tfproxy::scripting

@@ -1,0 +1,443 @@
+#include "scripting/v8/engine_impl.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "scripting/errors.h"
+#include "scripting/prologue.h"
+#include "scripting/text.h"
+#include "scripting/v8/bindings.h"
+#include "scripting/v8/convert.h"
+#include "scripting/v8/library.h"
+#include "scripting/v8/platform.h"
+
+namespace tfproxy::scripting {
+
+using resp::Value;
+
+namespace {
+
+Value bulk(std::string_view s) { return Value::bulk(s); }
+Value mapOf(std::vector<std::pair<std::string, Value>> entries) {
+  // Upstream builds these maps from sorted trees: keys in byte order (SPEC 3.3).
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Value> flat;
+  for (auto& [k, v] : entries) {
+    flat.push_back(bulk(k));
+    flat.push_back(std::move(v));
+  }
+  return Value::array(std::move(flat), resp::Type::kMap);
+}
+Value boolean(bool b) {
+  Value v;
+  v.type = resp::Type::kBoolean;
+  v.boolean = b;
+  return v;
+}
+Value okValue() { return Value::simple("OK"); }
+
+// Writes a function's result (or the error it became) for the client (SPEC 5.2, 5.3).
+void writeResult(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value,
+                 resp::ReplyWriter& w) {
+  std::string error;
+  if (!convert::jsToReply(isolate, ctx, value, w, &error)) w.error(error);
+}
+
+std::once_flag platform_once;
+std::unique_ptr<Platform> platform;
+
+}  // namespace
+
+std::unique_ptr<Engine> createEngine(config::GearsConfig& config, Host& host) {
+  std::call_once(platform_once, [&] {
+    platform = std::make_unique<Platform>(config::effectiveV8Flags(config.startup().v8_flags));
+  });
+  return std::make_unique<EngineImpl>(config, host);
+}
+
+std::string v8Version() { return Platform::v8Version(); }
+
+EngineImpl::EngineImpl(config::GearsConfig& config, Host& host)
+    : config_(config),
+      host_(host),
+      allocator_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()),
+      watchdog_(config),
+      executor_(config.startup().execution_threads),
+      admin_(std::make_shared<JobQueue>(executor_)) {}
+
+EngineImpl::~EngineImpl() { shutdown(); }
+
+void EngineImpl::shutdown() {
+  executor_.stop();
+  std::map<std::string, std::shared_ptr<Library>> libraries;
+  {
+    std::lock_guard lock(mutex_);
+    libraries.swap(libraries_);
+  }
+  libraries.clear();  // disposes the isolates
+}
+
+void EngineImpl::libraryCreated(Library* library) {
+  std::lock_guard lock(mutex_);
+  live_.insert(library);
+}
+
+void EngineImpl::libraryDestroyed(Library* library) {
+  std::lock_guard lock(mutex_);
+  live_.erase(library);
+}
+
+size_t EngineImpl::totalHeap() {
+  std::lock_guard lock(mutex_);
+  size_t total = 0;
+  for (Library* l : live_) total += l->totalHeap();
+  return total;
+}
+
+bool EngineImpl::oomState() { return totalHeap() >= config_.startup().v8_maxmemory; }
+
+void EngineImpl::load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) {
+  admin_->post([this, request = std::move(request), persist = std::move(persist),
+                done = std::move(done)] { done(loadNow(request, persist)); });
+}
+
+Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
+  std::string error;
+  std::optional<Prologue> prologue = parsePrologue(request.code, &error);
+  if (!prologue) return errors::kCompilePrefix + error;
+  if (oomState()) return std::string(errors::kCompilePrefix) + errors::kOomState;
+
+  auto library = std::make_shared<Library>(*this, *prologue, request);
+  if (!library->initialize(&error)) return errors::kCompilePrefix + error;
+  const int64_t verbosity = config_.errorVerbosity();
+  {
+    JsScope scope(*library, /*timed=*/true, request.restoring);
+    v8::Isolate* isolate = scope.isolate();
+    v8::Local<v8::Context> ctx = scope.context();
+    v8::TryCatch tc(isolate);
+    v8::ScriptOrigin origin(isolate, bindings::newString(isolate, prologue->name));
+    v8::Local<v8::Script> script;
+    if (!v8::Script::Compile(ctx, bindings::newString(isolate, request.code), &origin)
+             .ToLocal(&script)) {
+      return errors::kCompilePrefix + convert::errorText(isolate, ctx, tc.Exception(), 1);
+    }
+    if (!apiVersionSupported(*prologue)) {
+      return errors::kCompilePrefix + unsupportedApiVersion(*prologue);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!request.replace && libraries_.count(prologue->name) > 0) {
+        return "Library " + prologue->name + " already exists.";
+      }
+    }
+    v8::Local<v8::Value> completion;
+    bool ran = script->Run(ctx).ToLocal(&completion);
+    if (ran) scope.runMicrotasks();
+    if (!ran || tc.HasTerminated()) {
+      if (tc.HasTerminated() || scope.terminated()) {
+        return std::string(errors::kLoadingPrefix) + errors::kTerminated + ".";
+      }
+      return errors::kLoadingPrefix + convert::errorText(isolate, ctx, tc.Exception(), verbosity) +
+             ".";
+    }
+    if (completion->IsPromise() &&
+        completion.As<v8::Promise>()->State() == v8::Promise::kRejected) {
+      return errors::kLoadingPrefix + std::string("Failed evaluating module: ") +
+             convert::errorText(isolate, ctx, completion.As<v8::Promise>()->Result(), verbosity) +
+             ".";
+    }
+    library->finishRegistering();
+  }
+  if (library->functions().empty()) return std::string(errors::kNoRegistrations);
+  if (persist) {
+    LibraryDefinition definition = library->definition();
+    if (Outcome refused = persist(&definition, definition.name)) return refused;
+  }
+  std::shared_ptr<Library> previous;
+  {
+    std::lock_guard lock(mutex_);
+    std::shared_ptr<Library>& slot = libraries_[prologue->name];
+    previous = std::move(slot);
+    slot = std::move(library);
+  }
+  // The previous version finishes the work it has (SPEC 9.2) and goes when nothing holds it.
+  return std::nullopt;
+}
+
+void EngineImpl::remove(std::string name, Persist persist, std::function<void(Outcome)> done) {
+  admin_->post([this, name = std::move(name), persist = std::move(persist),
+                done = std::move(done)] {
+    {
+      std::lock_guard lock(mutex_);
+      if (libraries_.count(name) == 0) {
+        done(std::string("library does not exists"));
+        return;
+      }
+    }
+    if (persist) {
+      if (Outcome refused = persist(nullptr, name)) {
+        done(refused);
+        return;
+      }
+    }
+    std::shared_ptr<Library> removed;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = libraries_.find(name);
+      if (it != libraries_.end()) {
+        removed = std::move(it->second);
+        libraries_.erase(it);
+      }
+    }
+    done(std::nullopt);
+  });
+}
+
+void EngineImpl::call(CallRequest request, std::function<void(std::string reply)> done) {
+  auto fail = [&](std::string_view text) {
+    std::string reply;
+    resp::ReplyWriter(&reply, request.protocol).error(text);
+    done(std::move(reply));
+  };
+  std::shared_ptr<Library> library;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = libraries_.find(request.library);
+    if (it != libraries_.end()) library = it->second;
+  }
+  if (!library) return fail("Unknown library " + request.library);
+  const Function* function = library->findFunction(request.function);
+  if (function == nullptr) return fail("Unknown function " + request.function);
+  if ((function->flags & kNoWrites) == 0) {
+    if (!host_.backendWritable()) return fail(errors::kWritesOnReplica);
+    if ((function->flags & kAllowOom) == 0 && host_.backendOutOfMemory()) {
+      return fail(errors::kOomFunction);
+    }
+  }
+  const size_t after_numkeys = request.args.size();
+  if (after_numkeys < request.numkeys) {
+    return fail("Not enough arguments was given, expected at least " +
+                std::to_string(request.numkeys) + " arguments, got " +
+                std::to_string(after_numkeys) + " arguments.");
+  }
+  if (function->is_async && !request.async_call) return fail(errors::kDeclaredAsync);
+  if (oomState()) return fail(errors::kOomState);
+  invoke(std::move(library), function, std::move(request), std::move(done));
+}
+
+// Runs a function whose callback is a normal function (SPEC 6.1 A) on its library's queue.
+void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* function,
+                        CallRequest request, std::function<void(std::string)> done) {
+  Library* lib = library.get();
+  lib->jobs()->post([this, library = std::move(library), function, request = std::move(request),
+                     done = std::move(done)]() mutable {
+    std::string reply;
+    resp::ReplyWriter w(&reply, request.protocol);
+    if (function->is_coroutine) {
+      w.error("ERR tfproxy: coroutines are not supported yet");
+      done(std::move(reply));
+      return;
+    }
+    {
+      JsScope scope(*library, /*timed=*/true);
+      v8::Isolate* isolate = scope.isolate();
+      v8::Local<v8::Context> ctx = scope.context();
+      Function& f = *const_cast<Function*>(function);
+      const bool block_allowed = request.async_call && !request.in_transaction;
+      Invocation invocation(*library, request.identity, request.db, f.flags, block_allowed);
+
+      std::vector<v8::Local<v8::Value>> argv;
+      argv.push_back(bindings::syncClient(*library, f));
+      bool arguments_ok = true;
+      for (const std::string& a : request.args) {
+        if ((f.flags & kRawArguments) != 0) {
+          auto store = v8::ArrayBuffer::NewBackingStore(isolate, a.size());
+          if (!a.empty()) std::memcpy(store->Data(), a.data(), a.size());
+          argv.push_back(v8::ArrayBuffer::New(isolate, std::move(store)));
+        } else if (isValidUtf8(a)) {
+          argv.push_back(bindings::newString(isolate, a));
+        } else {
+          arguments_ok = false;
+          break;
+        }
+      }
+      if (!arguments_ok) {
+        w.error(errors::kArgNotString);
+      } else {
+        f.client_state->invocation = &invocation;
+        library->setLocked(true);
+        v8::TryCatch tc(isolate);
+        v8::Local<v8::Value> result;
+        bool ok = f.callback.Get(isolate)
+                      ->Call(ctx, ctx->Global(), static_cast<int>(argv.size()), argv.data())
+                      .ToLocal(&result);
+        if (ok) scope.runMicrotasks();
+        if (!ok || tc.HasTerminated()) {
+          if (tc.HasTerminated() || scope.terminated()) {
+            w.error(errors::kTerminated);
+          } else {
+            w.error(convert::errorText(isolate, ctx, tc.Exception(), config_.errorVerbosity()));
+          }
+        } else if (result->IsPromise()) {
+          v8::Local<v8::Promise> promise = result.As<v8::Promise>();
+          switch (promise->State()) {
+            case v8::Promise::kFulfilled:
+              writeResult(isolate, ctx, promise->Result(), w);
+              break;
+            case v8::Promise::kRejected:
+              w.error(
+                  convert::errorText(isolate, ctx, promise->Result(), config_.errorVerbosity()));
+              break;
+            case v8::Promise::kPending:
+              w.error(block_allowed ? "ERR tfproxy: waiting for promises is not supported yet"
+                                    : errors::kCannotBlock);
+              break;
+          }
+        } else {
+          writeResult(isolate, ctx, result, w);
+        }
+        if (tc.HasTerminated()) {
+          reply.clear();
+          w.error(errors::kTerminated);
+        }
+        library->setLocked(false);
+        f.client_state->invocation = nullptr;
+      }
+    }
+    done(std::move(reply));
+  });
+}
+
+resp::Value EngineImpl::list(const ListRequest& request) {
+  std::vector<std::shared_ptr<Library>> libraries;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, lib] : libraries_) {
+      if (!request.library || *request.library == name) libraries.push_back(lib);
+    }
+  }
+  std::vector<Value> out;
+  for (const auto& lib : libraries) {
+    std::vector<Value> functions;
+    for (const auto& f : lib->functions()) {
+      if (request.verbosity == 0) {
+        functions.push_back(bulk(f->name));
+        continue;
+      }
+      std::vector<Value> flags;
+      if (f->flags & kNoWrites) flags.push_back(bulk("no-writes"));
+      if (f->flags & kAllowOom) flags.push_back(bulk("allow-oom"));
+      if (f->flags & kRawArguments) flags.push_back(bulk("raw-arguments"));
+      functions.push_back(mapOf({
+          {"description", f->description ? bulk(*f->description) : Value::null()},
+          {"flags", Value::array(std::move(flags))},
+          {"is_async", boolean(f->is_async)},
+          {"name", bulk(f->name)},
+      }));
+    }
+    std::vector<std::pair<std::string, Value>> fields = {
+        {"api_version", bulk(lib->apiVersion())},
+        {"cluster_functions", Value::array({})},
+        {"configuration", lib->config() ? bulk(*lib->config()) : Value::null()},
+        {"engine", bulk("js")},
+        {"functions", Value::array(std::move(functions))},
+        {"keyspace_triggers", Value::array({})},
+        {"name", bulk(lib->name())},
+        {"pending_async_calls", Value::array({})},
+        {"pending_jobs", Value::integerValue(static_cast<int64_t>(lib->jobs()->pending()))},
+        {"stream_triggers", Value::array({})},
+        {"user", bulk(lib->user())},
+    };
+    if (request.with_code) fields.emplace_back("code", bulk(lib->code()));
+    out.push_back(mapOf(std::move(fields)));
+  }
+  return Value::array(std::move(out));
+}
+
+std::vector<LibraryDefinition> EngineImpl::definitions() {
+  std::lock_guard lock(mutex_);
+  std::vector<LibraryDefinition> out;
+  for (auto& [name, lib] : libraries_) out.push_back(lib->definition());
+  return out;
+}
+
+resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  if (args.empty()) return Value::error("Subcommand was not provided");
+  const std::string sub = lower(args[0]);
+  if (sub == "help") {
+    return Value::array({bulk("allow_unsafe_redis_commands - allow calling unsafe commands"),
+                         bulk("dump_pending_async_calls - pending callAsync calls per library"),
+                         bulk("js <sub> - JS engine commands, 'js help' lists them")});
+  }
+  if (sub == "allow_unsafe_redis_commands") {
+    allow_unsafe_commands_ = true;
+    return okValue();
+  }
+  if (sub == "dump_pending_async_calls") {
+    std::vector<std::pair<std::string, Value>> entries;
+    std::lock_guard lock(mutex_);
+    for (auto& [name, lib] : libraries_) entries.emplace_back(name, Value::array({}));
+    return mapOf(std::move(entries));
+  }
+  if (sub != "js") return Value::error("Backend '" + args[0] + "' does not exists or not yet loaded");
+  for (const std::string& a : args) {
+    if (!isValidUtf8(a)) return Value::error("Failed converting arguments to string");
+  }
+  if (args.size() < 2) return Value::error("Subcommand was not provided");
+  const std::string cmd = lower(args[1]);
+  std::vector<std::shared_ptr<Library>> active;
+  size_t live = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, lib] : libraries_) active.push_back(lib);
+    live = live_.size();
+  }
+  if (cmd == "help") {
+    return Value::array({bulk("isolates_aggregated_stats"), bulk("isolates_strong_count"),
+                         bulk("isolates_gc"), bulk("request_v8_gc_for_debugging"),
+                         bulk("avoid_global_allow_list"), bulk("isolates_stats")});
+  }
+  if (cmd == "isolates_aggregated_stats") {
+    size_t limit = 0;
+    for (auto& lib : active) limit += lib->heapLimit();
+    return Value::array({bulk("active"), Value::integerValue(static_cast<int64_t>(active.size())),
+                         bulk("not_active"),
+                         Value::integerValue(static_cast<int64_t>(live - active.size())),
+                         bulk("combined_memory_limit"),
+                         Value::integerValue(static_cast<int64_t>(limit))});
+  }
+  if (cmd == "isolates_strong_count") return Value::integerValue(static_cast<int64_t>(live));
+  if (cmd == "isolates_gc" || cmd == "request_v8_gc_for_debugging") {
+    for (auto& lib : active) {
+      lib->jobs()->post([lib] {
+        JsScope scope(*lib, /*timed=*/false);
+        scope.isolate()->LowMemoryNotification();
+      });
+    }
+    return okValue();
+  }
+  if (cmd == "avoid_global_allow_list") {
+    avoid_global_allow_list_ = true;
+    return okValue();
+  }
+  if (cmd == "isolates_stats") {
+    std::vector<std::pair<std::string, Value>> entries;
+    for (auto& lib : active) {
+      entries.emplace_back(
+          lib->name(),
+          mapOf({{"total_heap_size", Value::integerValue(static_cast<int64_t>(lib->totalHeap()))},
+                 {"used_heap_size", Value::integerValue(static_cast<int64_t>(lib->usedHeap()))},
+                 {"heap_size_limit", Value::integerValue(static_cast<int64_t>(lib->heapLimit()))}}));
+    }
+    return mapOf(std::move(entries));
+  }
+  return Value::error("Unknown subcommand '" + args[1] + "'");
+}
+
+}  // namespace tfproxy::scripting

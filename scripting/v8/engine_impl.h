@@ -1,0 +1,74 @@
+// The V8 implementation of scripting::Engine.
+#pragma once
+
+#include <v8.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "backend/command_table.h"
+#include "scripting/engine.h"
+#include "scripting/v8/executor.h"
+#include "scripting/v8/watchdog.h"
+
+namespace tfproxy::scripting {
+
+class Library;
+class Platform;
+
+class EngineImpl : public Engine {
+ public:
+  EngineImpl(config::GearsConfig& config, Host& host);
+  ~EngineImpl() override;
+
+  // Engine
+  void load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) override;
+  void remove(std::string name, Persist persist, std::function<void(Outcome)> done) override;
+  void call(CallRequest request, std::function<void(std::string reply)> done) override;
+  resp::Value list(const ListRequest& request) override;
+  resp::Value debug(const std::vector<std::string>& args) override;
+  std::vector<LibraryDefinition> definitions() override;
+  void shutdown() override;
+
+  // For libraries and bindings.
+  config::GearsConfig& config() { return config_; }
+  Host& host() { return host_; }
+  Executor& executor() { return executor_; }
+  Watchdog& watchdog() { return watchdog_; }
+  v8::ArrayBuffer::Allocator* allocator() { return allocator_.get(); }
+  const backend::CommandTable& commands() const { return backend::CommandTable::builtin(); }
+  bool avoidGlobalAllowList() const { return avoid_global_allow_list_; }
+  bool allowUnsafeCommands() const { return allow_unsafe_commands_; }
+
+  // Heap of every live isolate (loaded, loading, or replaced but still finishing work).
+  size_t totalHeap();
+  // SPEC 6.10: the total heap is at or above v8-maxmemory.
+  bool oomState();
+  void libraryCreated(Library* library);
+  void libraryDestroyed(Library* library);
+
+ private:
+  // The load pipeline (SPEC 2.5), on the admin queue. Returns the error reply or nullopt.
+  Outcome loadNow(const LoadRequest& request, const Persist& persist);
+  void invoke(std::shared_ptr<Library> library, const struct Function* function,
+              CallRequest request, std::function<void(std::string)> done);
+
+  config::GearsConfig& config_;
+  Host& host_;
+  std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;
+  Watchdog watchdog_;
+  Executor executor_;
+  std::shared_ptr<JobQueue> admin_;  // LOAD and DELETE, one at a time, in order
+
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Library>> libraries_;
+  std::set<Library*> live_;
+
+  std::atomic<bool> avoid_global_allow_list_{false};
+  std::atomic<bool> allow_unsafe_commands_{false};
+};
+
+}  // namespace tfproxy::scripting

@@ -1,0 +1,137 @@
+// One loaded library: its isolate and context (one per library, as upstream), what it
+// registered, and its job queue. A library's JavaScript runs only through JsScope, on the
+// library's job queue, so never on two threads at once.
+#pragma once
+
+#include <v8.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scripting/engine.h"
+#include "scripting/prologue.h"
+#include "scripting/v8/executor.h"
+#include "scripting/v8/watchdog.h"
+
+namespace tfproxy::scripting {
+
+class EngineImpl;
+
+enum FunctionFlag : uint32_t {
+  kNoWrites = 1u << 0,
+  kAllowOom = 1u << 1,
+  kRawArguments = 1u << 2,
+};
+
+struct ClientState;
+
+struct Function {
+  std::string name;
+  v8::Global<v8::Function> callback;
+  bool is_async = false;      // callable only with TFCALLASYNC
+  bool is_coroutine = false;  // the callback is an `async function`
+  uint32_t flags = 0;
+  std::optional<std::string> description;
+  // The sync client handed to this function, reused call after call and valid only during one
+  // (as upstream does).
+  v8::Global<v8::Object> client;
+  ClientState* client_state = nullptr;
+};
+
+class Library : public std::enable_shared_from_this<Library> {
+ public:
+  Library(EngineImpl& engine, Prologue prologue, const LoadRequest& request);
+  ~Library();
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+
+  // Creates the isolate and context with the global environment of SPEC 2.6. False with
+  // `error` if V8 could not create them.
+  bool initialize(std::string* error);
+
+  EngineImpl& engine() { return engine_; }
+  v8::Isolate* isolate() { return isolate_; }
+  v8::Local<v8::Context> context() { return context_.Get(isolate_); }
+  const std::shared_ptr<JobQueue>& jobs() { return jobs_; }
+
+  const std::string& name() const { return prologue_.name; }
+  const std::string& code() const { return code_; }
+  const std::string& user() const { return user_; }
+  const std::optional<std::string>& config() const { return config_; }
+  std::string apiVersion() const { return prologue_.apiVersion(); }
+  LibraryDefinition definition() const { return {name(), code_, user_, config_}; }
+
+  // Registrations; written while the top-level code runs, read-only afterwards.
+  std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
+  const Function* findFunction(const std::string& name) const;
+  bool registering() const { return registering_; }
+  void finishRegistering() { registering_ = false; }
+
+  // True while a locked section runs (a function body); commands may be issued then.
+  bool locked() const { return locked_; }
+  void setLocked(bool locked) { locked_ = locked; }
+
+  // Heap figures as of the end of the last run (read without the isolate lock).
+  size_t totalHeap() const { return total_heap_.load(std::memory_order_relaxed); }
+  size_t usedHeap() const { return used_heap_.load(std::memory_order_relaxed); }
+  size_t heapLimit() const { return heap_limit_.load(std::memory_order_relaxed); }
+  void updateHeapStatistics();
+
+  // Set by the near-heap-limit callback when it stopped this library's JavaScript.
+  bool takeOomTermination() { return oom_terminated_.exchange(false); }
+
+ private:
+  static size_t nearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
+  void installGlobals(v8::Local<v8::Context> context);
+
+  EngineImpl& engine_;
+  Prologue prologue_;
+  std::string code_;
+  std::string user_;
+  std::optional<std::string> config_;
+  v8::Isolate* isolate_ = nullptr;
+  v8::Global<v8::Context> context_;
+  std::shared_ptr<JobQueue> jobs_;
+  std::vector<std::unique_ptr<Function>> functions_;
+  bool registering_ = true;
+  bool locked_ = false;
+  std::atomic<size_t> total_heap_{0};
+  std::atomic<size_t> used_heap_{0};
+  std::atomic<size_t> heap_limit_{0};
+  std::atomic<bool> oom_terminated_{false};
+};
+
+// The one way into a library's JavaScript (STYLE "V8 lifecycle"): takes the isolate's Locker,
+// enters isolate, handle scope and context, and times the run with the watchdog. On exit it
+// runs pending microtasks (still inside the run), records heap figures, and clears a
+// termination so the library can run again.
+class JsScope {
+ public:
+  // `timed`: bounded by lock-redis-timeout (db-loading-lock-redis-timeout when `restoring`).
+  JsScope(Library& library, bool timed, bool restoring = false);
+  ~JsScope();
+  JsScope(const JsScope&) = delete;
+  JsScope& operator=(const JsScope&) = delete;
+
+  v8::Isolate* isolate() { return library_.isolate(); }
+  v8::Local<v8::Context> context() { return context_; }
+  // Runs queued promise reactions now (they belong to the run that queued them).
+  void runMicrotasks();
+  // True if the watchdog or the memory limit stopped the JavaScript.
+  bool terminated();
+
+ private:
+  Library& library_;
+  v8::Locker locker_;
+  v8::Isolate::Scope isolate_scope_;
+  v8::HandleScope handle_scope_;
+  v8::Local<v8::Context> context_;
+  v8::Context::Scope context_scope_;
+  std::optional<Watchdog::Handle> watch_;
+  bool terminated_ = false;
+};
+
+}  // namespace tfproxy::scripting

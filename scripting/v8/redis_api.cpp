@@ -1,0 +1,270 @@
+// The `redis` global (SPEC 4.1): registrations, configuration, flags, logging, versions.
+#include <spdlog/spdlog.h>
+
+#include "scripting/errors.h"
+#include "scripting/prologue.h"
+#include "scripting/text.h"
+#include "scripting/v8/bindings.h"
+#include "scripting/v8/convert.h"
+#include "scripting/v8/library.h"
+
+namespace tfproxy::scripting::bindings {
+namespace {
+
+Library& libraryOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  return *static_cast<Library*>(info.Data().As<v8::External>()->Value());
+}
+
+// "Can not convert value at position <i> into <type>. <reason>." (SPEC 4.2)
+void throwConversion(v8::Isolate* isolate, int position, std::string_view type,
+                     std::string_view reason) {
+  throwString(isolate, "Can not convert value at position " + std::to_string(position) +
+                           " into " + std::string(type) + ". " + std::string(reason) + ".");
+}
+
+// Reads a string parameter, throwing the generic conversion error if it is missing or not one.
+bool stringArgument(const v8::FunctionCallbackInfo<v8::Value>& info, int position,
+                    std::string* out) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (info.Length() <= position) {
+    throwConversion(isolate, position, "V8LocalUtf8", "Wrong number of arguments given");
+    return false;
+  }
+  if (!info[position]->IsString()) {
+    throwConversion(isolate, position, "V8LocalUtf8", "Value is not string");
+    return false;
+  }
+  *out = convert::utf8(isolate, info[position]);
+  return true;
+}
+
+struct FunctionOptions {
+  std::optional<std::string> description;
+  // Flag values as given; nullopt for one that is not a string. Checked after the callback
+  // (SPEC 4.3 order).
+  std::vector<std::optional<std::string>> flags;
+};
+
+// The optional options object of registerFunction (SPEC 4.2, 4.3). Recognised fields are
+// removed from the caller's object, as upstream does; what is left is reported as unknown.
+bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOptions* out) {
+  constexpr int kPosition = 2;
+  constexpr std::string_view kType = "Option < NativeFunctionOptionalArgs >";
+  if (info.Length() <= kPosition) return true;
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  v8::Local<v8::Value> arg = info[kPosition];
+  if (!arg->IsObject()) {
+    throwConversion(isolate, kPosition, kType, "Given argument must be an object");
+    return false;
+  }
+  v8::Local<v8::Object> options = arg.As<v8::Object>();
+  auto field = [&](const char* name, v8::Local<v8::Value>* value) {
+    v8::Local<v8::String> key = newString(isolate, name);
+    if (!options->Get(ctx, key).ToLocal(value)) return false;
+    options->Delete(ctx, key).Check();
+    return !(*value)->IsNullOrUndefined();
+  };
+  v8::Local<v8::Value> description;
+  if (field("description", &description)) {
+    if (!description->IsString()) {
+      throwConversion(isolate, kPosition, kType,
+                      "Failed getting field description, Value is not string.");
+      return false;
+    }
+    out->description = convert::utf8(isolate, description);
+  }
+  v8::Local<v8::Value> flags;
+  if (field("flags", &flags)) {
+    if (!flags->IsArray()) {
+      throwConversion(isolate, kPosition, kType,
+                      "Failed getting field flags, Value is not an array.");
+      return false;
+    }
+    v8::Local<v8::Array> list = flags.As<v8::Array>();
+    for (uint32_t i = 0; i < list->Length(); ++i) {
+      v8::Local<v8::Value> f = list->Get(ctx, i).ToLocalChecked();
+      if (f->IsString()) {
+        out->flags.emplace_back(convert::utf8(isolate, f));
+      } else {
+        out->flags.emplace_back(std::nullopt);
+      }
+    }
+  }
+  v8::Local<v8::Array> rest;
+  if (options->GetOwnPropertyNames(ctx).ToLocal(&rest) && rest->Length() > 0) {
+    std::string names;
+    for (uint32_t i = 0; i < rest->Length(); ++i) {
+      if (i > 0) names += ",";
+      names += convert::utf8(isolate, rest->Get(ctx, i).ToLocalChecked());
+    }
+    throwConversion(isolate, kPosition, kType, "Unknown properties given: " + names);
+    return false;
+  }
+  return true;
+}
+
+void registerFunction(const v8::FunctionCallbackInfo<v8::Value>& info, bool async) {
+  v8::Isolate* isolate = info.GetIsolate();
+  Library& library = libraryOf(info);
+  if (!library.registering()) {
+    throwString(isolate, errors::kRegisterOutOfContext);
+    return;
+  }
+  std::string name;
+  if (!stringArgument(info, 0, &name)) return;
+  if (info.Length() < 2) {
+    throwConversion(isolate, 1, "V8LocalValue", "Wrong number of arguments given");
+    return;
+  }
+  FunctionOptions options;
+  if (!functionOptions(info, &options)) return;
+  if (!info[1]->IsFunction()) {
+    throwString(isolate, errors::kRegisterFunctionNotFunction);
+    return;
+  }
+  v8::Local<v8::Function> callback = info[1].As<v8::Function>();
+  uint32_t flags = 0;
+  for (const auto& flag : options.flags) {
+    if (!flag) {
+      throwString(isolate, errors::kFlagNotString);
+      return;
+    }
+    if (*flag == "no-writes") {
+      flags |= kNoWrites;
+    } else if (*flag == "allow-oom") {
+      flags |= kAllowOom;
+    } else if (*flag == "raw-arguments") {
+      flags |= kRawArguments;
+    } else {
+      throwString(isolate, "Failed parsing function flags, Unknow flag '" + *flag + "' was given");
+      return;
+    }
+  }
+  if (auto problem = nameProblem(name)) {
+    throwString(isolate, "Unallowed function name '" + name + "', " + *problem + ".");
+    return;
+  }
+  if (library.findFunction(name) != nullptr) {
+    throwString(isolate, "Function " + name + " already exists");
+    return;
+  }
+  auto f = std::make_unique<Function>();
+  f->name = name;
+  f->callback.Reset(isolate, callback);
+  // An `async function` is a coroutine even when given to registerFunction (the seed's rule):
+  // it behaves exactly as if registered with registerAsyncFunction.
+  f->is_coroutine = callback->IsAsyncFunction();
+  f->is_async = async || f->is_coroutine;
+  f->flags = flags;
+  f->description = options.description;
+  library.functions().push_back(std::move(f));
+}
+
+void unsupportedRegistration(const v8::FunctionCallbackInfo<v8::Value>& info,
+                             const char* api_name, const char* out_of_context) {
+  Library& library = libraryOf(info);
+  if (!library.registering()) {
+    throwString(info.GetIsolate(), out_of_context);
+    return;
+  }
+  throwString(info.GetIsolate(),
+              std::string(api_name) + " " + errors::kTriggersUnsupported);
+}
+
+void log(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  std::string message;
+  if (!stringArgument(info, 0, &message)) return;
+  spdlog::info("<redisgears_2> {}", escapeDefault(message));
+}
+
+void setMethod(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::Local<v8::Object> target,
+               const char* name, v8::FunctionCallback callback, v8::Local<v8::Value> data) {
+  v8::Local<v8::Function> fn =
+      v8::FunctionTemplate::New(isolate, callback, data)->GetFunction(ctx).ToLocalChecked();
+  target->Set(ctx, newString(isolate, name), fn).Check();
+}
+
+}  // namespace
+
+void throwString(v8::Isolate* isolate, std::string_view text) {
+  isolate->ThrowException(newString(isolate, text));
+}
+
+v8::Local<v8::String> newString(v8::Isolate* isolate, std::string_view utf8) {
+  return v8::String::NewFromUtf8(isolate, utf8.data(), v8::NewStringType::kNormal,
+                                 static_cast<int>(utf8.size()))
+      .ToLocalChecked();
+}
+
+void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Object> global) {
+  v8::Isolate* isolate = library.isolate();
+  v8::Local<v8::External> data = v8::External::New(isolate, &library);
+  v8::Local<v8::Object> redis = v8::Object::New(isolate);
+
+  // Every member JavaScript can see, in one block.
+  setMethod(isolate, ctx, redis, "registerFunction",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, false); },
+            data);
+  setMethod(isolate, ctx, redis, "registerAsyncFunction",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, true); },
+            data);
+  setMethod(isolate, ctx, redis, "registerKeySpaceTrigger",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+              unsupportedRegistration(info, "registerKeySpaceTrigger",
+                                      "Called 'registerKeySpaceTrigger' out of context");
+            },
+            data);
+  setMethod(isolate, ctx, redis, "registerStreamTrigger",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+              unsupportedRegistration(info, "registerStreamTrigger",
+                                      "Called 'registerFunction' out of context");
+            },
+            data);
+  setMethod(isolate, ctx, redis, "registerClusterFunction",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+              unsupportedRegistration(info, "registerClusterFunction",
+                                      "Called 'registerClusterFunction' out of context");
+            },
+            data);
+  setMethod(isolate, ctx, redis, "log", log, data);
+  setMethod(isolate, ctx, redis, "v8Version",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+              info.GetReturnValue().Set(newString(info.GetIsolate(), v8::V8::GetVersion()));
+            },
+            data);
+  setMethod(isolate, ctx, redis, "apiVersion",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+              // Every 1.x library gets the newest 1.x API (SPEC 2.3).
+              info.GetReturnValue().Set(newString(info.GetIsolate(), "1.1"));
+            },
+            data);
+
+  v8::Local<v8::Object> flags = v8::Object::New(isolate);
+  flags->Set(ctx, newString(isolate, "NO_WRITES"), newString(isolate, "no-writes")).Check();
+  flags->Set(ctx, newString(isolate, "ALLOW_OOM"), newString(isolate, "allow-oom")).Check();
+  flags->Set(ctx, newString(isolate, "RAW_ARGUMENTS"), newString(isolate, "raw-arguments"))
+      .Check();
+  redis->Set(ctx, newString(isolate, "functionFlags"), flags).Check();
+
+  v8::Local<v8::Value> config = v8::Object::New(isolate);
+  if (library.config()) {
+    v8::Local<v8::Value> parsed;
+    if (v8::JSON::Parse(ctx, newString(isolate, *library.config())).ToLocal(&parsed)) {
+      config = parsed;
+    }
+  }
+  redis->Set(ctx, newString(isolate, "config"), config).Check();
+
+  v8::Local<v8::Object> redisai = v8::Object::New(isolate);
+  setMethod(isolate, ctx, redisai, "create_tensor",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+              throwString(info.GetIsolate(), errors::kRedisAi);
+            },
+            data);
+  redis->Set(ctx, newString(isolate, "redisai"), redisai).Check();
+
+  global->Set(ctx, newString(isolate, "redis"), redis).Check();
+}
+
+}  // namespace tfproxy::scripting::bindings

@@ -1,0 +1,69 @@
+#include "scripting/v8/watchdog.h"
+
+#include <spdlog/spdlog.h>
+#include <v8.h>
+
+#include "config/gears.h"
+
+namespace tfproxy::scripting {
+
+using Clock = std::chrono::steady_clock;
+
+Watchdog::Watchdog(const config::GearsConfig& config) : config_(config) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Watchdog::Handle Watchdog::enter(v8::Isolate* isolate, bool restoring) {
+  std::lock_guard lock(mutex_);
+  sections_.push_front(Section{isolate, Clock::now(), false, restoring});
+  return sections_.begin();
+}
+
+bool Watchdog::leave(Handle handle) {
+  std::lock_guard lock(mutex_);
+  bool terminated = handle->terminated;
+  sections_.erase(handle);
+  return terminated;
+}
+
+void Watchdog::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::milliseconds(10));
+    const auto now = Clock::now();
+    for (Section& s : sections_) {
+      if (s.terminated) continue;
+      const int64_t timeout =
+          s.restoring ? config_.loadingLockTimeoutMs() : config_.lockTimeoutMs();
+      const int64_t elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - s.start).count();
+      if (elapsed <= timeout) continue;
+      if (config_.policy() == config::FatalFailurePolicy::kAbort) {
+        spdlog::warn("Script locks Redis for about {}ms which is more then the configured "
+                     "timeout {}ms.",
+                     elapsed, timeout);
+        spdlog::warn("Aborting script with timeout error.");
+        s.terminated = true;
+        s.isolate->TerminateExecution();
+      } else if (!s.reported) {
+        spdlog::warn("Script locks Redis for about {}ms which is more then the configured "
+                     "timeout {}ms.",
+                     elapsed, timeout);
+        spdlog::warn("Fatal error policy do not allow to abort the script, we will allow the "
+                     "script to continue running, best effort approach.");
+        s.reported = true;
+      }
+    }
+  }
+}
+
+}  // namespace tfproxy::scripting

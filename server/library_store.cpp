@@ -1,0 +1,163 @@
+#include "server/library_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include "backend/sync_connection.h"
+#include "resp/decoder.h"
+#include "resp/encoder.h"
+
+namespace tfproxy::server {
+namespace {
+
+// A stored library: a RESP array [format, code, user, config-or-null].
+constexpr char kFormat[] = "tfproxy-library-1";
+
+std::string encode(const scripting::LibraryDefinition& d) {
+  std::string out;
+  resp::ReplyWriter w(&out, resp::Protocol::kResp2);
+  w.arrayHeader(4);
+  w.bulk(kFormat);
+  w.bulk(d.code);
+  w.bulk(d.user);
+  if (d.config) {
+    w.bulk(*d.config);
+  } else {
+    w.null();
+  }
+  return out;
+}
+
+std::optional<scripting::LibraryDefinition> decode(const std::string& name,
+                                                   const std::string& blob) {
+  resp::Value v;
+  if (!resp::decodeValue(blob, &v) || v.elements.size() != 4 || v.elements[0].str != kFormat) {
+    return std::nullopt;
+  }
+  scripting::LibraryDefinition d;
+  d.name = name;
+  d.code = v.elements[1].str;
+  d.user = v.elements[2].str;
+  if (!v.elements[3].isNull()) d.config = v.elements[3].str;
+  return d;
+}
+
+}  // namespace
+
+LibraryStore::LibraryStore(config::Endpoint endpoint, std::string user, std::string password,
+                           std::string key)
+    : endpoint_(std::move(endpoint)),
+      user_(std::move(user)),
+      password_(std::move(password)),
+      key_(std::move(key)) {}
+
+LibraryStore::~LibraryStore() { stop(); }
+
+std::optional<std::string> LibraryStore::run(const std::vector<std::string>& command,
+                                             std::string* reply_text, int64_t* integer) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!conn_ || conn_->broken()) {
+      std::string error;
+      conn_ = backend::SyncConnection::connect(endpoint_, std::chrono::milliseconds(2000), &error);
+      if (!conn_) return "cannot connect to the backend: " + error;
+      conn_->setTimeout(std::chrono::seconds(10));
+      if (!user_.empty() || !password_.empty()) {
+        auto auth = conn_->call({"AUTH", user_.empty() ? "default" : user_, password_});
+        if (!auth || auth->isError()) {
+          conn_.reset();
+          return "cannot authenticate as the proxy's backend user: " +
+                 (auth ? auth->str : std::string("no reply"));
+        }
+      }
+    }
+    std::vector<std::string_view> args(command.begin(), command.end());
+    auto reply = conn_->call(args);
+    if (!reply) continue;  // the connection broke: once more on a new one
+    if (reply->isError()) return reply->str;
+    if (reply_text != nullptr) *reply_text = reply->str;
+    if (integer != nullptr) *integer = reply->integer;
+    return std::nullopt;
+  }
+  return "the backend connection broke";
+}
+
+std::optional<std::vector<scripting::LibraryDefinition>> LibraryStore::loadAll(
+    std::string* error) {
+  std::lock_guard lock(mutex_);
+  std::optional<std::string> failure = run({"TYPE", key_});
+  if (failure) {
+    *error = *failure;
+    return std::nullopt;
+  }
+  auto reply = conn_->call({"HGETALL", key_});
+  if (!reply || reply->isError()) {
+    *error = reply ? reply->str : conn_->error();
+    return std::nullopt;
+  }
+  std::vector<scripting::LibraryDefinition> out;
+  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+    const std::string& name = reply->elements[i].str;
+    auto d = decode(name, reply->elements[i + 1].str);
+    if (!d) {
+      spdlog::error("stored library '{}' in {} is unreadable; skipped", name, key_);
+      continue;
+    }
+    out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+std::optional<std::string> LibraryStore::put(const scripting::LibraryDefinition& d) {
+  std::lock_guard lock(mutex_);
+  return run({"HSET", key_, d.name, encode(d)});
+}
+
+std::optional<std::string> LibraryStore::erase(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return run({"HDEL", key_, name});
+}
+
+void LibraryStore::startGuard(std::function<std::vector<scripting::LibraryDefinition>()> current) {
+  current_ = std::move(current);
+  guard_thread_ = std::thread([this] { guard(); });
+}
+
+void LibraryStore::notifyFlush() {
+  {
+    std::lock_guard lock(guard_mutex_);
+    flushed_ = true;
+  }
+  guard_cv_.notify_all();
+}
+
+void LibraryStore::stop() {
+  {
+    std::lock_guard lock(guard_mutex_);
+    stopping_ = true;
+  }
+  guard_cv_.notify_all();
+  if (guard_thread_.joinable()) guard_thread_.join();
+}
+
+void LibraryStore::guard() {
+  std::unique_lock guard_lock(guard_mutex_);
+  while (!stopping_) {
+    guard_cv_.wait_for(guard_lock, std::chrono::seconds(1), [this] { return stopping_ || flushed_; });
+    if (stopping_) return;
+    flushed_ = false;
+    guard_lock.unlock();
+    std::vector<scripting::LibraryDefinition> libraries = current_();
+    if (!libraries.empty()) {
+      std::lock_guard lock(mutex_);
+      int64_t stored = 0;
+      if (!run({"HLEN", key_}, nullptr, &stored) &&
+          stored < static_cast<int64_t>(libraries.size())) {
+        for (const auto& d : libraries) run({"HSET", key_, d.name, encode(d)});
+        spdlog::info("stored {} libraries again under '{}' (the key was flushed or evicted)",
+                     libraries.size(), key_);
+      }
+    }
+    guard_lock.lock();
+  }
+}
+
+}  // namespace tfproxy::server

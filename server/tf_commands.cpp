@@ -1,0 +1,417 @@
+#include "server/tf_commands.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "resp/encoder.h"
+#include "scripting/errors.h"
+#include "scripting/text.h"
+#include "server/library_store.h"
+
+namespace tfproxy::server {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string errorReply(const ClientContext& client, std::string_view text) {
+  std::string reply;
+  resp::ReplyWriter(&reply, client.protocol).error(text);
+  return reply;
+}
+
+std::string valueReply(const ClientContext& client, const resp::Value& v) {
+  std::string reply;
+  resp::ReplyWriter(&reply, client.protocol).value(v);
+  return reply;
+}
+
+// numkeys parses like Rust's u64: an optional '+', digits (leading zeros allowed), with the
+// ERR-prefixed messages of SPEC 3.0.
+std::optional<uint64_t> parseNumkeys(std::string_view s, std::string* error) {
+  if (s.empty()) {
+    *error = "ERR cannot parse integer from empty string";
+    return std::nullopt;
+  }
+  if (s[0] == '+') s.remove_prefix(1);
+  if (s.empty()) {
+    *error = "ERR invalid digit found in string";
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  bool overflow = false;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      *error = "ERR invalid digit found in string";
+      return std::nullopt;
+    }
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) overflow = true;
+    v = v * 10 + d;
+  }
+  if (overflow) {
+    *error = "ERR number too large to fit in target type";
+    return std::nullopt;
+  }
+  return v;
+}
+
+// The (name, value) pairs of a CONFIG GET reply as Redis sends it (RESP2 flat array or map).
+std::vector<std::pair<std::string, std::string>> configPairs(const resp::Value& reply) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+    out.emplace_back(reply.elements[i].str, reply.elements[i + 1].str);
+  }
+  return out;
+}
+
+std::string configReply(const ClientContext& client,
+                        const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::string reply;
+  resp::ReplyWriter w(&reply, client.protocol);
+  w.mapHeader(pairs.size());
+  for (const auto& [k, v] : pairs) {
+    w.bulk(k);
+    w.bulk(v);
+  }
+  return reply;
+}
+
+bool isGearsName(std::string_view name) {
+  return lower(name).rfind(config::GearsConfig::kPrefix, 0) == 0;
+}
+
+}  // namespace
+
+const TfCommands::CommandSpec TfCommands::kCommands[] = {
+    {"tfunction", -2, &TfCommands::tfunction},
+    {"tfcall", -3, &TfCommands::tfcall},
+    {"tfcallasync", -3, &TfCommands::tfcall},
+    {"tconfig_get", -2, &TfCommands::tconfigGet},
+    {"tconfig_set", -3, &TfCommands::tconfigSet},
+    {"_rg_internals.function", -1, &TfCommands::internal},
+    {"_rg_internals.update_stream_last_read_id", -1, &TfCommands::internal},
+    {"config", -2, &TfCommands::config},
+};
+
+const std::vector<std::string>& TfCommands::interceptedNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const CommandSpec& c : kCommands) {
+      if (std::string_view(c.name) != "config") n.emplace_back(c.name);
+    }
+    return n;
+  }();
+  return names;
+}
+
+bool TfCommands::interceptsConfig(const std::vector<std::string_view>& argv) {
+  if (argv.size() < 3) return false;
+  std::string sub = lower(argv[1]);
+  if (sub == "get") {
+    // Any pattern that matches one of our settings.
+    for (size_t i = 2; i < argv.size(); ++i) {
+      if (config::GearsConfig::patternMatchesAny(argv[i])) return true;
+    }
+    return false;
+  }
+  if (sub == "set") {
+    for (size_t i = 2; i < argv.size(); i += 2) {
+      if (isGearsName(argv[i])) return true;
+    }
+  }
+  return false;
+}
+
+TfCommands::TfCommands(Services services) : services_(services) {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (stopping_) return;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  });
+}
+
+TfCommands::~TfCommands() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void TfCommands::runBlocking(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
+  const std::string name = lower(argv[0]);
+  for (const CommandSpec& spec : kCommands) {
+    if (name != spec.name) continue;
+    const int argc = static_cast<int>(argv.size());
+    if ((spec.arity > 0 && argc != spec.arity) || (spec.arity < 0 && argc < -spec.arity)) {
+      done(errorReply(client, "ERR wrong number of arguments for '" + name + "' command"));
+      return;
+    }
+    (this->*spec.handler)(argv, client, std::move(done));
+    return;
+  }
+  done(errorReply(client, "ERR unknown command '" + argv[0] + "'"));
+}
+
+void TfCommands::tfunction(const Args& argv, const ClientContext& client, Done done) {
+  const std::string sub = lower(argv[1]);
+  if (sub == "load") return load(argv, client, std::move(done));
+  if (sub == "delete") return remove(argv, client, std::move(done));
+  if (sub == "list") return list(argv, client, std::move(done));
+  if (sub == "debug") return debug(argv, client, std::move(done));
+  done(errorReply(client, "Unknown subcommand " + sub));
+}
+
+void TfCommands::load(const Args& argv, const ClientContext& client, Done done) {
+  scripting::LoadRequest request;
+  bool user_given = false;
+  bool debug = false;
+  const std::string* code = nullptr;
+  for (size_t i = 2; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    std::string keyword = scripting::isValidUtf8(a) ? lower(a) : std::string();
+    if (keyword == "replace") {
+      request.replace = true;
+    } else if (keyword == "debug") {
+      debug = true;
+    } else if (keyword == "config" || keyword == "user") {
+      if (i + 1 >= argv.size()) return done(errorReply(client, "configuration value was not given"));
+      const std::string& value = argv[++i];
+      if (keyword == "user") {
+        user_given = true;
+        continue;
+      }
+      if (!scripting::isValidUtf8(value)) {
+        return done(errorReply(client, "given configuration value is not a valid string"));
+      }
+      bool is_object = false;
+      if (auto problem = scripting::checkJson(value, &is_object)) {
+        return done(errorReply(client,
+                               "configuration must be a valid json, '" + value + "', " + *problem + "."));
+      }
+      if (!is_object) return done(errorReply(client, "configuration must be a valid json object"));
+      request.config = value;
+    } else {
+      code = &a;  // everything after the code is ignored
+      break;
+    }
+  }
+  if (code == nullptr) return done(errorReply(client, "Could not find library payload"));
+  if (!scripting::isValidUtf8(*code)) return done(errorReply(client, "lib code must a valid string"));
+  if (user_given) return done(errorReply(client, "Unknown argument user"));
+  if (debug) {
+    return done(
+        errorReply(client, "The debug server address was not specified in the configuration."));
+  }
+  request.code = *code;
+  request.user = client.user;
+  LibraryStore* store = services_.store;
+  scripting::Engine::Persist persist;
+  if (store != nullptr) {
+    persist = [store](const scripting::LibraryDefinition* d,
+                      const std::string& name) -> scripting::Engine::Outcome {
+      auto failure = d != nullptr ? store->put(*d) : store->erase(name);
+      if (failure) return "ERR tfproxy: could not store the library in the backend: " + *failure;
+      return std::nullopt;
+    };
+  }
+  services_.engine->load(std::move(request), std::move(persist),
+                         [client, done = std::move(done)](scripting::Engine::Outcome error) {
+                           done(error ? errorReply(client, *error) : std::string("+OK\r\n"));
+                         });
+}
+
+void TfCommands::remove(const Args& argv, const ClientContext& client, Done done) {
+  if (argv.size() < 3) return done(errorReply(client, "function name was not given"));
+  if (!scripting::isValidUtf8(argv[2])) return done(errorReply(client, scripting::errors::kNotUtf8));
+  LibraryStore* store = services_.store;
+  scripting::Engine::Persist persist;
+  if (store != nullptr) {
+    persist = [store](const scripting::LibraryDefinition*,
+                      const std::string& name) -> scripting::Engine::Outcome {
+      if (auto failure = store->erase(name)) {
+        return "ERR tfproxy: could not remove the library from the backend: " + *failure;
+      }
+      return std::nullopt;
+    };
+  }
+  services_.engine->remove(argv[2], std::move(persist),
+                           [client, done = std::move(done)](scripting::Engine::Outcome error) {
+                             done(error ? errorReply(client, *error) : std::string("+OK\r\n"));
+                           });
+}
+
+void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {
+  scripting::ListRequest request;
+  for (size_t i = 2; i < argv.size(); ++i) {
+    if (!scripting::isValidUtf8(argv[i])) return done(errorReply(client, "Binary option is not allowed"));
+    const std::string option = lower(argv[i]);
+    if (option == "withcode") {
+      request.with_code = true;
+    } else if (option == "verbose" || option == "v") {
+      request.verbosity += 1;
+    } else if (option == "vv") {
+      request.verbosity += 2;
+    } else if (option == "vvv") {
+      request.verbosity += 3;
+    } else if (option == "library") {
+      if (i + 1 >= argv.size()) return done(errorReply(client, "Library name was not given"));
+      if (!scripting::isValidUtf8(argv[i + 1])) {
+        return done(errorReply(client, "Library name is not a string"));
+      }
+      request.library = argv[++i];
+    } else {
+      return done(errorReply(client, "Unknown option '" + option + "'"));
+    }
+  }
+  done(valueReply(client, services_.engine->list(request)));
+}
+
+void TfCommands::debug(const Args& argv, const ClientContext& client, Done done) {
+  if (!services_.config->startup().enable_debug_command) {
+    return done(errorReply(client, "Debug command are disabled"));
+  }
+  std::vector<std::string> args(argv.begin() + 2, argv.end());
+  done(valueReply(client, services_.engine->debug(args)));
+}
+
+void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done) {
+  if (!scripting::isValidUtf8(argv[1])) return done(errorReply(client, scripting::errors::kNotUtf8));
+  const std::string& target = argv[1];
+  size_t dot = target.find('.');
+  if (dot == std::string::npos) return done(errorReply(client, scripting::errors::kNoFunctionName));
+  scripting::CallRequest request;
+  request.library = target.substr(0, dot);
+  std::string rest = target.substr(dot + 1);
+  request.function = rest.substr(0, rest.find('.'));  // anything after a second dot is ignored
+  if (!scripting::isValidUtf8(argv[2])) return done(errorReply(client, scripting::errors::kNotUtf8));
+  std::string error;
+  std::optional<uint64_t> numkeys = parseNumkeys(argv[2], &error);
+  if (!numkeys) return done(errorReply(client, error));
+  request.numkeys = *numkeys;
+  request.args.assign(argv.begin() + 3, argv.end());
+  request.identity.user = client.user;
+  request.identity.password = client.password;
+  request.db = client.db;
+  request.protocol = client.protocol;
+  request.async_call = lower(argv[0]) == "tfcallasync";
+  request.in_transaction = client.in_multi;
+  services_.engine->call(std::move(request), std::move(done));
+}
+
+void TfCommands::tconfigGet(const Args& argv, const ClientContext& client, Done done) {
+  std::vector<std::string> patterns;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    patterns.push_back(std::string(config::GearsConfig::kPrefix) + argv[i]);
+  }
+  configGet(patterns, /*forward=*/false, client, std::move(done));
+}
+
+void TfCommands::tconfigSet(const Args& argv, const ClientContext& client, Done done) {
+  if ((argv.size() - 1) % 2 != 0) {
+    return done(errorReply(client, "ERR wrong number of arguments for 'config|set' command"));
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 1; i + 1 < argv.size(); i += 2) {
+    pairs.emplace_back(std::string(config::GearsConfig::kPrefix) + argv[i], argv[i + 1]);
+  }
+  configSet(pairs, client, std::move(done));
+}
+
+void TfCommands::internal(const Args&, const ClientContext& client, Done done) {
+  done(errorReply(client, "Internal command should only be sent from primary or loaded from AOF"));
+}
+
+void TfCommands::config(const Args& argv, const ClientContext& client, Done done) {
+  const std::string sub = lower(argv[1]);
+  if (sub == "get") {
+    std::vector<std::string> patterns(argv.begin() + 2, argv.end());
+    // Requests naming only our settings are answered here; others merge with the backend's.
+    bool forward = std::any_of(patterns.begin(), patterns.end(),
+                               [](const std::string& p) { return !isGearsName(p); });
+    return configGet(patterns, forward, client, std::move(done));
+  }
+  if ((argv.size() - 2) % 2 != 0 || argv.size() < 4) {
+    return done(errorReply(client, "ERR wrong number of arguments for 'config|set' command"));
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 2; i + 1 < argv.size(); i += 2) pairs.emplace_back(argv[i], argv[i + 1]);
+  configSet(pairs, client, std::move(done));
+}
+
+void TfCommands::configGet(const std::vector<std::string>& patterns, bool forward,
+                           const ClientContext& client, Done done) {
+  auto ours = services_.config->get(patterns);
+  if (!forward) return done(configReply(client, ours));
+  runBlocking([this, patterns, ours, client, done = std::move(done)]() mutable {
+    backend::Identity identity{client.user, client.password};
+    backend::ScriptConnectionPool::Failure failure;
+    std::string error;
+    auto lease = services_.connections->acquire(identity, &failure, &error);
+    if (!lease) return done(errorReply(client, "ERR tfproxy: backend unavailable: " + error));
+    std::vector<std::string_view> command = {"CONFIG", "GET"};
+    for (const std::string& p : patterns) command.push_back(p);
+    auto reply = lease->run(client.db, command);
+    if (!reply) return done(errorReply(client, "ERR tfproxy: " + lease->error()));
+    if (reply->isError()) return done(errorReply(client, reply->str));
+    auto pairs = configPairs(*reply);
+    for (auto& p : ours) {
+      bool present = std::any_of(pairs.begin(), pairs.end(),
+                                 [&](const auto& q) { return q.first == p.first; });
+      if (!present) pairs.push_back(std::move(p));
+    }
+    done(configReply(client, pairs));
+  });
+}
+
+void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
+                           const ClientContext& client, Done done) {
+  std::vector<std::pair<std::string, std::string>> ours, theirs;
+  for (const auto& p : pairs) (isGearsName(p.first) ? ours : theirs).push_back(p);
+  // Ours are validated first, the rest forwarded, and only then ours applied (SPEC 11.9).
+  if (auto error = services_.config->set(ours, /*dry_run=*/true)) return done(errorReply(client, *error));
+  if (theirs.empty()) {
+    services_.config->set(ours);
+    return done("+OK\r\n");
+  }
+  runBlocking([this, ours, theirs, client, done = std::move(done)]() mutable {
+    backend::Identity identity{client.user, client.password};
+    backend::ScriptConnectionPool::Failure failure;
+    std::string error;
+    auto lease = services_.connections->acquire(identity, &failure, &error);
+    if (!lease) return done(errorReply(client, "ERR tfproxy: backend unavailable: " + error));
+    std::vector<std::string_view> command = {"CONFIG", "SET"};
+    for (const auto& [k, v] : theirs) {
+      command.push_back(k);
+      command.push_back(v);
+    }
+    auto reply = lease->run(client.db, command);
+    if (!reply) return done(errorReply(client, "ERR tfproxy: " + lease->error()));
+    if (reply->isError()) return done(errorReply(client, reply->str));
+    services_.config->set(ours);
+    done("+OK\r\n");
+  });
+}
+
+}  // namespace tfproxy::server

@@ -1,0 +1,82 @@
+// The commands tfproxy runs itself (SPEC section 3): TFUNCTION, TFCALL, TFCALLASYNC,
+// TCONFIG_GET/SET, the _rg_internals.* carriers, and CONFIG GET/SET when they touch
+// redisgears_2.* settings. One table of CommandSpec rows; arguments are parsed here, with
+// upstream's texts, and the work goes to the scripting engine.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend/script_connection.h"
+#include "config/gears.h"
+#include "scripting/engine.h"
+#include "server/intercept.h"
+
+namespace tfproxy::server {
+
+class LibraryStore;
+
+class TfCommands : public InterceptHandler {
+ public:
+  struct Services {
+    scripting::Engine* engine;
+    config::GearsConfig* config;
+    LibraryStore* store;                         // may be null: nothing is stored
+    backend::ScriptConnectionPool* connections;  // forwards the non-redisgears part of CONFIG
+  };
+  explicit TfCommands(Services services);
+  ~TfCommands() override;
+
+  // InterceptHandler
+  void run(const std::vector<std::string>& argv, const ClientContext& client,
+           std::function<void(std::string reply)> done) override;
+
+  // Lower-case names the proxy always intercepts. CONFIG is intercepted only when its
+  // parameters involve redisgears_2.* (see interceptsConfig).
+  static const std::vector<std::string>& interceptedNames();
+  // For CONFIG GET/SET: does this call involve our settings?
+  static bool interceptsConfig(const std::vector<std::string_view>& argv);
+
+ private:
+  using Done = std::function<void(std::string)>;
+  using Args = std::vector<std::string>;
+  using Handler = void (TfCommands::*)(const Args&, const ClientContext&, Done);
+  struct CommandSpec {
+    const char* name;  // lower case
+    int arity;         // negative: at least -arity arguments, the name included
+    Handler handler;
+  };
+  static const CommandSpec kCommands[];
+
+  void tfunction(const Args& argv, const ClientContext& client, Done done);
+  void load(const Args& argv, const ClientContext& client, Done done);
+  void remove(const Args& argv, const ClientContext& client, Done done);
+  void list(const Args& argv, const ClientContext& client, Done done);
+  void debug(const Args& argv, const ClientContext& client, Done done);
+  void tfcall(const Args& argv, const ClientContext& client, Done done);
+  void tconfigGet(const Args& argv, const ClientContext& client, Done done);
+  void tconfigSet(const Args& argv, const ClientContext& client, Done done);
+  void internal(const Args& argv, const ClientContext& client, Done done);
+  void config(const Args& argv, const ClientContext& client, Done done);
+  void configGet(const std::vector<std::string>& patterns, bool forward,
+                 const ClientContext& client, Done done);
+  void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
+                 const ClientContext& client, Done done);
+
+  // Runs backend round trips (the forwarded part of CONFIG) off the I/O threads.
+  void runBlocking(std::function<void()> task);
+
+  Services services_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tfproxy::server
