@@ -54,6 +54,16 @@ void BackendStatus::refresh() { poll(); }
 
 void BackendStatus::poll() {
   std::lock_guard lock(poll_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_auth_probe_ >= std::chrono::seconds(1)) {
+    last_auth_probe_ = now;
+    std::string ignored;
+    if (auto probe =
+            SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &ignored)) {
+      auto pong = probe->call({"PING"});
+      if (pong) auth_required_ = pong->isError() && pong->str.rfind("NOAUTH", 0) == 0;
+    }
+  }
   if (!conn_ || conn_->broken()) {
     std::string error;
     conn_ = SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &error);
@@ -71,9 +81,10 @@ void BackendStatus::poll() {
   if (!info || !memory || info->isError() || memory->isError()) {
     if (!warned_) {
       warned_ = true;
-      spdlog::warn("cannot read the backend's INFO ({}); tfproxy assumes a writable primary "
-                   "that is not out of memory",
-                   info && info->isError() ? info->str : "no reply");
+      spdlog::warn(
+          "cannot read the backend's INFO ({}); tfproxy assumes a writable primary "
+          "that is not out of memory",
+          info && info->isError() ? info->str : "no reply");
     }
     return;
   }

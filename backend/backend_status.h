@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,6 +32,9 @@ class BackendStatus {
   bool writablePrimary() const { return primary_.load(std::memory_order_relaxed); }
   // maxmemory is set and used memory is above it (SPEC 11.5 [not exact]).
   bool outOfMemory() const { return oom_.load(std::memory_order_relaxed); }
+  // A new connection must authenticate before it may run commands (requirepass, or a default
+  // user that is off or has a password). Probed with a fresh connection every second.
+  bool authRequired() const { return auth_required_.load(std::memory_order_relaxed); }
 
  private:
   void poll();
@@ -41,6 +44,8 @@ class BackendStatus {
   std::chrono::milliseconds interval_;
   std::atomic<bool> primary_{true};
   std::atomic<bool> oom_{false};
+  std::atomic<bool> auth_required_{false};
+  std::chrono::steady_clock::time_point last_auth_probe_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -114,8 +114,8 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
     }
     // NOAUTH and the like: commands will fail exactly as they would for the client itself.
   }
-  return Lease(this, std::unique_ptr<ScriptConnection>(
-                         new ScriptConnection(std::move(sync), identity)));
+  return Lease(this,
+               std::unique_ptr<ScriptConnection>(new ScriptConnection(std::move(sync), identity)));
 }
 
 void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {

@@ -170,8 +170,8 @@ std::optional<std::string> GearsConfig::set(
         auto n = resp::parseInt64(value);
         if (!n) return failed(given, "argument couldn't be parsed into an integer");
         if (*n < spec->min || *n > spec->max) {
-          return failed(given, "argument must be between " + std::to_string(spec->min) +
-                                   " and " + std::to_string(spec->max) + " inclusive");
+          return failed(given, "argument must be between " + std::to_string(spec->min) + " and " +
+                                   std::to_string(spec->max) + " inclusive");
         }
         p.number = *n;
         break;

@@ -76,7 +76,8 @@ class Engine {
   // An error reply text, or nullopt for success.
   using Outcome = std::optional<std::string>;
   // Stores a change durably; returns an error text to veto it. Runs on a script thread.
-  using Persist = std::function<Outcome(const LibraryDefinition* definition, const std::string& name)>;
+  using Persist =
+      std::function<Outcome(const LibraryDefinition* definition, const std::string& name)>;
 
   // Compiles and evaluates a library (SPEC 2.5). On success `persist` is asked to store it
   // (nullptr: no storing), and only then does it replace the previous version.

@@ -36,7 +36,8 @@ inline constexpr char kArgNotString[] = "Can not convert argument to string";
 // Registration (thrown into JavaScript as plain strings).
 inline constexpr char kRegisterFunctionNotFunction[] =
     "Second argument to 'registerFunction' must be a function";
-inline constexpr char kFlagNotString[] = "Failed parsing function flags, wrong type of string value";
+inline constexpr char kFlagNotString[] =
+    "Failed parsing function flags, wrong type of string value";
 inline constexpr char kRegisterOutOfContext[] = "Called 'register_function' out of context";
 inline constexpr char kTriggersUnsupported[] =
     "is not supported by tfproxy yet: triggers and cluster functions are not implemented";

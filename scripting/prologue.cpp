@@ -21,8 +21,9 @@ std::optional<int> parseU8(std::string_view s) {
 }
 
 std::string trim(std::string_view s) {
-  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
-                                c == '\v'; };
+  auto ws = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+  };
   size_t b = 0, e = s.size();
   while (b < e && ws(s[b])) ++b;
   while (e > b && ws(s[e - 1])) --e;
@@ -34,8 +35,8 @@ std::string trim(std::string_view s) {
 std::optional<std::string> nameProblem(std::string_view name) {
   if (name.empty()) return std::string(errors::kEmptyName);
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return "Unallowed char was given '" + std::string(1, c) + "'";
   }
   return std::nullopt;
@@ -111,7 +112,8 @@ std::optional<Prologue> parsePrologue(std::string_view code, std::string* error)
   // "<major>.<minor>", only the first two parts are read: "1.0.7" is 1.0.
   std::string_view v = *version;
   size_t dot = v.find('.');
-  std::optional<int> major = dot == std::string_view::npos ? std::nullopt : parseU8(v.substr(0, dot));
+  std::optional<int> major =
+      dot == std::string_view::npos ? std::nullopt : parseU8(v.substr(0, dot));
   std::optional<int> minor;
   if (major) {
     std::string_view after = v.substr(dot + 1);
@@ -131,8 +133,8 @@ std::optional<Prologue> parsePrologue(std::string_view code, std::string* error)
   if (!unknown.empty()) {
     std::string list;
     for (size_t u = 0; u < unknown.size(); ++u) list += (u ? ", \"" : "\"") + unknown[u] + "\"";
-    *error = "Unknown prologue properties provided: " + list +
-             ". Known properties: api_version, name.";
+    *error =
+        "Unknown prologue properties provided: " + list + ". Known properties: api_version, name.";
     return std::nullopt;
   }
   if (auto problem = nameProblem(*name)) {

@@ -71,7 +71,7 @@ class JsonChecker {
         ++col;
       }
     }
-    if (pos_ >= t_.size() && col > 1) --col;
+    if (pos_ >= t_.size()) --col;  // at the end: the column of the last character
     return std::string(what) + " at line " + std::to_string(line) + " column " +
            std::to_string(col);
   }
@@ -222,12 +222,24 @@ std::string escapeDefault(std::string_view utf8) {
     }
     p += n;
     switch (cp) {
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\n': out += "\\n"; break;
-      case '\'': out += "\\'"; break;
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\'':
+        out += "\\'";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (cp >= 0x20 && cp < 0x7f) {
           out.push_back(static_cast<char>(cp));

@@ -5,10 +5,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <vector>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "backend/command_table.h"
 

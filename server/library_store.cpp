@@ -80,8 +80,7 @@ std::optional<std::string> LibraryStore::run(const std::vector<std::string>& com
   return "the backend connection broke";
 }
 
-std::optional<std::vector<scripting::LibraryDefinition>> LibraryStore::loadAll(
-    std::string* error) {
+std::optional<std::vector<scripting::LibraryDefinition>> LibraryStore::loadAll(std::string* error) {
   std::lock_guard lock(mutex_);
   std::optional<std::string> failure = run({"TYPE", key_});
   if (failure) {
@@ -141,7 +140,8 @@ void LibraryStore::stop() {
 void LibraryStore::guard() {
   std::unique_lock guard_lock(guard_mutex_);
   while (!stopping_) {
-    guard_cv_.wait_for(guard_lock, std::chrono::seconds(1), [this] { return stopping_ || flushed_; });
+    guard_cv_.wait_for(guard_lock, std::chrono::seconds(1),
+                       [this] { return stopping_ || flushed_; });
     if (stopping_) return;
     flushed_ = false;
     guard_lock.unlock();

@@ -27,8 +27,7 @@ namespace tfproxy::server {
 
 class LibraryStore {
  public:
-  LibraryStore(config::Endpoint endpoint, std::string user, std::string password,
-               std::string key);
+  LibraryStore(config::Endpoint endpoint, std::string user, std::string password, std::string key);
   ~LibraryStore();
 
   // Every stored library; nullopt (with `error`) if the backend could not be read.

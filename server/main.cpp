@@ -102,7 +102,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   server::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
                              options.library_key);
-  server::TfCommands commands({engine.get(), &gears, &store, &connections});
+  server::TfCommands commands(
+      {engine.get(), &gears, &store, &connections, &status,
+       backend::Identity{
+           options.backend_user.empty() ? std::string("default") : options.backend_user,
+           options.backend_password}});
   for (const std::string& name : server::TfCommands::interceptedNames()) {
     server.commandIndex().intercept(name);
   }

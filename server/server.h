@@ -40,7 +40,9 @@ class Server : public GateListener {
   CommandIndex& commandIndex() { return index_; }
   void setInterceptHandler(InterceptHandler* handler) { services_.intercept = handler; }
   // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
-  void setFlushListener(std::function<void()> listener) { services_.on_flush = std::move(listener); }
+  void setFlushListener(std::function<void()> listener) {
+    services_.on_flush = std::move(listener);
+  }
   uint16_t port() const { return port_; }
   bool stopping() const { return stopping_.load(); }
 

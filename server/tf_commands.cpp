@@ -4,6 +4,8 @@
 #include <cctype>
 #include <limits>
 
+#include <spdlog/spdlog.h>
+
 #include "resp/encoder.h"
 #include "scripting/errors.h"
 #include "scripting/text.h"
@@ -161,17 +163,89 @@ void TfCommands::runBlocking(std::function<void()> task) {
 
 void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
   const std::string name = lower(argv[0]);
-  for (const CommandSpec& spec : kCommands) {
-    if (name != spec.name) continue;
-    const int argc = static_cast<int>(argv.size());
-    if ((spec.arity > 0 && argc != spec.arity) || (spec.arity < 0 && argc < -spec.arity)) {
-      done(errorReply(client, "ERR wrong number of arguments for '" + name + "' command"));
-      return;
-    }
-    (this->*spec.handler)(argv, client, std::move(done));
-    return;
+  const CommandSpec* spec = nullptr;
+  for (const CommandSpec& s : kCommands) {
+    if (name == s.name) spec = &s;
   }
-  done(errorReply(client, "ERR unknown command '" + argv[0] + "'"));
+  if (spec == nullptr) return done(errorReply(client, "ERR unknown command '" + argv[0] + "'"));
+  // As on Redis: nothing but an error before a required authentication.
+  if (services_.status != nullptr && services_.status->authRequired() && client.user == "default" &&
+      client.password.empty()) {
+    return done(errorReply(client, "NOAUTH Authentication required."));
+  }
+  const int argc = static_cast<int>(argv.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    return done(errorReply(client, "ERR wrong number of arguments for '" + name + "' command"));
+  }
+  std::vector<std::string> equivalent = redisEquivalent(argv);
+  if (equivalent.empty()) return (this->*spec->handler)(argv, client, std::move(done));
+  std::string shown = name;
+  if (name == "tfunction") shown += "|" + lower(argv[1]);
+  const std::string key = client.user + '\0' + equivalent[0] + ' ' + equivalent[1];
+  {
+    std::lock_guard lock(permissions_mutex_);
+    auto it = permissions_.find(key);
+    if (it != permissions_.end() && it->second.until > std::chrono::steady_clock::now()) {
+      if (it->second.denial) return done(errorReply(client, *it->second.denial));
+      return (this->*spec->handler)(argv, client, std::move(done));
+    }
+  }
+  runBlocking([this, spec, argv, client, equivalent, shown, done = std::move(done)]() mutable {
+    if (auto denial = permission(client.user, equivalent, shown)) {
+      return done(errorReply(client, *denial));
+    }
+    (this->*spec->handler)(argv, client, std::move(done));
+  });
+}
+
+std::vector<std::string> TfCommands::redisEquivalent(const Args& argv) {
+  const std::string name = lower(argv[0]);
+  if (name == "tfcall" || name == "tfcallasync") return {"FCALL", "f", "0"};
+  if (name == "tfunction") {
+    const std::string sub = lower(argv[1]);
+    if (sub == "load") return {"FUNCTION", "LOAD", "x"};
+    if (sub == "delete") return {"FUNCTION", "DELETE", "x"};
+    if (sub == "list") return {"FUNCTION", "LIST"};
+    return {};
+  }
+  if (name == "tconfig_get") return {"CONFIG", "GET", "x"};
+  if (name == "tconfig_set") return {"CONFIG", "SET", "x", "y"};
+  if (name == "config") return {"CONFIG", lower(argv[1]) == "get" ? "GET" : "SET", "x", "y"};
+  return {};
+}
+
+std::optional<std::string> TfCommands::permission(const std::string& user,
+                                                  const std::vector<std::string>& equivalent,
+                                                  const std::string& shown_name) {
+  const std::string key = user + '\0' + equivalent[0] + ' ' + equivalent[1];
+  std::optional<std::string> denial;
+  backend::ScriptConnectionPool::Failure failure;
+  std::string error;
+  auto lease = services_.connections->acquire(services_.proxy_identity, &failure, &error);
+  std::optional<resp::Value> reply;
+  if (lease) {
+    std::vector<std::string_view> command = {"ACL", "DRYRUN", user};
+    for (const std::string& part : equivalent) command.push_back(part);
+    reply = lease->run(0, command);
+  }
+  if (reply && reply->type == resp::Type::kBulkString) {
+    denial = "NOPERM User " + user + " has no permissions to run the '" + shown_name + "' command";
+  } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
+    denial = std::string(scripting::errors::kUserGone);
+  } else if (!reply || reply->isError()) {
+    // The proxy's own user may not run ACL DRYRUN (managed services): allow, and say so once.
+    std::lock_guard lock(permissions_mutex_);
+    if (!dryrun_unavailable_logged_) {
+      dryrun_unavailable_logged_ = true;
+      spdlog::warn(
+          "ACL DRYRUN is not available to the proxy's backend user ({}); Triggers and "
+          "Functions commands are allowed for every authenticated client",
+          reply ? reply->str : error);
+    }
+  }
+  std::lock_guard lock(permissions_mutex_);
+  permissions_[key] = {denial, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
+  return denial;
 }
 
 void TfCommands::tfunction(const Args& argv, const ClientContext& client, Done done) {
@@ -196,7 +270,8 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
     } else if (keyword == "debug") {
       debug = true;
     } else if (keyword == "config" || keyword == "user") {
-      if (i + 1 >= argv.size()) return done(errorReply(client, "configuration value was not given"));
+      if (i + 1 >= argv.size())
+        return done(errorReply(client, "configuration value was not given"));
       const std::string& value = argv[++i];
       if (keyword == "user") {
         user_given = true;
@@ -207,8 +282,8 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
       }
       bool is_object = false;
       if (auto problem = scripting::checkJson(value, &is_object)) {
-        return done(errorReply(client,
-                               "configuration must be a valid json, '" + value + "', " + *problem + "."));
+        return done(errorReply(
+            client, "configuration must be a valid json, '" + value + "', " + *problem + "."));
       }
       if (!is_object) return done(errorReply(client, "configuration must be a valid json object"));
       request.config = value;
@@ -218,7 +293,8 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
     }
   }
   if (code == nullptr) return done(errorReply(client, "Could not find library payload"));
-  if (!scripting::isValidUtf8(*code)) return done(errorReply(client, "lib code must a valid string"));
+  if (!scripting::isValidUtf8(*code))
+    return done(errorReply(client, "lib code must a valid string"));
   if (user_given) return done(errorReply(client, "Unknown argument user"));
   if (debug) {
     return done(
@@ -244,7 +320,8 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
 
 void TfCommands::remove(const Args& argv, const ClientContext& client, Done done) {
   if (argv.size() < 3) return done(errorReply(client, "function name was not given"));
-  if (!scripting::isValidUtf8(argv[2])) return done(errorReply(client, scripting::errors::kNotUtf8));
+  if (!scripting::isValidUtf8(argv[2]))
+    return done(errorReply(client, scripting::errors::kNotUtf8));
   LibraryStore* store = services_.store;
   scripting::Engine::Persist persist;
   if (store != nullptr) {
@@ -265,7 +342,8 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
 void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {
   scripting::ListRequest request;
   for (size_t i = 2; i < argv.size(); ++i) {
-    if (!scripting::isValidUtf8(argv[i])) return done(errorReply(client, "Binary option is not allowed"));
+    if (!scripting::isValidUtf8(argv[i]))
+      return done(errorReply(client, "Binary option is not allowed"));
     const std::string option = lower(argv[i]);
     if (option == "withcode") {
       request.with_code = true;
@@ -297,7 +375,8 @@ void TfCommands::debug(const Args& argv, const ClientContext& client, Done done)
 }
 
 void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done) {
-  if (!scripting::isValidUtf8(argv[1])) return done(errorReply(client, scripting::errors::kNotUtf8));
+  if (!scripting::isValidUtf8(argv[1]))
+    return done(errorReply(client, scripting::errors::kNotUtf8));
   const std::string& target = argv[1];
   size_t dot = target.find('.');
   if (dot == std::string::npos) return done(errorReply(client, scripting::errors::kNoFunctionName));
@@ -305,7 +384,8 @@ void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done
   request.library = target.substr(0, dot);
   std::string rest = target.substr(dot + 1);
   request.function = rest.substr(0, rest.find('.'));  // anything after a second dot is ignored
-  if (!scripting::isValidUtf8(argv[2])) return done(errorReply(client, scripting::errors::kNotUtf8));
+  if (!scripting::isValidUtf8(argv[2]))
+    return done(errorReply(client, scripting::errors::kNotUtf8));
   std::string error;
   std::optional<uint64_t> numkeys = parseNumkeys(argv[2], &error);
   if (!numkeys) return done(errorReply(client, error));
@@ -390,7 +470,8 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
   std::vector<std::pair<std::string, std::string>> ours, theirs;
   for (const auto& p : pairs) (isGearsName(p.first) ? ours : theirs).push_back(p);
   // Ours are validated first, the rest forwarded, and only then ours applied (SPEC 11.9).
-  if (auto error = services_.config->set(ours, /*dry_run=*/true)) return done(errorReply(client, *error));
+  if (auto error = services_.config->set(ours, /*dry_run=*/true))
+    return done(errorReply(client, *error));
   if (theirs.empty()) {
     services_.config->set(ours);
     return done("+OK\r\n");

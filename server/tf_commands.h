@@ -4,14 +4,18 @@
 // upstream's texts, and the work goes to the scripting engine.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
+#include "backend/backend_status.h"
 #include "backend/script_connection.h"
 #include "config/gears.h"
 #include "scripting/engine.h"
@@ -28,6 +32,8 @@ class TfCommands : public InterceptHandler {
     config::GearsConfig* config;
     LibraryStore* store;                         // may be null: nothing is stored
     backend::ScriptConnectionPool* connections;  // forwards the non-redisgears part of CONFIG
+    backend::BackendStatus* status;              // is authentication required?
+    backend::Identity proxy_identity;            // runs ACL DRYRUN for the permission checks
   };
   explicit TfCommands(Services services);
   ~TfCommands() override;
@@ -70,6 +76,23 @@ class TfCommands : public InterceptHandler {
 
   // Runs backend round trips (the forwarded part of CONFIG) off the I/O threads.
   void runBlocking(std::function<void()> task);
+
+  // The access policy (SPEC 11.4; README "Access control"): a client must be authenticated
+  // where the backend requires it, and its user must be allowed to run the Redis Functions
+  // command that corresponds to the intercepted one. Checked with ACL DRYRUN, cached briefly.
+  // Returns the error reply text, or nullopt when allowed; may block (call via runBlocking).
+  std::optional<std::string> permission(const std::string& user,
+                                        const std::vector<std::string>& redis_equivalent,
+                                        const std::string& shown_name);
+  static std::vector<std::string> redisEquivalent(const Args& argv);
+
+  struct CachedPermission {
+    std::optional<std::string> denial;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex permissions_mutex_;
+  std::unordered_map<std::string, CachedPermission> permissions_;
+  bool dryrun_unavailable_logged_ = false;
 
   Services services_;
   std::mutex mutex_;

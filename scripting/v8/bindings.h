@@ -26,8 +26,7 @@ void throwString(v8::Isolate* isolate, std::string_view text);
 v8::Local<v8::String> newString(v8::Isolate* isolate, std::string_view utf8);
 
 // redis_api.cpp: installs `redis` on the global object of a new library.
-void installRedis(Library& library, v8::Local<v8::Context> context,
-                  v8::Local<v8::Object> global);
+void installRedis(Library& library, v8::Local<v8::Context> context, v8::Local<v8::Object> global);
 
 }  // namespace bindings
 

@@ -63,9 +63,8 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
       engine.commands().find(args[0], args.size() > 1 ? std::string_view(args[1]) : "");
   const std::string full_name = info != nullptr ? info->name : name;
   if (!engine.allowUnsafeCommands() &&
-      (kProxyCommands.count(name) > 0 ||
-       (info != nullptr && info->has(backend::kFlag_noscript) &&
-        !info->has(backend::kFlag_blocking)))) {
+      (kProxyCommands.count(name) > 0 || (info != nullptr && info->has(backend::kFlag_noscript) &&
+                                          !info->has(backend::kFlag_blocking)))) {
     *error = "ERR command '" + full_name + "' is not allowed on script mode";
     return std::nullopt;
   }

@@ -234,10 +234,10 @@ class ReplyBuilder {
     if (v->IsObject()) {
       v8::Local<v8::Object> o = v.As<v8::Object>();
       v8::Local<v8::Array> names;
-      if (!o->GetPropertyNames(ctx_, v8::KeyCollectionMode::kIncludePrototypes,
-                               static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS),
-                               v8::IndexFilter::kIncludeIndices,
-                               v8::KeyConversionMode::kKeepNumbers)
+      if (!o->GetPropertyNames(
+                ctx_, v8::KeyCollectionMode::kIncludePrototypes,
+                static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS),
+                v8::IndexFilter::kIncludeIndices, v8::KeyConversionMode::kKeepNumbers)
                .ToLocal(&names)) {
         return fail("Failed reading object properties");
       }

@@ -96,7 +96,26 @@ size_t EngineImpl::totalHeap() {
   return total;
 }
 
-bool EngineImpl::oomState() { return totalHeap() >= config_.startup().v8_maxmemory; }
+bool EngineImpl::oomState() {
+  if (totalHeap() < config_.startup().v8_maxmemory) return false;
+  // Re-evaluated on every check (SPEC 6.10): garbage may be all that holds the heap up, so ask
+  // every library to collect, at most once a second.
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Library>> libraries;
+  {
+    std::lock_guard lock(mutex_);
+    if (now - last_oom_gc_ < std::chrono::seconds(1)) return true;
+    last_oom_gc_ = now;
+    for (auto& [name, lib] : libraries_) libraries.push_back(lib);
+  }
+  for (auto& lib : libraries) {
+    lib->jobs()->post([lib] {
+      JsScope scope(*lib, /*timed=*/false);
+      scope.isolate()->LowMemoryNotification();
+    });
+  }
+  return true;
+}
 
 void EngineImpl::load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) {
   admin_->post([this, request = std::move(request), persist = std::move(persist),
@@ -167,32 +186,32 @@ Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& p
 }
 
 void EngineImpl::remove(std::string name, Persist persist, std::function<void(Outcome)> done) {
-  admin_->post([this, name = std::move(name), persist = std::move(persist),
-                done = std::move(done)] {
-    {
-      std::lock_guard lock(mutex_);
-      if (libraries_.count(name) == 0) {
-        done(std::string("library does not exists"));
-        return;
-      }
-    }
-    if (persist) {
-      if (Outcome refused = persist(nullptr, name)) {
-        done(refused);
-        return;
-      }
-    }
-    std::shared_ptr<Library> removed;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = libraries_.find(name);
-      if (it != libraries_.end()) {
-        removed = std::move(it->second);
-        libraries_.erase(it);
-      }
-    }
-    done(std::nullopt);
-  });
+  admin_->post(
+      [this, name = std::move(name), persist = std::move(persist), done = std::move(done)] {
+        {
+          std::lock_guard lock(mutex_);
+          if (libraries_.count(name) == 0) {
+            done(std::string("library does not exists"));
+            return;
+          }
+        }
+        if (persist) {
+          if (Outcome refused = persist(nullptr, name)) {
+            done(refused);
+            return;
+          }
+        }
+        std::shared_ptr<Library> removed;
+        {
+          std::lock_guard lock(mutex_);
+          auto it = libraries_.find(name);
+          if (it != libraries_.end()) {
+            removed = std::move(it->second);
+            libraries_.erase(it);
+          }
+        }
+        done(std::nullopt);
+      });
 }
 
 void EngineImpl::call(CallRequest request, std::function<void(std::string reply)> done) {
@@ -385,7 +404,8 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
     for (auto& [name, lib] : libraries_) entries.emplace_back(name, Value::array({}));
     return mapOf(std::move(entries));
   }
-  if (sub != "js") return Value::error("Backend '" + args[0] + "' does not exists or not yet loaded");
+  if (sub != "js")
+    return Value::error("Backend '" + args[0] + "' does not exists or not yet loaded");
   for (const std::string& a : args) {
     if (!isValidUtf8(a)) return Value::error("Failed converting arguments to string");
   }
@@ -406,11 +426,10 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
   if (cmd == "isolates_aggregated_stats") {
     size_t limit = 0;
     for (auto& lib : active) limit += lib->heapLimit();
-    return Value::array({bulk("active"), Value::integerValue(static_cast<int64_t>(active.size())),
-                         bulk("not_active"),
-                         Value::integerValue(static_cast<int64_t>(live - active.size())),
-                         bulk("combined_memory_limit"),
-                         Value::integerValue(static_cast<int64_t>(limit))});
+    return Value::array(
+        {bulk("active"), Value::integerValue(static_cast<int64_t>(active.size())),
+         bulk("not_active"), Value::integerValue(static_cast<int64_t>(live - active.size())),
+         bulk("combined_memory_limit"), Value::integerValue(static_cast<int64_t>(limit))});
   }
   if (cmd == "isolates_strong_count") return Value::integerValue(static_cast<int64_t>(live));
   if (cmd == "isolates_gc" || cmd == "request_v8_gc_for_debugging") {
@@ -431,9 +450,10 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
     for (auto& lib : active) {
       entries.emplace_back(
           lib->name(),
-          mapOf({{"total_heap_size", Value::integerValue(static_cast<int64_t>(lib->totalHeap()))},
-                 {"used_heap_size", Value::integerValue(static_cast<int64_t>(lib->usedHeap()))},
-                 {"heap_size_limit", Value::integerValue(static_cast<int64_t>(lib->heapLimit()))}}));
+          mapOf(
+              {{"total_heap_size", Value::integerValue(static_cast<int64_t>(lib->totalHeap()))},
+               {"used_heap_size", Value::integerValue(static_cast<int64_t>(lib->usedHeap()))},
+               {"heap_size_limit", Value::integerValue(static_cast<int64_t>(lib->heapLimit()))}}));
     }
     return mapOf(std::move(entries));
   }

@@ -4,6 +4,7 @@
 #include <v8.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,7 @@ class EngineImpl : public Engine {
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Library>> libraries_;
   std::set<Library*> live_;
+  std::chrono::steady_clock::time_point last_oom_gc_;
 
   std::atomic<bool> avoid_global_allow_list_{false};
   std::atomic<bool> allow_unsafe_commands_{false};

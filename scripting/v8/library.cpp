@@ -12,19 +12,67 @@ namespace tfproxy::scripting {
 namespace {
 
 // Globals a library keeps (SPEC 2.6); everything else is deleted from the global object.
-constexpr std::string_view kAllowedGlobals[] = {
-    "Object", "Function", "Array", "Number", "parseFloat", "parseInt", "Infinity", "NaN",
-    "undefined", "Boolean", "String", "Symbol", "Date", "Promise", "RegExp", "Error",
-    "AggregateError", "RangeError", "ReferenceError", "SyntaxError", "TypeError", "URIError",
-    "globalThis", "JSON", "Math", "Intl", "ArrayBuffer", "Uint8Array", "Int8Array",
-    "Uint16Array", "Int16Array", "Uint32Array", "Int32Array", "Float32Array", "Float64Array",
-    "Uint8ClampedArray", "BigUint64Array", "BigInt64Array", "DataView", "Map", "BigInt", "Set",
-    "WeakMap", "WeakSet", "Proxy", "Reflect", "FinalizationRegistry", "WeakRef", "decodeURI",
-    "decodeURIComponent", "encodeURI", "encodeURIComponent", "escape", "unescape", "isFinite",
-    "isNaN", "console", "WebAssembly", "Iterator"};
+constexpr std::string_view kAllowedGlobals[] = {"Object",
+                                                "Function",
+                                                "Array",
+                                                "Number",
+                                                "parseFloat",
+                                                "parseInt",
+                                                "Infinity",
+                                                "NaN",
+                                                "undefined",
+                                                "Boolean",
+                                                "String",
+                                                "Symbol",
+                                                "Date",
+                                                "Promise",
+                                                "RegExp",
+                                                "Error",
+                                                "AggregateError",
+                                                "RangeError",
+                                                "ReferenceError",
+                                                "SyntaxError",
+                                                "TypeError",
+                                                "URIError",
+                                                "globalThis",
+                                                "JSON",
+                                                "Math",
+                                                "Intl",
+                                                "ArrayBuffer",
+                                                "Uint8Array",
+                                                "Int8Array",
+                                                "Uint16Array",
+                                                "Int16Array",
+                                                "Uint32Array",
+                                                "Int32Array",
+                                                "Float32Array",
+                                                "Float64Array",
+                                                "Uint8ClampedArray",
+                                                "BigUint64Array",
+                                                "BigInt64Array",
+                                                "DataView",
+                                                "Map",
+                                                "BigInt",
+                                                "Set",
+                                                "WeakMap",
+                                                "WeakSet",
+                                                "Proxy",
+                                                "Reflect",
+                                                "FinalizationRegistry",
+                                                "WeakRef",
+                                                "decodeURI",
+                                                "decodeURIComponent",
+                                                "encodeURI",
+                                                "encodeURIComponent",
+                                                "escape",
+                                                "unescape",
+                                                "isFinite",
+                                                "isNaN",
+                                                "console",
+                                                "WebAssembly",
+                                                "Iterator"};
 // Removed without a warning.
-constexpr std::string_view kDeniedGlobals[] = {"eval", "EvalError", "SharedArrayBuffer",
-                                               "Atomics"};
+constexpr std::string_view kDeniedGlobals[] = {"eval", "EvalError", "SharedArrayBuffer", "Atomics"};
 
 template <size_t N>
 bool listed(const std::string_view (&list)[N], std::string_view name) {
@@ -141,9 +189,10 @@ size_t Library::nearHeapLimit(void* data, size_t current_limit, size_t initial_l
     self->heap_limit_ = limit;
     return limit;
   }
-  spdlog::warn("library {}: the JavaScript heap of all libraries reached v8-maxmemory ({} "
-               "bytes); stopping the running code",
-               self->prologue_.name, s.v8_maxmemory);
+  spdlog::warn(
+      "library {}: the JavaScript heap of all libraries reached v8-maxmemory ({} "
+      "bytes); stopping the running code",
+      self->prologue_.name, s.v8_maxmemory);
   self->oom_terminated_ = true;
   self->isolate_->TerminateExecution();
   return current_limit + 16 * delta;
@@ -162,7 +211,8 @@ JsScope::JsScope(Library& library, bool timed, bool restoring)
 JsScope::~JsScope() {
   if (watch_) terminated_ |= library_.engine().watchdog().leave(*watch_);
   if (isolate()->IsExecutionTerminating()) isolate()->CancelTerminateExecution();
-  library_.takeOomTermination();
+  // What a stopped memory bomb allocated is garbage now: collect it, so the OOM state can end.
+  if (library_.takeOomTermination()) isolate()->LowMemoryNotification();
   library_.updateHeapStatistics();
 }
 

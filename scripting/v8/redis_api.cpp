@@ -18,8 +18,8 @@ Library& libraryOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
 // "Can not convert value at position <i> into <type>. <reason>." (SPEC 4.2)
 void throwConversion(v8::Isolate* isolate, int position, std::string_view type,
                      std::string_view reason) {
-  throwString(isolate, "Can not convert value at position " + std::to_string(position) +
-                           " into " + std::string(type) + ". " + std::string(reason) + ".");
+  throwString(isolate, "Can not convert value at position " + std::to_string(position) + " into " +
+                           std::string(type) + ". " + std::string(reason) + ".");
 }
 
 // Reads a string parameter, throwing the generic conversion error if it is missing or not one.
@@ -161,15 +161,14 @@ void registerFunction(const v8::FunctionCallbackInfo<v8::Value>& info, bool asyn
   library.functions().push_back(std::move(f));
 }
 
-void unsupportedRegistration(const v8::FunctionCallbackInfo<v8::Value>& info,
-                             const char* api_name, const char* out_of_context) {
+void unsupportedRegistration(const v8::FunctionCallbackInfo<v8::Value>& info, const char* api_name,
+                             const char* out_of_context) {
   Library& library = libraryOf(info);
   if (!library.registering()) {
     throwString(info.GetIsolate(), out_of_context);
     return;
   }
-  throwString(info.GetIsolate(),
-              std::string(api_name) + " " + errors::kTriggersUnsupported);
+  throwString(info.GetIsolate(), std::string(api_name) + " " + errors::kTriggersUnsupported);
 }
 
 void log(const v8::FunctionCallbackInfo<v8::Value>& info) {
@@ -203,48 +202,52 @@ void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Ob
   v8::Local<v8::Object> redis = v8::Object::New(isolate);
 
   // Every member JavaScript can see, in one block.
-  setMethod(isolate, ctx, redis, "registerFunction",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, false); },
-            data);
-  setMethod(isolate, ctx, redis, "registerAsyncFunction",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, true); },
-            data);
-  setMethod(isolate, ctx, redis, "registerKeySpaceTrigger",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-              unsupportedRegistration(info, "registerKeySpaceTrigger",
-                                      "Called 'registerKeySpaceTrigger' out of context");
-            },
-            data);
-  setMethod(isolate, ctx, redis, "registerStreamTrigger",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-              unsupportedRegistration(info, "registerStreamTrigger",
-                                      "Called 'registerFunction' out of context");
-            },
-            data);
-  setMethod(isolate, ctx, redis, "registerClusterFunction",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-              unsupportedRegistration(info, "registerClusterFunction",
-                                      "Called 'registerClusterFunction' out of context");
-            },
-            data);
+  setMethod(
+      isolate, ctx, redis, "registerFunction",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, false); }, data);
+  setMethod(
+      isolate, ctx, redis, "registerAsyncFunction",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, true); }, data);
+  setMethod(
+      isolate, ctx, redis, "registerKeySpaceTrigger",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+        unsupportedRegistration(info, "registerKeySpaceTrigger",
+                                "Called 'registerKeySpaceTrigger' out of context");
+      },
+      data);
+  setMethod(
+      isolate, ctx, redis, "registerStreamTrigger",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+        unsupportedRegistration(info, "registerStreamTrigger",
+                                "Called 'registerFunction' out of context");
+      },
+      data);
+  setMethod(
+      isolate, ctx, redis, "registerClusterFunction",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+        unsupportedRegistration(info, "registerClusterFunction",
+                                "Called 'registerClusterFunction' out of context");
+      },
+      data);
   setMethod(isolate, ctx, redis, "log", log, data);
-  setMethod(isolate, ctx, redis, "v8Version",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-              info.GetReturnValue().Set(newString(info.GetIsolate(), v8::V8::GetVersion()));
-            },
-            data);
-  setMethod(isolate, ctx, redis, "apiVersion",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-              // Every 1.x library gets the newest 1.x API (SPEC 2.3).
-              info.GetReturnValue().Set(newString(info.GetIsolate(), "1.1"));
-            },
-            data);
+  setMethod(
+      isolate, ctx, redis, "v8Version",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+        info.GetReturnValue().Set(newString(info.GetIsolate(), v8::V8::GetVersion()));
+      },
+      data);
+  setMethod(
+      isolate, ctx, redis, "apiVersion",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+        // Every 1.x library gets the newest 1.x API (SPEC 2.3).
+        info.GetReturnValue().Set(newString(info.GetIsolate(), "1.1"));
+      },
+      data);
 
   v8::Local<v8::Object> flags = v8::Object::New(isolate);
   flags->Set(ctx, newString(isolate, "NO_WRITES"), newString(isolate, "no-writes")).Check();
   flags->Set(ctx, newString(isolate, "ALLOW_OOM"), newString(isolate, "allow-oom")).Check();
-  flags->Set(ctx, newString(isolate, "RAW_ARGUMENTS"), newString(isolate, "raw-arguments"))
-      .Check();
+  flags->Set(ctx, newString(isolate, "RAW_ARGUMENTS"), newString(isolate, "raw-arguments")).Check();
   redis->Set(ctx, newString(isolate, "functionFlags"), flags).Check();
 
   v8::Local<v8::Value> config = v8::Object::New(isolate);
@@ -257,11 +260,12 @@ void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Ob
   redis->Set(ctx, newString(isolate, "config"), config).Check();
 
   v8::Local<v8::Object> redisai = v8::Object::New(isolate);
-  setMethod(isolate, ctx, redisai, "create_tensor",
-            [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-              throwString(info.GetIsolate(), errors::kRedisAi);
-            },
-            data);
+  setMethod(
+      isolate, ctx, redisai, "create_tensor",
+      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
+        throwString(info.GetIsolate(), errors::kRedisAi);
+      },
+      data);
   redis->Set(ctx, newString(isolate, "redisai"), redisai).Check();
 
   global->Set(ctx, newString(isolate, "redis"), redis).Check();

@@ -48,18 +48,21 @@ void Watchdog::loop() {
           std::chrono::duration_cast<std::chrono::milliseconds>(now - s.start).count();
       if (elapsed <= timeout) continue;
       if (config_.policy() == config::FatalFailurePolicy::kAbort) {
-        spdlog::warn("Script locks Redis for about {}ms which is more then the configured "
-                     "timeout {}ms.",
-                     elapsed, timeout);
+        spdlog::warn(
+            "Script locks Redis for about {}ms which is more then the configured "
+            "timeout {}ms.",
+            elapsed, timeout);
         spdlog::warn("Aborting script with timeout error.");
         s.terminated = true;
         s.isolate->TerminateExecution();
       } else if (!s.reported) {
-        spdlog::warn("Script locks Redis for about {}ms which is more then the configured "
-                     "timeout {}ms.",
-                     elapsed, timeout);
-        spdlog::warn("Fatal error policy do not allow to abort the script, we will allow the "
-                     "script to continue running, best effort approach.");
+        spdlog::warn(
+            "Script locks Redis for about {}ms which is more then the configured "
+            "timeout {}ms.",
+            elapsed, timeout);
+        spdlog::warn(
+            "Fatal error policy do not allow to abort the script, we will allow the "
+            "script to continue running, best effort approach.");
         s.reported = true;
       }
     }

@@ -29,8 +29,8 @@ class Watchdog {
   struct Section {
     v8::Isolate* isolate;
     std::chrono::steady_clock::time_point start;
-    bool loading;     // library evaluation at start: db-loading-lock-redis-timeout
-    bool restoring;   // ... of a stored library
+    bool loading;    // library evaluation at start: db-loading-lock-redis-timeout
+    bool restoring;  // ... of a stored library
     bool reported = false;
     bool terminated = false;
   };
