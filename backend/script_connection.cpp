@@ -86,7 +86,13 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
       std::unique_ptr<ScriptConnection> conn = std::move(idle.back());
       idle.pop_back();
       // A connection the backend closed meanwhile (its user deleted, a timeout) is dropped.
-      if (!conn->broken() && conn->conn_->alive()) return Lease(this, std::move(conn));
+      // Probing costs a system call, so only connections idle for a while are probed; a
+      // fresher one that turns out closed fails its command, which reports why.
+      const bool fresh = std::chrono::steady_clock::now() - conn->idle_since_ <
+                         std::chrono::milliseconds(100);
+      if (!conn->broken() && (fresh || conn->conn_->alive())) {
+        return Lease(this, std::move(conn));
+      }
     }
   }
   auto sync = SyncConnection::connect(endpoint_, connect_timeout_, error);
@@ -120,6 +126,7 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
 
 void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {
   if (conn->broken()) return;
+  conn->idle_since_ = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   auto& idle = idle_[conn->identity_.key()];
   if (idle.size() < kMaxIdlePerIdentity) idle.push_back(std::move(conn));

@@ -46,6 +46,7 @@ class ScriptConnection {
   ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity);
   std::unique_ptr<SyncConnection> conn_;
   Identity identity_;
+  std::chrono::steady_clock::time_point idle_since_;
   int64_t db_ = 0;
   std::string error_;
 };

@@ -1,6 +1,7 @@
 #include "backend/sync_connection.h"
 
 #include <fcntl.h>
+#include <sys/time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -88,12 +89,27 @@ std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& 
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // From here on the socket blocks, bounded by kernel timeouts: a reply costs one recv()
+    // instead of recv (EAGAIN), poll and recv.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     ::freeaddrinfo(res);
-    return std::unique_ptr<SyncConnection>(new SyncConnection(fd, timeout));
+    auto conn = std::unique_ptr<SyncConnection>(new SyncConnection(fd, timeout));
+    conn->setTimeout(timeout);
+    return conn;
   }
   ::freeaddrinfo(res);
   *error = last_error;
   return nullptr;
+}
+
+void SyncConnection::setTimeout(std::chrono::milliseconds timeout) {
+  timeout_ = timeout;
+  if (fd_ < 0) return;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 bool SyncConnection::alive() {
@@ -109,7 +125,6 @@ bool SyncConnection::alive() {
 
 bool SyncConnection::send(std::string_view bytes) {
   if (fd_ < 0) return false;
-  const auto deadline = Clock::now() + timeout_;
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -118,11 +133,8 @@ bool SyncConnection::send(std::string_view bytes) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!waitFor(fd_, POLLOUT, deadline)) {
-        fail("write timed out");
-        return false;
-      }
-      continue;
+      fail("write timed out");
+      return false;
     }
     fail(std::string("write failed: ") + std::strerror(errno));
     return false;
@@ -132,7 +144,6 @@ bool SyncConnection::send(std::string_view bytes) {
 
 std::optional<resp::Value> SyncConnection::readReply() {
   if (fd_ < 0) return std::nullopt;
-  const auto deadline = Clock::now() + timeout_;
   while (true) {
     auto r = framer_.scan(in_);
     if (r.status == resp::ReplyFramer::Status::kComplete) {
@@ -161,11 +172,8 @@ std::optional<resp::Value> SyncConnection::readReply() {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!waitFor(fd_, POLLIN, deadline)) {
-        fail("read timed out");
-        return std::nullopt;
-      }
-      continue;
+      fail("read timed out");
+      return std::nullopt;
     }
     fail(std::string("read failed: ") + std::strerror(errno));
     return std::nullopt;

@@ -36,7 +36,8 @@ class SyncConnection {
   bool send(std::string_view bytes);
   std::optional<resp::Value> readReply();
 
-  void setTimeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // Bounds each send and each wait for reply bytes.
+  void setTimeout(std::chrono::milliseconds timeout);
   // False if the backend has closed the connection (checked without blocking).
   bool alive();
   const std::string& error() const { return error_; }

@@ -250,6 +250,11 @@ void Session::process() {
       if (!waiting_for_gate_) {
         waiting_for_gate_ = true;
         worker_.waitForGate(shared_from_this());
+        // Registered first, checked again after: a gate opening meanwhile either saw the
+        // registration or is seen here.
+        if (!services_.gate->closed()) {
+          worker_.loop().defer([self = shared_from_this()] { self->onGateOpened(); });
+        }
       }
       break;
     case Pipeline::Stop::kBarrier:
@@ -273,7 +278,10 @@ void Session::onGateOpened() {
   readClient();
 }
 
-void Session::onGateClosing() { readBackend(); }
+void Session::onGateClosing() {
+  holding_reads_ = false;
+  readBackend();
+}
 
 void Session::dispatchIntercepted() {
   const std::vector<std::string>* argv = pipeline_.readyIntercepted();
@@ -308,8 +316,16 @@ void Session::onInterceptDone(std::string reply) {
 void Session::readBackend() {
   // A slow client holds back backend reads, except while the gate drains: the answers it waits
   // for must be read.
-  while (backend_readable_ && !closed_ && backend_state_ == BackendState::kConnected &&
-         (!backendBackpressure() || services_.gate->closed())) {
+  while (backend_readable_ && !closed_ && backend_state_ == BackendState::kConnected) {
+    if (backendBackpressure() && !services_.gate->closed()) {
+      if (!holding_reads_) {
+        holding_reads_ = true;
+        worker_.holdingBackendReads(shared_from_this());
+      }
+      // Registered first, checked again after: a gate closing meanwhile either saw the
+      // registration or is seen here.
+      if (!services_.gate->closed()) return;
+    }
     bool drained = false;
     IoResult r = readSome(backend_fd_, &backend_in_, &drained);
     if (drained) backend_readable_ = false;

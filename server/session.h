@@ -135,6 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool close_after_flush_ = false;  // QUIT, protocol error, shutdown, lost backend
   bool waiting_for_gate_ = false;
+  bool holding_reads_ = false;  // registered with the worker as holding back backend reads
   bool pin_requested_ = false;
   uint64_t flushes_seen_ = 0;
   std::string peer_;

@@ -31,12 +31,22 @@ void Worker::remove(Session* session) {
 
 void Worker::waitForGate(const std::shared_ptr<Session>& session) {
   gate_waiters_.push_back(session);
+  gate_waiter_count_.fetch_add(1, std::memory_order_seq_cst);
 }
 
+void Worker::holdingBackendReads(const std::shared_ptr<Session>& session) {
+  holding_reads_.push_back(session);
+  holding_reads_count_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+// A waiter registers (on this thread) only after the gate refused it, so a gate that opens
+// later sees the count; one that opened earlier is not waited for.
 void Worker::postGateOpened() {
+  if (gate_waiter_count_.load(std::memory_order_seq_cst) == 0) return;
   loop_.post([this] {
     std::vector<std::weak_ptr<Session>> waiters;
     waiters.swap(gate_waiters_);
+    gate_waiter_count_.store(0, std::memory_order_seq_cst);
     for (auto& w : waiters) {
       if (auto s = w.lock()) s->onGateOpened();
     }
@@ -44,10 +54,14 @@ void Worker::postGateOpened() {
 }
 
 void Worker::postGateClosing() {
+  if (holding_reads_count_.load(std::memory_order_seq_cst) == 0) return;
   loop_.post([this] {
-    std::vector<std::shared_ptr<Session>> all;
-    for (auto& [ptr, session] : owned_) all.push_back(session);
-    for (auto& s : all) s->onGateClosing();
+    std::vector<std::weak_ptr<Session>> holding;
+    holding.swap(holding_reads_);
+    holding_reads_count_.store(0, std::memory_order_seq_cst);
+    for (auto& w : holding) {
+      if (auto s = w.lock()) s->onGateClosing();
+    }
   });
 }
 

@@ -3,6 +3,7 @@
 // worker, so session state needs no locks.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -33,13 +34,17 @@ class Worker {
   // may still name it).
   void remove(Session* session);
   void waitForGate(const std::shared_ptr<Session>& session);
+  // A session holds back backend reads because its client is slow; the gate closing must make
+  // it read again (its answers count for the drain).
+  void holdingBackendReads(const std::shared_ptr<Session>& session);
   size_t sessionCount() const { return owned_.size(); }
   void closeAll();
   // The pipelined connection shared by this worker's sessions that have no state of their own.
   SharedConnection& shared() { return *shared_; }
   void setShared(std::shared_ptr<SharedConnection> shared) { shared_ = std::move(shared); }
 
-  // Called from any thread; the work happens on this worker's thread.
+  // Called from any thread; the work happens on this worker's thread. Nothing is posted when no
+  // session of this worker needs to hear it (the common case: no wake-up per function call).
   void postGateOpened();
   void postGateClosing();
   void postShutdown();
@@ -51,6 +56,9 @@ class Worker {
   std::unordered_map<Session*, std::shared_ptr<Session>> owned_;
   std::shared_ptr<SharedConnection> shared_;
   std::vector<std::weak_ptr<Session>> gate_waiters_;
+  std::vector<std::weak_ptr<Session>> holding_reads_;
+  std::atomic<int> gate_waiter_count_{0};
+  std::atomic<int> holding_reads_count_{0};
 };
 
 }  // namespace tfproxy::server

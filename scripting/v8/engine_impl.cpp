@@ -112,6 +112,7 @@ bool EngineImpl::oomState() {
     lib->jobs()->post([lib] {
       JsScope scope(*lib, /*timed=*/false);
       scope.isolate()->LowMemoryNotification();
+      lib->updateHeapStatistics(/*force=*/true);
     });
   }
   return true;

@@ -166,7 +166,12 @@ const Function* Library::findFunction(const std::string& name) const {
   return nullptr;
 }
 
-void Library::updateHeapStatistics() {
+void Library::updateHeapStatistics(bool force) {
+  // The figures feed the OOM-state check and TFUNCTION DEBUG; the near-heap-limit callback is
+  // what stops a growing heap, so a few milliseconds of staleness are fine.
+  auto now = std::chrono::steady_clock::now();
+  if (!force && now - heap_checked_ < std::chrono::milliseconds(10)) return;
+  heap_checked_ = now;
   v8::HeapStatistics hs;
   isolate_->GetHeapStatistics(&hs);
   total_heap_ = hs.total_heap_size();
@@ -212,8 +217,9 @@ JsScope::~JsScope() {
   if (watch_) terminated_ |= library_.engine().watchdog().leave(*watch_);
   if (isolate()->IsExecutionTerminating()) isolate()->CancelTerminateExecution();
   // What a stopped memory bomb allocated is garbage now: collect it, so the OOM state can end.
-  if (library_.takeOomTermination()) isolate()->LowMemoryNotification();
-  library_.updateHeapStatistics();
+  bool collected = library_.takeOomTermination();
+  if (collected) isolate()->LowMemoryNotification();
+  library_.updateHeapStatistics(collected);
 }
 
 void JsScope::runMicrotasks() { isolate()->PerformMicrotaskCheckpoint(); }

@@ -6,6 +6,7 @@
 #include <v8.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,7 +79,8 @@ class Library : public std::enable_shared_from_this<Library> {
   size_t totalHeap() const { return total_heap_.load(std::memory_order_relaxed); }
   size_t usedHeap() const { return used_heap_.load(std::memory_order_relaxed); }
   size_t heapLimit() const { return heap_limit_.load(std::memory_order_relaxed); }
-  void updateHeapStatistics();
+  // Refreshes the heap figures (at most every 10 ms unless forced). Isolate lock held.
+  void updateHeapStatistics(bool force = false);
 
   // Set by the near-heap-limit callback when it stopped this library's JavaScript.
   bool takeOomTermination() { return oom_terminated_.exchange(false); }
@@ -102,6 +104,7 @@ class Library : public std::enable_shared_from_this<Library> {
   std::atomic<size_t> used_heap_{0};
   std::atomic<size_t> heap_limit_{0};
   std::atomic<bool> oom_terminated_{false};
+  std::chrono::steady_clock::time_point heap_checked_;
 };
 
 // The one way into a library's JavaScript (STYLE "V8 lifecycle"): takes the isolate's Locker,
