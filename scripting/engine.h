@@ -33,6 +33,11 @@ class Host {
   // The backend's state for the replica and out-of-memory checks.
   virtual bool backendWritable() = 0;
   virtual bool backendOutOfMemory() = 0;
+  // Runs a command outside any atomic section, possibly waiting long (client.callAsync).
+  // `done` runs later on another thread with the reply, or nullopt and an error text.
+  using AsyncDone = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
+  virtual void asyncCommand(const backend::Identity& identity, int64_t db,
+                            std::vector<std::string> args, bool may_block, AsyncDone done) = 0;
 };
 
 // A library as it is stored: enough to load it again.

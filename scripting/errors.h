@@ -52,6 +52,22 @@ inline constexpr char kBadMapKey[] = "Given object can not be a object key";
 inline constexpr char kBigNumberNotUtf8[] = "Could not decode big number as string";
 inline constexpr char kUserGone[] = "User does not exists or disabled";
 
+// Asynchronous work.
+inline constexpr char kPromiseDropped[] =
+    "Promise was dropped without been resolved. Usually happened because of timeout or OOM.";
+inline constexpr char kBadPromiseArgument[] = "Bad argument to 'Promise' function";
+inline constexpr char kLibraryDeleted[] = "Library was deleted";
+inline constexpr char kBlockNotFunction[] = "Argument to 'block' must be a function";
+inline constexpr char kAlreadyBlocked[] = "Main thread is already blocked";
+inline constexpr char kUnregistered[] = "Function were unregistered";
+inline constexpr char kLockOnReplica[] =
+    "Can not lock Redis, Can not lock redis for write on replica or when the \"avoid "
+    "replication traffic\" option is enabled";
+inline constexpr char kLockOom[] = "Can not lock Redis, OOM Can not lock redis for write";
+inline constexpr char kExecuteAsyncOutOfContext[] = "Called 'executeAsync' out of context";
+inline constexpr char kExecuteAsyncNotAsync[] =
+    "First argument to 'executeAsync' must be an async function";
+
 // Results.
 inline constexpr char kNesting[] = "nesting level reached";
 inline constexpr char kSetElement[] = "Give value is not a key";

@@ -98,7 +98,9 @@ int main(int argc, char** argv) {
                                             std::chrono::seconds(30));
 
   server::Server server(main_context, options, link);
-  server::ScriptingHost host(server.gate(), connections, status);
+  server::AsyncCommands async_commands(link, server.gate(), server.asyncGateSlot());
+  server.setAsyncCommands(&async_commands);
+  server::ScriptingHost host(server.gate(), connections, status, async_commands);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   server::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
                              options.library_key);

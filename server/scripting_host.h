@@ -5,6 +5,7 @@
 #include "backend/backend_status.h"
 #include "backend/script_connection.h"
 #include "scripting/engine.h"
+#include "server/async_commands.h"
 #include "server/gate.h"
 
 namespace tfproxy::server {
@@ -12,8 +13,8 @@ namespace tfproxy::server {
 class ScriptingHost : public scripting::Host {
  public:
   ScriptingHost(Gate& gate, backend::ScriptConnectionPool& connections,
-                backend::BackendStatus& status)
-      : gate_(gate), connections_(connections), status_(status) {}
+                backend::BackendStatus& status, AsyncCommands& async_commands)
+      : gate_(gate), connections_(connections), status_(status), async_(async_commands) {}
 
   // scripting::Host
   void enterAtomicSection() override { gate_.lockExclusive(); }
@@ -21,11 +22,16 @@ class ScriptingHost : public scripting::Host {
   backend::ScriptConnectionPool& connections() override { return connections_; }
   bool backendWritable() override { return status_.writablePrimary(); }
   bool backendOutOfMemory() override { return status_.outOfMemory(); }
+  void asyncCommand(const backend::Identity& identity, int64_t db, std::vector<std::string> args,
+                    bool may_block, AsyncDone done) override {
+    async_.run(identity, db, std::move(args), may_block, std::move(done));
+  }
 
  private:
   Gate& gate_;
   backend::ScriptConnectionPool& connections_;
   backend::BackendStatus& status_;
+  AsyncCommands& async_;
 };
 
 }  // namespace tfproxy::server

@@ -6,6 +6,7 @@
 
 #include "backend/command_table.h"
 #include "backend/link.h"
+#include "server/async_commands.h"
 #include "server/shared_connection.h"
 
 namespace tfproxy::server {
@@ -18,7 +19,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
     : main_(main_context),
       options_(options),
       index_(backend::CommandTable::builtin()),
-      gate_(options.threads),
+      gate_(options.threads + 1),  // one counter per I/O worker, one for callAsync
       acceptor_(main_context),
       shutdown_timer_(main_context) {
   services_.index = &index_;
@@ -96,6 +97,7 @@ void Server::onGateClosing() {
 
 void Server::onGateOpened() {
   for (auto& w : workers_) w->postGateOpened();
+  if (async_commands_ != nullptr) async_commands_->onGateOpened();
 }
 
 void Server::shutdown(std::chrono::milliseconds timeout, std::function<void()> done) {

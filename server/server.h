@@ -39,6 +39,10 @@ class Server : public GateListener {
   Gate& gate() { return gate_; }
   CommandIndex& commandIndex() { return index_; }
   void setInterceptHandler(InterceptHandler* handler) { services_.intercept = handler; }
+  // The gate counter slot of the callAsync runner (after the I/O workers'), and the runner to
+  // tell when the gate opens.
+  size_t asyncGateSlot() const { return workers_.size(); }
+  void setAsyncCommands(class AsyncCommands* runner) { async_commands_ = runner; }
   // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
   void setFlushListener(std::function<void()> listener) {
     services_.on_flush = std::move(listener);
@@ -69,6 +73,7 @@ class Server : public GateListener {
   uint16_t port_ = 0;
   std::atomic<size_t> open_sessions_{0};
   std::atomic<bool> stopping_{false};
+  class AsyncCommands* async_commands_ = nullptr;
 };
 
 }  // namespace tfproxy::server

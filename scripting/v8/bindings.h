@@ -27,6 +27,8 @@ v8::Local<v8::String> newString(v8::Isolate* isolate, std::string_view utf8);
 
 // redis_api.cpp: installs `redis` on the global object of a new library.
 void installRedis(Library& library, v8::Local<v8::Context> context, v8::Local<v8::Object> global);
+// promise.cpp: replaces the global `Promise` (SPEC 4.13).
+void installPromise(Library& library, v8::Local<v8::Context> context, v8::Local<v8::Object> global);
 
 }  // namespace bindings
 
@@ -34,9 +36,11 @@ void installRedis(Library& library, v8::Local<v8::Context> context, v8::Local<v8
 // the atomic section and backend connection it holds from its first command until it ends.
 class Invocation {
  public:
+  // `section_held`: a block() section that already holds the atomic gate. `target`: the
+  // waiting client that background work started from here answers (0: none).
   Invocation(Library& library, backend::Identity identity, int64_t db, uint32_t flags,
-             bool block_allowed);
-  ~Invocation();  // leaves the atomic section if it was entered
+             bool block_allowed, bool section_held = false, uint64_t target = 0);
+  ~Invocation();  // leaves the atomic section if it entered it
   Invocation(const Invocation&) = delete;
   Invocation& operator=(const Invocation&) = delete;
 
@@ -44,8 +48,14 @@ class Invocation {
   // an error value), or nullopt with `error` set when the command was refused or the backend
   // could not be reached.
   std::optional<resp::Value> command(const std::vector<std::string>& args, std::string* error);
+  // Why a command may not run from JavaScript (script mode, NO_WRITES), or nullopt.
+  std::optional<std::string> refusal(const std::vector<std::string>& args) const;
   bool blockAllowed() const { return block_allowed_; }
   uint32_t flags() const { return flags_; }
+  const backend::Identity& identity() const { return identity_; }
+  int64_t db() const { return db_; }
+  uint64_t target() const { return target_; }
+  void setTarget(uint64_t target) { target_ = target; }
 
  private:
   Library& library_;
@@ -53,7 +63,9 @@ class Invocation {
   int64_t db_;
   uint32_t flags_;
   bool block_allowed_;
-  bool in_section_ = false;
+  bool owns_section_;  // entered the gate itself (not a block() section)
+  bool in_section_;
+  uint64_t target_;
   backend::ScriptConnectionPool::Lease lease_;
 };
 
@@ -63,9 +75,24 @@ struct ClientState {
   Invocation* invocation = nullptr;
 };
 
+// The state behind an async client object; freed when JavaScript can no longer reach it.
+struct AsyncClientState {
+  Library* library;
+  backend::Identity identity;
+  uint32_t flags;
+  uint64_t target;
+  v8::Global<v8::Object> self;
+};
+
 namespace bindings {
 // client.cpp: the sync client object of `function`, created on first use and reused.
 v8::Local<v8::Object> syncClient(Library& library, Function& function);
+// client.cpp: a sync client valid for one block() section; invalidate it when the section ends.
+v8::Local<v8::Object> blockClient(Library& library, Invocation* invocation);
+void invalidateBlockClient(v8::Local<v8::Value> client);
+// async_client.cpp: an async client working for `target`'s invocation.
+v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& identity,
+                                  uint32_t flags, uint64_t target);
 }  // namespace bindings
 
 }  // namespace tfproxy::scripting

@@ -42,20 +42,22 @@ std::string numberText(double d) {
 }  // namespace
 
 Invocation::Invocation(Library& library, backend::Identity identity, int64_t db, uint32_t flags,
-                       bool block_allowed)
+                       bool block_allowed, bool section_held, uint64_t target)
     : library_(library),
       identity_(std::move(identity)),
       db_(db),
       flags_(flags),
-      block_allowed_(block_allowed) {}
+      block_allowed_(block_allowed),
+      owns_section_(!section_held),
+      in_section_(section_held),
+      target_(target) {}
 
 Invocation::~Invocation() {
   lease_.reset();
-  if (in_section_) library_.engine().host().leaveAtomicSection();
+  if (in_section_ && owns_section_) library_.engine().host().leaveAtomicSection();
 }
 
-std::optional<resp::Value> Invocation::command(const std::vector<std::string>& args,
-                                               std::string* error) {
+std::optional<std::string> Invocation::refusal(const std::vector<std::string>& args) const {
   EngineImpl& engine = library_.engine();
   std::string name;
   backend::toLower(args[0], &name);
@@ -65,13 +67,23 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
   if (!engine.allowUnsafeCommands() &&
       (kProxyCommands.count(name) > 0 || (info != nullptr && info->has(backend::kFlag_noscript) &&
                                           !info->has(backend::kFlag_blocking)))) {
-    *error = "ERR command '" + full_name + "' is not allowed on script mode";
-    return std::nullopt;
+    return "ERR command '" + full_name + "' is not allowed on script mode";
   }
   if ((flags_ & kNoWrites) != 0 && info != nullptr && info->has(backend::kFlag_write)) {
-    *error = "ERR Write command '" + full_name + "' was called while write is not allowed.";
+    return "ERR Write command '" + full_name + "' was called while write is not allowed.";
+  }
+  return std::nullopt;
+}
+
+std::optional<resp::Value> Invocation::command(const std::vector<std::string>& args,
+                                               std::string* error) {
+  EngineImpl& engine = library_.engine();
+  if (auto refused = refusal(args)) {
+    *error = *refused;
     return std::nullopt;
   }
+  const backend::CommandInfo* info =
+      engine.commands().find(args[0], args.size() > 1 ? std::string_view(args[1]) : "");
   // From the first command on, nothing else passing through the proxy runs on the backend.
   if (!in_section_) {
     engine.host().enterAtomicSection();
@@ -198,17 +210,108 @@ void call(const v8::FunctionCallbackInfo<v8::Value>& info, bool raw) {
   info.GetReturnValue().Set(result);
 }
 
+// callAsync / callAsyncRaw: the command runs outside the atomic section, may block, and
+// settles the returned promise in a later job (even when the reply is immediate).
+void callAsync(const v8::FunctionCallbackInfo<v8::Value>& info, bool raw) {
+  Invocation* invocation = activeInvocation(info);
+  if (invocation == nullptr) return;
+  std::vector<std::string> args;
+  if (!commandArguments(info, &args)) return;
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  if (auto refused = invocation->refusal(args)) {
+    throwString(isolate, *refused);
+    return;
+  }
+  Library& library = *stateOf(info)->library;
+  v8::Local<v8::Promise::Resolver> resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
+  const uint64_t id = library.addResolver(resolver);
+  std::string text;
+  for (const std::string& a : args) text += (text.empty() ? "" : " ") + a;
+  library.addPendingCall(id, text);
+  const backend::CommandInfo* command =
+      library.engine().commands().find(args[0], args.size() > 1 ? std::string_view(args[1]) : "");
+  const bool may_block = command == nullptr || command->has(backend::kFlag_blocking);
+  std::shared_ptr<Library> lib = library.shared_from_this();
+  const std::string user = invocation->identity().user;
+  library.engine().host().asyncCommand(
+      invocation->identity(), invocation->db(), std::move(args), may_block,
+      [lib, id, raw, user](std::optional<resp::Value> reply, const std::string& error) {
+        lib->removePendingCall(id);
+        lib->postJob(0, [lib, id, raw, user, reply = std::move(reply), error](JsScope& scope) {
+          v8::Local<v8::Promise::Resolver> r = lib->takeResolver(id);
+          if (r.IsEmpty()) return;
+          v8::Local<v8::Context> ctx = scope.context();
+          std::string failure = error;
+          v8::Local<v8::Value> value;
+          if (reply) {
+            resp::Value v = *reply;
+            if (v.isError()) v.str = upstreamAclText(v.str, user);
+            if (convert::replyToJs(scope.isolate(), ctx, v, raw, &value, &failure)) {
+              r->Resolve(ctx, value).Check();
+              return;
+            }
+          }
+          r->Reject(ctx, newString(scope.isolate(), failure)).Check();
+        });
+      });
+  info.GetReturnValue().Set(resolver->GetPromise());
+}
+
+// executeAsync(asyncFn): runs asyncFn(asyncClient) as a background job with this invocation's
+// user and flags, and returns a promise of its result.
+void executeAsync(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  ClientState* state = stateOf(info);
+  if (state->invocation == nullptr) {
+    throwString(isolate, errors::kExecuteAsyncOutOfContext);
+    return;
+  }
+  if (info.Length() < 1 || !info[0]->IsFunction() ||
+      !info[0].As<v8::Function>()->IsAsyncFunction()) {
+    throwString(isolate, errors::kExecuteAsyncNotAsync);
+    return;
+  }
+  Library& library = *state->library;
+  Invocation& invocation = *state->invocation;
+  v8::Local<v8::Promise::Resolver> resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
+  const uint64_t id = library.addResolver(resolver);
+  auto body = std::make_shared<v8::Global<v8::Function>>(isolate, info[0].As<v8::Function>());
+  const backend::Identity identity = invocation.identity();
+  const uint32_t flags = invocation.flags();
+  const uint64_t target = invocation.target();
+  Library* lib = &library;
+  library.postJob(target, [lib, id, body, identity, flags, target](JsScope& scope) {
+    v8::Isolate* isolate = scope.isolate();
+    v8::Local<v8::Context> ctx = scope.context();
+    v8::Local<v8::Promise::Resolver> r = lib->takeResolver(id);
+    v8::Local<v8::Function> fn = body->Get(isolate);
+    body->Reset();
+    if (r.IsEmpty()) return;
+    v8::Local<v8::Value> client[1] = {asyncClient(*lib, identity, flags, target)};
+    v8::TryCatch tc(isolate);
+    v8::Local<v8::Value> result;
+    if (fn->Call(ctx, v8::Undefined(isolate), 1, client).ToLocal(&result)) {
+      r->Resolve(ctx, result).Check();
+    } else if (tc.HasTerminated()) {
+      if (target != 0) lib->replyError(target, errors::kTerminated);
+    } else {
+      r->Reject(ctx, tc.Exception()).Check();
+    }
+  });
+  info.GetReturnValue().Set(resolver->GetPromise());
+}
+
 void setMethod(v8::Isolate* isolate, v8::Local<v8::ObjectTemplate> t, const char* name,
                v8::FunctionCallback callback) {
   t->Set(newString(isolate, name), v8::FunctionTemplate::New(isolate, callback));
 }
 
-}  // namespace
-
-v8::Local<v8::Object> syncClient(Library& library, Function& function) {
+// The sync client's template, built once per library.
+v8::Local<v8::ObjectTemplate> clientTemplate(Library& library) {
   v8::Isolate* isolate = library.isolate();
-  if (!function.client.IsEmpty()) return function.client.Get(isolate);
-  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  if (!library.client_template.IsEmpty()) return library.client_template.Get(isolate);
   v8::Local<v8::ObjectTemplate> t = v8::ObjectTemplate::New(isolate);
   t->SetInternalFieldCount(1);
   // Every member JavaScript can see, in one block.
@@ -216,6 +319,11 @@ v8::Local<v8::Object> syncClient(Library& library, Function& function) {
             [](const v8::FunctionCallbackInfo<v8::Value>& info) { call(info, false); });
   setMethod(isolate, t, "callRaw",
             [](const v8::FunctionCallbackInfo<v8::Value>& info) { call(info, true); });
+  setMethod(isolate, t, "callAsync",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) { callAsync(info, false); });
+  setMethod(isolate, t, "callAsyncRaw",
+            [](const v8::FunctionCallbackInfo<v8::Value>& info) { callAsync(info, true); });
+  setMethod(isolate, t, "executeAsync", executeAsync);
   setMethod(isolate, t, "isBlockAllowed", [](const v8::FunctionCallbackInfo<v8::Value>& info) {
     ClientState* state = stateOf(info);
     if (state->invocation == nullptr) {
@@ -232,12 +340,50 @@ v8::Local<v8::Object> syncClient(Library& library, Function& function) {
     throwString(info.GetIsolate(), errors::kRedisAi);
   });
   t->Set(newString(isolate, "redisai"), redisai);
+  library.client_template.Reset(isolate, t);
+  return t;
+}
 
-  v8::Local<v8::Object> client = t->NewInstance(ctx).ToLocalChecked();
+}  // namespace
+
+v8::Local<v8::Object> syncClient(Library& library, Function& function) {
+  v8::Isolate* isolate = library.isolate();
+  if (!function.client.IsEmpty()) return function.client.Get(isolate);
+  v8::Local<v8::Object> client =
+      clientTemplate(library)->NewInstance(isolate->GetCurrentContext()).ToLocalChecked();
   function.client_state = new ClientState{&library, nullptr};
   client->SetAlignedPointerInInternalField(0, function.client_state);
   function.client.Reset(isolate, client);
   return client;
+}
+
+v8::Local<v8::Object> blockClient(Library& library, Invocation* invocation) {
+  v8::Isolate* isolate = library.isolate();
+  v8::Local<v8::Object> client =
+      clientTemplate(library)->NewInstance(isolate->GetCurrentContext()).ToLocalChecked();
+  // State and handle live together, freed when JavaScript can no longer reach the object.
+  struct BlockClient {
+    ClientState state;
+    v8::Global<v8::Object> handle;
+  };
+  auto* owned = new BlockClient{{&library, invocation}, {}};
+  client->SetAlignedPointerInInternalField(0, &owned->state);
+  owned->handle.Reset(isolate, client);
+  owned->handle.SetWeak(
+      owned,
+      [](const v8::WeakCallbackInfo<BlockClient>& info) {
+        BlockClient* b = info.GetParameter();
+        b->handle.Reset();
+        delete b;
+      },
+      v8::WeakCallbackType::kParameter);
+  return client;
+}
+
+void invalidateBlockClient(v8::Local<v8::Value> client) {
+  auto* state =
+      static_cast<ClientState*>(client.As<v8::Object>()->GetAlignedPointerFromInternalField(0));
+  state->invocation = nullptr;
 }
 
 }  // namespace bindings

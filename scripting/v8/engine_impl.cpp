@@ -37,6 +37,11 @@ Value boolean(bool b) {
   return v;
 }
 Value okValue() { return Value::simple("OK"); }
+Value pendingCalls(const Library& lib) {
+  std::vector<Value> calls;
+  for (std::string& text : lib.pendingCalls()) calls.push_back(Value::bulk(text));
+  return Value::array(std::move(calls));
+}
 
 // Writes a function's result (or the error it became) for the client (SPEC 5.2, 5.3).
 void writeResult(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value,
@@ -247,43 +252,94 @@ void EngineImpl::call(CallRequest request, std::function<void(std::string reply)
   invoke(std::move(library), function, std::move(request), std::move(done));
 }
 
-// Runs a function whose callback is a normal function (SPEC 6.1 A) on its library's queue.
+// Converts the call's arguments for JavaScript (SPEC 3.4): strings, or ArrayBuffers with
+// RAW_ARGUMENTS. False if one is not UTF-8.
+bool functionArguments(v8::Isolate* isolate, const Function& f, const CallRequest& request,
+                       std::vector<v8::Local<v8::Value>>* argv) {
+  for (const std::string& a : request.args) {
+    if ((f.flags & kRawArguments) != 0) {
+      auto store = v8::ArrayBuffer::NewBackingStore(isolate, a.size());
+      if (!a.empty()) std::memcpy(store->Data(), a.data(), a.size());
+      argv->push_back(v8::ArrayBuffer::New(isolate, std::move(store)));
+    } else if (isValidUtf8(a)) {
+      argv->push_back(bindings::newString(isolate, a));
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Runs a function (SPEC 6.1) on its library's queue. A normal callback runs at once in a locked
+// section with the sync client (A); a coroutine starts as a background job with an async
+// client (B). When blocking is allowed (TFCALLASYNC outside MULTI) a pending promise makes the
+// client wait for it.
 void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* function,
                         CallRequest request, std::function<void(std::string)> done) {
-  Library* lib = library.get();
-  lib->jobs()->post([this, library = std::move(library), function, request = std::move(request),
-                     done = std::move(done)]() mutable {
-    std::string reply;
-    resp::ReplyWriter w(&reply, request.protocol);
-    if (function->is_coroutine) {
-      w.error("ERR tfproxy: coroutines are not supported yet");
+  const bool block_allowed = request.async_call && !request.in_transaction;
+  if (function->is_coroutine) {
+    if (!block_allowed) {
+      std::string reply;
+      resp::ReplyWriter(&reply, request.protocol).error(errors::kCannotBlock);
       done(std::move(reply));
       return;
     }
+    const uint64_t target = library->addReplyTarget(std::move(done), request.protocol);
+    Library* lib = library.get();
+    library->postJob(
+        target, [this, lib, function, request = std::move(request), target](JsScope& scope) {
+          v8::Isolate* isolate = scope.isolate();
+          v8::Local<v8::Context> ctx = scope.context();
+          const Function& f = *function;
+          std::vector<v8::Local<v8::Value>> argv;
+          argv.push_back(bindings::asyncClient(*lib, request.identity, f.flags, target));
+          if (!functionArguments(isolate, f, request, &argv)) {
+            lib->replyError(target, errors::kArgNotString);
+            return;
+          }
+          v8::TryCatch tc(isolate);
+          v8::Local<v8::Value> result;
+          if (!f.callback.Get(isolate)
+                   ->Call(ctx, ctx->Global(), static_cast<int>(argv.size()), argv.data())
+                   .ToLocal(&result)) {
+            lib->replyError(target, tc.HasTerminated()
+                                        ? std::string(errors::kTerminated)
+                                        : convert::errorText(isolate, ctx, tc.Exception(),
+                                                             config_.errorVerbosity()));
+            return;
+          }
+          if (result->IsPromise()) {
+            lib->replyWhenSettled(target, result.As<v8::Promise>());
+          } else {
+            std::string bytes;
+            resp::ReplyWriter w(&bytes, lib->replyProtocol(target));
+            writeResult(isolate, ctx, result, w);
+            lib->reply(target, std::move(bytes));
+          }
+        });
+    return;
+  }
+
+  Library* lib = library.get();
+  lib->jobs()->post([this, library = std::move(library), function, request = std::move(request),
+                     done = std::move(done), block_allowed]() mutable {
+    // A client that may wait gets a target now, so background work started by the body
+    // (executeAsync) knows whom it works for.
+    const uint64_t target =
+        block_allowed ? library->addReplyTarget(std::move(done), request.protocol) : 0;
+    bool answered_later = false;
+    std::string reply;
+    resp::ReplyWriter w(&reply, request.protocol);
     {
       JsScope scope(*library, /*timed=*/true);
       v8::Isolate* isolate = scope.isolate();
       v8::Local<v8::Context> ctx = scope.context();
       Function& f = *const_cast<Function*>(function);
-      const bool block_allowed = request.async_call && !request.in_transaction;
-      Invocation invocation(*library, request.identity, request.db, f.flags, block_allowed);
-
+      Invocation invocation(*library, request.identity, request.db, f.flags, block_allowed,
+                            /*section_held=*/false, target);
       std::vector<v8::Local<v8::Value>> argv;
       argv.push_back(bindings::syncClient(*library, f));
-      bool arguments_ok = true;
-      for (const std::string& a : request.args) {
-        if ((f.flags & kRawArguments) != 0) {
-          auto store = v8::ArrayBuffer::NewBackingStore(isolate, a.size());
-          if (!a.empty()) std::memcpy(store->Data(), a.data(), a.size());
-          argv.push_back(v8::ArrayBuffer::New(isolate, std::move(store)));
-        } else if (isValidUtf8(a)) {
-          argv.push_back(bindings::newString(isolate, a));
-        } else {
-          arguments_ok = false;
-          break;
-        }
-      }
-      if (!arguments_ok) {
+      if (!functionArguments(isolate, f, request, &argv)) {
         w.error(errors::kArgNotString);
       } else {
         f.client_state->invocation = &invocation;
@@ -311,8 +367,12 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
                   convert::errorText(isolate, ctx, promise->Result(), config_.errorVerbosity()));
               break;
             case v8::Promise::kPending:
-              w.error(block_allowed ? "ERR tfproxy: waiting for promises is not supported yet"
-                                    : errors::kCannotBlock);
+              if (block_allowed) {
+                library->replyWhenSettled(target, promise);
+                answered_later = true;
+              } else {
+                w.error(errors::kCannotBlock);
+              }
               break;
           }
         } else {
@@ -321,12 +381,14 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
         if (tc.HasTerminated()) {
           reply.clear();
           w.error(errors::kTerminated);
+          answered_later = false;
         }
         library->setLocked(false);
         f.client_state->invocation = nullptr;
       }
+      if (target != 0 && !answered_later) library->reply(target, std::move(reply));
     }
-    done(std::move(reply));
+    if (target == 0) done(std::move(reply));
   });
 }
 
@@ -365,7 +427,7 @@ resp::Value EngineImpl::list(const ListRequest& request) {
         {"functions", Value::array(std::move(functions))},
         {"keyspace_triggers", Value::array({})},
         {"name", bulk(lib->name())},
-        {"pending_async_calls", Value::array({})},
+        {"pending_async_calls", pendingCalls(*lib)},
         {"pending_jobs", Value::integerValue(static_cast<int64_t>(lib->jobs()->pending()))},
         {"stream_triggers", Value::array({})},
         {"user", bulk(lib->user())},
@@ -402,7 +464,7 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
   if (sub == "dump_pending_async_calls") {
     std::vector<std::pair<std::string, Value>> entries;
     std::lock_guard lock(mutex_);
-    for (auto& [name, lib] : libraries_) entries.emplace_back(name, Value::array({}));
+    for (auto& [name, lib] : libraries_) entries.emplace_back(name, pendingCalls(*lib));
     return mapOf(std::move(entries));
   }
   if (sub != "js")

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <string_view>
 
+#include "scripting/errors.h"
 #include "scripting/v8/bindings.h"
+#include "scripting/v8/convert.h"
 #include "scripting/v8/engine_impl.h"
 
 namespace tfproxy::scripting {
@@ -96,6 +98,16 @@ Library::~Library() {
     {
       v8::Locker locker(isolate_);
       v8::Isolate::Scope scope(isolate_);
+      v8::HandleScope handles(isolate_);
+      // Nothing can settle what is still awaited: every waiting client is answered.
+      std::vector<uint64_t> waiting;
+      {
+        std::lock_guard lock(targets_mutex_);
+        for (auto& [id, target] : targets_) waiting.push_back(id);
+      }
+      for (uint64_t id : waiting) replyError(id, errors::kPromiseDropped);
+      resolvers_.clear();
+      client_template.Reset();
       for (auto& f : functions_) {
         f->callback.Reset();
         f->client.Reset();
@@ -120,6 +132,7 @@ bool Library::initialize(std::string* error) {
     return false;
   }
   heap_limit_ = s.v8_library_initial_memory_limit;
+  isolate_->SetData(0, this);  // native callbacks find their library through the isolate
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->AddNearHeapLimitCallback(&Library::nearHeapLimit, this);
   v8::Locker locker(isolate_);
@@ -157,6 +170,7 @@ void Library::installGlobals(v8::Local<v8::Context> context) {
     }
   }
   bindings::installRedis(*this, context, global);
+  bindings::installPromise(*this, context, global);
 }
 
 const Function* Library::findFunction(const std::string& name) const {
@@ -201,6 +215,166 @@ size_t Library::nearHeapLimit(void* data, size_t current_limit, size_t initial_l
   self->oom_terminated_ = true;
   self->isolate_->TerminateExecution();
   return current_limit + 16 * delta;
+}
+
+// --- Asynchronous work --------------------------------------------------------------------
+
+struct WeakParameter {
+  Library* library;
+  uint64_t id;
+};
+
+namespace {
+
+// Then-handlers that answer a waiting client; data is the target id.
+void onSettled(const v8::FunctionCallbackInfo<v8::Value>& info, bool fulfilled) {
+  v8::Isolate* isolate = info.GetIsolate();
+  auto* library = static_cast<Library*>(isolate->GetData(0));
+  auto id = reinterpret_cast<uint64_t>(info.Data().As<v8::External>()->Value());
+  if (!library->hasReplyTarget(id)) return;
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  std::string bytes;
+  resp::ReplyWriter w(&bytes, library->replyProtocol(id));
+  if (fulfilled) {
+    std::string error;
+    if (!convert::jsToReply(isolate, ctx, info[0], w, &error)) {
+      bytes.clear();
+      w.error(error);
+    }
+  } else {
+    w.error(convert::errorText(isolate, ctx, info[0], library->engine().config().errorVerbosity()));
+  }
+  library->reply(id, std::move(bytes));
+}
+
+void onPromiseDropped(const v8::WeakCallbackInfo<WeakParameter>& info) {
+  WeakParameter* p = info.GetParameter();
+  p->library->replyError(p->id, errors::kPromiseDropped);
+}
+
+}  // namespace
+
+void Library::postJob(uint64_t target, std::function<void(JsScope&)> job) {
+  auto self = shared_from_this();
+  jobs_->post([self, target, job = std::move(job)]() mutable {
+    bool stopped = false;
+    {
+      JsScope scope(*self, /*timed=*/false);
+      if (self->deleted()) {
+        if (!self->warned_deleted_) {
+          self->warned_deleted_ = true;
+          spdlog::warn("library {}: Library was delete while not all the jobs were done",
+                       self->name());
+        }
+        if (target != 0) self->replyError(target, errors::kPromiseDropped);
+      } else {
+        job(scope);
+        scope.runMicrotasks();
+      }
+      job = nullptr;  // handles it captured are released while the isolate is entered
+      stopped = scope.terminated();
+    }
+    if (stopped && target != 0) {
+      JsScope scope(*self, /*timed=*/false);
+      self->replyError(target, errors::kTerminated);
+    }
+  });
+}
+
+uint64_t Library::addReplyTarget(std::function<void(std::string)> done, resp::Protocol protocol) {
+  uint64_t id = ++last_target_;
+  auto target = std::make_unique<ReplyTarget>();
+  target->done = std::move(done);
+  target->protocol = protocol;
+  std::lock_guard lock(targets_mutex_);
+  targets_[id] = std::move(target);
+  return id;
+}
+
+bool Library::hasReplyTarget(uint64_t id) {
+  std::lock_guard lock(targets_mutex_);
+  return targets_.count(id) > 0;
+}
+
+resp::Protocol Library::replyProtocol(uint64_t id) {
+  std::lock_guard lock(targets_mutex_);
+  auto it = targets_.find(id);
+  return it == targets_.end() ? resp::Protocol::kResp2 : it->second->protocol;
+}
+
+void Library::reply(uint64_t id, std::string bytes) {
+  std::unique_ptr<ReplyTarget> target;
+  {
+    std::lock_guard lock(targets_mutex_);
+    auto it = targets_.find(id);
+    if (it == targets_.end()) return;
+    target = std::move(it->second);
+    targets_.erase(it);
+  }
+  if (target->weak != nullptr) {
+    target->watched.Reset();
+    delete target->weak;
+  }
+  target->done(std::move(bytes));
+}
+
+void Library::replyError(uint64_t id, std::string_view text) {
+  std::string bytes;
+  resp::ReplyWriter(&bytes, replyProtocol(id)).error(text);
+  reply(id, std::move(bytes));
+}
+
+void Library::replyWhenSettled(uint64_t id, v8::Local<v8::Promise> promise) {
+  v8::Local<v8::Context> ctx = isolate_->GetCurrentContext();
+  v8::Local<v8::External> data = v8::External::New(isolate_, reinterpret_cast<void*>(id));
+  auto fulfilled = v8::Function::New(
+      ctx, [](const v8::FunctionCallbackInfo<v8::Value>& info) { onSettled(info, true); }, data);
+  auto rejected = v8::Function::New(
+      ctx, [](const v8::FunctionCallbackInfo<v8::Value>& info) { onSettled(info, false); }, data);
+  v8::Local<v8::Promise> ignored;
+  if (!promise->Then(ctx, fulfilled.ToLocalChecked(), rejected.ToLocalChecked())
+           .ToLocal(&ignored)) {
+    replyError(id, errors::kPromiseDropped);
+    return;
+  }
+  std::lock_guard lock(targets_mutex_);
+  auto it = targets_.find(id);
+  if (it == targets_.end()) return;
+  ReplyTarget& t = *it->second;
+  t.weak = new WeakParameter{this, id};
+  t.watched.Reset(isolate_, promise);
+  t.watched.SetWeak(t.weak, onPromiseDropped, v8::WeakCallbackType::kParameter);
+}
+
+uint64_t Library::addResolver(v8::Local<v8::Promise::Resolver> resolver) {
+  uint64_t id = nextId();
+  resolvers_[id].Reset(isolate_, resolver);
+  return id;
+}
+
+v8::Local<v8::Promise::Resolver> Library::takeResolver(uint64_t id) {
+  auto it = resolvers_.find(id);
+  if (it == resolvers_.end()) return {};
+  v8::Local<v8::Promise::Resolver> r = it->second.Get(isolate_);
+  resolvers_.erase(it);
+  return r;
+}
+
+void Library::addPendingCall(uint64_t id, std::string text) {
+  std::lock_guard lock(calls_mutex_);
+  pending_calls_[id] = std::move(text);
+}
+
+void Library::removePendingCall(uint64_t id) {
+  std::lock_guard lock(calls_mutex_);
+  pending_calls_.erase(id);
+}
+
+std::vector<std::string> Library::pendingCalls() const {
+  std::lock_guard lock(calls_mutex_);
+  std::vector<std::string> out;
+  for (auto& [id, text] : pending_calls_) out.push_back(text);
+  return out;
 }
 
 JsScope::JsScope(Library& library, bool timed, bool restoring)

@@ -7,11 +7,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "resp/encoder.h"
 #include "scripting/engine.h"
 #include "scripting/prologue.h"
 #include "scripting/v8/executor.h"
@@ -20,6 +24,7 @@
 namespace tfproxy::scripting {
 
 class EngineImpl;
+class JsScope;
 
 enum FunctionFlag : uint32_t {
   kNoWrites = 1u << 0,
@@ -28,6 +33,15 @@ enum FunctionFlag : uint32_t {
 };
 
 struct ClientState;
+
+// A client waiting for a function's promise (TFCALLASYNC): its reply goes out when the
+// promise settles, the run is stopped, or the promise is garbage-collected unsettled.
+struct ReplyTarget {
+  std::function<void(std::string)> done;
+  resp::Protocol protocol = resp::Protocol::kResp2;
+  v8::Global<v8::Promise> watched;  // weak: a promise dropped unsettled answers the client
+  struct WeakParameter* weak = nullptr;
+};
 
 struct Function {
   std::string name;
@@ -65,6 +79,9 @@ class Library : public std::enable_shared_from_this<Library> {
   std::string apiVersion() const { return prologue_.apiVersion(); }
   LibraryDefinition definition() const { return {name(), code_, user_, config_}; }
 
+  // Templates built once per library (bindings only).
+  v8::Global<v8::ObjectTemplate> client_template;
+
   // Registrations; written while the top-level code runs, read-only afterwards.
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
   const Function* findFunction(const std::string& name) const;
@@ -85,6 +102,36 @@ class Library : public std::enable_shared_from_this<Library> {
   // Set by the near-heap-limit callback when it stopped this library's JavaScript.
   bool takeOomTermination() { return oom_terminated_.exchange(false); }
 
+  // --- Asynchronous work (job-queue thread unless noted) ---------------------------------
+  // Runs `job` on this library's queue inside a JsScope (not timed: background code has no
+  // limit, SPEC 6.9). If the run is stopped, `target` (when non-zero) gets the error reply.
+  // Dropped, with a log line, once the library is deleted.
+  void postJob(uint64_t target, std::function<void(JsScope&)> job);
+  uint64_t nextId() { return ++last_id_; }
+
+  // Clients waiting for a promise. addReplyTarget may be called from any thread.
+  uint64_t addReplyTarget(std::function<void(std::string)> done, resp::Protocol protocol);
+  bool hasReplyTarget(uint64_t id);
+  // Answers the client (bytes already encoded) and forgets the target.
+  void reply(uint64_t id, std::string bytes);
+  void replyError(uint64_t id, std::string_view text);
+  resp::Protocol replyProtocol(uint64_t id);
+  // Replies to `id` once `promise` settles (or is dropped unsettled).
+  void replyWhenSettled(uint64_t id, v8::Local<v8::Promise> promise);
+
+  // Promises the engine settles later (callAsync, executeAsync).
+  uint64_t addResolver(v8::Local<v8::Promise::Resolver> resolver);
+  v8::Local<v8::Promise::Resolver> takeResolver(uint64_t id);
+
+  // callAsync commands still waiting (TFUNCTION LIST pending_async_calls); any thread.
+  void addPendingCall(uint64_t id, std::string text);
+  void removePendingCall(uint64_t id);
+  std::vector<std::string> pendingCalls() const;
+
+  // TFUNCTION DELETE: settlements for this library are dropped from now on.
+  void markDeleted() { deleted_ = true; }
+  bool deleted() const { return deleted_; }
+
  private:
   static size_t nearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
   void installGlobals(v8::Local<v8::Context> context);
@@ -104,6 +151,15 @@ class Library : public std::enable_shared_from_this<Library> {
   std::atomic<size_t> used_heap_{0};
   std::atomic<size_t> heap_limit_{0};
   std::atomic<bool> oom_terminated_{false};
+  uint64_t last_id_ = 0;
+  std::atomic<uint64_t> last_target_{0};
+  std::mutex targets_mutex_;
+  std::map<uint64_t, std::unique_ptr<ReplyTarget>> targets_;
+  std::map<uint64_t, v8::Global<v8::Promise::Resolver>> resolvers_;
+  mutable std::mutex calls_mutex_;
+  std::map<uint64_t, std::string> pending_calls_;
+  std::atomic<bool> deleted_{false};
+  bool warned_deleted_ = false;
   std::chrono::steady_clock::time_point heap_checked_;
 };
 

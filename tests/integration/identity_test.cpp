@@ -2,6 +2,8 @@
 // may not SET a key cannot SET it through a function either.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "tests/support/client.h"
 #include "tests/support/processes.h"
 
@@ -86,6 +88,49 @@ TEST(IdentityTest, AccessPolicyFollowsRedisFunctionsPermissions) {
             "(error) NOPERM User nobody has no permissions to run the 'tfcall' command");
   EXPECT_EQ(nobody.run({"TFUNCTION", "LIST"}),
             "(error) NOPERM User nobody has no permissions to run the 'tfunction|list' command");
+}
+
+// SPEC 3.4 steps 5 and 6: on a replica, and when the backend is out of memory, only functions
+// flagged for it run.
+TEST(BackendStateTest, ReplicaAndOutOfMemoryChecks) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port());
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=state
+redis.registerFunction('write', function(client){ return client.call('set', 'k', 'v'); });
+redis.registerFunction('read', function(client){ return client.call('get', 'k'); },
+  {flags: [redis.functionFlags.NO_WRITES]});
+redis.registerFunction('oom_ok', function(client){ return client.call('del', 'k'); },
+  {flags: [redis.functionFlags.ALLOW_OOM]});)"}),
+            "OK");
+  auto eventually = [&](const std::vector<std::string>& cmd, const std::string& expected) {
+    std::string last;
+    for (int i = 0; i < 50; ++i) {
+      last = c.run(cmd);
+      if (last == expected) return last;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return last;
+  };
+  Client admin(redis.port());
+  admin.call({"REPLICAOF", "127.0.0.1", std::to_string(freePort())});
+  EXPECT_EQ(eventually({"TFCALL", "state.write", "0"},
+                       "(error) Err can not run a function that might perform writes on a replica "
+                       "or when the \"avoid replication traffic\" option is enabled"),
+            "(error) Err can not run a function that might perform writes on a replica or when "
+            "the \"avoid replication traffic\" option is enabled");
+  EXPECT_EQ(c.run({"TFCALL", "state.read", "0"}), "(nil)");
+  admin.call({"REPLICAOF", "NO", "ONE"});
+  EXPECT_EQ(eventually({"TFCALL", "state.write", "0"}, "\"OK\""), "\"OK\"");
+
+  admin.call({"CONFIG", "SET", "maxmemory", "1"});
+  EXPECT_EQ(eventually({"TFCALL", "state.write", "0"},
+                       "(error) OOM can not run the function when out of memory"),
+            "(error) OOM can not run the function when out of memory");
+  EXPECT_EQ(c.run({"TFCALL", "state.oom_ok", "0"}), "1");
+  EXPECT_EQ(c.run({"TFCALL", "state.read", "0"}), "(nil)");
+  admin.call({"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_EQ(eventually({"TFCALL", "state.write", "0"}, "\"OK\""), "\"OK\"");
 }
 
 }  // namespace

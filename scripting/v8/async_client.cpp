@@ -1,0 +1,122 @@
+// The async client (SPEC 4.8), handed to coroutines and executeAsync bodies: it cannot run
+// commands itself; block(fn) enters one atomic section and runs fn with a sync client valid
+// only inside it.
+#include "scripting/errors.h"
+#include "scripting/v8/bindings.h"
+#include "scripting/v8/engine_impl.h"
+#include "scripting/v8/library.h"
+#include "scripting/v8/watchdog.h"
+
+namespace tfproxy::scripting::bindings {
+namespace {
+
+AsyncClientState* asyncState(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  return static_cast<AsyncClientState*>(info.This()->GetAlignedPointerFromInternalField(0));
+}
+
+void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  AsyncClientState* state = asyncState(info);
+  Library& library = *state->library;
+  if (info.Length() < 1 || !info[0]->IsFunction()) {
+    throwString(isolate, errors::kBlockNotFunction);
+    return;
+  }
+  if (library.locked()) {
+    throwString(isolate, errors::kAlreadyBlocked);
+    return;
+  }
+  if (library.deleted()) {
+    throwString(isolate, errors::kUnregistered);
+    return;
+  }
+  Host& host = library.engine().host();
+  host.enterAtomicSection();
+  // The conditions are checked again now that the section is ours (SPEC 4.8, 6.5).
+  if ((state->flags & kNoWrites) == 0) {
+    const char* refusal = nullptr;
+    if (!host.backendWritable()) {
+      refusal = errors::kLockOnReplica;
+    } else if ((state->flags & kAllowOom) == 0 && host.backendOutOfMemory()) {
+      refusal = errors::kLockOom;
+    }
+    if (refusal != nullptr) {
+      host.leaveAtomicSection();
+      throwString(isolate, refusal);
+      return;
+    }
+  }
+  v8::Local<v8::Value> result;
+  bool ok;
+  bool stopped;
+  {
+    // block() sections run in db 0, as upstream's detached context does (SPEC 6.6).
+    Invocation invocation(library, state->identity, /*db=*/0, state->flags,
+                          /*block_allowed=*/true, /*section_held=*/true, state->target);
+    v8::Local<v8::Value> client[1] = {blockClient(library, &invocation)};
+    library.setLocked(true);
+    Watchdog::Handle watch = library.engine().watchdog().enter(isolate, /*restoring=*/false);
+    v8::TryCatch tc(isolate);
+    ok = info[0].As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 1, client).ToLocal(&result);
+    stopped = library.engine().watchdog().leave(watch) || tc.HasTerminated();
+    library.setLocked(false);
+    invalidateBlockClient(client[0]);
+    if (!ok) {
+      if (stopped && state->target != 0) library.replyError(state->target, errors::kTerminated);
+      tc.ReThrow();
+    }
+  }
+  host.leaveAtomicSection();
+  if (ok) info.GetReturnValue().Set(result);
+}
+
+// Cluster functions are not provided (README): there is no remote function to run.
+void remote(const v8::FunctionCallbackInfo<v8::Value>& info, int name_position) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  auto* library = asyncState(info)->library;
+  std::string name = info.Length() > name_position && info[name_position]->IsString()
+                         ? *v8::String::Utf8Value(isolate, info[name_position])
+                         : std::string();
+  auto resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
+  resolver
+      ->Reject(ctx, newString(isolate, "Remote function " + name + " does not exists on library " +
+                                           library->name()))
+      .Check();
+  info.GetReturnValue().Set(resolver->GetPromise());
+}
+
+}  // namespace
+
+v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& identity,
+                                  uint32_t flags, uint64_t target) {
+  v8::Isolate* isolate = library.isolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  v8::Local<v8::ObjectTemplate> t = v8::ObjectTemplate::New(isolate);
+  t->SetInternalFieldCount(1);
+  // Every member JavaScript can see, in one block.
+  t->Set(newString(isolate, "block"), v8::FunctionTemplate::New(isolate, block));
+  t->Set(newString(isolate, "runOnKey"),
+         v8::FunctionTemplate::New(
+             isolate, [](const v8::FunctionCallbackInfo<v8::Value>& info) { remote(info, 1); }));
+  t->Set(newString(isolate, "runOnShards"),
+         v8::FunctionTemplate::New(
+             isolate, [](const v8::FunctionCallbackInfo<v8::Value>& info) { remote(info, 0); }));
+  v8::Local<v8::Object> client = t->NewInstance(ctx).ToLocalChecked();
+  auto* state = new AsyncClientState{&library, identity, flags, target, {}};
+  client->SetAlignedPointerInInternalField(0, state);
+  // The state lives as long as JavaScript can reach the object.
+  state->self.Reset(isolate, client);
+  state->self.SetWeak(
+      state,
+      [](const v8::WeakCallbackInfo<AsyncClientState>& info) {
+        AsyncClientState* s = info.GetParameter();
+        s->self.Reset();
+        delete s;
+      },
+      v8::WeakCallbackType::kParameter);
+  return client;
+}
+
+}  // namespace tfproxy::scripting::bindings

@@ -1,0 +1,281 @@
+#include "server/async_commands.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "resp/decoder.h"
+#include "resp/encoder.h"
+#include "resp/framer.h"
+#include "server/buffer.h"
+
+namespace tfproxy::server {
+
+struct AsyncCommands::Call {
+  backend::Identity identity;
+  int64_t db;
+  std::vector<std::string> args;
+  bool may_block;
+  Done done;
+  uint32_t counted = 0;  // admitted through the gate with this weight
+};
+
+// One connection running one call at a time: the handshake (HELLO 3 [AUTH]) on first use, a
+// SELECT when the database differs, then the command -- all in one write.
+class AsyncCommands::Connection : public EventLoop::Watcher {
+ public:
+  Connection(AsyncCommands& owner, int fd, backend::Identity identity)
+      : owner_(owner), fd_(fd), identity_(std::move(identity)) {}
+  ~Connection() override {
+    if (fd_ >= 0) {
+      owner_.loop_.remove(fd_);
+      ::close(fd_);
+    }
+  }
+
+  const backend::Identity& identity() const { return identity_; }
+  bool broken() const { return broken_; }
+
+  // Sends the call's command (with what the connection still needs first) and reports the
+  // command's reply through `done`.
+  void exchange(const Call& call,
+                std::function<void(std::optional<resp::Value>, std::string)> done) {
+    done_ = std::move(done);
+    replies_.clear();
+    expected_ = 0;
+    out_.clear();
+    written_ = 0;
+    if (!hello_sent_) {
+      if (identity_.authenticates()) {
+        resp::encodeCommand({"HELLO", "3", "AUTH", identity_.user, identity_.password}, &out_);
+      } else {
+        resp::encodeCommand({"HELLO", "3"}, &out_);
+      }
+      ++expected_;
+      hello_sent_ = true;
+      hello_pending_ = true;
+    }
+    if (call.db != db_) {
+      std::string n = std::to_string(call.db);
+      resp::encodeCommand({"SELECT", n}, &out_);
+      ++expected_;
+      select_pending_ = true;
+      wanted_db_ = call.db;
+    }
+    std::vector<std::string_view> args(call.args.begin(), call.args.end());
+    resp::encodeCommand(args, &out_);
+    ++expected_;
+    flush();
+  }
+
+  // EventLoop::Watcher
+  void onEvents(uint32_t events) override {
+    if (broken_) return;
+    if ((events & EPOLLOUT) != 0) flush();
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) read();
+  }
+
+ private:
+  void flush() {
+    while (written_ < out_.size()) {
+      ssize_t n = ::send(fd_, out_.data() + written_, out_.size() - written_, MSG_NOSIGNAL);
+      if (n > 0) {
+        written_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // the writable edge
+      fail(std::strerror(errno));
+      return;
+    }
+  }
+
+  void read() {
+    while (!broken_) {
+      auto space = in_.prepare();
+      ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+      if (n == 0) return fail("connection closed by the backend");
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        return fail(std::strerror(errno));
+      }
+      in_.commit(static_cast<size_t>(n));
+      std::string_view data = in_.view();
+      size_t pos = 0;
+      while (pos < data.size()) {
+        auto r = framer_.scan(data.substr(pos));
+        if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
+        resp::Value v;
+        if (r.status == resp::ReplyFramer::Status::kError ||
+            !resp::decodeValue(data.substr(pos, r.consumed), &v)) {
+          return fail("malformed reply");
+        }
+        pos += r.consumed;
+        if (v.type == resp::Type::kPush) continue;  // not a reply
+        replies_.push_back(std::move(v));
+      }
+      in_.consume(pos);
+      if (expected_ > 0 && replies_.size() >= expected_) return complete();
+    }
+  }
+
+  void complete() {
+    size_t i = 0;
+    if (hello_pending_) {
+      hello_pending_ = false;
+      const resp::Value& hello = replies_[i++];
+      if (hello.isError() && hello.str.rfind("WRONGPASS", 0) == 0) {
+        broken_ = true;  // this identity cannot authenticate (a deleted or disabled user)
+        return report(std::nullopt, "User does not exists or disabled");
+      }
+    }
+    if (select_pending_) {
+      select_pending_ = false;
+      if (!replies_[i++].isError()) db_ = wanted_db_;
+    }
+    std::optional<resp::Value> reply = std::move(replies_[i]);
+    expected_ = 0;
+    report(std::move(reply), {});
+  }
+
+  void fail(const std::string& why) {
+    broken_ = true;
+    report(std::nullopt, "ERR tfproxy: connection to the backend lost (" + why + ")");
+  }
+
+  void report(std::optional<resp::Value> reply, const std::string& error) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done) done(std::move(reply), error);
+  }
+
+  AsyncCommands& owner_;
+  int fd_;
+  backend::Identity identity_;
+  bool hello_sent_ = false;
+  bool hello_pending_ = false;
+  bool select_pending_ = false;
+  int64_t db_ = 0;
+  int64_t wanted_db_ = 0;
+  bool broken_ = false;
+  std::string out_;
+  size_t written_ = 0;
+  Buffer in_;
+  resp::ReplyFramer framer_;
+  size_t expected_ = 0;
+  std::vector<resp::Value> replies_;
+  std::function<void(std::optional<resp::Value>, std::string)> done_;
+};
+
+AsyncCommands::AsyncCommands(backend::BackendLink& link, Gate& gate, size_t gate_slot)
+    : link_(link), gate_(gate), gate_slot_(gate_slot) {
+  thread_ = std::thread([this] { loop_.run(); });
+}
+
+AsyncCommands::~AsyncCommands() {
+  loop_.stop();
+  thread_.join();
+  waiting_for_gate_.clear();
+  busy_.clear();
+  idle_.clear();
+}
+
+void AsyncCommands::run(backend::Identity identity, int64_t db, std::vector<std::string> args,
+                        bool may_block, Done done) {
+  auto call = std::make_shared<Call>();
+  call->identity = std::move(identity);
+  call->db = db;
+  call->args = std::move(args);
+  call->may_block = may_block;
+  call->done = std::move(done);
+  ++pending_;
+  loop_.post([this, call] { start(call); });
+}
+
+void AsyncCommands::onGateOpened() {
+  if (waiting_count_.load(std::memory_order_seq_cst) == 0) return;
+  loop_.post([this] { admitWaiting(); });
+}
+
+// Loop thread. Admission happens right before sending: commands wait while the gate is closed.
+void AsyncCommands::start(std::shared_ptr<Call> call) {
+  const uint32_t weight = call->may_block ? 0 : 1;
+  if (!gate_.tryAdmit(gate_slot_, weight)) {
+    waiting_for_gate_.push_back(std::move(call));
+    waiting_count_.fetch_add(1, std::memory_order_seq_cst);
+    // Registered first, checked again after (the gate may have opened in between).
+    if (!gate_.closed()) loop_.defer([this] { admitWaiting(); });
+    return;
+  }
+  call->counted = weight;
+  auto& idle = idle_[call->identity.key()];
+  while (!idle.empty() && idle.back()->broken()) idle.pop_back();
+  if (!idle.empty()) {
+    std::unique_ptr<Connection> conn = std::move(idle.back());
+    idle.pop_back();
+    Connection* raw = conn.get();
+    busy_[raw] = std::move(conn);
+    raw->exchange(*call, [this, call, raw](std::optional<resp::Value> reply, std::string error) {
+      auto it = busy_.find(raw);
+      std::unique_ptr<Connection> conn = std::move(it->second);
+      busy_.erase(it);
+      finish(call, std::move(reply), error);
+      giveBack(std::move(conn));
+    });
+    return;
+  }
+  connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
+               [this, call](int fd, const std::string& error) {
+                 if (fd < 0) {
+                   finish(call, std::nullopt, "ERR tfproxy: backend unavailable: " + error);
+                   return;
+                 }
+                 auto conn = std::make_unique<Connection>(*this, fd, call->identity);
+                 Connection* raw = conn.get();
+                 loop_.add(fd, raw);
+                 busy_[raw] = std::move(conn);
+                 raw->exchange(
+                     *call, [this, call, raw](std::optional<resp::Value> reply, std::string error) {
+                       auto it = busy_.find(raw);
+                       std::unique_ptr<Connection> conn = std::move(it->second);
+                       busy_.erase(it);
+                       finish(call, std::move(reply), error);
+                       giveBack(std::move(conn));
+                     });
+               });
+}
+
+void AsyncCommands::admitWaiting() {
+  std::deque<std::shared_ptr<Call>> waiting;
+  waiting.swap(waiting_for_gate_);
+  waiting_count_.store(0, std::memory_order_seq_cst);
+  for (auto& call : waiting) start(std::move(call));
+}
+
+void AsyncCommands::finish(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
+                           const std::string& error) {
+  gate_.release(gate_slot_, call->counted);
+  call->counted = 0;
+  --pending_;
+  call->done(std::move(reply), error);
+}
+
+void AsyncCommands::giveBack(std::unique_ptr<Connection> connection) {
+  if (connection->broken()) {
+    loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
+    return;
+  }
+  auto& idle = idle_[connection->identity().key()];
+  if (idle.size() < 64) {
+    idle.push_back(std::move(connection));
+  } else {
+    loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
+  }
+}
+
+}  // namespace tfproxy::server

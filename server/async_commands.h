@@ -1,0 +1,66 @@
+// Commands issued with client.callAsync / callAsyncRaw (SPEC 6.12): they may block (BLPOP k 0)
+// and settle a promise whenever they finish. One event-loop thread drives all of them over
+// non-blocking connections, so thousands waiting at once cost neither threads nor the gate:
+// like forwarded traffic they wait while the gate is closed, and only commands that answer
+// promptly count for its drain.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/link.h"
+#include "backend/script_connection.h"
+#include "resp/value.h"
+#include "server/event_loop.h"
+#include "server/gate.h"
+
+namespace tfproxy::server {
+
+class AsyncCommands {
+ public:
+  // The reply (possibly an error value), or nullopt with a reason when the backend could not
+  // be reached or the connection broke. Called on the runner's thread.
+  using Done = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
+
+  // `gate_slot`: the runner's own in-flight counter in the gate (after the I/O workers').
+  AsyncCommands(backend::BackendLink& link, Gate& gate, size_t gate_slot);
+  ~AsyncCommands();
+
+  // Runs `args` as `identity` in `db`. `may_block`: the command may wait indefinitely, so it
+  // does not count for the gate's drain. Thread-safe.
+  void run(backend::Identity identity, int64_t db, std::vector<std::string> args, bool may_block,
+           Done done);
+
+  // The gate opened: commands held back may go now. Called from any thread.
+  void onGateOpened();
+  // Commands sent and not answered yet, and commands waiting for the gate.
+  size_t pending() const { return pending_.load(); }
+
+ private:
+  struct Call;
+  class Connection;
+  void start(std::shared_ptr<Call> call);
+  void admitWaiting();
+  void finish(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
+              const std::string& error);
+  void giveBack(std::unique_ptr<Connection> connection);
+
+  backend::BackendLink& link_;
+  Gate& gate_;
+  size_t gate_slot_;
+  EventLoop loop_;
+  std::thread thread_;
+  std::atomic<size_t> pending_{0};
+  std::atomic<int> waiting_count_{0};  // calls held back by the gate
+  // Loop thread only.
+  std::deque<std::shared_ptr<Call>> waiting_for_gate_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> busy_;
+};
+
+}  // namespace tfproxy::server
