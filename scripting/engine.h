@@ -38,6 +38,8 @@ class Host {
   using AsyncDone = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
   virtual void asyncCommand(const backend::Identity& identity, int64_t db,
                             std::vector<std::string> args, bool may_block, AsyncDone done) = 0;
+  // A command from JavaScript failed with `error` (lets the host notice a role change).
+  virtual void commandFailed(const std::string& error) = 0;
 };
 
 // A library as it is stored: enough to load it again.
@@ -66,6 +68,7 @@ struct CallRequest {
   resp::Protocol protocol = resp::Protocol::kResp2;
   bool async_call = false;      // TFCALLASYNC
   bool in_transaction = false;  // inside MULTI/EXEC: blocking not allowed
+  bool section_held = false;    // the caller holds the atomic gate already (proxy-run EXEC)
 };
 
 struct ListRequest {

@@ -120,7 +120,10 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
         replies_.push_back(std::move(v));
       }
       in_.consume(pos);
-      if (expected_ > 0 && replies_.size() >= expected_) return complete();
+      // Keep reading to EAGAIN even after the reply: the edge that brought it may also have
+      // brought the backend's close (Redis closes a connection it unblocked with UNBLOCKED),
+      // and an idle connection would never hear of it again.
+      if (expected_ > 0 && replies_.size() >= expected_) complete();
     }
   }
 
@@ -208,6 +211,7 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
   if (!gate_.tryAdmit(gate_slot_, weight)) {
     waiting_for_gate_.push_back(std::move(call));
     waiting_count_.fetch_add(1, std::memory_order_seq_cst);
+    gate_.addWaiter();
     // Registered first, checked again after (the gate may have opened in between).
     if (!gate_.closed()) loop_.defer([this] { admitWaiting(); });
     return;
@@ -255,6 +259,7 @@ void AsyncCommands::admitWaiting() {
   waiting.swap(waiting_for_gate_);
   waiting_count_.store(0, std::memory_order_seq_cst);
   for (auto& call : waiting) start(std::move(call));
+  gate_.removeWaiters(static_cast<int>(waiting.size()));
 }
 
 void AsyncCommands::finish(std::shared_ptr<Call> call, std::optional<resp::Value> reply,

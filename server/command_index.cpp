@@ -4,7 +4,7 @@
 
 namespace tfproxy::server {
 
-CommandIndex::CommandIndex(const backend::CommandTable& table) {
+CommandIndex::CommandIndex(const backend::CommandTable& table) : table_(table) {
   for (const backend::CommandInfo& command : table.all()) {
     if (std::strchr(command.name, '|') != nullptr) continue;  // subcommands: looked up by need
     const backend::CommandInfo* info = &command;
@@ -60,9 +60,10 @@ void CommandIndex::interceptWhen(std::string_view lower_name, Predicate predicat
   condition_ = std::move(predicate);
 }
 
-void CommandIndex::intercept(std::string_view lower_name) {
+void CommandIndex::intercept(std::string_view lower_name, int arity) {
   CommandEntry& e = entries_[std::string(lower_name)];
   e.kind = CommandKind::kIntercepted;
+  e.arity = arity;
   e.pins = false;  // run by the proxy, with the client's identity
 }
 

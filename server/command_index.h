@@ -43,6 +43,8 @@ struct CommandEntry {
   // Needs the client's own backend connection: it uses or changes connection state, may block,
   // or is unknown (a module's command might do either). XREAD pins only with BLOCK.
   bool pins = true;
+  // Arity of an intercepted command (the table has none for them); as Redis counts it.
+  int arity = 0;
   ChannelKind channel_kind = ChannelKind::kChannel;
   const backend::CommandInfo* info = nullptr;  // null for commands the table does not know
 };
@@ -51,8 +53,8 @@ class CommandIndex {
  public:
   explicit CommandIndex(const backend::CommandTable& table);
 
-  // Marks a command name as intercepted (e.g. "tfcall").
-  void intercept(std::string_view lower_name);
+  // Marks a command name as intercepted (e.g. "tfcall"), with its arity.
+  void intercept(std::string_view lower_name, int arity);
   // Intercepts `lower_name` only when `predicate(argv)` holds; otherwise it is forwarded.
   using Predicate = std::function<bool(const std::vector<std::string_view>& argv)>;
   void interceptWhen(std::string_view lower_name, Predicate predicate);
@@ -62,6 +64,11 @@ class CommandIndex {
 
   // Classifies a command name (any case). Unknown names are kPlain with no info.
   const CommandEntry& lookup(std::string_view name) const;
+  // The entry of `container`'s subcommand, or `container` itself if it has none by that name.
+  const backend::CommandInfo* subcommand(const backend::CommandInfo* container,
+                                         std::string_view sub) const {
+    return table_.find(container->name, sub);
+  }
 
  private:
   struct Hash {
@@ -71,6 +78,7 @@ class CommandIndex {
   std::unordered_map<std::string, CommandEntry, Hash, std::equal_to<>> entries_;
   CommandEntry unknown_;
   Predicate condition_;
+  const backend::CommandTable& table_;
 };
 
 }  // namespace tfproxy::server

@@ -38,11 +38,24 @@ void Gate::wakeDrainer() {
   drained_.notify_all();
 }
 
+void Gate::removeWaiters(int n) {
+  if (n <= 0) return;
+  waiters_.fetch_sub(n, std::memory_order_seq_cst);
+  wakeDrainer();
+}
+
 void Gate::lockExclusive() {
   exclusive_.lock();
   const auto start = Clock::now();
   {
     std::unique_lock lock(drain_mutex_);
+    // Forwarders held back by the previous section go first (their commands then count for
+    // this section's drain).
+    if (waiters_.load(std::memory_order_seq_cst) > 0) {
+      draining_.store(true, std::memory_order_seq_cst);
+      drained_.wait_for(lock, std::chrono::milliseconds(5),
+                        [this] { return waiters_.load(std::memory_order_seq_cst) <= 0; });
+    }
     draining_.store(true, std::memory_order_seq_cst);
     closed_.store(true, std::memory_order_seq_cst);
   }

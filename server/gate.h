@@ -46,6 +46,12 @@ class Gate {
   // True while an exclusive holder waits for the drain or holds the gate.
   bool closed() const { return closed_.load(std::memory_order_seq_cst); }
 
+  // Fairness: forwarders the gate held back register here, and unregister once they had their
+  // turn (admitted what they held). A new exclusive holder lets them go first -- waiting at
+  // most a few milliseconds -- so back-to-back sections cannot starve forwarded traffic.
+  void addWaiter() { waiters_.fetch_add(1, std::memory_order_seq_cst); }
+  void removeWaiters(int n);
+
   // Exclusive side; blocks the calling thread, which must not be an I/O thread. Exclusive
   // holders are served one at a time.
   void lockExclusive();
@@ -72,6 +78,7 @@ class Gate {
   std::mutex drain_mutex_;  // guards the drain wait
   std::condition_variable drained_;
   std::atomic<bool> draining_{false};
+  std::atomic<int> waiters_{0};
 
   std::chrono::steady_clock::time_point held_since_;
   std::atomic<uint64_t> entries_{0};

@@ -17,6 +17,12 @@ struct ClientContext {
   std::string user = "default";
   std::string password;
   bool in_multi = false;
+  // EXEC of a transaction the proxy runs (SPEC 11.11): the commands queued after the forwarded
+  // prefix, and a way to EXEC that prefix on the client's own connection. `exec_prefix` may be
+  // called from any thread; its callback gets the reply frame (an error frame if the client
+  // went away) on the client's worker thread.
+  std::vector<std::vector<std::string>> transaction;
+  std::function<void(std::function<void(std::string frame)>)> exec_prefix;
 };
 
 class InterceptHandler {

@@ -104,13 +104,19 @@ int main(int argc, char** argv) {
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   server::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
                              options.library_key);
-  server::TfCommands commands(
-      {engine.get(), &gears, &store, &connections, &status,
-       backend::Identity{
-           options.backend_user.empty() ? std::string("default") : options.backend_user,
-           options.backend_password}});
-  for (const std::string& name : server::TfCommands::interceptedNames()) {
-    server.commandIndex().intercept(name);
+  server::TfCommands::Services services;
+  services.engine = engine.get();
+  services.config = &gears;
+  services.store = &store;
+  services.connections = &connections;
+  services.status = &status;
+  services.proxy_identity.user =
+      options.backend_user.empty() ? std::string("default") : options.backend_user;
+  services.proxy_identity.password = options.backend_password;
+  services.host = &host;
+  server::TfCommands commands(services);
+  for (const auto& [name, arity] : server::TfCommands::interceptedCommands()) {
+    server.commandIndex().intercept(name, arity);
   }
   server.commandIndex().interceptWhen("config", server::TfCommands::interceptsConfig);
   server.setInterceptHandler(&commands);

@@ -78,7 +78,11 @@ Pipeline::~Pipeline() { abandon(); }
 
 void Pipeline::abandon() {
   uint32_t counted = released_;
-  for (const Slot& s : slots_) counted += s.weight;
+  for (Slot& s : slots_) {
+    counted += s.weight;
+    if (s.capture)
+      std::exchange(s.capture, nullptr)("-ERR tfproxy: the client connection closed\r\n");
+  }
   if (counted > 0) gate_.release(counted);
   released_ = 0;
   slots_.clear();
@@ -303,10 +307,50 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       for (size_t i = 0; i < parser_.argc(); ++i) argv.push_back(parser_.arg(i));
       intercept = index_.conditionHolds(argv);
     }
-    if (intercept) {
+    // From the first intercepted command inside MULTI the proxy runs the transaction itself.
+    if (intercept && scan.multi && !transaction_.active && !unavailable()) {
       if (!commit()) return {Stop::kPaused, batch_start};
-      intercepted_.clear();
-      for (size_t i = 0; i < parser_.argc(); ++i) intercepted_.emplace_back(parser_.arg(i));
+      transaction_ = Transaction{};
+      transaction_.active = true;
+    }
+    if (transaction_.active) {
+      if (entry.kind == CommandKind::kExec) {
+        pos += r.consumed;
+        batch_start = pos;
+        scan.multi = false;
+        scan_ = scan;
+        Transaction done = std::move(transaction_);
+        transaction_ = Transaction{};
+        if (done.aborted) {
+          // The backend still holds the forwarded prefix in MULTI: end it quietly.
+          std::string discard;
+          resp::encodeCommand({"DISCARD"}, &discard);
+          forwardCaptured(
+              discard, [](std::string_view) {}, to_backend);
+          pushLocal("-EXECABORT Transaction discarded because of previous errors.\r\n");
+          continue;
+        }
+        intercepted_ = Intercepted{{"EXEC"}, std::move(done.queued)};
+        barrier_ = true;
+        intercept_dispatched_ = false;
+        Slot s;
+        s.forward = false;
+        slots_.push_back(std::move(s));
+        flush(to_client);
+        return {Stop::kBarrier, pos};
+      }
+      if (entry.kind == CommandKind::kDiscard || entry.kind == CommandKind::kReset) {
+        transaction_ = Transaction{};  // forwarded below: the backend ends its MULTI
+      } else {
+        queueInTransaction(entry);
+        pos += r.consumed;
+        batch_start = pos;
+        continue;
+      }
+    } else if (intercept) {
+      if (!commit()) return {Stop::kPaused, batch_start};
+      intercepted_ = Intercepted{};
+      for (size_t i = 0; i < parser_.argc(); ++i) intercepted_.argv.emplace_back(parser_.arg(i));
       pos += r.consumed;
       barrier_ = true;
       intercept_dispatched_ = false;
@@ -339,7 +383,66 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
   return {Stop::kNeedMore, pos};
 }
 
-const std::vector<std::string>* Pipeline::readyIntercepted() {
+void Pipeline::queueInTransaction(const CommandEntry& entry) {
+  std::string name;
+  backend::toLower(parser_.arg(0), &name);
+  if (entry.kind == CommandKind::kMulti) {
+    pushLocal("-ERR MULTI calls can not be nested\r\n");
+    return;
+  }
+  if (name == "watch") {
+    pushLocal("-ERR WATCH inside MULTI is not allowed\r\n");
+    return;
+  }
+  // Queuing checks as Redis makes them; a failure discards the transaction at EXEC.
+  std::string error;
+  const backend::CommandInfo* info = entry.info;
+  if (info == nullptr && entry.kind != CommandKind::kIntercepted &&
+      entry.kind != CommandKind::kConditional) {
+    std::string args;
+    for (size_t i = 1; i < parser_.argc() && args.size() < 128; ++i) {
+      std::string_view a = parser_.arg(i).substr(0, 128 - args.size());
+      args += "'" + std::string(a) + "' ";
+    }
+    error = "ERR unknown command '" + std::string(parser_.arg(0).substr(0, 128)) +
+            "', with args beginning with: " + args;
+  } else {
+    const backend::CommandInfo* sub =
+        info != nullptr && parser_.argc() > 1 ? index_.subcommand(info, parser_.arg(1)) : info;
+    int arity = sub != nullptr ? sub->arity : entry.arity;
+    const std::string shown = sub != nullptr ? sub->name : name;
+    int argc = static_cast<int>(parser_.argc());
+    if ((arity > 0 && argc != arity) || (arity < 0 && argc < -arity)) {
+      error = "ERR wrong number of arguments for '" + shown + "' command";
+    }
+  }
+  if (!error.empty()) {
+    transaction_.aborted = true;
+    std::string reply;
+    resp::ReplyWriter(&reply, protocol_).error(error);
+    pushLocal(std::move(reply));
+    return;
+  }
+  std::vector<std::string> argv;
+  for (size_t i = 0; i < parser_.argc(); ++i) argv.emplace_back(parser_.arg(i));
+  transaction_.queued.push_back(std::move(argv));
+  pushLocal("+QUEUED\r\n");
+}
+
+void Pipeline::forwardCaptured(std::string_view bytes,
+                               std::function<void(std::string_view)> on_reply,
+                               std::string* to_backend) {
+  to_backend->append(bytes);
+  Slot s;
+  s.forward = true;
+  s.expected = 1;
+  s.observe = Observe::kCapture;
+  s.capture = std::move(on_reply);
+  slots_.push_back(std::move(s));
+  if (target_ == kNone) target_ = slots_.size() - 1;
+}
+
+const Pipeline::Intercepted* Pipeline::readyIntercepted() {
   if (!barrier_ || intercept_dispatched_ || slots_.empty()) return nullptr;
   const Slot& front = slots_.front();
   if (front.forward || front.ready) return nullptr;
@@ -414,6 +517,14 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
     return;
   }
   Slot& slot = *target;
+  if (slot.observe == Observe::kCapture) {
+    auto capture = std::move(slot.capture);
+    slot.ready = true;
+    advanceTarget();
+    flush(to_client);
+    if (capture) capture(frame);
+    return;
+  }
   appendForClient(target_, frame, to_client);
   bool done;
   if (slot.observe == Observe::kNone) {
@@ -475,6 +586,8 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
     case Observe::kFlush:
       if (!error) ++flushes_;
       return true;
+    case Observe::kCapture:
+      return true;
     case Observe::kSubscribe:
     case Observe::kUnsubscribe: {
       if (error) return true;
@@ -533,6 +646,11 @@ void Pipeline::onBackendLost(std::string_view error, std::string* to_client) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (!s.forward || s.ready) continue;
+    if (s.capture) {
+      std::exchange(s.capture, nullptr)(reply);
+      s.ready = true;
+      continue;
+    }
     uint32_t replies = s.observe == Observe::kNone ? s.expected : 1;
     for (uint32_t n = 0; n < replies; ++n) appendForClient(i, reply, to_client);
     released_ += s.weight;

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -77,6 +78,12 @@ class Pipeline {
   // The backend connection is gone: every reply still expected from it becomes `error`.
   void onBackendLost(std::string_view error, std::string* to_client);
 
+  // Sends `bytes` (one command) outside the gate's admission -- for the holder of the gate --
+  // and hands its reply frame to `on_reply` instead of the client. `on_reply` also runs (with an
+  // error frame) if the connection is lost or the session abandoned first.
+  void forwardCaptured(std::string_view bytes, std::function<void(std::string_view)> on_reply,
+                       std::string* to_backend);
+
   // Shared mode: forwarded commands go over a connection shared with other clients, so a
   // command that needs the client's own connection stops the input with kPin.
   void setShared(bool shared) { shared_ = shared; }
@@ -89,9 +96,15 @@ class Pipeline {
   void setUnavailable(std::string error) { unavailable_error_ = std::move(error); }
   bool unavailable() const { return !unavailable_error_.empty(); }
 
-  // The intercepted command whose turn has come (every earlier reply is in), or nullptr. Its
-  // arguments stay valid until completeIntercepted().
-  const std::vector<std::string>* readyIntercepted();
+  // An intercepted command for the proxy to run. For EXEC of a transaction the proxy runs
+  // (SPEC 11.11), `transaction` holds the commands queued after the forwarded prefix.
+  struct Intercepted {
+    std::vector<std::string> argv;
+    std::vector<std::vector<std::string>> transaction;
+  };
+  // The intercepted command whose turn has come (every earlier reply is in), or nullptr. It
+  // stays valid until completeIntercepted().
+  const Intercepted* readyIntercepted();
   // The proxy's reply to the intercepted command (RESP bytes in the client's protocol).
   void completeIntercepted(std::string reply, std::string* to_client);
 
@@ -131,6 +144,7 @@ class Pipeline {
     kUnsubscribe,
     kMonitor,
     kFlush,
+    kCapture,  // the reply goes to Slot::capture, not to the client
   };
   static constexpr uint32_t kAll = UINT32_MAX;  // unsubscribe without arguments
   static constexpr size_t kNone = SIZE_MAX;
@@ -147,7 +161,17 @@ class Pipeline {
     std::string user;       // AUTH / HELLO AUTH
     std::string password;
     std::string buffer;  // bytes that wait for earlier slots
+    std::function<void(std::string_view)> capture;
   };
+  // A transaction the proxy runs itself: entered at the first intercepted command inside
+  // MULTI; commands are queued here until EXEC.
+  struct Transaction {
+    bool active = false;
+    bool aborted = false;  // a queuing error: EXEC answers EXECABORT
+    std::vector<std::vector<std::string>> queued;
+  };
+  // Queues the current command of a proxy-run transaction, answering QUEUED or an error.
+  void queueInTransaction(const CommandEntry& entry);
   enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
   // State that decides how many replies a command gets, as of the commands scanned so far.
   struct ScanState {
@@ -189,7 +213,8 @@ class Pipeline {
   uint32_t expected_added_ = 0;
   bool barrier_ = false;  // an intercepted command is pending
   bool intercept_dispatched_ = false;
-  std::vector<std::string> intercepted_;
+  Intercepted intercepted_;
+  Transaction transaction_;
   bool closing_ = false;
   std::string unavailable_error_;
   std::string protocol_error_;

@@ -24,10 +24,25 @@ class ScriptingHost : public scripting::Host {
   bool backendOutOfMemory() override { return status_.outOfMemory(); }
   void asyncCommand(const backend::Identity& identity, int64_t db, std::vector<std::string> args,
                     bool may_block, AsyncDone done) override {
-    async_.run(identity, db, std::move(args), may_block, std::move(done));
+    async_.run(
+        identity, db, std::move(args), may_block,
+        [this, done = std::move(done)](std::optional<resp::Value> reply, const std::string& error) {
+          // A reply that shows the backend changed role updates the state first, so the
+          // code it wakes up sees the new role in its next block().
+          if (reply && reply->isError() && roleChanged(reply->str)) status_.refresh();
+          done(std::move(reply), error);
+        });
+  }
+  void commandFailed(const std::string& error) override {
+    if (roleChanged(error)) status_.refresh();
   }
 
  private:
+  static bool roleChanged(const std::string& error) {
+    return error.rfind("READONLY", 0) == 0 ||
+           (error.rfind("UNBLOCKED", 0) == 0 &&
+            error.find("instance state changed") != std::string::npos);
+  }
   Gate& gate_;
   backend::ScriptConnectionPool& connections_;
   backend::BackendStatus& status_;

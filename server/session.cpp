@@ -52,8 +52,10 @@ std::string peerName(int fd) {
 
 enum class IoResult { kDone, kWouldBlock, kClosed, kError };
 
-// Reads what `fd` has (at most kReadBurst) into `in`; kDone means it may have more.
-IoResult readSome(int fd, Buffer* in, bool* drained) {
+// Reads what `fd` has (at most kReadBurst) into `in`; kDone means it may have more. A short read
+// counts as drained unless the peer hung up: then the close sits behind the data and no further
+// edge announces it, so reading goes on until recv says 0.
+IoResult readSome(int fd, Buffer* in, bool hung_up, bool* drained) {
   size_t total = 0;
   while (total < kReadBurst) {
     auto space = in->prepare();
@@ -61,7 +63,7 @@ IoResult readSome(int fd, Buffer* in, bool* drained) {
     if (n > 0) {
       in->commit(static_cast<size_t>(n));
       total += static_cast<size_t>(n);
-      if (static_cast<size_t>(n) < space.size()) {
+      if (!hung_up && static_cast<size_t>(n) < space.size()) {
         *drained = true;  // a short read: the socket had no more
         return IoResult::kDone;
       }
@@ -102,9 +104,11 @@ IoResult writeSome(int fd, std::string* out, size_t* written) {
 void Session::SocketWatcher::onEvents(uint32_t events) {
   const bool readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
   const bool writable = (events & EPOLLOUT) != 0;
+  const bool hung_up = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
   Session& s = session_;
   if (s.closed_) return;
   if (client_) {
+    s.client_hung_up_ = s.client_hung_up_ || hung_up;
     if (writable) {
       s.client_blocked_ = false;
       s.flushClient();
@@ -114,6 +118,7 @@ void Session::SocketWatcher::onEvents(uint32_t events) {
       s.readClient();
     }
   } else {
+    s.backend_hung_up_ = s.backend_hung_up_ || hung_up;
     if (writable) {
       s.backend_blocked_ = false;
       s.flushBackend();
@@ -172,6 +177,7 @@ void Session::connectBackend() {
                  } else {
                    self->services_.link->markUp();
                    self->backend_fd_ = fd;
+                   self->backend_hung_up_ = false;
                    self->backend_state_ = BackendState::kConnected;
                    self->pipeline_.setUnavailable({});
                    self->worker_.loop().add(fd, &self->backend_watcher_);
@@ -203,7 +209,7 @@ bool Session::backendBackpressure() const {
 void Session::readClient() {
   while (client_readable_ && !closed_ && !close_after_flush_ && !clientBackpressure()) {
     bool drained = false;
-    IoResult r = readSome(client_fd_, &client_in_, &drained);
+    IoResult r = readSome(client_fd_, &client_in_, client_hung_up_, &drained);
     if (drained) client_readable_ = false;
     if (r == IoResult::kClosed || r == IoResult::kError) {
       // The client is gone (or reset): like Redis, drop whatever it was owed and release its
@@ -249,6 +255,7 @@ void Session::process() {
     case Pipeline::Stop::kPaused:
       if (!waiting_for_gate_) {
         waiting_for_gate_ = true;
+        services_.gate->addWaiter();
         worker_.waitForGate(shared_from_this());
         // Registered first, checked again after: a gate opening meanwhile either saw the
         // registration or is seen here.
@@ -273,8 +280,10 @@ void Session::process() {
 }
 
 void Session::onGateOpened() {
+  const bool was_waiting = waiting_for_gate_;
   waiting_for_gate_ = false;
-  process();
+  process();  // admits what was held back (or registers again if the gate closed meanwhile)
+  if (was_waiting) services_.gate->removeWaiters(1);
   readClient();
 }
 
@@ -284,8 +293,8 @@ void Session::onGateClosing() {
 }
 
 void Session::dispatchIntercepted() {
-  const std::vector<std::string>* argv = pipeline_.readyIntercepted();
-  if (argv == nullptr) return;
+  const Pipeline::Intercepted* request = pipeline_.readyIntercepted();
+  if (request == nullptr) return;
   if (services_.intercept == nullptr) {
     onInterceptDone("-ERR tfproxy: no handler for intercepted command\r\n");
     return;
@@ -298,7 +307,27 @@ void Session::dispatchIntercepted() {
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
   EventLoop& loop = worker_.loop();
-  services_.intercept->run(*argv, context, [weak, &loop](std::string reply) {
+  if (!request->transaction.empty() || request->argv[0] == "EXEC") {
+    context.in_multi = true;
+    context.transaction = request->transaction;
+    // The gate's holder asks for the prefix EXEC; it goes out past the closed gate.
+    context.exec_prefix = [weak, &loop](std::function<void(std::string)> on_reply) {
+      loop.post([weak, on_reply = std::move(on_reply)]() mutable {
+        auto self = weak.lock();
+        if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
+          on_reply("-ERR tfproxy: the client connection closed\r\n");
+          return;
+        }
+        std::string exec;
+        resp::encodeCommand({"EXEC"}, &exec);
+        self->pipeline_.forwardCaptured(
+            exec, [on_reply](std::string_view frame) { on_reply(std::string(frame)); },
+            &self->to_backend_);
+        self->flushBackend();
+      });
+    };
+  }
+  services_.intercept->run(request->argv, context, [weak, &loop](std::string reply) {
     loop.post([weak, reply = std::move(reply)]() mutable {
       if (auto self = weak.lock()) self->onInterceptDone(std::move(reply));
     });
@@ -327,7 +356,7 @@ void Session::readBackend() {
       if (!services_.gate->closed()) return;
     }
     bool drained = false;
-    IoResult r = readSome(backend_fd_, &backend_in_, &drained);
+    IoResult r = readSome(backend_fd_, &backend_in_, backend_hung_up_, &drained);
     if (drained) backend_readable_ = false;
     if (r == IoResult::kClosed || r == IoResult::kError) {
       backendLost(r == IoResult::kClosed ? "closed by the backend" : std::strerror(errno));
@@ -437,6 +466,10 @@ void Session::shutdown() {
 void Session::close() {
   if (closed_) return;
   closed_ = true;
+  if (waiting_for_gate_) {
+    waiting_for_gate_ = false;
+    services_.gate->removeWaiters(1);
+  }
   if (client_fd_ >= 0) {
     worker_.loop().remove(client_fd_);
     ::close(client_fd_);

@@ -131,6 +131,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool backend_readable_ = false;
   bool client_blocked_ = false;
   bool backend_blocked_ = false;
+  // The peer hung up: its close follows the data, so short reads no longer count as drained.
+  bool client_hung_up_ = false;
+  bool backend_hung_up_ = false;
 
   bool closed_ = false;
   bool close_after_flush_ = false;  // QUIT, protocol error, shutdown, lost backend

@@ -58,6 +58,7 @@ void SharedConnection::connect() {
                  self->state_ = State::kConnected;
                  self->blocked_ = false;
                  self->readable_ = false;
+                 self->hung_up_ = false;
                  self->worker_.loop().add(fd, self.get());
                  self->scheduleFlush();
                });
@@ -79,6 +80,7 @@ void SharedConnection::onEvents(uint32_t events) {
     blocked_ = false;
     flush();
   }
+  if ((events & (EPOLLRDHUP | EPOLLHUP)) != 0) hung_up_ = true;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
     readable_ = true;
     read();
@@ -123,7 +125,8 @@ void SharedConnection::read() {
       fail(std::strerror(errno));
       return;
     }
-    if (static_cast<size_t>(n) < space.size()) readable_ = false;
+    // A short read drains the socket, unless the backend hung up: its close then follows.
+    if (!hung_up_ && static_cast<size_t>(n) < space.size()) readable_ = false;
     in_.commit(static_cast<size_t>(n));
 
     // Hand each session the run of complete replies that belongs to it.

@@ -68,6 +68,7 @@ class SharedConnection : public EventLoop::Watcher,
   bool flush_scheduled_ = false;
   bool blocked_ = false;   // the socket was full: wait for the writable edge
   bool readable_ = false;  // a readable edge came and the socket is not drained yet
+  bool hung_up_ = false;   // the backend closed its side: read until recv returns 0
   Buffer in_;
   resp::ReplyFramer framer_;
 };

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <future>
 #include <limits>
 
 #include <spdlog/spdlog.h>
 
+#include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "scripting/errors.h"
 #include "scripting/text.h"
@@ -100,15 +102,12 @@ const TfCommands::CommandSpec TfCommands::kCommands[] = {
     {"config", -2, &TfCommands::config},
 };
 
-const std::vector<std::string>& TfCommands::interceptedNames() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const CommandSpec& c : kCommands) {
-      if (std::string_view(c.name) != "config") n.emplace_back(c.name);
-    }
-    return n;
-  }();
-  return names;
+std::vector<std::pair<std::string, int>> TfCommands::interceptedCommands() {
+  std::vector<std::pair<std::string, int>> n;
+  for (const CommandSpec& c : kCommands) {
+    if (std::string_view(c.name) != "config") n.emplace_back(c.name, c.arity);
+  }
+  return n;
 }
 
 bool TfCommands::interceptsConfig(const std::vector<std::string_view>& argv) {
@@ -154,6 +153,10 @@ TfCommands::~TfCommands() {
 }
 
 void TfCommands::runBlocking(std::function<void()> task) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    task();
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     tasks_.push_back(std::move(task));
@@ -163,6 +166,12 @@ void TfCommands::runBlocking(std::function<void()> task) {
 
 void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
   const std::string name = lower(argv[0]);
+  if (name == "exec" && client.exec_prefix) {
+    runBlocking([this, client, done = std::move(done)]() mutable {
+      execTransaction(client, std::move(done));
+    });
+    return;
+  }
   const CommandSpec* spec = nullptr;
   for (const CommandSpec& s : kCommands) {
     if (name == s.name) spec = &s;
@@ -246,6 +255,108 @@ std::optional<std::string> TfCommands::permission(const std::string& user,
   std::lock_guard lock(permissions_mutex_);
   permissions_[key] = {denial, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
   return denial;
+}
+
+std::string TfCommands::runAndWait(const Args& argv, const ClientContext& client) {
+  std::promise<std::string> reply;
+  auto future = reply.get_future();
+  run(argv, client, [&reply](std::string bytes) { reply.set_value(std::move(bytes)); });
+  return future.get();
+}
+
+// The forwarded prefix runs first, by EXEC on the client's own connection (nil: a WATCHed key
+// changed, and nothing else runs); then the commands queued here, in order -- functions with
+// blocking not allowed, plain commands as MULTI/EXEC batches -- all inside one atomic section,
+// answered as one array.
+void TfCommands::execTransaction(const ClientContext& client, Done done) {
+  services_.host->enterAtomicSection();
+  std::promise<std::string> prefix_reply;
+  auto prefix_future = prefix_reply.get_future();
+  client.exec_prefix(
+      [&prefix_reply](std::string frame) { prefix_reply.set_value(std::move(frame)); });
+  resp::Value prefix;
+  if (!resp::decodeValue(prefix_future.get(), &prefix)) {
+    prefix = resp::Value::error("ERR tfproxy: malformed EXEC reply");
+  }
+  if (prefix.isNull() || prefix.isError()) {
+    services_.host->leaveAtomicSection();
+    std::string reply;
+    resp::ReplyWriter w(&reply, client.protocol);
+    if (prefix.isNull()) {
+      w.nullArray();
+    } else {
+      w.error(prefix.str);
+    }
+    return done(std::move(reply));
+  }
+  std::vector<std::string> results;
+  for (const resp::Value& v : prefix.elements) {
+    std::string bytes;
+    resp::ReplyWriter(&bytes, client.protocol).value(v);
+    results.push_back(std::move(bytes));
+  }
+
+  ClientContext inner = client;
+  inner.exec_prefix = nullptr;
+  inner.transaction.clear();
+  backend::Identity identity{client.user, client.password};
+  std::vector<std::vector<std::string>> batch;
+  // Plain commands collected so far run as one MULTI/EXEC on a connection of the client's user.
+  auto runBatch = [&] {
+    if (batch.empty()) return;
+    backend::ScriptConnectionPool::Failure failure;
+    std::string error;
+    auto lease = services_.connections->acquire(identity, &failure, &error);
+    std::vector<resp::Value> replies;
+    if (lease) {
+      std::vector<std::vector<std::string_view>> commands = {{"MULTI"}};
+      for (const auto& cmd : batch) commands.emplace_back(cmd.begin(), cmd.end());
+      commands.push_back({"EXEC"});
+      auto r = lease->run(client.db, commands);
+      if (r && r->back().type == resp::Type::kArray) replies = std::move(r->back().elements);
+      if (!r) error = lease->error();
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      std::string bytes;
+      resp::ReplyWriter w(&bytes, client.protocol);
+      if (i < replies.size()) {
+        w.value(replies[i]);
+      } else {
+        w.error("ERR tfproxy: " + (error.empty() ? std::string("transaction failed") : error));
+      }
+      results.push_back(std::move(bytes));
+    }
+    batch.clear();
+  };
+  for (const auto& cmd : client.transaction) {
+    std::vector<std::string_view> views(cmd.begin(), cmd.end());
+    const std::string name = lower(cmd[0]);
+    bool ours = name != "config" || interceptsConfig(views);
+    ours = ours && std::any_of(std::begin(kCommands), std::end(kCommands),
+                               [&](const CommandSpec& s) { return name == s.name; });
+    if (!ours) {
+      batch.push_back(cmd);
+      continue;
+    }
+    runBatch();
+    if (name == "tfunction" && cmd.size() > 1 &&
+        (lower(cmd[1]) == "load" || lower(cmd[1]) == "delete")) {
+      // Loading and deleting cannot run inside a transaction (SPEC 3.1).
+      std::string bytes;
+      resp::ReplyWriter(&bytes, client.protocol)
+          .error("ERR Blocking module command called from transaction");
+      results.push_back(std::move(bytes));
+      continue;
+    }
+    results.push_back(runAndWait(cmd, inner));
+  }
+  runBatch();
+  services_.host->leaveAtomicSection();
+  std::string reply;
+  resp::ReplyWriter w(&reply, client.protocol);
+  w.arrayHeader(results.size());
+  for (const std::string& r : results) w.raw(r);
+  done(std::move(reply));
 }
 
 void TfCommands::tfunction(const Args& argv, const ClientContext& client, Done done) {
@@ -397,6 +508,8 @@ void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done
   request.protocol = client.protocol;
   request.async_call = lower(argv[0]) == "tfcallasync";
   request.in_transaction = client.in_multi;
+  // Inside a proxy-run EXEC the transaction already holds the gate.
+  request.section_held = client.in_multi;
   services_.engine->call(std::move(request), std::move(done));
 }
 

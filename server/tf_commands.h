@@ -28,12 +28,13 @@ class LibraryStore;
 class TfCommands : public InterceptHandler {
  public:
   struct Services {
-    scripting::Engine* engine;
-    config::GearsConfig* config;
-    LibraryStore* store;                         // may be null: nothing is stored
-    backend::ScriptConnectionPool* connections;  // forwards the non-redisgears part of CONFIG
-    backend::BackendStatus* status;              // is authentication required?
-    backend::Identity proxy_identity;            // runs ACL DRYRUN for the permission checks
+    scripting::Engine* engine = nullptr;
+    config::GearsConfig* config = nullptr;
+    LibraryStore* store = nullptr;                         // null: nothing is stored
+    backend::ScriptConnectionPool* connections = nullptr;  // forwards the rest of CONFIG
+    backend::BackendStatus* status = nullptr;              // is authentication required?
+    backend::Identity proxy_identity;  // runs ACL DRYRUN for the permission checks
+    scripting::Host* host = nullptr;   // the atomic gate, for transactions
   };
   explicit TfCommands(Services services);
   ~TfCommands() override;
@@ -42,9 +43,9 @@ class TfCommands : public InterceptHandler {
   void run(const std::vector<std::string>& argv, const ClientContext& client,
            std::function<void(std::string reply)> done) override;
 
-  // Lower-case names the proxy always intercepts. CONFIG is intercepted only when its
-  // parameters involve redisgears_2.* (see interceptsConfig).
-  static const std::vector<std::string>& interceptedNames();
+  // Lower-case names (with their arity) the proxy always intercepts. CONFIG is intercepted only
+  // when its parameters involve redisgears_2.* (see interceptsConfig).
+  static std::vector<std::pair<std::string, int>> interceptedCommands();
   // For CONFIG GET/SET: does this call involve our settings?
   static bool interceptsConfig(const std::vector<std::string_view>& argv);
 
@@ -74,8 +75,13 @@ class TfCommands : public InterceptHandler {
   void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
                  const ClientContext& client, Done done);
 
-  // Runs backend round trips (the forwarded part of CONFIG) off the I/O threads.
+  // Runs backend round trips (the forwarded part of CONFIG) off the I/O threads; on the helper
+  // thread itself (inside a transaction) at once.
   void runBlocking(std::function<void()> task);
+  // EXEC of a proxy-run transaction (SPEC 11.11), on the helper thread.
+  void execTransaction(const ClientContext& client, Done done);
+  // Runs one intercepted command and waits for its reply (helper thread only).
+  std::string runAndWait(const Args& argv, const ClientContext& client);
 
   // The access policy (SPEC 11.4; README "Access control"): a client must be authenticated
   // where the backend requires it, and its user must be allowed to run the Redis Functions

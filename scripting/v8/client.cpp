@@ -129,7 +129,10 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
                  : "ERR tfproxy: connection to the backend lost (" + broke + ")";
     return std::nullopt;
   }
-  if (reply->isError()) reply->str = upstreamAclText(reply->str, identity_.user);
+  if (reply->isError()) {
+    engine.host().commandFailed(reply->str);
+    reply->str = upstreamAclText(reply->str, identity_.user);
+  }
   return reply;
 }
 

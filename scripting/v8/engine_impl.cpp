@@ -216,6 +216,8 @@ void EngineImpl::remove(std::string name, Persist persist, std::function<void(Ou
             libraries_.erase(it);
           }
         }
+        // Its work in flight goes on; what would settle its promises is dropped (SPEC 9.3).
+        if (removed) removed->markDeleted();
         done(std::nullopt);
       });
 }
@@ -336,7 +338,7 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
       v8::Local<v8::Context> ctx = scope.context();
       Function& f = *const_cast<Function*>(function);
       Invocation invocation(*library, request.identity, request.db, f.flags, block_allowed,
-                            /*section_held=*/false, target);
+                            request.section_held, target);
       std::vector<v8::Local<v8::Value>> argv;
       argv.push_back(bindings::syncClient(*library, f));
       if (!functionArguments(isolate, f, request, &argv)) {

@@ -79,10 +79,17 @@ std::string Client::readRaw() {
       return frame;
     }
     if (r.status == resp::ReplyFramer::Status::kError) throw std::runtime_error("bad RESP");
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) throw std::runtime_error("timed out waiting for a reply");
-    if (!fill(left)) throw std::runtime_error("connection closed while waiting for a reply");
+    // Rounded up, and at least one read attempt even when the time is up.
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const bool last = left.count() <= 0;
+    if (!fill(last ? std::chrono::milliseconds(0) : left)) {
+      throw std::runtime_error("connection closed while waiting for a reply");
+    }
+    if (last) {
+      if (framer_.scan(in_).status == resp::ReplyFramer::Status::kComplete) continue;
+      throw std::runtime_error("timed out waiting for a reply");
+    }
   }
 }
 

@@ -23,7 +23,7 @@ class FakeGate : public ForwardGate {
 class PipelineTest : public ::testing::Test {
  protected:
   PipelineTest() : index_(backend::CommandTable::builtin()) {
-    index_.intercept("tfcall");
+    index_.intercept("tfcall", -3);
     pipeline_ = std::make_unique<Pipeline>(index_, gate_, PipelineLimits{});
   }
 
@@ -203,9 +203,9 @@ TEST_F(PipelineTest, InterceptedCommandWaitsForEarlierRepliesAndHoldsLaterOnes) 
   EXPECT_EQ(takeBackend(), "SELECT 2\r\n");
   EXPECT_EQ(pipeline_->readyIntercepted(), nullptr);  // SELECT not answered yet
   backend("+OK\r\n");
-  const auto* argv = pipeline_->readyIntercepted();
-  ASSERT_NE(argv, nullptr);
-  EXPECT_EQ(*argv, (std::vector<std::string>{"TFCALL", "lib.f", "0"}));
+  const auto* request = pipeline_->readyIntercepted();
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->argv, (std::vector<std::string>{"TFCALL", "lib.f", "0"}));
   EXPECT_EQ(pipeline_->db(), 2);
   EXPECT_EQ(client(""), Pipeline::Stop::kBarrier);
   EXPECT_EQ(takeBackend(), "");
