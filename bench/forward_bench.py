@@ -11,47 +11,18 @@ Needs redis-server, redis-benchmark and nutcracker on PATH (scripts/setup.sh ins
 a built tfproxy (build/server/tfproxy).
 """
 import argparse
-import csv
-import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("nothing listens on %d" % port)
+from benchlib import TFPROXY, Processes, free_port, redis_benchmark
 
 
 def bench(port, pipeline, requests, clients=50, tests="set,get"):
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(requests),
-         "-P", str(pipeline), "-t", tests, "--csv", "-r", "100000", "-d", "16"],
-        check=True, capture_output=True, text=True).stdout
-    rows = {}
-    for row in csv.DictReader(io.StringIO(out)):
-        rows[row["test"]] = (float(row["rps"]), float(row["p50_latency_ms"]))
-    return rows
+    rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-P", str(pipeline),
+                                  "-t", tests, "-r", "100000", "-d", "16"])
+    return {test: (float(row["rps"]), float(row["p50_latency_ms"])) for test, row in rows.items()}
 
 
 def main():
@@ -59,29 +30,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--threads", type=int, default=1, help="tfproxy --threads")
-    ap.add_argument("--tfproxy", default=os.path.join(ROOT, "build", "server", "tfproxy"))
+    ap.add_argument("--tfproxy", default=TFPROXY)
     args = ap.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="tfproxy-bench-")
-    procs = []
-    try:
-        redis_port, tf_port, tw_port, tw_stats = free_port(), free_port(), free_port(), free_port()
-        procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-             "--dir", tmp], stdout=subprocess.DEVNULL))
-        wait_port(redis_port)
-        procs.append(subprocess.Popen(
-            [args.tfproxy, "--port", str(tf_port), "--backend", "127.0.0.1:%d" % redis_port,
-             "--threads", str(args.threads), "--log-level", "warn"]))
-        conf = os.path.join(tmp, "nutcracker.yml")
+    with Processes() as procs:
+        redis_port = procs.redis()
+        tf_port = procs.tfproxy(args.tfproxy, redis_port, "--threads", str(args.threads))
+        tw_port, tw_stats = free_port(), free_port()
+        conf = os.path.join(procs.tmp, "nutcracker.yml")
         with open(conf, "w") as f:
             f.write("bench:\n  listen: 127.0.0.1:%d\n  redis: true\n  hash: fnv1a_64\n"
                     "  distribution: ketama\n  servers:\n   - 127.0.0.1:%d:1\n"
                     % (tw_port, redis_port))
-        procs.append(subprocess.Popen(["nutcracker", "-c", conf, "-s", str(tw_stats)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_port(tf_port)
-        wait_port(tw_port)
+        procs.spawn(["nutcracker", "-c", conf, "-s", str(tw_stats)], tw_port,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         targets = [("redis", redis_port), ("tfproxy", tf_port), ("twemproxy", tw_port)]
         results = {}  # (target, test, P) -> [rps]
@@ -115,11 +77,6 @@ def main():
         w = statistics.median(latency["twemproxy"])
         print("single client GET p50: direct %.0f us, tfproxy %.0f us (+%.0f us), "
               "twemproxy %.0f us (+%.0f us)" % (d, t, t - d, w, w - d))
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
     return 0
 
 

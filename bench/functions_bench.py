@@ -9,17 +9,10 @@ shows median requests/s and TFCALL/FCALL.
     bench/functions_bench.py [--rounds 5] [--requests 100000]
 """
 import argparse
-import csv
-import io
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import TFPROXY, Processes, cli, redis_benchmark
 
 JS = """#!js api_version=1.0 name=bench
 redis.registerFunction('constant', function(client){ return 1; });
@@ -46,59 +39,21 @@ CASES = [
 ]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("nothing listens on %d" % port)
-
-
-def cli(port, *args):
-    return subprocess.run(["redis-cli", "-p", str(port)] + list(args), check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
 def rps(port, requests, command):
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-c", "50", "-n", str(requests), "-r", "10000",
-         "--csv"] + command,
-        check=True, capture_output=True, text=True).stdout
-    rows = list(csv.DictReader(io.StringIO(out)))
-    return float(rows[0]["rps"])
+    rows = redis_benchmark(port, ["-c", "50", "-n", str(requests), "-r", "10000"] + command)
+    return float(next(iter(rows.values()))["rps"])
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=100000)
-    ap.add_argument("--tfproxy", default=os.path.join(ROOT, "build", "server", "tfproxy"))
+    ap.add_argument("--tfproxy", default=TFPROXY)
     args = ap.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="tfproxy-bench-")
-    procs = []
-    try:
-        redis_port, tf_port = free_port(), free_port()
-        procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-             "--dir", tmp], stdout=subprocess.DEVNULL))
-        wait_port(redis_port)
-        procs.append(subprocess.Popen(
-            [args.tfproxy, "--port", str(tf_port), "--backend", "127.0.0.1:%d" % redis_port,
-             "--log-level", "warn"]))
-        wait_port(tf_port)
-        time.sleep(0.3)
+    with Processes() as procs:
+        redis_port = procs.redis()
+        tf_port = procs.tfproxy(args.tfproxy, redis_port)
         assert cli(tf_port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
         assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
 
@@ -118,11 +73,6 @@ def main():
             f = statistics.median(results[("fcall", name)])
             t = statistics.median(results[("tfcall", name)])
             print("| %s | %.0f | %.0f | %.2f |" % (name, f, t, t / f))
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
     return 0
 
 

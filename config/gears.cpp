@@ -150,7 +150,7 @@ std::vector<std::pair<std::string, std::string>> GearsConfig::get(
 std::optional<std::string> GearsConfig::set(
     const std::vector<std::pair<std::string, std::string>>& pairs, bool dry_run) {
   struct Parsed {
-    const OptionSpec* spec;
+    const OptionSpec* spec = nullptr;
     int64_t number = 0;
     std::string text;
   };
@@ -164,7 +164,8 @@ std::optional<std::string> GearsConfig::set(
       if (p.spec == spec) return failed(given, "duplicate parameter");
     }
     if (!spec->runtime) return failed(given, "can't set immutable config");
-    Parsed p{spec};
+    Parsed p;
+    p.spec = spec;
     switch (spec->kind) {
       case Kind::kInt: {
         auto n = resp::parseInt64(value);

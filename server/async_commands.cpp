@@ -12,6 +12,7 @@
 #include "resp/encoder.h"
 #include "resp/framer.h"
 #include "server/buffer.h"
+#include "server/socket_io.h"
 
 namespace tfproxy::server {
 
@@ -81,17 +82,7 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
 
  private:
   void flush() {
-    while (written_ < out_.size()) {
-      ssize_t n = ::send(fd_, out_.data() + written_, out_.size() - written_, MSG_NOSIGNAL);
-      if (n > 0) {
-        written_ += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // the writable edge
-      fail(std::strerror(errno));
-      return;
-    }
+    if (writeSome(fd_, &out_, &written_) == IoResult::kError) fail(std::strerror(errno));
   }
 
   void read() {

@@ -1,5 +1,8 @@
 #include "server/gate.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace tfproxy::server {
 
 using Clock = std::chrono::steady_clock;
@@ -47,6 +50,13 @@ void Gate::removeWaiters(int n) {
 void Gate::lockExclusive() {
   exclusive_.lock();
   const auto start = Clock::now();
+  // Back-to-back sections that held forwarders back -- a coroutine's block() steps -- take at
+  // most about half of the time: the gate stays open at least as long as the previous section
+  // held it (capped), so forwarded traffic gets more than one round trip between sections.
+  if (held_back_) {
+    const auto open_until = opened_at_ + std::min<Clock::duration>(last_hold_, kMaxOpenWait);
+    if (start < open_until) std::this_thread::sleep_until(open_until);
+  }
   {
     std::unique_lock lock(drain_mutex_);
     // Forwarders held back by the previous section go first (their commands then count for
@@ -73,9 +83,11 @@ void Gate::lockExclusive() {
 }
 
 void Gate::unlockExclusive() {
-  hold_us_.fetch_add(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - held_since_).count(),
-      std::memory_order_relaxed);
+  opened_at_ = Clock::now();
+  last_hold_ = opened_at_ - held_since_;
+  held_back_ = waiters_.load(std::memory_order_seq_cst) > 0;
+  hold_us_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(last_hold_).count(),
+                     std::memory_order_relaxed);
   closed_.store(false, std::memory_order_seq_cst);
   exclusive_.unlock();
   if (listener_ != nullptr) listener_->onGateOpened();

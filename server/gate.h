@@ -48,7 +48,9 @@ class Gate {
 
   // Fairness: forwarders the gate held back register here, and unregister once they had their
   // turn (admitted what they held). A new exclusive holder lets them go first -- waiting at
-  // most a few milliseconds -- so back-to-back sections cannot starve forwarded traffic.
+  // most a few milliseconds -- and, after a section that held any back, keeps the gate open at
+  // least as long as that section held it (capped), so back-to-back sections cannot starve
+  // forwarded traffic.
   void addWaiter() { waiters_.fetch_add(1, std::memory_order_seq_cst); }
   void removeWaiters(int n);
 
@@ -80,7 +82,12 @@ class Gate {
   std::atomic<bool> draining_{false};
   std::atomic<int> waiters_{0};
 
+  // Written by the exclusive holder only (under exclusive_).
+  static constexpr std::chrono::microseconds kMaxOpenWait{2000};
   std::chrono::steady_clock::time_point held_since_;
+  std::chrono::steady_clock::time_point opened_at_;
+  std::chrono::steady_clock::duration last_hold_{};
+  bool held_back_ = false;  // forwarders waited during the last section
   std::atomic<uint64_t> entries_{0};
   std::atomic<uint64_t> drain_wait_us_{0};
   std::atomic<uint64_t> hold_us_{0};

@@ -330,13 +330,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
           pushLocal("-EXECABORT Transaction discarded because of previous errors.\r\n");
           continue;
         }
-        intercepted_ = Intercepted{{"EXEC"}, std::move(done.queued)};
-        barrier_ = true;
-        intercept_dispatched_ = false;
-        Slot s;
-        s.forward = false;
-        slots_.push_back(std::move(s));
-        flush(to_client);
+        raiseBarrier(Intercepted{{"EXEC"}, std::move(done.queued)}, to_client);
         return {Stop::kBarrier, pos};
       }
       if (entry.kind == CommandKind::kDiscard || entry.kind == CommandKind::kReset) {
@@ -349,15 +343,10 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       }
     } else if (intercept) {
       if (!commit()) return {Stop::kPaused, batch_start};
-      intercepted_ = Intercepted{};
-      for (size_t i = 0; i < parser_.argc(); ++i) intercepted_.argv.emplace_back(parser_.arg(i));
+      Intercepted request;
+      for (size_t i = 0; i < parser_.argc(); ++i) request.argv.emplace_back(parser_.arg(i));
       pos += r.consumed;
-      barrier_ = true;
-      intercept_dispatched_ = false;
-      Slot s;
-      s.forward = false;
-      slots_.push_back(std::move(s));
-      flush(to_client);
+      raiseBarrier(std::move(request), to_client);
       return {Stop::kBarrier, pos};
     }
     if (unavailable()) {
@@ -381,6 +370,18 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
   if (!commit()) return {Stop::kPaused, batch_start};
   flush(to_client);
   return {Stop::kNeedMore, pos};
+}
+
+// The proxy runs `request` itself: its reply slot is local, and nothing after it is taken until
+// that reply is in (completeIntercepted).
+void Pipeline::raiseBarrier(Intercepted request, std::string* to_client) {
+  intercepted_ = std::move(request);
+  barrier_ = true;
+  intercept_dispatched_ = false;
+  Slot s;
+  s.forward = false;
+  slots_.push_back(std::move(s));
+  flush(to_client);
 }
 
 void Pipeline::queueInTransaction(const CommandEntry& entry) {

@@ -171,6 +171,7 @@ class Pipeline {
     std::vector<std::vector<std::string>> queued;
   };
   // Queues the current command of a proxy-run transaction, answering QUEUED or an error.
+  void raiseBarrier(Intercepted request, std::string* to_client);
   void queueInTransaction(const CommandEntry& entry);
   enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
   // State that decides how many replies a command gets, as of the commands scanned so far.

@@ -14,6 +14,7 @@
 #include "server/errors.h"
 #include "server/intercept.h"
 #include "server/shared_connection.h"
+#include "server/socket_io.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
@@ -27,10 +28,6 @@ constexpr size_t kClientOutHighWater = 8 * 1024 * 1024;
 constexpr size_t kBackendOutHighWater = 8 * 1024 * 1024;
 // Complete commands held while the gate or an intercepted command holds the pipeline back.
 constexpr size_t kHeldInputHighWater = 4 * 1024 * 1024;
-// Input read from one socket before it is processed (bounds memory before limits are checked).
-constexpr size_t kReadBurst = 1024 * 1024;
-// Buffers above this size are given back after use.
-constexpr size_t kKeepCapacity = 1024 * 1024;
 
 std::string peerName(int fd) {
   sockaddr_storage addr{};
@@ -48,55 +45,6 @@ std::string peerName(int fd) {
     port = ntohs(a->sin6_port);
   }
   return std::string(host) + ":" + std::to_string(port);
-}
-
-enum class IoResult { kDone, kWouldBlock, kClosed, kError };
-
-// Reads what `fd` has (at most kReadBurst) into `in`; kDone means it may have more. A short read
-// counts as drained unless the peer hung up: then the close sits behind the data and no further
-// edge announces it, so reading goes on until recv says 0.
-IoResult readSome(int fd, Buffer* in, bool hung_up, bool* drained) {
-  size_t total = 0;
-  while (total < kReadBurst) {
-    auto space = in->prepare();
-    ssize_t n = ::recv(fd, space.data(), space.size(), 0);
-    if (n > 0) {
-      in->commit(static_cast<size_t>(n));
-      total += static_cast<size_t>(n);
-      if (!hung_up && static_cast<size_t>(n) < space.size()) {
-        *drained = true;  // a short read: the socket had no more
-        return IoResult::kDone;
-      }
-      continue;
-    }
-    if (n == 0) return IoResult::kClosed;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      *drained = true;
-      return total > 0 ? IoResult::kDone : IoResult::kWouldBlock;
-    }
-    return IoResult::kError;
-  }
-  *drained = false;
-  return IoResult::kDone;
-}
-
-// Sends the unsent part of `out`; kWouldBlock leaves the rest for the writable edge.
-IoResult writeSome(int fd, std::string* out, size_t* written) {
-  while (*written < out->size()) {
-    ssize_t n = ::send(fd, out->data() + *written, out->size() - *written, MSG_NOSIGNAL);
-    if (n > 0) {
-      *written += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoResult::kWouldBlock;
-    return IoResult::kError;
-  }
-  out->clear();
-  *written = 0;
-  if (out->capacity() > kKeepCapacity) std::string().swap(*out);
-  return IoResult::kDone;
 }
 
 }  // namespace

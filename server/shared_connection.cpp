@@ -10,6 +10,7 @@
 
 #include "backend/link.h"
 #include "server/session.h"
+#include "server/socket_io.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
@@ -89,23 +90,16 @@ void SharedConnection::onEvents(uint32_t events) {
 
 void SharedConnection::flush() {
   if (state_ != State::kConnected || blocked_) return;
-  while (written_ < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + written_, out_.size() - written_, MSG_NOSIGNAL);
-    if (n > 0) {
-      written_ += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+  switch (writeSome(fd_, &out_, &written_)) {
+    case IoResult::kWouldBlock:
       blocked_ = true;  // the writable edge calls again
       return;
-    }
-    fail(std::strerror(errno));
-    return;
+    case IoResult::kError:
+      fail(std::strerror(errno));
+      return;
+    default:
+      return;
   }
-  out_.clear();
-  written_ = 0;
-  if (out_.capacity() > 1024 * 1024) std::string().swap(out_);
 }
 
 void SharedConnection::read() {
