@@ -104,18 +104,9 @@ v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& ide
          v8::FunctionTemplate::New(
              isolate, [](const v8::FunctionCallbackInfo<v8::Value>& info) { remote(info, 0); }));
   v8::Local<v8::Object> client = t->NewInstance(ctx).ToLocalChecked();
-  auto* state = new AsyncClientState{&library, identity, flags, target, {}};
+  auto* state = new AsyncClientState(&library, identity, flags, target);
   client->SetAlignedPointerInInternalField(0, state);
-  // The state lives as long as JavaScript can reach the object.
-  state->self.Reset(isolate, client);
-  state->self.SetWeak(
-      state,
-      [](const v8::WeakCallbackInfo<AsyncClientState>& info) {
-        AsyncClientState* s = info.GetParameter();
-        s->self.Reset();
-        delete s;
-      },
-      v8::WeakCallbackType::kParameter);
+  library.adopt(state, client);
   return client;
 }
 

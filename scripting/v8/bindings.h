@@ -13,11 +13,9 @@
 
 #include "backend/script_connection.h"
 #include "resp/value.h"
+#include "scripting/v8/library.h"
 
 namespace tfproxy::scripting {
-
-class Library;
-struct Function;
 
 namespace bindings {
 
@@ -75,13 +73,14 @@ struct ClientState {
   Invocation* invocation = nullptr;
 };
 
-// The state behind an async client object; freed when JavaScript can no longer reach it.
-struct AsyncClientState {
+// The state behind an async client object (owned by the object, Library::adopt).
+struct AsyncClientState : Library::Wrapped {
+  AsyncClientState(Library* l, backend::Identity i, uint32_t f, uint64_t t)
+      : library(l), identity(std::move(i)), flags(f), target(t) {}
   Library* library;
   backend::Identity identity;
   uint32_t flags;
   uint64_t target;
-  v8::Global<v8::Object> self;
 };
 
 namespace bindings {

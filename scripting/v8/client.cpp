@@ -364,22 +364,13 @@ v8::Local<v8::Object> blockClient(Library& library, Invocation* invocation) {
   v8::Isolate* isolate = library.isolate();
   v8::Local<v8::Object> client =
       clientTemplate(library)->NewInstance(isolate->GetCurrentContext()).ToLocalChecked();
-  // State and handle live together, freed when JavaScript can no longer reach the object.
-  struct BlockClient {
+  struct BlockClient : Library::Wrapped {
     ClientState state;
-    v8::Global<v8::Object> handle;
   };
-  auto* owned = new BlockClient{{&library, invocation}, {}};
+  auto* owned = new BlockClient;
+  owned->state = {&library, invocation};
   client->SetAlignedPointerInInternalField(0, &owned->state);
-  owned->handle.Reset(isolate, client);
-  owned->handle.SetWeak(
-      owned,
-      [](const v8::WeakCallbackInfo<BlockClient>& info) {
-        BlockClient* b = info.GetParameter();
-        b->handle.Reset();
-        delete b;
-      },
-      v8::WeakCallbackType::kParameter);
+  library.adopt(owned, client);
   return client;
 }
 

@@ -108,6 +108,11 @@ Library::~Library() {
       for (uint64_t id : waiting) replyError(id, errors::kPromiseDropped);
       resolvers_.clear();
       client_template.Reset();
+      for (Wrapped* w : wrapped_) {
+        w->handle.Reset();
+        delete w;
+      }
+      wrapped_.clear();
       for (auto& f : functions_) {
         f->callback.Reset();
         f->client.Reset();
@@ -344,6 +349,21 @@ void Library::replyWhenSettled(uint64_t id, v8::Local<v8::Promise> promise) {
   t.weak = new WeakParameter{this, id};
   t.watched.Reset(isolate_, promise);
   t.watched.SetWeak(t.weak, onPromiseDropped, v8::WeakCallbackType::kParameter);
+}
+
+void Library::adopt(Wrapped* state, v8::Local<v8::Object> object) {
+  state->owner = this;
+  wrapped_.insert(state);
+  state->handle.Reset(isolate_, object);
+  state->handle.SetWeak(
+      state,
+      [](const v8::WeakCallbackInfo<Wrapped>& info) {
+        Wrapped* w = info.GetParameter();
+        w->handle.Reset();
+        w->owner->wrapped_.erase(w);
+        delete w;
+      },
+      v8::WeakCallbackType::kParameter);
 }
 
 uint64_t Library::addResolver(v8::Local<v8::Promise::Resolver> resolver) {

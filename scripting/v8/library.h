@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "resp/encoder.h"
@@ -128,6 +129,16 @@ class Library : public std::enable_shared_from_this<Library> {
   void removePendingCall(uint64_t id);
   std::vector<std::string> pendingCalls() const;
 
+  // Native state behind an object handed to JavaScript (a client). Freed by the object's weak
+  // callback once JavaScript can no longer reach it, or with the library: V8 runs no weak
+  // callbacks when it disposes an isolate. Isolate lock held.
+  struct Wrapped {
+    virtual ~Wrapped() = default;
+    v8::Global<v8::Object> handle;
+    Library* owner = nullptr;
+  };
+  void adopt(Wrapped* state, v8::Local<v8::Object> object);
+
   // TFUNCTION DELETE: settlements for this library are dropped from now on.
   void markDeleted() { deleted_ = true; }
   bool deleted() const { return deleted_; }
@@ -145,6 +156,7 @@ class Library : public std::enable_shared_from_this<Library> {
   v8::Global<v8::Context> context_;
   std::shared_ptr<JobQueue> jobs_;
   std::vector<std::unique_ptr<Function>> functions_;
+  std::unordered_set<Wrapped*> wrapped_;  // isolate lock
   bool registering_ = true;
   bool locked_ = false;
   std::atomic<size_t> total_heap_{0};

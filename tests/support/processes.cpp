@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -175,6 +176,14 @@ Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::st
 
 Proxy::~Proxy() {
   if (!stopped_) process_.stop(SIGKILL);
+  // A sanitizer build reports memory errors and undefined behaviour in the log; either fails
+  // the test that ran this proxy, even where the proxy went on serving.
+  const std::string text = log();
+  if (text.find("ERROR: AddressSanitizer") != std::string::npos ||
+      text.find("ERROR: LeakSanitizer") != std::string::npos ||
+      text.find("runtime error:") != std::string::npos) {
+    ADD_FAILURE() << "tfproxy reported a sanitizer error; its log:\n" << text;
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }

@@ -12,6 +12,10 @@ namespace {
 class ConvertTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { platform_ = new Platform("--noexpose-wasm"); }
+  static void TearDownTestSuite() {
+    delete platform_;
+    platform_ = nullptr;
+  }
 
   ConvertTest() {
     allocator_.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
