@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include "backend/command_table.h"
 #include "backend/sync_connection.h"
 #include "resp/encoder.h"
 
@@ -10,6 +11,24 @@ namespace {
 
 constexpr size_t kMaxIdlePerIdentity = 16;
 
+enum class StateChange { kNone, kDatabase, kSpoils };
+
+// What running `command` does to the connection beyond its reply. Commands issued from
+// JavaScript that would spoil it are refused before (noscript); queued transaction commands are
+// not, so they are caught here.
+StateChange stateChange(std::string_view name) {
+  std::string lower;
+  toLower(name, &lower);
+  if (lower == "select") return StateChange::kDatabase;
+  static constexpr std::string_view kSpoiling[] = {
+      "auth", "hello", "reset", "client", "subscribe", "psubscribe", "ssubscribe", "monitor",
+      "sync", "psync", "replconf", "readonly", "readwrite"};
+  for (std::string_view s : kSpoiling) {
+    if (lower == s) return StateChange::kSpoils;
+  }
+  return StateChange::kNone;
+}
+
 }  // namespace
 
 ScriptConnection::ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity)
@@ -17,7 +36,7 @@ ScriptConnection::ScriptConnection(std::unique_ptr<SyncConnection> conn, Identit
 
 ScriptConnection::~ScriptConnection() = default;
 
-bool ScriptConnection::broken() const { return conn_->broken(); }
+bool ScriptConnection::broken() const { return spoiled_ || conn_->broken(); }
 
 std::optional<std::vector<resp::Value>> ScriptConnection::run(
     int64_t db, std::span<const std::vector<std::string_view>> commands) {
@@ -27,7 +46,21 @@ std::optional<std::vector<resp::Value>> ScriptConnection::run(
     std::string n = std::to_string(db);
     resp::encodeCommand({"SELECT", n}, &request);
   }
-  for (const auto& c : commands) resp::encodeCommand(c, &request);
+  bool reselect = false;
+  for (const auto& c : commands) {
+    resp::encodeCommand(c, &request);
+    if (c.empty()) continue;
+    switch (stateChange(c[0])) {
+      case StateChange::kNone:
+        break;
+      case StateChange::kDatabase:
+        reselect = true;
+        break;
+      case StateChange::kSpoils:
+        spoiled_ = true;
+        break;
+    }
+  }
   if (!conn_->send(request)) {
     error_ = conn_->error();
     return std::nullopt;
@@ -50,6 +83,7 @@ std::optional<std::vector<resp::Value>> ScriptConnection::run(
     }
     replies.push_back(std::move(*r));
   }
+  if (reselect) db_ = kUnknownDb;
   return replies;
 }
 

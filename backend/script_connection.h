@@ -34,7 +34,8 @@ class ScriptConnection {
  public:
   ~ScriptConnection();
   // Runs the commands in `db` as one pipeline and returns their replies in order (Redis errors
-  // as error values). nullopt when the connection broke: see error().
+  // as error values). nullopt when the connection broke: see error(). A SELECT among the
+  // commands lasts until the end of this run only: the next run selects its own `db` again.
   std::optional<std::vector<resp::Value>> run(
       int64_t db, std::span<const std::vector<std::string_view>> commands);
   std::optional<resp::Value> run(int64_t db, std::span<const std::string_view> command);
@@ -47,7 +48,11 @@ class ScriptConnection {
   std::unique_ptr<SyncConnection> conn_;
   Identity identity_;
   std::chrono::steady_clock::time_point idle_since_;
+  static constexpr int64_t kUnknownDb = -1;
   int64_t db_ = 0;
+  // The commands changed connection state the pool cannot restore (AUTH, HELLO, CLIENT ...):
+  // the connection is closed instead of being reused.
+  bool spoiled_ = false;
   std::string error_;
 };
 

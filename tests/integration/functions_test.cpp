@@ -316,7 +316,12 @@ redis.registerFunction('ro', function(client){ return client.call('set', 'x', '1
   {flags: [redis.functionFlags.NO_WRITES]});
 redis.registerFunction('ro_read', function(client){ return client.call('get', 'x'); },
   {flags: [redis.functionFlags.NO_WRITES]});
-redis.registerFunction('db', function(client){ return client.call('get', 'where'); });)");
+redis.registerFunction('db', function(client){ return client.call('get', 'where'); });
+redis.registerFunction('select', function(client){
+  const selected = client.call('select', '5');
+  client.call('set', 'after_select', 'x');
+  return [selected, client.call('get', 'after_select')];
+});)");
   EXPECT_EQ(c_->run({"TFCALL", "rules.blpop", "0"}), "(nil)");  // at once, not blocking
   EXPECT_EQ(error({"TFCALL", "rules.eval", "0"}),
             "ERR command 'eval' is not allowed on script mode");
@@ -329,6 +334,15 @@ redis.registerFunction('db', function(client){ return client.call('get', 'where'
   Client other(proxy_->port());
   other.call({"SELECT", "3"});
   other.call({"SET", "where", "three"});
+  EXPECT_EQ(other.run({"TFCALL", "rules.db", "0"}), "\"three\"");
+  EXPECT_EQ(c_->run({"TFCALL", "rules.db", "0"}), "(nil)");
+  // A SELECT from JavaScript lasts for that one command (SPEC 6.6): the SET after it writes to
+  // the caller's database, and the connection the function used goes back to the pool clean.
+  EXPECT_EQ(c_->run({"TFCALL", "rules.select", "0"}), "[\"OK\", \"x\"]");
+  Client redis(redis_->port());
+  EXPECT_EQ(redis.run({"GET", "after_select"}), "\"x\"");
+  redis.call({"SELECT", "5"});
+  EXPECT_EQ(redis.run({"EXISTS", "after_select"}), "0");
   EXPECT_EQ(other.run({"TFCALL", "rules.db", "0"}), "\"three\"");
   EXPECT_EQ(c_->run({"TFCALL", "rules.db", "0"}), "(nil)");
 }
