@@ -85,6 +85,22 @@ std::string configReply(const ClientContext& client,
   return reply;
 }
 
+// TFCALL's declared keys are checked as FCALL's: the user must be able to read and write them.
+constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
+// How long ACL answers are trusted: ACL changes take effect within this time.
+constexpr std::chrono::seconds kAccessCacheTime{1};
+
+std::string permissionKey(const std::string& user, const std::vector<std::string>& equivalent) {
+  return user + '\0' + equivalent[0] + ' ' + equivalent[1];
+}
+
+// Is the cached answer under `key` still to be trusted?
+template <typename Map>
+bool fresh(const Map& cache, const std::string& key, std::chrono::steady_clock::time_point now) {
+  auto it = cache.find(key);
+  return it != cache.end() && it->second.until > now;
+}
+
 bool isGearsName(std::string_view name) {
   return lower(name).rfind(config::GearsConfig::kPrefix, 0) == 0;
 }
@@ -190,21 +206,118 @@ void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
   if (equivalent.empty()) return (this->*spec->handler)(argv, client, std::move(done));
   std::string shown = name;
   if (name == "tfunction") shown += "|" + lower(argv[1]);
-  const std::string key = client.user + '\0' + equivalent[0] + ' ' + equivalent[1];
+  const std::vector<std::string_view> keys = declaredKeys(argv);
+  Access access;
   {
     std::lock_guard lock(permissions_mutex_);
-    auto it = permissions_.find(key);
-    if (it != permissions_.end() && it->second.until > std::chrono::steady_clock::now()) {
-      if (it->second.denial) return done(errorReply(client, *it->second.denial));
-      return (this->*spec->handler)(argv, client, std::move(done));
-    }
+    access = cachedAccess(client.user, equivalent, keys);
+  }
+  if (access.known) {
+    if (access.denial) return done(errorReply(client, *access.denial));
+    return (this->*spec->handler)(argv, client, std::move(done));
   }
   runBlocking([this, spec, argv, client, equivalent, shown, done = std::move(done)]() mutable {
-    if (auto denial = permission(client.user, equivalent, shown)) {
+    if (auto denial = checkAccess(client.user, equivalent, shown, declaredKeys(argv))) {
       return done(errorReply(client, *denial));
     }
     (this->*spec->handler)(argv, client, std::move(done));
   });
+}
+
+std::vector<std::string_view> TfCommands::declaredKeys(const Args& argv) {
+  const std::string name = lower(argv[0]);
+  if ((name != "tfcall" && name != "tfcallasync") || argv.size() < 3) return {};
+  std::string ignored;
+  std::optional<uint64_t> numkeys = parseNumkeys(argv[2], &ignored);
+  if (!numkeys || *numkeys > argv.size() - 3) return {};  // the handler reports it
+  return {argv.begin() + 3, argv.begin() + 3 + static_cast<std::ptrdiff_t>(*numkeys)};
+}
+
+TfCommands::Access TfCommands::cachedAccess(const std::string& user,
+                                            const std::vector<std::string>& equivalent,
+                                            const std::vector<std::string_view>& keys) {
+  const auto now = std::chrono::steady_clock::now();
+  auto permission = permissions_.find(permissionKey(user, equivalent));
+  if (permission == permissions_.end() || permission->second.until <= now) return {};
+  if (permission->second.denial) return {true, permission->second.denial};
+  if (keys.empty()) return {true, std::nullopt};
+  auto rules = key_access_.find(user);
+  if (rules == key_access_.end() || rules->second.until <= now) return {};
+  switch (rules->second.access.readWrite(keys)) {
+    case KeyAccess::Verdict::kAllowed:
+      return {true, std::nullopt};
+    case KeyAccess::Verdict::kDenied:
+      return {true, std::string(kKeyDenied)};
+    case KeyAccess::Verdict::kAskRedis:
+      break;
+  }
+  return {};
+}
+
+std::optional<std::string> TfCommands::checkAccess(const std::string& user,
+                                                   const std::vector<std::string>& equivalent,
+                                                   const std::string& shown_name,
+                                                   const std::vector<std::string_view>& keys) {
+  bool permission_known = false;
+  bool rules_known = keys.empty();
+  {
+    std::lock_guard lock(permissions_mutex_);
+    Access cached = cachedAccess(user, equivalent, keys);
+    if (cached.known) return cached.denial;
+    const auto now = std::chrono::steady_clock::now();
+    permission_known = fresh(permissions_, permissionKey(user, equivalent), now);
+    rules_known = rules_known || fresh(key_access_, user, now);
+  }
+  if (!permission_known) {
+    if (auto denial = permission(user, equivalent, shown_name)) return denial;
+  }
+  if (keys.empty()) return std::nullopt;
+  if (!rules_known) fetchKeyAccess(user);
+  {
+    std::lock_guard lock(permissions_mutex_);
+    Access cached = cachedAccess(user, equivalent, keys);
+    if (cached.known) return cached.denial;
+  }
+  // A selector may grant what the root patterns deny: only Redis can tell.
+  std::vector<std::string_view> command = {"ACL", "DRYRUN", user, "FCALL", "f"};
+  const std::string numkeys = std::to_string(keys.size());
+  command.push_back(numkeys);
+  command.insert(command.end(), keys.begin(), keys.end());
+  std::optional<resp::Value> reply = askBackend(command);
+  if (reply && reply->type == resp::Type::kBulkString) return std::string(kKeyDenied);
+  return std::nullopt;
+}
+
+std::optional<resp::Value> TfCommands::askBackend(std::span<const std::string_view> command) {
+  backend::ScriptConnectionPool::Failure failure;
+  std::string error;
+  auto lease = services_.connections->acquire(services_.proxy_identity, &failure, &error);
+  if (!lease) return std::nullopt;
+  return lease->run(0, command);
+}
+
+void TfCommands::fetchKeyAccess(const std::string& user) {
+  const std::vector<std::string_view> command = {"ACL", "GETUSER", user};
+  std::optional<resp::Value> reply = askBackend(command);
+  if (!reply) return;  // unreachable: the function's own commands will fail
+  KeyAccess access;
+  if (!reply->isError()) {
+    access = KeyAccess::fromGetUser(*reply);
+  } else {
+    // The proxy's own user may not read ACL users (managed services): declared keys are not
+    // checked; every command a function runs still is, by Redis.
+    access = KeyAccess::unrestricted();
+    std::lock_guard lock(permissions_mutex_);
+    if (!getuser_unavailable_logged_) {
+      getuser_unavailable_logged_ = true;
+      spdlog::warn(
+          "ACL GETUSER is not available to the proxy's backend user ({}); TFCALL's declared "
+          "keys are not checked up front",
+          reply->str);
+    }
+  }
+  std::lock_guard lock(permissions_mutex_);
+  key_access_[user] = {std::move(access), std::chrono::steady_clock::now() + kAccessCacheTime};
 }
 
 std::vector<std::string> TfCommands::redisEquivalent(const Args& argv) {
@@ -226,17 +339,11 @@ std::vector<std::string> TfCommands::redisEquivalent(const Args& argv) {
 std::optional<std::string> TfCommands::permission(const std::string& user,
                                                   const std::vector<std::string>& equivalent,
                                                   const std::string& shown_name) {
-  const std::string key = user + '\0' + equivalent[0] + ' ' + equivalent[1];
+  const std::string key = permissionKey(user, equivalent);
   std::optional<std::string> denial;
-  backend::ScriptConnectionPool::Failure failure;
-  std::string error;
-  auto lease = services_.connections->acquire(services_.proxy_identity, &failure, &error);
-  std::optional<resp::Value> reply;
-  if (lease) {
-    std::vector<std::string_view> command = {"ACL", "DRYRUN", user};
-    for (const std::string& part : equivalent) command.push_back(part);
-    reply = lease->run(0, command);
-  }
+  std::vector<std::string_view> command = {"ACL", "DRYRUN", user};
+  for (const std::string& part : equivalent) command.push_back(part);
+  std::optional<resp::Value> reply = askBackend(command);
   if (reply && reply->type == resp::Type::kBulkString) {
     denial = "NOPERM User " + user + " has no permissions to run the '" + shown_name + "' command";
   } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
@@ -249,11 +356,11 @@ std::optional<std::string> TfCommands::permission(const std::string& user,
       spdlog::warn(
           "ACL DRYRUN is not available to the proxy's backend user ({}); Triggers and "
           "Functions commands are allowed for every authenticated client",
-          reply ? reply->str : error);
+          reply ? reply->str : std::string("no connection"));
     }
   }
   std::lock_guard lock(permissions_mutex_);
-  permissions_[key] = {denial, std::chrono::steady_clock::now() + std::chrono::seconds(1)};
+  permissions_[key] = {denial, std::chrono::steady_clock::now() + kAccessCacheTime};
   return denial;
 }
 

@@ -12,6 +12,8 @@ namespace {
 
 const char kWriter[] = R"(#!js api_version=1.0 name=writer
 redis.registerFunction('set', function(client, key, value){ return client.call('set', key, value); });
+redis.registerFunction('noop', function(client){ return 'ran'; });
+redis.registerAsyncFunction('noop_async', async function(client){ return 'ran'; });
 redis.registerFunction('whoami', function(client){
   try { client.call('acl', 'whoami'); } catch (e) { return e; }
 });)";
@@ -45,6 +47,56 @@ TEST(IdentityTest, AclRestrictionsHoldThroughFunctions) {
 
   // A client that did not authenticate runs as default, which may write anywhere.
   EXPECT_EQ(loader.run({"TFCALL", "writer.set", "1", "secret", "x"}), "\"OK\"");
+}
+
+// TFCALL's declared keys are checked up front, as FCALL's are: the user must be able to read and
+// write each of them, whether or not the function touches them.
+TEST(IdentityTest, DeclaredKeysNeedReadWriteAccess) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client admin(redis.port());
+  ASSERT_EQ(admin.run({"ACL", "SETUSER", "alice", "on", ">pw", "~allowed:*", "+@all"}), "OK");
+  ASSERT_EQ(admin.run({"ACL", "SETUSER", "reader", "on", ">pw", "%R~*", "+@all"}), "OK");
+  ASSERT_EQ(admin.run({"ACL", "SETUSER", "sel", "on", ">pw", "~a:*", "+@all", "(~b:* +@all)",
+                       "(~c:* +get)"}),
+            "OK");
+  Client loader(proxy.port());
+  ASSERT_EQ(loader.run({"TFUNCTION", "LOAD", kWriter}), "OK");
+  const std::string denied = "(error) NOPERM No permissions to access a key";
+
+  Client alice(proxy.port());
+  ASSERT_EQ(alice.run({"AUTH", "alice", "pw"}), "OK");
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "1", "allowed:1"}), "\"ran\"");
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "1", "secret"}), denied);
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "2", "allowed:1", "secret"}), denied);
+  EXPECT_EQ(alice.run({"TFCALLASYNC", "writer.noop_async", "1", "secret"}), denied);
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "0", "secret"}), "\"ran\"");  // an argument
+  // numkeys errors are the function call's own, as before.
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "5", "secret"}),
+            "(error) Not enough arguments was given, expected at least 5 arguments, got 1 "
+            "arguments.");
+
+  Client reader(proxy.port());
+  ASSERT_EQ(reader.run({"AUTH", "reader", "pw"}), "OK");
+  EXPECT_EQ(reader.run({"TFCALL", "writer.noop", "1", "k"}), denied);  // read is not enough
+  EXPECT_EQ(reader.run({"TFCALL", "writer.noop", "0"}), "\"ran\"");
+
+  // Selectors: a key one of them grants for FCALL is allowed; one granted only for GET is not.
+  Client sel(proxy.port());
+  ASSERT_EQ(sel.run({"AUTH", "sel", "pw"}), "OK");
+  EXPECT_EQ(sel.run({"TFCALL", "writer.noop", "1", "a:1"}), "\"ran\"");
+  EXPECT_EQ(sel.run({"TFCALL", "writer.noop", "1", "b:1"}), "\"ran\"");
+  EXPECT_EQ(sel.run({"TFCALL", "writer.noop", "1", "c:1"}), denied);
+  EXPECT_EQ(sel.run({"TFCALL", "writer.noop", "1", "d:1"}), denied);
+
+  // ACL changes made on the backend take effect within a second or so.
+  ASSERT_EQ(admin.run({"ACL", "SETUSER", "alice", "~secret"}), "OK");
+  std::string reply;
+  for (int i = 0; i < 40 && reply != "\"ran\""; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    reply = alice.run({"TFCALL", "writer.noop", "1", "secret"});
+  }
+  EXPECT_EQ(reply, "\"ran\"");
 }
 
 TEST(IdentityTest, RequirePassBackend) {
