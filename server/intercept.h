@@ -10,6 +10,14 @@
 
 namespace tfproxy::server {
 
+// What the backend knows of a client's connection that functions depend on.
+struct ConnectionState {
+  int64_t db = 0;
+  std::string user = "default";
+  std::string password;
+  bool operator==(const ConnectionState&) const = default;
+};
+
 // What a handler may know about the client that sent the command.
 struct ClientContext {
   resp::Protocol protocol = resp::Protocol::kResp2;
@@ -20,9 +28,12 @@ struct ClientContext {
   // EXEC of a transaction the proxy runs (SPEC 11.11): the commands queued after the forwarded
   // prefix, and a way to EXEC that prefix on the client's own connection. `exec_prefix` may be
   // called from any thread; its callback gets the reply frame (an error frame if the client
-  // went away) on the client's worker thread.
+  // went away) and the connection state after it, on the client's worker thread.
   std::vector<std::vector<std::string>> transaction;
-  std::function<void(std::function<void(std::string frame)>)> exec_prefix;
+  std::function<void(std::function<void(std::string frame, ConnectionState after)>)> exec_prefix;
+  // Brings the client's own connection to `state` (SELECT, AUTH) when the queued part of the
+  // transaction changed it; `done` runs once that is answered (or the client went away).
+  std::function<void(ConnectionState state, std::function<void()> done)> adopt_state;
 };
 
 class InterceptHandler {

@@ -89,6 +89,44 @@ void Pipeline::abandon() {
   target_ = kNone;
 }
 
+// HELLO, AUTH and SELECT: the connection state their success changes.
+bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParser& cmd,
+                             Slot* slot) {
+  switch (entry.kind) {
+    case CommandKind::kHello:
+      slot->observe = Observe::kHello;
+      if (cmd.argc() >= 2) {
+        slot->number = resp::parseInt64(cmd.arg(1)).value_or(0);
+        for (size_t i = 2; i < cmd.argc(); ++i) {
+          if (iequals(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
+            slot->user.assign(cmd.arg(i + 1));
+            slot->password.assign(cmd.arg(i + 2));
+            i += 2;
+          } else if (iequals(cmd.arg(i), "setname")) {
+            ++i;
+          }
+        }
+      }
+      return true;
+    case CommandKind::kAuth:
+      slot->observe = Observe::kAuth;
+      if (cmd.argc() == 2) {
+        slot->user = "default";
+        slot->password.assign(cmd.arg(1));
+      } else if (cmd.argc() == 3) {
+        slot->user.assign(cmd.arg(1));
+        slot->password.assign(cmd.arg(2));
+      }
+      return true;
+    case CommandKind::kSelect:
+      slot->observe = Observe::kSelect;
+      if (cmd.argc() == 2) slot->number = resp::parseInt64(cmd.arg(1)).value_or(-1);
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
                         Slot* slot) const {
   // CLIENT REPLY ON|OFF|SKIP decides whether this and later commands are answered at all.
@@ -125,37 +163,17 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
                       entry.kind != CommandKind::kDiscard && entry.kind != CommandKind::kMulti &&
                       entry.kind != CommandKind::kReset &&
                       !(entry.info != nullptr && std::strcmp(entry.info->name, "watch") == 0);
-  if (!queued) {
+  if (queued) {
+    // Connection state a queued command changes only if EXEC runs it successfully: kept aside
+    // when its QUEUED arrives, applied when EXEC's reply shows it succeeded (endMulti).
+    const uint32_t index = scan->queued++;
+    if (describeState(entry, cmd, slot)) {
+      slot->effect = slot->observe;
+      slot->observe = Observe::kQueued;
+      slot->queue_index = index;
+    }
+  } else if (!describeState(entry, cmd, slot)) {
     switch (entry.kind) {
-      case CommandKind::kHello:
-        slot->observe = Observe::kHello;
-        if (cmd.argc() >= 2) {
-          slot->number = resp::parseInt64(cmd.arg(1)).value_or(0);
-          for (size_t i = 2; i < cmd.argc(); ++i) {
-            if (iequals(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
-              slot->user.assign(cmd.arg(i + 1));
-              slot->password.assign(cmd.arg(i + 2));
-              i += 2;
-            } else if (iequals(cmd.arg(i), "setname")) {
-              ++i;
-            }
-          }
-        }
-        break;
-      case CommandKind::kAuth:
-        slot->observe = Observe::kAuth;
-        if (cmd.argc() == 2) {
-          slot->user = "default";
-          slot->password.assign(cmd.arg(1));
-        } else if (cmd.argc() == 3) {
-          slot->user.assign(cmd.arg(1));
-          slot->password.assign(cmd.arg(2));
-        }
-        break;
-      case CommandKind::kSelect:
-        slot->observe = Observe::kSelect;
-        if (cmd.argc() == 2) slot->number = resp::parseInt64(cmd.arg(1)).value_or(-1);
-        break;
       case CommandKind::kReset:
         slot->observe = Observe::kReset;
         break;
@@ -187,7 +205,10 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
     }
   }
   // Scan-side transaction state: assumes MULTI succeeds (see inMulti() for the observed one).
-  if (entry.kind == CommandKind::kMulti) scan->multi = true;
+  if (entry.kind == CommandKind::kMulti) {
+    scan->multi = true;
+    scan->queued = 0;
+  }
   if (entry.kind == CommandKind::kExec || entry.kind == CommandKind::kDiscard ||
       entry.kind == CommandKind::kReset) {
     scan->multi = false;
@@ -326,7 +347,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
           std::string discard;
           resp::encodeCommand({"DISCARD"}, &discard);
           forwardCaptured(
-              discard, [](std::string_view) {}, to_backend);
+              discard, [](std::string_view) {}, to_backend, /*ends_multi=*/true);
           pushLocal("-EXECABORT Transaction discarded because of previous errors.\r\n");
           continue;
         }
@@ -432,13 +453,14 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
 
 void Pipeline::forwardCaptured(std::string_view bytes,
                                std::function<void(std::string_view)> on_reply,
-                               std::string* to_backend) {
+                               std::string* to_backend, bool ends_multi) {
   to_backend->append(bytes);
   Slot s;
   s.forward = true;
   s.expected = 1;
   s.observe = Observe::kCapture;
   s.capture = std::move(on_reply);
+  s.ends_multi = ends_multi;
   slots_.push_back(std::move(s));
   if (target_ == kNone) target_ = slots_.size() - 1;
 }
@@ -519,6 +541,7 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
   }
   Slot& slot = *target;
   if (slot.observe == Observe::kCapture) {
+    if (slot.ends_multi) endMulti(frame);
     auto capture = std::move(slot.capture);
     slot.ready = true;
     advanceTarget();
@@ -577,9 +600,21 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
       return true;
     case Observe::kMulti:
       if (!error) in_multi_ = true;
+      queued_effects_.clear();
       return true;
     case Observe::kEndMulti:
-      in_multi_ = false;
+      endMulti(frame);
+      return true;
+    case Observe::kQueued:
+      if (!error) {
+        Slot effect;
+        effect.observe = slot.effect;
+        effect.queue_index = slot.queue_index;
+        effect.number = slot.number;
+        effect.user = slot.user;
+        effect.password = slot.password;
+        queued_effects_.push_back(std::move(effect));
+      }
       return true;
     case Observe::kMonitor:
       if (!error) monitor_ = true;
@@ -617,6 +652,20 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
     }
   }
   return true;
+}
+
+void Pipeline::endMulti(std::string_view frame) {
+  in_multi_ = false;
+  std::vector<Slot> effects = std::move(queued_effects_);
+  queued_effects_.clear();
+  if (effects.empty() || frame.empty() || frame[0] != '*') return;
+  resp::Value results;
+  if (!resp::decodeValue(frame, &results) || results.type != resp::Type::kArray) return;
+  for (Slot& effect : effects) {
+    if (effect.queue_index >= results.elements.size()) continue;
+    if (results.elements[effect.queue_index].isError()) continue;
+    observe(effect, "+OK\r\n");
+  }
 }
 
 void Pipeline::advanceTarget() {
@@ -672,6 +721,7 @@ void Pipeline::resetConnectionState() {
   user_ = "default";
   password_.clear();
   in_multi_ = false;
+  queued_effects_.clear();
   channels_ = patterns_ = shard_channels_ = 0;
   monitor_ = false;
 }

@@ -80,9 +80,18 @@ class Pipeline {
 
   // Sends `bytes` (one command) outside the gate's admission -- for the holder of the gate --
   // and hands its reply frame to `on_reply` instead of the client. `on_reply` also runs (with an
-  // error frame) if the connection is lost or the session abandoned first.
+  // error frame) if the connection is lost or the session abandoned first. `ends_multi`: the
+  // command is the EXEC or DISCARD of the client's open transaction; the connection state is
+  // updated before `on_reply` runs.
   void forwardCaptured(std::string_view bytes, std::function<void(std::string_view)> on_reply,
-                       std::string* to_backend);
+                       std::string* to_backend, bool ends_multi = false);
+  // Connection state changed by commands the proxy ran for this client elsewhere (a
+  // transaction it executed), after the same change was made on the client's own connection.
+  void setDb(int64_t db) { db_ = db; }
+  void setUser(std::string user, std::string password) {
+    user_ = std::move(user);
+    password_ = std::move(password);
+  }
 
   // Shared mode: forwarded commands go over a connection shared with other clients, so a
   // command that needs the client's own connection stops the input with kPin.
@@ -144,6 +153,7 @@ class Pipeline {
     kUnsubscribe,
     kMonitor,
     kFlush,
+    kQueued,   // a state-changing command inside MULTI: its effect waits for EXEC
     kCapture,  // the reply goes to Slot::capture, not to the client
   };
   static constexpr uint32_t kAll = UINT32_MAX;  // unsubscribe without arguments
@@ -162,6 +172,9 @@ class Pipeline {
     std::string password;
     std::string buffer;  // bytes that wait for earlier slots
     std::function<void(std::string_view)> capture;
+    bool ends_multi = false;  // a captured EXEC or DISCARD
+    Observe effect = Observe::kNone;  // kQueued: what EXEC's success applies
+    uint32_t queue_index = 0;         // kQueued: position in the transaction
   };
   // A transaction the proxy runs itself: entered at the first intercepted command inside
   // MULTI; commands are queued here until EXEC.
@@ -177,12 +190,16 @@ class Pipeline {
   // State that decides how many replies a command gets, as of the commands scanned so far.
   struct ScanState {
     ReplyMode mode = ReplyMode::kOn;
-    bool multi = false;  // inside MULTI: the backend answers QUEUED
+    bool multi = false;   // inside MULTI: the backend answers QUEUED
+    uint32_t queued = 0;  // commands queued since MULTI
   };
 
   // Describes a forwarded command as a slot; returns false if it expects no reply at all.
   bool describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
                 Slot* slot) const;
+  static bool describeState(const CommandEntry& entry, const resp::RequestParser& cmd, Slot* slot);
+  // EXEC or DISCARD answered: the transaction's state changes apply where EXEC ran them.
+  void endMulti(std::string_view frame);
   void addToBatch(Slot&& slot);
   bool commitBatch(std::string_view bytes, std::string* to_backend);
   void pushLocal(std::string reply);
@@ -227,6 +244,7 @@ class Pipeline {
   std::string user_ = "default";
   std::string password_;
   bool in_multi_ = false;
+  std::vector<Slot> queued_effects_;  // QUEUED state changes of the open transaction
   int64_t channels_ = 0;
   int64_t patterns_ = 0;
   int64_t shard_channels_ = 0;

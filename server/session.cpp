@@ -259,19 +259,33 @@ void Session::dispatchIntercepted() {
     context.in_multi = true;
     context.transaction = request->transaction;
     // The gate's holder asks for the prefix EXEC; it goes out past the closed gate.
-    context.exec_prefix = [weak, &loop](std::function<void(std::string)> on_reply) {
+    context.exec_prefix = [weak, &loop](std::function<void(std::string, ConnectionState)> on_reply) {
       loop.post([weak, on_reply = std::move(on_reply)]() mutable {
         auto self = weak.lock();
         if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
-          on_reply("-ERR tfproxy: the client connection closed\r\n");
+          on_reply("-ERR tfproxy: the client connection closed\r\n", {});
           return;
         }
         std::string exec;
         resp::encodeCommand({"EXEC"}, &exec);
+        std::weak_ptr<Session> again = self;
         self->pipeline_.forwardCaptured(
-            exec, [on_reply](std::string_view frame) { on_reply(std::string(frame)); },
-            &self->to_backend_);
+            exec,
+            [again, on_reply](std::string_view frame) {
+              auto s = again.lock();
+              on_reply(std::string(frame), s ? s->connectionState() : ConnectionState{});
+            },
+            &self->to_backend_, /*ends_multi=*/true);
         self->flushBackend();
+      });
+    };
+    context.adopt_state = [weak, &loop](ConnectionState state, std::function<void()> done) {
+      loop.post([weak, state = std::move(state), done = std::move(done)]() mutable {
+        auto self = weak.lock();
+        if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
+          return done();
+        }
+        self->adoptState(std::move(state), std::move(done));
       });
     };
   }
@@ -280,6 +294,45 @@ void Session::dispatchIntercepted() {
       if (auto self = weak.lock()) self->onInterceptDone(std::move(reply));
     });
   });
+}
+
+ConnectionState Session::connectionState() const {
+  return {pipeline_.db(), pipeline_.user(), pipeline_.password()};
+}
+
+// Sends what makes the backend's view of this client match `state`; replies are not the
+// client's. `done` runs after the last of them.
+void Session::adoptState(ConnectionState state, std::function<void()> done) {
+  std::vector<std::vector<std::string>> commands;
+  if (state.user != pipeline_.user() || state.password != pipeline_.password()) {
+    commands.push_back({"AUTH", state.user, state.password});
+  }
+  if (state.db != pipeline_.db()) commands.push_back({"SELECT", std::to_string(state.db)});
+  if (commands.empty()) return done();
+  auto left = std::make_shared<size_t>(commands.size());
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  std::weak_ptr<Session> weak = shared_from_this();
+  for (const auto& command : commands) {
+    std::string bytes;
+    std::vector<std::string_view> argv(command.begin(), command.end());
+    resp::encodeCommand(argv, &bytes);
+    const bool select = command[0] == "SELECT";
+    pipeline_.forwardCaptured(
+        bytes,
+        [weak, state, select, left, finish](std::string_view frame) {
+          auto self = weak.lock();
+          if (self && !frame.empty() && frame[0] != '-' && frame[0] != '!') {
+            if (select) {
+              self->pipeline_.setDb(state.db);
+            } else {
+              self->pipeline_.setUser(state.user, state.password);
+            }
+          }
+          if (--*left == 0) (*finish)();
+        },
+        &to_backend_);
+  }
+  flushBackend();
 }
 
 void Session::onInterceptDone(std::string reply) {

@@ -11,6 +11,7 @@
 #include "server/buffer.h"
 #include "server/event_loop.h"
 #include "server/gate.h"
+#include "server/intercept.h"
 #include "server/pipeline.h"
 
 namespace tfproxy::backend {
@@ -96,6 +97,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void process();
   void dispatchIntercepted();
   void onInterceptDone(std::string reply);
+  ConnectionState connectionState() const;
+  void adoptState(ConnectionState state, std::function<void()> done);
   void flushClient();
   void flushBackend();
   void backendLost(const std::string& why);

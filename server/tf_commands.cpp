@@ -9,6 +9,7 @@
 
 #include "resp/decoder.h"
 #include "resp/encoder.h"
+#include "resp/number.h"
 #include "scripting/errors.h"
 #include "scripting/text.h"
 #include "server/library_store.h"
@@ -89,6 +90,20 @@ std::string configReply(const ClientContext& client,
 constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
 // How long ACL answers are trusted: ACL changes take effect within this time.
 constexpr std::chrono::seconds kAccessCacheTime{1};
+
+// A queued SELECT or AUTH that succeeded changes the state later commands run with.
+void followStateChange(const std::vector<std::string>& command, ClientContext* client) {
+  const std::string name = lower(command[0]);
+  if (name == "select" && command.size() == 2) {
+    if (auto db = resp::parseInt64(command[1])) client->db = *db;
+  } else if (name == "auth" && command.size() == 2) {
+    client->user = "default";
+    client->password = command[1];
+  } else if (name == "auth" && command.size() == 3) {
+    client->user = command[1];
+    client->password = command[2];
+  }
+}
 
 std::string permissionKey(const std::string& user, const std::vector<std::string>& equivalent) {
   return user + '\0' + equivalent[0] + ' ' + equivalent[1];
@@ -374,15 +389,18 @@ std::string TfCommands::runAndWait(const Args& argv, const ClientContext& client
 // The forwarded prefix runs first, by EXEC on the client's own connection (nil: a WATCHed key
 // changed, and nothing else runs); then the commands queued here, in order -- functions with
 // blocking not allowed, plain commands as MULTI/EXEC batches -- all inside one atomic section,
-// answered as one array.
+// answered as one array. SELECT and AUTH anywhere in it take effect for what follows them, and
+// for the connection afterwards, as in a transaction Redis runs.
 void TfCommands::execTransaction(const ClientContext& client, Done done) {
   services_.host->enterAtomicSection();
-  std::promise<std::string> prefix_reply;
+  std::promise<std::pair<std::string, ConnectionState>> prefix_reply;
   auto prefix_future = prefix_reply.get_future();
-  client.exec_prefix(
-      [&prefix_reply](std::string frame) { prefix_reply.set_value(std::move(frame)); });
+  client.exec_prefix([&prefix_reply](std::string frame, ConnectionState after) {
+    prefix_reply.set_value({std::move(frame), std::move(after)});
+  });
+  auto [prefix_frame, after_prefix] = prefix_future.get();
   resp::Value prefix;
-  if (!resp::decodeValue(prefix_future.get(), &prefix)) {
+  if (!resp::decodeValue(prefix_frame, &prefix)) {
     prefix = resp::Value::error("ERR tfproxy: malformed EXEC reply");
   }
   if (prefix.isNull() || prefix.isError()) {
@@ -405,21 +423,26 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
 
   ClientContext inner = client;
   inner.exec_prefix = nullptr;
+  inner.adopt_state = nullptr;
   inner.transaction.clear();
-  backend::Identity identity{client.user, client.password};
+  inner.db = after_prefix.db;
+  inner.user = after_prefix.user;
+  inner.password = after_prefix.password;
   std::vector<std::vector<std::string>> batch;
-  // Plain commands collected so far run as one MULTI/EXEC on a connection of the client's user.
+  // Plain commands collected so far run as one MULTI/EXEC on a connection of the client's
+  // current user, in its current database.
   auto runBatch = [&] {
     if (batch.empty()) return;
     backend::ScriptConnectionPool::Failure failure;
     std::string error;
-    auto lease = services_.connections->acquire(identity, &failure, &error);
+    auto lease =
+        services_.connections->acquire({inner.user, inner.password}, &failure, &error);
     std::vector<resp::Value> replies;
     if (lease) {
       std::vector<std::vector<std::string_view>> commands = {{"MULTI"}};
       for (const auto& cmd : batch) commands.emplace_back(cmd.begin(), cmd.end());
       commands.push_back({"EXEC"});
-      auto r = lease->run(client.db, commands);
+      auto r = lease->run(inner.db, commands);
       if (r && r->back().type == resp::Type::kArray) replies = std::move(r->back().elements);
       if (!r) error = lease->error();
     }
@@ -428,6 +451,7 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
       resp::ReplyWriter w(&bytes, client.protocol);
       if (i < replies.size()) {
         w.value(replies[i]);
+        if (!replies[i].isError()) followStateChange(batch[i], &inner);
       } else {
         w.error("ERR tfproxy: " + (error.empty() ? std::string("transaction failed") : error));
       }
@@ -458,6 +482,12 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
     results.push_back(runAndWait(cmd, inner));
   }
   runBatch();
+  const ConnectionState final_state{inner.db, inner.user, inner.password};
+  if (final_state != after_prefix && client.adopt_state) {
+    std::promise<void> adopted;
+    client.adopt_state(final_state, [&adopted] { adopted.set_value(); });
+    adopted.get_future().wait();
+  }
   services_.host->leaveAtomicSection();
   std::string reply;
   resp::ReplyWriter w(&reply, client.protocol);

@@ -437,6 +437,54 @@ redis.registerAsyncFunction('coro', async function(client){ return 1; });)"),
             "QUEUED");
   EXPECT_EQ(c_->run({"EXEC"}), "[(error) ERR Blocking module command called from transaction]");
   EXPECT_EQ(c_->run({"TFCALL", "x.f", "0"}), "(error) Unknown library x");
+  // After a transaction the proxy ran, the client is out of MULTI again.
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "tx.allowed", "0"}), "1");
+}
+
+// SELECT and AUTH in a transaction with functions take effect for the commands after them --
+// forwarded, queued by the proxy, and functions alike -- and for the connection afterwards.
+TEST_F(AsyncTest, StateChangesInsideProxyRunTransactions) {
+  ASSERT_EQ(load(R"(#!js api_version=1.0 name=txs
+redis.registerFunction('get', function(client, k){ return client.call('get', k); });
+redis.registerFunction('touch', function(client){ return client.call('set', 'private', '1'); });)"),
+            "OK");
+  Client redis(redis_->port());
+  redis.call({"SELECT", "3"});
+  redis.call({"SET", "where", "three"});
+  redis.call({"SELECT", "4"});
+  redis.call({"SET", "where", "four"});
+  ASSERT_EQ(redis.run({"ACL", "SETUSER", "txuser", "on", ">pw", "~w*", "+@all"}), "OK");
+
+  // Plain transaction: the SELECT applies once EXEC ran it; functions after it follow.
+  EXPECT_EQ(c_->run({"MULTI"}), "OK");
+  EXPECT_EQ(c_->run({"SELECT", "3"}), "QUEUED");
+  EXPECT_EQ(c_->run({"EXEC"}), "[OK]");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "where"}), "\"three\"");
+  // DISCARD drops a queued SELECT.
+  EXPECT_EQ(c_->run({"MULTI"}), "OK");
+  EXPECT_EQ(c_->run({"SELECT", "4"}), "QUEUED");
+  EXPECT_EQ(c_->run({"DISCARD"}), "OK");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "where"}), "\"three\"");
+
+  // SELECT before the first function (forwarded) and after it (queued by the proxy).
+  EXPECT_EQ(c_->run({"MULTI"}), "OK");
+  EXPECT_EQ(c_->run({"SELECT", "4"}), "QUEUED");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "where"}), "QUEUED");
+  EXPECT_EQ(c_->run({"SET", "written", "in4"}), "QUEUED");
+  EXPECT_EQ(c_->run({"SELECT", "5"}), "QUEUED");
+  EXPECT_EQ(c_->run({"SET", "written", "in5"}), "QUEUED");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "written"}), "QUEUED");
+  EXPECT_EQ(c_->run({"AUTH", "txuser", "pw"}), "QUEUED");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.touch", "0"}), "QUEUED");  // txuser may not write it
+  EXPECT_EQ(c_->run({"EXEC"}), "[OK, \"four\", OK, OK, OK, \"in5\", OK, "
+                               "(error) NOPERM No permissions to access a key]");
+  // The connection stays in database 5, as txuser, like after a transaction Redis ran.
+  EXPECT_EQ(c_->run({"GET", "written"}), "\"in5\"");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "written"}), "\"in5\"");
+  EXPECT_EQ(c_->run({"ACL", "WHOAMI"}), "\"txuser\"");
+  redis.call({"SELECT", "4"});
+  EXPECT_EQ(redis.run({"GET", "written"}), "\"in4\"");
+  EXPECT_EQ(c_->run({"TFCALL", "txs.touch", "0"}), "(error) NOPERM No permissions to access a key");
 }
 
 TEST(AsyncParallelTest, DifferentLibrariesRunInParallel) {

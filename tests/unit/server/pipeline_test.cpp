@@ -120,6 +120,32 @@ TEST_F(PipelineTest, TracksConnectionStateFromReplies) {
   EXPECT_EQ(pipeline_->user(), "default");
 }
 
+// Inside MULTI, SELECT and AUTH only change the connection once EXEC ran them successfully.
+TEST_F(PipelineTest, QueuedStateChangesApplyWhenExecRunsThem) {
+  client("MULTI\r\nSELECT 3\r\nAUTH alice pw\r\nSELECT 99\r\nEXEC\r\n");
+  backend("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n");
+  EXPECT_EQ(pipeline_->db(), 0);  // queued, not run
+  EXPECT_EQ(pipeline_->user(), "default");
+  backend("*3\r\n+OK\r\n+OK\r\n-ERR DB index is out of range\r\n");
+  EXPECT_EQ(pipeline_->db(), 3);
+  EXPECT_EQ(pipeline_->user(), "alice");
+  EXPECT_FALSE(pipeline_->inMulti());
+
+  client("MULTI\r\nSELECT 5\r\nDISCARD\r\n");
+  backend("+OK\r\n+QUEUED\r\n+OK\r\n");
+  EXPECT_EQ(pipeline_->db(), 3);
+
+  client("MULTI\r\nSELECT 6\r\nEXEC\r\n");  // a WATCHed key changed
+  backend("+OK\r\n+QUEUED\r\n*-1\r\n");
+  EXPECT_EQ(pipeline_->db(), 3);
+
+  client("MULTI\r\nSELECT 7\r\nNOSUCH\r\nEXEC\r\n");
+  backend("+OK\r\n+QUEUED\r\n-ERR unknown command 'NOSUCH'\r\n");
+  backend("-EXECABORT Transaction discarded because of previous errors.\r\n");
+  EXPECT_EQ(pipeline_->db(), 3);
+  EXPECT_TRUE(pipeline_->idle());
+}
+
 TEST_F(PipelineTest, Resp2SubscribeConfirmationsAndMessages) {
   client("SUBSCRIBE a b\r\n");
   backend("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
