@@ -11,6 +11,8 @@ namespace {
 
 // A stored library: a RESP array [format, code, user, config-or-null].
 constexpr char kFormat[] = "tfproxy-library-1";
+// Not a valid library name, so it cannot clash with one.
+constexpr char kGenerationField[] = "#generation";
 
 std::string encode(const scripting::LibraryDefinition& d) {
   std::string out;
@@ -80,10 +82,10 @@ std::optional<std::string> LibraryStore::run(const std::vector<std::string>& com
   return "the backend connection broke";
 }
 
-std::optional<std::vector<scripting::LibraryDefinition>> LibraryStore::loadAll(std::string* error) {
-  std::lock_guard lock(mutex_);
-  std::optional<std::string> failure = run({"TYPE", key_});
-  if (failure) {
+std::optional<LibraryStore::Definitions> LibraryStore::readAll(std::string* generation,
+                                                               std::string* error) {
+  // The generation first: libraries read after it are at least as new.
+  if (auto failure = run({"HGET", key_, kGenerationField}, generation)) {
     *error = *failure;
     return std::nullopt;
   }
@@ -92,9 +94,10 @@ std::optional<std::vector<scripting::LibraryDefinition>> LibraryStore::loadAll(s
     *error = reply ? reply->str : conn_->error();
     return std::nullopt;
   }
-  std::vector<scripting::LibraryDefinition> out;
+  Definitions out;
   for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
     const std::string& name = reply->elements[i].str;
+    if (name == kGenerationField) continue;
     auto d = decode(name, reply->elements[i + 1].str);
     if (!d) {
       spdlog::error("stored library '{}' in {} is unreadable; skipped", name, key_);
@@ -105,18 +108,31 @@ std::optional<std::vector<scripting::LibraryDefinition>> LibraryStore::loadAll(s
   return out;
 }
 
+std::optional<LibraryStore::Definitions> LibraryStore::loadAll(std::string* error) {
+  std::lock_guard lock(mutex_);
+  return readAll(&seen_generation_, error);
+}
+
+void LibraryStore::bump() { run({"HINCRBY", key_, kGenerationField, "1"}); }
+
 std::optional<std::string> LibraryStore::put(const scripting::LibraryDefinition& d) {
   std::lock_guard lock(mutex_);
-  return run({"HSET", key_, d.name, encode(d)});
+  auto failure = run({"HSET", key_, d.name, encode(d)});
+  if (!failure) bump();
+  return failure;
 }
 
 std::optional<std::string> LibraryStore::erase(const std::string& name) {
   std::lock_guard lock(mutex_);
-  return run({"HDEL", key_, name});
+  auto failure = run({"HDEL", key_, name});
+  if (!failure) bump();
+  return failure;
 }
 
-void LibraryStore::startGuard(std::function<std::vector<scripting::LibraryDefinition>()> current) {
+void LibraryStore::startGuard(std::function<Definitions()> current,
+                              std::function<void(const Definitions&)> adopt) {
   current_ = std::move(current);
+  adopt_ = std::move(adopt);
   guard_thread_ = std::thread([this] { guard(); });
 }
 
@@ -145,19 +161,36 @@ void LibraryStore::guard() {
     if (stopping_) return;
     flushed_ = false;
     guard_lock.unlock();
-    std::vector<scripting::LibraryDefinition> libraries = current_();
-    if (!libraries.empty()) {
-      std::lock_guard lock(mutex_);
-      int64_t stored = 0;
-      if (!run({"HLEN", key_}, nullptr, &stored) &&
-          stored < static_cast<int64_t>(libraries.size())) {
-        for (const auto& d : libraries) run({"HSET", key_, d.name, encode(d)});
-        spdlog::info("stored {} libraries again under '{}' (the key was flushed or evicted)",
-                     libraries.size(), key_);
-      }
-    }
+    check();
     guard_lock.lock();
   }
+}
+
+// One round of the guard: re-store after a flush, or adopt another proxy's changes.
+void LibraryStore::check() {
+  Definitions libraries = current_();
+  std::optional<Definitions> stored;
+  {
+    std::lock_guard lock(mutex_);
+    int64_t fields = 0;
+    if (run({"HLEN", key_}, nullptr, &fields)) return;  // unreachable: next round
+    if (fields == 0) {
+      if (libraries.empty()) return;
+      for (const auto& d : libraries) run({"HSET", key_, d.name, encode(d)});
+      bump();
+      spdlog::info("stored {} libraries again under '{}' (the key was flushed or evicted)",
+                   libraries.size(), key_);
+      return;
+    }
+    std::string generation;
+    if (run({"HGET", key_, kGenerationField}, &generation)) return;
+    if (generation == seen_generation_ || changes_in_flight_.load() > 0) return;
+    std::string error;
+    stored = readAll(&generation, &error);
+    if (!stored) return;
+    seen_generation_ = generation;
+  }
+  adopt_(*stored);
 }
 
 }  // namespace tfproxy::server

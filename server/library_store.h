@@ -1,12 +1,17 @@
 // Libraries kept in the backend (DESIGN.md section 6): a hash under a reserved key (default
-// `tfproxy:libraries`), one field per library holding its code, user and configuration. A
-// restarted proxy -- or a sidecar whose disk is gone -- loads them from there.
+// `tfproxy:libraries`), one field per library holding its code, user and configuration, and
+// the field `#generation`, incremented after every change. A restarted proxy -- or a sidecar
+// whose disk is gone -- loads them from there.
+//
+// Several proxies in front of one Redis share the hash: each checks the generation every second
+// and, when it moved, loads, replaces and deletes libraries until it serves what is stored.
 //
 // FLUSHALL/FLUSHDB would remove the key: after a flush seen through the proxy, and whenever a
 // periodic check finds the key missing (a flush sent to the backend directly, eviction), the
 // store writes every loaded library again.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -36,17 +41,30 @@ class LibraryStore {
   std::optional<std::string> put(const scripting::LibraryDefinition& definition);
   std::optional<std::string> erase(const std::string& name);
 
-  // Keeps the stored copy complete: `current` lists what should be there. Checks every second
-  // and at once after notifyFlush().
-  void startGuard(std::function<std::vector<scripting::LibraryDefinition>()> current);
+  using Definitions = std::vector<scripting::LibraryDefinition>;
+  // Every second (and at once after notifyFlush()): writes `current()` -- the loaded libraries
+  // -- again if the key is gone, and calls `adopt` with the stored libraries when another proxy
+  // changed them.
+  void startGuard(std::function<Definitions()> current,
+                  std::function<void(const Definitions&)> adopt);
   void notifyFlush();
   void stop();
+
+  // A load or delete of this proxy is between storing and taking effect: the guard must not
+  // mistake it for another proxy's change meanwhile.
+  void beginChange() { changes_in_flight_.fetch_add(1); }
+  void endChange() { changes_in_flight_.fetch_sub(1); }
 
  private:
   // Runs `command` on the store's connection (reconnecting if needed). Caller holds mutex_.
   std::optional<std::string> run(const std::vector<std::string>& command,
                                  std::string* reply_text = nullptr, int64_t* integer = nullptr);
   void guard();
+  void check();
+  // Bumps the generation after a change (caller holds mutex_).
+  void bump();
+  // Reads the generation, then the libraries (caller holds mutex_).
+  std::optional<Definitions> readAll(std::string* generation, std::string* error);
 
   config::Endpoint endpoint_;
   std::string user_;
@@ -55,7 +73,10 @@ class LibraryStore {
   std::mutex mutex_;  // the connection
   std::unique_ptr<backend::SyncConnection> conn_;
 
-  std::function<std::vector<scripting::LibraryDefinition>()> current_;
+  std::function<Definitions()> current_;
+  std::function<void(const Definitions&)> adopt_;
+  std::string seen_generation_;  // guarded by mutex_
+  std::atomic<int> changes_in_flight_{0};
   std::mutex guard_mutex_;
   std::condition_variable guard_cv_;
   bool flushed_ = false;

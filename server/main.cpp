@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <future>
+#include <map>
 #include <memory>
 
 #include "backend/backend_status.h"
@@ -32,6 +33,20 @@ void setUpLogging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+// Loads a stored library (without storing it again) and waits for the outcome.
+scripting::Engine::Outcome loadStored(scripting::Engine& engine,
+                                      const scripting::LibraryDefinition& d, bool restoring) {
+  scripting::LoadRequest request;
+  request.code = d.code;
+  request.config = d.config;
+  request.user = d.user;
+  request.replace = !restoring;
+  request.restoring = restoring;
+  std::promise<scripting::Engine::Outcome> outcome;
+  engine.load(request, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
+  return outcome.get_future().get();
+}
+
 // Loads the libraries kept in the backend (DESIGN.md section 6). One that fails to load is
 // logged and skipped; it stays stored, so a fixed proxy can load it later.
 bool restoreLibraries(server::LibraryStore& store, scripting::Engine& engine) {
@@ -42,20 +57,41 @@ bool restoreLibraries(server::LibraryStore& store, scripting::Engine& engine) {
     return false;
   }
   for (const scripting::LibraryDefinition& d : *stored) {
-    scripting::LoadRequest request;
-    request.code = d.code;
-    request.config = d.config;
-    request.user = d.user;
-    request.restoring = true;
-    std::promise<scripting::Engine::Outcome> outcome;
-    engine.load(request, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
-    if (auto failure = outcome.get_future().get()) {
+    if (auto failure = loadStored(engine, d, /*restoring=*/true)) {
       spdlog::error("stored library '{}' failed to load and is skipped: {}", d.name, *failure);
     } else {
       spdlog::info("loaded stored library '{}'", d.name);
     }
   }
   return true;
+}
+
+// Another proxy changed the stored libraries: load, replace and delete until this one serves
+// what is stored.
+void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Definitions& stored) {
+  std::map<std::string, const scripting::LibraryDefinition*> loaded_by_name;
+  const auto loaded = engine.definitions();
+  for (const auto& d : loaded) loaded_by_name[d.name] = &d;
+  for (const auto& d : stored) {
+    auto it = loaded_by_name.find(d.name);
+    if (it != loaded_by_name.end()) {
+      const scripting::LibraryDefinition& mine = *it->second;
+      loaded_by_name.erase(it);
+      if (mine.code == d.code && mine.config == d.config && mine.user == d.user) continue;
+    }
+    if (auto failure = loadStored(engine, d, /*restoring=*/false)) {
+      spdlog::error("library '{}' changed in the store but failed to load: {}", d.name, *failure);
+    } else {
+      spdlog::info("library '{}' loaded from the store (changed by another tfproxy)", d.name);
+    }
+  }
+  for (const auto& [name, definition] : loaded_by_name) {
+    std::promise<scripting::Engine::Outcome> outcome;
+    engine.remove(name, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
+    if (!outcome.get_future().get()) {
+      spdlog::info("library '{}' deleted (removed from the store by another tfproxy)", name);
+    }
+  }
 }
 
 }  // namespace
@@ -132,7 +168,10 @@ int main(int argc, char** argv) {
       }
     });
   }
-  store.startGuard([&engine] { return engine->definitions(); });
+  store.startGuard([&engine] { return engine->definitions(); },
+                   [&engine](const server::LibraryStore::Definitions& stored) {
+                     adoptLibraries(*engine, stored);
+                   });
 
   std::string error;
   if (!server.listen(&error)) {

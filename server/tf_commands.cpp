@@ -560,8 +560,10 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
       return std::nullopt;
     };
   }
+  if (store != nullptr) store->beginChange();
   services_.engine->load(std::move(request), std::move(persist),
-                         [client, done = std::move(done)](scripting::Engine::Outcome error) {
+                         [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
+                           if (store != nullptr) store->endChange();
                            done(error ? errorReply(client, *error) : std::string("+OK\r\n"));
                          });
 }
@@ -581,8 +583,10 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
       return std::nullopt;
     };
   }
+  if (store != nullptr) store->beginChange();
   services_.engine->remove(argv[2], std::move(persist),
-                           [client, done = std::move(done)](scripting::Engine::Outcome error) {
+                           [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
+                             if (store != nullptr) store->endChange();
                              done(error ? errorReply(client, *error) : std::string("+OK\r\n"));
                            });
 }

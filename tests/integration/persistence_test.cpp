@@ -54,12 +54,51 @@ TEST(PersistenceTest, FlushesKeepLibraries) {
   bool stored = false;
   for (int i = 0; i < 40 && !stored; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    stored = Client(redis.port()).run({"HLEN", "tfproxy:libraries"}) == "1";
+    stored = Client(redis.port()).run({"HEXISTS", "tfproxy:libraries", "kept"}) == "1";
   }
   EXPECT_TRUE(stored);
   EXPECT_EQ(proxy->stop(), 0);
   auto restarted = startProxy(redis);
   EXPECT_EQ(Client(restarted->port()).run({"TFCALL", "kept.hello", "0"}), "\"still here 1\"");
+}
+
+// Polls `cmd` on `port` until it answers `expected` (at most 5 s); returns the last answer.
+std::string eventually(int port, const std::vector<std::string>& cmd, const std::string& expected) {
+  Client c(port);
+  std::string last;
+  for (int i = 0; i < 100; ++i) {
+    last = c.run(cmd);
+    if (last == expected) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return last;
+}
+
+// Several proxies in front of one Redis (sidecars) serve the same libraries: a load, replace or
+// delete through one reaches the others within seconds, and none brings a deleted one back.
+TEST(PersistenceTest, ProxiesOfOneRedisShareLibraries) {
+  RedisServer redis;
+  auto a = startProxy(redis);
+  auto b = startProxy(redis);
+  Client ca(a->port());
+  Client cb(b->port());
+  const std::vector<std::string> hello = {"TFCALL", "kept.hello", "0"};
+  ASSERT_EQ(ca.run({"TFUNCTION", "LOAD", "CONFIG", "{\"n\": 1}", kLib}), "OK");
+  EXPECT_EQ(eventually(b->port(), hello, "\"still here 1\""), "\"still here 1\"");
+
+  ASSERT_EQ(cb.run({"TFUNCTION", "LOAD", "REPLACE", "CONFIG", "{\"n\": 2}", kLib}), "OK");
+  EXPECT_EQ(eventually(a->port(), hello, "\"still here 2\""), "\"still here 2\"");
+
+  ASSERT_EQ(ca.run({"TFUNCTION", "DELETE", "kept"}), "OK");
+  EXPECT_EQ(eventually(b->port(), hello, "(error) Unknown library kept"),
+            "(error) Unknown library kept");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // a few guard rounds
+  EXPECT_EQ(ca.run(hello), "(error) Unknown library kept");
+  EXPECT_EQ(cb.run(hello), "(error) Unknown library kept");
+  EXPECT_EQ(Client(redis.port()).run({"HEXISTS", "tfproxy:libraries", "kept"}), "0");
+  EXPECT_NE(b->log().find("library 'kept' deleted (removed from the store by another tfproxy)"),
+            std::string::npos)
+      << b->log();
 }
 
 TEST(PersistenceTest, BrokenStoredLibraryIsSkipped) {
