@@ -90,6 +90,9 @@ std::string configReply(const ClientContext& client,
 constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
 // How long ACL answers are trusted: ACL changes take effect within this time.
 constexpr std::chrono::seconds kAccessCacheTime{1};
+// Answers about keys only a selector grants, cached per user and keys; the cache starts over
+// when it holds this many.
+constexpr size_t kMaxSelectorAnswers = 10000;
 
 // A queued SELECT or AUTH that succeeded changes the state later commands run with.
 void followStateChange(const std::vector<std::string>& command, ClientContext* client) {
@@ -107,6 +110,16 @@ void followStateChange(const std::vector<std::string>& command, ClientContext* c
 
 std::string permissionKey(const std::string& user, const std::vector<std::string>& equivalent) {
   return user + '\0' + equivalent[0] + ' ' + equivalent[1];
+}
+
+// A user and a list of keys, unambiguously (keys may hold any bytes).
+std::string selectorKey(const std::string& user, const std::vector<std::string_view>& keys) {
+  std::string out = user;
+  for (std::string_view k : keys) {
+    out += '\0' + std::to_string(k.size()) + ':';
+    out.append(k);
+  }
+  return out;
 }
 
 // Is the cached answer under `key` still to be trusted?
@@ -266,7 +279,9 @@ TfCommands::Access TfCommands::cachedAccess(const std::string& user,
     case KeyAccess::Verdict::kAskRedis:
       break;
   }
-  return {};
+  auto answer = selector_answers_.find(selectorKey(user, keys));
+  if (answer == selector_answers_.end() || answer->second.until <= now) return {};
+  return {true, answer->second.denial};
 }
 
 std::optional<std::string> TfCommands::checkAccess(const std::string& user,
@@ -299,8 +314,13 @@ std::optional<std::string> TfCommands::checkAccess(const std::string& user,
   command.push_back(numkeys);
   command.insert(command.end(), keys.begin(), keys.end());
   std::optional<resp::Value> reply = askBackend(command);
-  if (reply && reply->type == resp::Type::kBulkString) return std::string(kKeyDenied);
-  return std::nullopt;
+  std::optional<std::string> denial;
+  if (reply && reply->type == resp::Type::kBulkString) denial = kKeyDenied;
+  std::lock_guard lock(permissions_mutex_);
+  if (selector_answers_.size() >= kMaxSelectorAnswers) selector_answers_.clear();
+  selector_answers_[selectorKey(user, keys)] = {denial,
+                                                std::chrono::steady_clock::now() + kAccessCacheTime};
+  return denial;
 }
 
 std::optional<resp::Value> TfCommands::askBackend(std::span<const std::string_view> command) {

@@ -124,6 +124,7 @@ class TfCommands : public InterceptHandler {
   std::mutex permissions_mutex_;
   std::unordered_map<std::string, CachedPermission> permissions_;  // by user and command
   std::unordered_map<std::string, CachedKeyAccess> key_access_;    // by user
+  std::unordered_map<std::string, CachedPermission> selector_answers_;  // by user and keys
   bool dryrun_unavailable_logged_ = false;
   bool getuser_unavailable_logged_ = false;
 
