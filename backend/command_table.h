@@ -1,12 +1,16 @@
 // What the proxy knows about every Redis command: arity, flags and key positions. Built in from
 // backend/command_table_data.inc (generated from a real Redis' COMMAND reply by
-// scripts/gen_command_table.py), so it works where the backend refuses COMMAND.
+// scripts/gen_command_table.py), so it works where the backend refuses COMMAND; at start the
+// backend's own COMMAND reply adds what the built-in table lacks (newer Redis or Valkey
+// versions, commands of loaded modules).
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "resp/value.h"
 
 namespace tfproxy::backend {
 
@@ -44,11 +48,15 @@ struct CommandInfo {
 
 class CommandTable {
  public:
-  // The built-in table.
+  // The built-in table, with what learn() added.
   static const CommandTable& builtin();
 
+  // Adds the commands and subcommands of a COMMAND reply (RESP2 or RESP3) that the table does
+  // not know; returns how many. Only before the table is in use by other threads: at start.
+  static size_t learn(const resp::Value& command_reply);
+
   // Every entry, commands and subcommands.
-  std::span<const CommandInfo> all() const;
+  const std::vector<const CommandInfo*>& all() const;
 
   // Looks a command up by name, case-insensitively; nullptr if unknown. For container commands
   // (CONFIG, CLIENT, ...) pass the subcommand to get its own entry; an unknown subcommand
@@ -57,6 +65,7 @@ class CommandTable {
 
  private:
   CommandTable();
+  static CommandTable& instance();
   struct Impl;
   Impl* impl_;
 };

@@ -5,10 +5,9 @@
 namespace tfproxy::server {
 
 CommandIndex::CommandIndex(const backend::CommandTable& table) : table_(table) {
-  for (const backend::CommandInfo& command : table.all()) {
-    if (std::strchr(command.name, '|') != nullptr) continue;  // subcommands: looked up by need
-    const backend::CommandInfo* info = &command;
-    const char* name = command.name;
+  for (const backend::CommandInfo* info : table.all()) {
+    if (std::strchr(info->name, '|') != nullptr) continue;  // subcommands: looked up by need
+    const char* name = info->name;
     CommandEntry e;
     e.info = info;
     e.kind = info != nullptr && info->has(backend::kFlag_blocking) ? CommandKind::kBlocking

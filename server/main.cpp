@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "backend/backend_status.h"
+#include "backend/command_table.h"
 #include "backend/embedded_server.h"
 #include "backend/link.h"
 #include "backend/script_connection.h"
@@ -94,6 +95,29 @@ void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Defin
   }
 }
 
+// Adds the backend's commands that the built-in table lacks -- a newer Redis or Valkey, module
+// commands -- so that their flags count for functions and transactions. Before anything reads
+// the table; a backend that is down or refuses COMMAND leaves the built-in table as it is.
+void learnBackendCommands(backend::ScriptConnectionPool& connections,
+                          const backend::Identity& identity) {
+  backend::ScriptConnectionPool::Failure failure;
+  std::string error;
+  auto lease = connections.acquire(identity, &failure, &error);
+  std::optional<resp::Value> reply;
+  if (lease) {
+    const std::string_view command[] = {"COMMAND"};
+    reply = lease->run(0, command);
+  }
+  if (!reply || reply->isError()) {
+    spdlog::info("the backend's command table was not read ({}); using the built-in one",
+                 reply ? reply->str : lease ? lease->error() : error);
+    return;
+  }
+  if (size_t added = backend::CommandTable::learn(*reply)) {
+    spdlog::info("learned {} commands of the backend that the built-in table lacks", added);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,6 +156,10 @@ int main(int argc, char** argv) {
   status.start();
   backend::ScriptConnectionPool connections(backend_endpoint, connect_timeout,
                                             std::chrono::seconds(30));
+  backend::Identity proxy_identity;
+  proxy_identity.user = options.backend_user.empty() ? std::string("default") : options.backend_user;
+  proxy_identity.password = options.backend_password;
+  learnBackendCommands(connections, proxy_identity);
 
   server::Server server(main_context, options, link);
   server::AsyncCommands async_commands(link, server.gate(), server.asyncGateSlot());
@@ -146,9 +174,7 @@ int main(int argc, char** argv) {
   services.store = &store;
   services.connections = &connections;
   services.status = &status;
-  services.proxy_identity.user =
-      options.backend_user.empty() ? std::string("default") : options.backend_user;
-  services.proxy_identity.password = options.backend_password;
+  services.proxy_identity = proxy_identity;
   services.host = &host;
   server::TfCommands commands(services);
   for (const auto& [name, arity] : server::TfCommands::interceptedCommands()) {
