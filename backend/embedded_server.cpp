@@ -1,10 +1,7 @@
 #include "backend/embedded_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,24 +17,6 @@
 
 namespace tfproxy::backend {
 namespace {
-
-// Asks the kernel for a free loopback port.
-uint16_t freeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 bool waitExited(pid_t pid, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -88,55 +67,55 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
   std::unique_ptr<EmbeddedServer> server(new EmbeddedServer);
   server->dir_ = dir_template;
 
-  // A port picked this way can be taken by someone else before redis-server binds it; retry.
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    uint16_t port = freeLoopbackPort();
-    if (port == 0) continue;
-    std::string port_text = std::to_string(port);
-    std::string log_file = server->dir_ + "/redis.log";
-    std::vector<std::string> args = {exe,     "--port",      port_text, "--bind",    "127.0.0.1",
-                                     "--dir", server->dir_,  "--save",  "",          "--appendonly",
-                                     "no",    "--daemonize", "no",      "--logfile", log_file};
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      *error = std::string("fork failed: ") + std::strerror(errno);
-      return nullptr;
-    }
-    if (pid == 0) {
-      // Own process group: a terminal's Ctrl-C reaches tfproxy, which then stops this server
-      // after in-flight replies are done. If tfproxy dies, the server goes with it.
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(exe.c_str(), argv.data());
-      ::_exit(127);
-    }
-    server->pid_ = pid;
-    server->endpoint_ = config::Endpoint{"127.0.0.1", port};
+  // Redis listens on a Unix socket in the private folder only: no TCP port that other local
+  // users could reach, none that could be taken before redis-server binds it.
+  const std::string socket_path = server->dir_ + "/redis.sock";
+  const std::string log_file = server->dir_ + "/redis.log";
+  std::vector<std::string> args = {exe,           "--port",         "0",
+                                   "--unixsocket", socket_path,      "--unixsocketperm",
+                                   "700",          "--dir",          server->dir_,
+                                   "--save",       "",               "--appendonly",
+                                   "no",           "--daemonize",    "no",
+                                   "--logfile",    log_file};
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    *error = std::string("fork failed: ") + std::strerror(errno);
+    return nullptr;
+  }
+  if (pid == 0) {
+    // Own process group: a terminal's Ctrl-C reaches tfproxy, which then stops this server
+    // after in-flight replies are done. If tfproxy dies, the server goes with it.
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  server->pid_ = pid;
+  server->endpoint_.unix_path = socket_path;
 
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        server->pid_ = -1;
-        break;  // exited: most likely the port was taken
-      }
-      std::string ignored;
-      auto conn =
-          SyncConnection::connect(server->endpoint_, std::chrono::milliseconds(200), &ignored);
-      if (conn) {
-        auto reply = conn->call({"PING"});
-        if (reply && reply->str == "PONG") return server;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (server->pid_ > 0) {
-      ::kill(server->pid_, SIGKILL);
-      waitExited(server->pid_, std::chrono::seconds(2));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
       server->pid_ = -1;
+      break;
     }
+    std::string ignored;
+    auto conn =
+        SyncConnection::connect(server->endpoint_, std::chrono::milliseconds(200), &ignored);
+    if (conn) {
+      auto reply = conn->call({"PING"});
+      if (reply && reply->str == "PONG") return server;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (server->pid_ > 0) {
+    ::kill(server->pid_, SIGKILL);
+    waitExited(server->pid_, std::chrono::seconds(2));
+    server->pid_ = -1;
   }
   *error = "the embedded redis-server did not start; see its log in " + server->dir_ + "/redis.log";
   server->dir_.clear();  // keep the log for inspection

@@ -1,5 +1,6 @@
-// The embedded default backend: a private redis-server on a free loopback port, with its data in
-// a temporary folder, started when no --backend is given and stopped when tfproxy exits.
+// The embedded default backend: a private redis-server listening on a Unix socket in a
+// temporary folder that also holds its data, started when no --backend is given and stopped
+// when tfproxy exits.
 #pragma once
 
 #include <sys/types.h>

@@ -5,13 +5,12 @@
 #include <cstring>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
 namespace tfproxy::backend {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using generic = asio::generic::stream_protocol;
 
 namespace {
 
@@ -20,9 +19,9 @@ constexpr std::chrono::milliseconds kMaxBackoff{5000};
 // State shared by the connect operation and its timeout timer: whichever finishes first wins.
 struct ConnectOp {
   using Handler = std::function<void(const boost::system::error_code&)>;
-  ConnectOp(tcp::socket& s, Handler h)
+  ConnectOp(generic::socket& s, Handler h)
       : socket(s), timer(s.get_executor()), handler(std::move(h)) {}
-  tcp::socket& socket;
+  generic::socket& socket;
   asio::steady_timer timer;
   Handler handler;
   bool done = false;
@@ -45,30 +44,33 @@ std::string BackendLink::lastError() const {
   return last_error_;
 }
 
-bool BackendLink::start() {
-  tcp::resolver resolver(probe_context_);
-  boost::system::error_code ec;
-  auto endpoints = resolver.resolve(endpoint_.host, std::to_string(endpoint_.port), ec);
-  if (!ec) {
-    tcp::socket socket(probe_context_);
-    // A blocking connect with the usual timeout would need a thread; the probe context is not
-    // running yet, so run the asynchronous connect on it until it finishes.
-    {
-      std::lock_guard lock(mutex_);
-      resolved_ = endpoints;
-    }
-    bool finished = false;
-    asyncConnect(socket, [&](const boost::system::error_code& e) {
-      ec = e;
-      finished = true;
-    });
-    probe_context_.restart();
-    while (!finished && probe_context_.run_one() > 0) {
-    }
-    probe_context_.restart();
-  } else {
-    markDown("cannot resolve " + endpoint_.host + ": " + ec.message());
+bool BackendLink::resolveNow() {
+  std::string error;
+  std::vector<SocketAddress> addresses = resolve(endpoint_, &error);
+  if (addresses.empty()) {
+    markDown(error);
+    return false;
   }
+  std::lock_guard lock(mutex_);
+  resolved_ = std::move(addresses);
+  return true;
+}
+
+bool BackendLink::start() {
+  if (!resolveNow()) return false;
+  generic::socket socket(probe_context_);
+  // A blocking connect with the usual timeout would need a thread; the probe context is not
+  // running yet, so run the asynchronous connect on it until it finishes.
+  boost::system::error_code ec;
+  bool finished = false;
+  asyncConnect(socket, [&](const boost::system::error_code& e) {
+    ec = e;
+    finished = true;
+  });
+  probe_context_.restart();
+  while (!finished && probe_context_.run_one() > 0) {
+  }
+  probe_context_.restart();
   return !ec;
 }
 
@@ -83,12 +85,15 @@ void BackendLink::stop() {
   });
 }
 
-void BackendLink::asyncConnect(tcp::socket& socket, ConnectHandler handler) {
+void BackendLink::asyncConnect(generic::socket& socket, ConnectHandler handler) {
   auto op = std::make_shared<ConnectOp>(socket, std::move(handler));
-  tcp::resolver::results_type endpoints;
+  std::vector<generic::endpoint> endpoints;
   {
     std::lock_guard lock(mutex_);
-    endpoints = resolved_;
+    for (const SocketAddress& a : resolved_) {
+      const int protocol = a.storage.ss_family == AF_UNIX ? 0 : IPPROTO_TCP;
+      endpoints.emplace_back(&a.storage, a.length, protocol);
+    }
   }
   if (endpoints.empty()) {
     boost::system::error_code ec = asio::error::host_not_found;
@@ -103,17 +108,15 @@ void BackendLink::asyncConnect(tcp::socket& socket, ConnectHandler handler) {
     op->socket.close(ignored);
   });
   asio::async_connect(socket, endpoints,
-                      [this, op](const boost::system::error_code& ec, const tcp::endpoint&) {
+                      [this, op](const boost::system::error_code& ec, const generic::endpoint&) {
                         op->done = true;
                         op->timer.cancel();
                         boost::system::error_code result = ec;
                         if (op->timed_out) result = asio::error::timed_out;
                         if (result) {
                           markDown(result.message());
-                        } else {
-                          boost::system::error_code ignored;
-                          op->socket.set_option(tcp::no_delay(true), ignored);
-                          if (!up()) markUp();
+                        } else if (!up()) {
+                          markUp();
                         }
                         op->handler(result);
                       });
@@ -140,16 +143,8 @@ void BackendLink::markDown(const std::string& reason) {
 }
 
 std::vector<SocketAddress> BackendLink::addresses() const {
-  std::vector<SocketAddress> out;
   std::lock_guard lock(mutex_);
-  for (const auto& entry : resolved_) {
-    SocketAddress a{};
-    auto endpoint = entry.endpoint();
-    std::memcpy(&a.storage, endpoint.data(), endpoint.size());
-    a.length = static_cast<socklen_t>(endpoint.size());
-    out.push_back(a);
-  }
-  return out;
+  return resolved_;
 }
 
 void BackendLink::markUp() {
@@ -171,19 +166,11 @@ void BackendLink::scheduleProbe() {
 // sessions never block on DNS.
 void BackendLink::probe() {
   if (stopped_) return;
-  tcp::resolver resolver(probe_context_);
-  boost::system::error_code ec;
-  auto endpoints = resolver.resolve(endpoint_.host, std::to_string(endpoint_.port), ec);
-  if (ec) {
-    markDown("cannot resolve " + endpoint_.host + ": " + ec.message());
+  if (!resolveNow()) {
     scheduleProbe();
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    resolved_ = endpoints;
-  }
-  probe_socket_ = std::make_shared<tcp::socket>(probe_context_);
+  probe_socket_ = std::make_shared<generic::socket>(probe_context_);
   auto socket = probe_socket_;
   asyncConnect(*socket, [this, socket](const boost::system::error_code& ec) {
     boost::system::error_code ignored;

@@ -12,21 +12,14 @@
 #include <string>
 #include <vector>
 
-#include <sys/socket.h>
-
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "backend/socket_address.h"
 #include "config/options.h"
 
 namespace tfproxy::backend {
-
-// A resolved backend address, for connects made without Asio.
-struct SocketAddress {
-  sockaddr_storage storage;
-  socklen_t length;
-};
 
 class BackendLink {
  public:
@@ -56,8 +49,11 @@ class BackendLink {
   void markUp();
 
  private:
+  using Socket = boost::asio::generic::stream_protocol::socket;
   using ConnectHandler = std::function<void(const boost::system::error_code&)>;
-  void asyncConnect(boost::asio::ip::tcp::socket& socket, ConnectHandler handler);
+  void asyncConnect(Socket& socket, ConnectHandler handler);
+  // Resolves the endpoint into resolved_ (blocking); false, marked down, if it does not.
+  bool resolveNow();
 
   void scheduleProbe();
   void probe();
@@ -70,10 +66,10 @@ class BackendLink {
   std::atomic<bool> stopped_{false};
   mutable std::mutex mutex_;
   std::string last_error_;
-  boost::asio::ip::tcp::resolver::results_type resolved_;  // guarded by mutex_
+  std::vector<SocketAddress> resolved_;  // guarded by mutex_
   std::chrono::milliseconds backoff_{100};
   boost::asio::steady_timer probe_timer_;
-  std::shared_ptr<boost::asio::ip::tcp::socket> probe_socket_;
+  std::shared_ptr<Socket> probe_socket_;
 };
 
 }  // namespace tfproxy::backend

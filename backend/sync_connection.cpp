@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/time.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -12,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backend/socket_address.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 
@@ -50,26 +50,18 @@ void SyncConnection::fail(std::string reason) {
 std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& endpoint,
                                                         std::chrono::milliseconds timeout,
                                                         std::string* error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(endpoint.port);
-  int rc = ::getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) {
-    *error = std::string("cannot resolve ") + endpoint.host + ": " + gai_strerror(rc);
-    return nullptr;
-  }
+  std::vector<SocketAddress> addresses = resolve(endpoint, error);
+  if (addresses.empty()) return nullptr;
   const auto deadline = Clock::now() + timeout;
   std::string last_error = "no address";
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd =
-        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+  for (const SocketAddress& a : addresses) {
+    const int family = a.storage.ss_family;
+    int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       last_error = std::strerror(errno);
       continue;
     }
-    int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
     if (r != 0 && errno == EINPROGRESS) {
       if (!waitFor(fd, POLLOUT, deadline)) {
         last_error = "connection timed out";
@@ -87,17 +79,17 @@ std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& 
       ::close(fd);
       continue;
     }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (family != AF_UNIX) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     // From here on the socket blocks, bounded by kernel timeouts: a reply costs one recv()
     // instead of recv (EAGAIN), poll and recv.
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    ::freeaddrinfo(res);
     auto conn = std::unique_ptr<SyncConnection>(new SyncConnection(fd, timeout));
     conn->setTimeout(timeout);
     return conn;
   }
-  ::freeaddrinfo(res);
   *error = last_error;
   return nullptr;
 }

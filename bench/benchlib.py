@@ -63,14 +63,22 @@ class Processes:
         wait_port(port)
         return port
 
+    def unix_socket(self):
+        """The Unix socket path the Redis of this run also listens on."""
+        return os.path.join(self.tmp, "redis.sock")
+
     def redis(self):
         port = free_port()
         return self.spawn(["redis-server", "--port", str(port), "--save", "", "--appendonly",
-                           "no", "--dir", self.tmp], port, stdout=subprocess.DEVNULL)
+                           "no", "--dir", self.tmp, "--unixsocket", self.unix_socket(),
+                           "--unixsocketperm", "700"], port, stdout=subprocess.DEVNULL)
 
-    def tfproxy(self, binary, backend_port, *flags):
+    def tfproxy(self, binary, backend, *flags):
+        """Starts tfproxy in front of `backend`: a Redis port, or a "unix:PATH" string."""
         port = free_port()
-        self.spawn([binary, "--port", str(port), "--backend", "127.0.0.1:%d" % backend_port,
+        if isinstance(backend, int):
+            backend = "127.0.0.1:%d" % backend
+        self.spawn([binary, "--port", str(port), "--backend", backend,
                     "--log-level", "warn"] + list(flags), port)
         time.sleep(0.3)  # the first backend status poll
         return port

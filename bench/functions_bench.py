@@ -3,8 +3,9 @@
 (FCALL) on the same Redis, side by side in one run.
 
 Three functions: one returning a constant, one doing one GET, one doing GET+SET+INCR. Each is
-driven by redis-benchmark -c 50 against both targets, alternating round by round; the table
-shows median requests/s and TFCALL/FCALL.
+driven by redis-benchmark -c 50 against Redis (FCALL) and two tfproxy instances in front of it --
+one reaching Redis over loopback TCP, one over a Unix socket -- alternating target by target;
+the table shows median requests/s and TFCALL/FCALL.
 
     bench/functions_bench.py [--rounds 5] [--requests 100000]
 """
@@ -53,26 +54,31 @@ def main():
 
     with Processes() as procs:
         redis_port = procs.redis()
-        tf_port = procs.tfproxy(args.tfproxy, redis_port)
-        assert cli(tf_port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
+        tf_tcp = procs.tfproxy(args.tfproxy, redis_port)
+        tf_unix = procs.tfproxy(args.tfproxy, "unix:" + procs.unix_socket())
+        for port in (tf_tcp, tf_unix):
+            assert cli(port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
         assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
 
+        targets = [("fcall", redis_port, "FCALL", ""), ("tcp", tf_tcp, "TFCALL", "bench."),
+                   ("unix", tf_unix, "TFCALL", "bench.")]
         results = {}
         for _ in range(args.rounds):
             for name, rest in CASES:
-                results.setdefault(("tfcall", name), []).append(
-                    rps(tf_port, args.requests, ["TFCALL", "bench." + name] + rest))
-                results.setdefault(("fcall", name), []).append(
-                    rps(redis_port, args.requests, ["FCALL", name] + rest))
+                for target, port, command, prefix in targets:
+                    results.setdefault((target, name), []).append(
+                        rps(port, args.requests, [command, prefix + name] + rest))
 
         print("redis-benchmark -c 50, %d rounds, median requests/s" % args.rounds)
         print()
-        print("| function | FCALL (Lua, Redis direct) | TFCALL (tfproxy) | TFCALL/FCALL |")
-        print("|---|---|---|---|")
+        print("| function | FCALL (Lua, Redis direct) | TFCALL, backend over TCP | ratio "
+              "| TFCALL, backend over a Unix socket | ratio |")
+        print("|---|---|---|---|---|---|")
         for name, _ in CASES:
             f = statistics.median(results[("fcall", name)])
-            t = statistics.median(results[("tfcall", name)])
-            print("| %s | %.0f | %.0f | %.2f |" % (name, f, t, t / f))
+            t = statistics.median(results[("tcp", name)])
+            u = statistics.median(results[("unix", name)])
+            print("| %s | %.0f | %.0f | %.2f | %.0f | %.2f |" % (name, f, t, t / f, u, u / f))
     return 0
 
 

@@ -40,8 +40,9 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--bind", o.bind, "Address to listen on");
   app.add_option("--port", o.port, "Port to listen on")->check(CLI::Range(1, 65535));
   app.add_option("--backend", backend,
-                 "Redis to proxy, HOST:PORT. Without it tfproxy starts a private redis-server")
-      ->type_name("HOST:PORT");
+                 "Redis to proxy, HOST:PORT or unix:PATH. Without it tfproxy starts a private "
+                 "redis-server")
+      ->type_name("HOST:PORT|unix:PATH");
   app.add_option("--backend-user", o.backend_user,
                  "ACL user of the proxy's own internal backend connections");
   app.add_option("--backend-password", o.backend_password,

@@ -9,13 +9,17 @@
 
 namespace tfproxy::config {
 
+// Where the backend listens: a TCP host and port, or a Unix socket.
 struct Endpoint {
   std::string host;
   uint16_t port = 0;
+  std::string unix_path;  // set: a Unix socket, host and port unused
+  bool isUnix() const { return !unix_path.empty(); }
   std::string toString() const;
 };
 
-// Parses "HOST:PORT" or "[V6ADDR]:PORT". Returns nullopt when malformed.
+// Parses "HOST:PORT", "[V6ADDR]:PORT", or a Unix socket as "unix:PATH" or an absolute path.
+// Returns nullopt when malformed.
 std::optional<Endpoint> parseEndpoint(const std::string& text);
 
 struct ProxyOptions {

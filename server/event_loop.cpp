@@ -184,8 +184,10 @@ class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<C
         error_ = std::strerror(errno);
         continue;
       }
-      int one = 1;
-      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (a.storage.ss_family != AF_UNIX) {
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
       int r = ::connect(fd_, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
       if (r == 0) {
         finishWith(takeSocket(), {});

@@ -2,6 +2,9 @@
 // backend is back. Tested by killing and restarting a real redis-server.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "tests/support/client.h"
@@ -94,6 +97,34 @@ TEST(BackendFailureTest, PipelineInFlightWhenTheBackendDies) {
   EXPECT_TRUE(c.read().isError());
   EXPECT_TRUE(c.read().isError());
   EXPECT_TRUE(c.closedByPeer());
+}
+
+// A backend on a Unix socket: forwarding, functions and the proxy's own connections all use it,
+// and a restarted backend is found again.
+TEST(BackendFailureTest, UnixSocketBackend) {
+  char dir[] = "/tmp/tfproxy-unix-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/redis.sock";
+  RedisServer redis({"--unixsocket", path, "--unixsocketperm", "700"});
+  Proxy proxy({"--backend", "unix:" + path});
+  Client c(proxy.port());
+  EXPECT_EQ(c.run({"SET", "k", "v"}), "OK");
+  std::string info = c.call({"CLIENT", "INFO"}).str;
+  EXPECT_NE(info.find("laddr=" + path), std::string::npos) << info;
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=u\nredis.registerFunction('get', "
+                   "function(client, k){ return client.call('get', k); });"}),
+            "OK");
+  EXPECT_EQ(c.run({"TFCALL", "u.get", "1", "k"}), "\"v\"");
+  EXPECT_EQ(Client(redis.port()).run({"HEXISTS", "tfproxy:libraries", "u"}), "1");
+
+  redis.kill();
+  EXPECT_TRUE(Client(proxy.port(), std::chrono::seconds(3)).call({"PING"}).isError());
+  redis.restart();
+  EXPECT_TRUE(waitUntilServing(proxy.port(), std::chrono::seconds(15)));
+  EXPECT_EQ(Client(proxy.port()).run({"TFCALL", "u.get", "1", "k"}), "(nil)");
+  EXPECT_NE(proxy.log().find("unix:" + path), std::string::npos) << proxy.log();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ TEST(Cli, BadValuesNameTheFlagOnOneLineWithStatus2) {
                                                          {"--threads", "0"},
                                                          {"--backend", "nocolon"},
                                                          {"--backend", "h:99999"},
+                                                         {"--backend", "unix:"},
                                                          {"--log-level", "loud"},
                                                          {"--proto-max-bulk-len", "12xb"}}) {
     CliResult r = parse(args);
@@ -58,6 +59,21 @@ TEST(Cli, BadValuesNameTheFlagOnOneLineWithStatus2) {
     EXPECT_NE(r.output.find(args[0]), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << r.output;
   }
+}
+
+TEST(Cli, UnixSocketBackend) {
+  CliResult r = parse({"--backend", "unix:/run/redis/redis.sock"});
+  ASSERT_FALSE(r.exit) << r.output;
+  ASSERT_TRUE(r.options.backend.has_value());
+  EXPECT_TRUE(r.options.backend->isUnix());
+  EXPECT_EQ(r.options.backend->unix_path, "/run/redis/redis.sock");
+  EXPECT_EQ(r.options.backend->toString(), "unix:/run/redis/redis.sock");
+  CliResult bare = parse({"--backend", "/tmp/r.sock"});
+  ASSERT_TRUE(bare.options.backend.has_value());
+  EXPECT_EQ(bare.options.backend->unix_path, "/tmp/r.sock");
+  const std::string long_path = "unix:/" + std::string(120, 'x');
+  CliResult too_long = parse({"--backend", long_path.c_str()});
+  EXPECT_EQ(too_long.exit_code, 2);
 }
 
 TEST(Cli, HelpAndVersionExitZero) {
