@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstring>
+#include <netinet/in.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
