@@ -28,7 +28,10 @@ std::optional<Endpoint> parseEndpoint(const std::string& text) {
   }
   auto port = resp::parseUint64(std::string_view(text).substr(colon + 1));
   if (host.empty() || !port || *port == 0 || *port > 65535) return std::nullopt;
-  return Endpoint{host, static_cast<uint16_t>(*port)};
+  Endpoint e;
+  e.host = host;
+  e.port = static_cast<uint16_t>(*port);
+  return e;
 }
 
 }  // namespace tfproxy::config
