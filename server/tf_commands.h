@@ -10,7 +10,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -20,7 +19,7 @@
 #include "backend/script_connection.h"
 #include "config/gears.h"
 #include "scripting/engine.h"
-#include "server/key_access.h"
+#include "server/access_policy.h"
 #include "server/intercept.h"
 
 namespace tfproxy::server {
@@ -85,49 +84,13 @@ class TfCommands : public InterceptHandler {
   // Runs one intercepted command and waits for its reply (helper thread only).
   std::string runAndWait(const Args& argv, const ClientContext& client);
 
-  // The access policy (SPEC 11.4; README "Who runs a command"): a client must be authenticated
-  // where the backend requires it, and its user must be allowed to run the Redis Functions
-  // command that corresponds to the intercepted one (ACL DRYRUN) and, for TFCALL, to read and
-  // write the declared keys (the user's key patterns from ACL GETUSER). Answers are cached for
-  // a second.
-  struct Access {
-    bool known = false;                 // false: the cache cannot tell, ask the backend
-    std::optional<std::string> denial;  // the error reply when denied
-  };
-  // From the caches only (permissions_mutex_ held); never blocks.
-  Access cachedAccess(const std::string& user, const std::vector<std::string>& redis_equivalent,
-                      const std::vector<std::string_view>& keys);
-  // Fills the caches from the backend as needed; may block (call via runBlocking). Returns the
-  // error reply text, or nullopt when allowed.
-  std::optional<std::string> checkAccess(const std::string& user,
-                                         const std::vector<std::string>& redis_equivalent,
-                                         const std::string& shown_name,
-                                         const std::vector<std::string_view>& keys);
-  std::optional<std::string> permission(const std::string& user,
-                                        const std::vector<std::string>& redis_equivalent,
-                                        const std::string& shown_name);
-  void fetchKeyAccess(const std::string& user);
-  // Runs one command as the proxy's own user; nullopt when the backend is unreachable.
-  std::optional<resp::Value> askBackend(std::span<const std::string_view> command);
+  // The Redis command whose right stands for an intercepted one in the access policy ("FCALL
+  // f 0" for TFCALL); empty for commands everyone may run.
   static std::vector<std::string> redisEquivalent(const Args& argv);
   // TFCALL's declared keys; empty when numkeys is malformed (the handler reports that).
   static std::vector<std::string_view> declaredKeys(const Args& argv);
 
-  struct CachedPermission {
-    std::optional<std::string> denial;
-    std::chrono::steady_clock::time_point until;
-  };
-  struct CachedKeyAccess {
-    KeyAccess access;
-    std::chrono::steady_clock::time_point until;
-  };
-  std::mutex permissions_mutex_;
-  std::unordered_map<std::string, CachedPermission> permissions_;  // by user and command
-  std::unordered_map<std::string, CachedKeyAccess> key_access_;    // by user
-  std::unordered_map<std::string, CachedPermission> selector_answers_;  // by user and keys
-  bool dryrun_unavailable_logged_ = false;
-  bool getuser_unavailable_logged_ = false;
-
+  AccessPolicy access_;
   Services services_;
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -1,0 +1,175 @@
+#include "server/access_policy.h"
+
+#include <spdlog/spdlog.h>
+
+#include "scripting/errors.h"
+
+namespace tfproxy::server {
+namespace {
+
+// TFCALL's declared keys are checked as FCALL's: the user must be able to read and write them.
+constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
+// How long ACL answers are trusted: ACL changes take effect within this time.
+constexpr std::chrono::seconds kAccessCacheTime{1};
+// Answers about keys only a selector grants, cached per user and keys; the cache starts over
+// when it holds this many.
+constexpr size_t kMaxSelectorAnswers = 10000;
+
+std::string permissionKey(const std::string& user, const std::vector<std::string>& equivalent) {
+  return user + '\0' + equivalent[0] + ' ' + equivalent[1];
+}
+
+// A user and a list of keys, unambiguously (keys may hold any bytes).
+std::string selectorKey(const std::string& user, const std::vector<std::string_view>& keys) {
+  std::string out = user;
+  for (std::string_view k : keys) {
+    out += '\0' + std::to_string(k.size()) + ':';
+    out.append(k);
+  }
+  return out;
+}
+
+// Is the cached answer under `key` still to be trusted?
+template <typename Map>
+bool fresh(const Map& cache, const std::string& key, std::chrono::steady_clock::time_point now) {
+  auto it = cache.find(key);
+  return it != cache.end() && it->second.until > now;
+}
+
+}  // namespace
+
+AccessPolicy::AccessPolicy(backend::ScriptConnectionPool& connections,
+                           backend::Identity proxy_identity)
+    : connections_(connections), proxy_identity_(std::move(proxy_identity)) {}
+
+AccessPolicy::Verdict AccessPolicy::cached(const std::string& user,
+                                           const std::vector<std::string>& equivalent,
+                                           const std::vector<std::string_view>& keys) {
+  std::lock_guard lock(mutex_);
+  return cachedLocked(user, equivalent, keys);
+}
+
+AccessPolicy::Verdict AccessPolicy::cachedLocked(const std::string& user,
+                                                 const std::vector<std::string>& equivalent,
+                                                 const std::vector<std::string_view>& keys) {
+  const auto now = std::chrono::steady_clock::now();
+  auto permission = permissions_.find(permissionKey(user, equivalent));
+  if (permission == permissions_.end() || permission->second.until <= now) return {};
+  if (permission->second.denial) return {true, permission->second.denial};
+  if (keys.empty()) return {true, std::nullopt};
+  auto rules = key_access_.find(user);
+  if (rules == key_access_.end() || rules->second.until <= now) return {};
+  switch (rules->second.access.readWrite(keys)) {
+    case KeyAccess::Verdict::kAllowed:
+      return {true, std::nullopt};
+    case KeyAccess::Verdict::kDenied:
+      return {true, std::string(kKeyDenied)};
+    case KeyAccess::Verdict::kAskRedis:
+      break;
+  }
+  auto answer = selector_answers_.find(selectorKey(user, keys));
+  if (answer == selector_answers_.end() || answer->second.until <= now) return {};
+  return {true, answer->second.denial};
+}
+
+std::optional<std::string> AccessPolicy::check(const std::string& user,
+                                               const std::vector<std::string>& equivalent,
+                                               const std::string& shown_name,
+                                               const std::vector<std::string_view>& keys) {
+  bool permission_known = false;
+  bool rules_known = keys.empty();
+  {
+    std::lock_guard lock(mutex_);
+    Verdict cached = cachedLocked(user, equivalent, keys);
+    if (cached.known) return cached.denial;
+    const auto now = std::chrono::steady_clock::now();
+    permission_known = fresh(permissions_, permissionKey(user, equivalent), now);
+    rules_known = rules_known || fresh(key_access_, user, now);
+  }
+  if (!permission_known) {
+    if (auto denial = permission(user, equivalent, shown_name)) return denial;
+  }
+  if (keys.empty()) return std::nullopt;
+  if (!rules_known) fetchKeyAccess(user);
+  {
+    std::lock_guard lock(mutex_);
+    Verdict cached = cachedLocked(user, equivalent, keys);
+    if (cached.known) return cached.denial;
+  }
+  // A selector may grant what the root patterns deny: only Redis can tell.
+  std::vector<std::string_view> command = {"ACL", "DRYRUN", user, "FCALL", "f"};
+  const std::string numkeys = std::to_string(keys.size());
+  command.push_back(numkeys);
+  command.insert(command.end(), keys.begin(), keys.end());
+  std::optional<resp::Value> reply = askBackend(command);
+  std::optional<std::string> denial;
+  if (reply && reply->type == resp::Type::kBulkString) denial = kKeyDenied;
+  std::lock_guard lock(mutex_);
+  if (selector_answers_.size() >= kMaxSelectorAnswers) selector_answers_.clear();
+  selector_answers_[selectorKey(user, keys)] = {denial,
+                                                std::chrono::steady_clock::now() + kAccessCacheTime};
+  return denial;
+}
+
+std::optional<resp::Value> AccessPolicy::askBackend(
+    std::span<const std::string_view> command) {
+  backend::ScriptConnectionPool::Failure failure;
+  std::string error;
+  auto lease = connections_.acquire(proxy_identity_, &failure, &error);
+  if (!lease) return std::nullopt;
+  return lease->run(0, command);
+}
+
+void AccessPolicy::fetchKeyAccess(const std::string& user) {
+  const std::vector<std::string_view> command = {"ACL", "GETUSER", user};
+  std::optional<resp::Value> reply = askBackend(command);
+  if (!reply) return;  // unreachable: the function's own commands will fail
+  KeyAccess access;
+  if (!reply->isError()) {
+    access = KeyAccess::fromGetUser(*reply);
+  } else {
+    // The proxy's own user may not read ACL users (managed services): declared keys are not
+    // checked; every command a function runs still is, by Redis.
+    access = KeyAccess::unrestricted();
+    std::lock_guard lock(mutex_);
+    if (!getuser_unavailable_logged_) {
+      getuser_unavailable_logged_ = true;
+      spdlog::warn(
+          "ACL GETUSER is not available to the proxy's backend user ({}); TFCALL's declared "
+          "keys are not checked up front",
+          reply->str);
+    }
+  }
+  std::lock_guard lock(mutex_);
+  key_access_[user] = {std::move(access), std::chrono::steady_clock::now() + kAccessCacheTime};
+}
+
+std::optional<std::string> AccessPolicy::permission(const std::string& user,
+                                                    const std::vector<std::string>& equivalent,
+                                                    const std::string& shown_name) {
+  const std::string key = permissionKey(user, equivalent);
+  std::optional<std::string> denial;
+  std::vector<std::string_view> command = {"ACL", "DRYRUN", user};
+  for (const std::string& part : equivalent) command.push_back(part);
+  std::optional<resp::Value> reply = askBackend(command);
+  if (reply && reply->type == resp::Type::kBulkString) {
+    denial = "NOPERM User " + user + " has no permissions to run the '" + shown_name + "' command";
+  } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
+    denial = std::string(scripting::errors::kUserGone);
+  } else if (!reply || reply->isError()) {
+    // The proxy's own user may not run ACL DRYRUN (managed services): allow, and say so once.
+    std::lock_guard lock(mutex_);
+    if (!dryrun_unavailable_logged_) {
+      dryrun_unavailable_logged_ = true;
+      spdlog::warn(
+          "ACL DRYRUN is not available to the proxy's backend user ({}); Triggers and "
+          "Functions commands are allowed for every authenticated client",
+          reply ? reply->str : std::string("no connection"));
+    }
+  }
+  std::lock_guard lock(mutex_);
+  permissions_[key] = {denial, std::chrono::steady_clock::now() + kAccessCacheTime};
+  return denial;
+}
+
+}  // namespace tfproxy::server

@@ -1,0 +1,72 @@
+// Who may run the proxy's own commands (SPEC 11.4; README "Who runs a command"): a user must be
+// allowed to run the Redis Functions command that corresponds to the intercepted one (asked of
+// the backend with ACL DRYRUN) and, for TFCALL, to read and write its declared keys (the user's
+// key patterns from ACL GETUSER; ACL DRYRUN for keys only a selector grants). Answers are
+// cached for a second, so ACL changes take effect within one.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/script_connection.h"
+#include "resp/value.h"
+#include "server/key_access.h"
+
+namespace tfproxy::server {
+
+class AccessPolicy {
+ public:
+  // Asks the backend as `proxy_identity` over `connections`.
+  AccessPolicy(backend::ScriptConnectionPool& connections, backend::Identity proxy_identity);
+
+  struct Verdict {
+    bool known = false;                 // false: the caches cannot tell, call check()
+    std::optional<std::string> denial;  // the error reply when denied
+  };
+  // `equivalent`: the Redis command whose right stands for the intercepted one ("FCALL f 0");
+  // `keys`: TFCALL's declared keys. From the caches only; never blocks.
+  Verdict cached(const std::string& user, const std::vector<std::string>& equivalent,
+                 const std::vector<std::string_view>& keys);
+  // Fills the caches from the backend as needed; blocks. The error reply text, or nullopt when
+  // allowed. `shown_name` names the command in a denial.
+  std::optional<std::string> check(const std::string& user,
+                                   const std::vector<std::string>& equivalent,
+                                   const std::string& shown_name,
+                                   const std::vector<std::string_view>& keys);
+
+ private:
+  Verdict cachedLocked(const std::string& user, const std::vector<std::string>& equivalent,
+                       const std::vector<std::string_view>& keys);
+  std::optional<std::string> permission(const std::string& user,
+                                        const std::vector<std::string>& equivalent,
+                                        const std::string& shown_name);
+  void fetchKeyAccess(const std::string& user);
+  // Runs one command as the proxy's own user; nullopt when the backend is unreachable.
+  std::optional<resp::Value> askBackend(std::span<const std::string_view> command);
+
+  struct CachedPermission {
+    std::optional<std::string> denial;
+    std::chrono::steady_clock::time_point until;
+  };
+  struct CachedKeyAccess {
+    KeyAccess access;
+    std::chrono::steady_clock::time_point until;
+  };
+
+  backend::ScriptConnectionPool& connections_;
+  const backend::Identity proxy_identity_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, CachedPermission> permissions_;       // by user and command
+  std::unordered_map<std::string, CachedKeyAccess> key_access_;         // by user
+  std::unordered_map<std::string, CachedPermission> selector_answers_;  // by user and keys
+  bool dryrun_unavailable_logged_ = false;
+  bool getuser_unavailable_logged_ = false;
+};
+
+}  // namespace tfproxy::server
