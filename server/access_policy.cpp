@@ -42,6 +42,13 @@ AccessPolicy::AccessPolicy(backend::ScriptConnectionPool& connections,
                            backend::Identity proxy_identity)
     : connections_(connections), proxy_identity_(std::move(proxy_identity)) {}
 
+void AccessPolicy::forget() {
+  std::lock_guard lock(mutex_);
+  permissions_.clear();
+  key_access_.clear();
+  selector_answers_.clear();
+}
+
 AccessPolicy::Verdict AccessPolicy::cached(const std::string& user,
                                            const std::vector<std::string>& equivalent,
                                            const std::vector<std::string_view>& keys) {

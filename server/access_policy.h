@@ -2,7 +2,7 @@
 // allowed to run the Redis Functions command that corresponds to the intercepted one (asked of
 // the backend with ACL DRYRUN) and, for TFCALL, to read and write its declared keys (the user's
 // key patterns from ACL GETUSER; ACL DRYRUN for keys only a selector grants). Answers are
-// cached for a second, so ACL changes take effect within one.
+// cached for a second and forgotten at once after an ACL change seen through the proxy.
 #pragma once
 
 #include <chrono>
@@ -39,6 +39,8 @@ class AccessPolicy {
                                    const std::vector<std::string>& equivalent,
                                    const std::string& shown_name,
                                    const std::vector<std::string_view>& keys);
+  // An ACL change went through the proxy: cached answers are forgotten at once.
+  void forget();
 
  private:
   Verdict cachedLocked(const std::string& user, const std::vector<std::string>& equivalent,

@@ -41,13 +41,14 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) : table_(table) {
   set("client", CommandKind::kClient);
   set("flushall", CommandKind::kFlush);
   set("flushdb", CommandKind::kFlush);
+  set("acl", CommandKind::kAcl);
 
   // Plain, stateless commands can share a connection; everything else pins.
   static const char* const kStateful[] = {"watch",  "unwatch", "readonly", "readwrite",
                                           "asking", "sync",    "psync",    "replconf"};
   for (auto& [name, e] : entries_) {
     e.pins = e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread &&
-             e.kind != CommandKind::kFlush;
+             e.kind != CommandKind::kFlush && e.kind != CommandKind::kAcl;
   }
   for (const char* name : kStateful) entries_[name].pins = true;
 }

@@ -183,6 +183,7 @@ int main(int argc, char** argv) {
   server.commandIndex().interceptWhen("config", server::TfCommands::interceptsConfig);
   server.setInterceptHandler(&commands);
   server.setFlushListener([&store] { store.notifyFlush(); });
+  server.setAclChangeListener([&commands] { commands.aclChanged(); });
 
   // Stored libraries are served from the first client on; if the backend cannot be read yet,
   // a thread keeps trying.

@@ -89,7 +89,8 @@ void Pipeline::abandon() {
   target_ = kNone;
 }
 
-// HELLO, AUTH and SELECT: the connection state their success changes.
+// HELLO, AUTH and SELECT: the connection state their success changes; ACL changes, which the
+// proxy's cached ACL answers depend on.
 bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParser& cmd,
                              Slot* slot) {
   switch (entry.kind) {
@@ -121,6 +122,13 @@ bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParse
     case CommandKind::kSelect:
       slot->observe = Observe::kSelect;
       if (cmd.argc() == 2) slot->number = resp::parseInt64(cmd.arg(1)).value_or(-1);
+      return true;
+    case CommandKind::kAcl:
+      if (cmd.argc() < 2 || !(iequals(cmd.arg(1), "setuser") || iequals(cmd.arg(1), "deluser") ||
+                              iequals(cmd.arg(1), "load"))) {
+        return false;
+      }
+      slot->observe = Observe::kAclChange;
       return true;
     default:
       return false;
@@ -621,6 +629,9 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
       return true;
     case Observe::kFlush:
       if (!error) ++flushes_;
+      return true;
+    case Observe::kAclChange:
+      if (!error) ++acl_changes_;
       return true;
     case Observe::kCapture:
       return true;

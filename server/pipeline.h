@@ -137,6 +137,8 @@ class Pipeline {
   bool monitoring() const { return monitor_; }
   // Successful FLUSHALL/FLUSHDB replies seen so far.
   uint64_t flushes() const { return flushes_; }
+  // Successful ACL SETUSER/DELUSER/LOAD replies seen so far.
+  uint64_t aclChanges() const { return acl_changes_; }
   const std::string& protocolError() const { return protocol_error_; }
 
  private:
@@ -153,6 +155,7 @@ class Pipeline {
     kUnsubscribe,
     kMonitor,
     kFlush,
+    kAclChange,
     kQueued,   // a state-changing command inside MULTI: its effect waits for EXEC
     kCapture,  // the reply goes to Slot::capture, not to the client
   };
@@ -250,6 +253,7 @@ class Pipeline {
   int64_t shard_channels_ = 0;
   bool monitor_ = false;
   uint64_t flushes_ = 0;
+  uint64_t acl_changes_ = 0;
 };
 
 }  // namespace tfproxy::server

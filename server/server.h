@@ -47,6 +47,10 @@ class Server : public GateListener {
   void setFlushListener(std::function<void()> listener) {
     services_.on_flush = std::move(listener);
   }
+  // Called on a worker thread after an ACL SETUSER/DELUSER/LOAD through the proxy succeeded.
+  void setAclChangeListener(std::function<void()> listener) {
+    services_.on_acl_change = std::move(listener);
+  }
   uint16_t port() const { return port_; }
   bool stopping() const { return stopping_.load(); }
 

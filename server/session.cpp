@@ -372,7 +372,7 @@ void Session::readBackend() {
     }
     backend_in_.consume(used);
     if (backend_in_.empty()) backend_in_.shrink(kKeepCapacity);
-    noteFlushes();
+    noteChanges();
     dispatchIntercepted();
     flushClient();
     maybeFinish();
@@ -386,7 +386,7 @@ void Session::onSharedReplies(std::string_view frames) {
     backendLost("malformed reply");
     return;
   }
-  noteFlushes();
+  noteChanges();
   dispatchIntercepted();
   flushClient();
   maybeFinish();
@@ -447,10 +447,14 @@ void Session::flushBackend() {
   readClient();  // it may have been held back for this backend
 }
 
-void Session::noteFlushes() {
+void Session::noteChanges() {
   if (pipeline_.flushes() != flushes_seen_) {
     flushes_seen_ = pipeline_.flushes();
     if (services_.on_flush) services_.on_flush();
+  }
+  if (pipeline_.aclChanges() != acl_changes_seen_) {
+    acl_changes_seen_ = pipeline_.aclChanges();
+    if (services_.on_acl_change) services_.on_acl_change();
   }
 }
 

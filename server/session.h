@@ -34,6 +34,7 @@ struct SessionServices {
   bool multiplex = true;
   // Told (on the worker thread) after a FLUSHALL/FLUSHDB through the proxy succeeded.
   std::function<void()> on_flush;
+  std::function<void()> on_acl_change;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -103,8 +104,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void flushBackend();
   void backendLost(const std::string& why);
   void maybeFinish();
-  // Tells the library store about flushes seen in replies since the last call.
-  void noteFlushes();
+  // Tells the library store about flushes, the access policy about ACL changes, seen in replies
+  // since the last call.
+  void noteChanges();
   bool clientBackpressure() const;
   bool backendBackpressure() const;
   void closeBackendSocket();
@@ -144,6 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool holding_reads_ = false;  // registered with the worker as holding back backend reads
   bool pin_requested_ = false;
   uint64_t flushes_seen_ = 0;
+  uint64_t acl_changes_seen_ = 0;
   std::string peer_;
 };
 

@@ -314,7 +314,10 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
       resp::ReplyWriter w(&bytes, client.protocol);
       if (i < replies.size()) {
         w.value(replies[i]);
-        if (!replies[i].isError()) followStateChange(batch[i], &inner);
+        if (!replies[i].isError()) {
+          followStateChange(batch[i], &inner);
+          if (lower(batch[i][0]) == "acl") access_.forget();
+        }
       } else {
         w.error("ERR tfproxy: " + (error.empty() ? std::string("transaction failed") : error));
       }

@@ -49,6 +49,8 @@ class TfCommands : public InterceptHandler {
   static std::vector<std::pair<std::string, int>> interceptedCommands();
   // For CONFIG GET/SET: does this call involve our settings?
   static bool interceptsConfig(const std::vector<std::string_view>& argv);
+  // An ACL change went through the proxy (any thread).
+  void aclChanged() { access_.forget(); }
 
  private:
   using Done = std::function<void(std::string)>;

@@ -89,7 +89,13 @@ TEST(IdentityTest, DeclaredKeysNeedReadWriteAccess) {
   EXPECT_EQ(sel.run({"TFCALL", "writer.noop", "1", "c:1"}), denied);
   EXPECT_EQ(sel.run({"TFCALL", "writer.noop", "1", "d:1"}), denied);
 
-  // ACL changes made on the backend take effect within a second or so.
+  // ACL changes made through the proxy take effect at once...
+  Client proxied_admin(proxy.port());
+  ASSERT_EQ(proxied_admin.run({"ACL", "SETUSER", "alice", "~secret:*"}), "OK");
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "1", "secret:1"}), "\"ran\"");
+  ASSERT_EQ(proxied_admin.run({"ACL", "SETUSER", "alice", "resetkeys", "~allowed:*"}), "OK");
+  EXPECT_EQ(alice.run({"TFCALL", "writer.noop", "1", "secret:1"}), denied);
+  // ...and those made on the backend directly within a second or so.
   ASSERT_EQ(admin.run({"ACL", "SETUSER", "alice", "~secret"}), "OK");
   std::string reply;
   for (int i = 0; i < 40 && reply != "\"ran\""; ++i) {
