@@ -130,7 +130,7 @@ std::optional<std::string> LibraryStore::erase(const std::string& name) {
 }
 
 void LibraryStore::startGuard(std::function<Definitions()> current,
-                              std::function<void(const Definitions&)> adopt) {
+                              std::function<void(const Definitions&, const Stale&)> adopt) {
   current_ = std::move(current);
   adopt_ = std::move(adopt);
   guard_thread_ = std::thread([this] { guard(); });
@@ -168,6 +168,7 @@ void LibraryStore::guard() {
 
 // One round of the guard: re-store after a flush, or adopt another proxy's changes.
 void LibraryStore::check() {
+  const uint64_t changes_before = changes_done_.load();
   Definitions libraries = current_();
   std::optional<Definitions> stored;
   {
@@ -184,13 +185,23 @@ void LibraryStore::check() {
     }
     std::string generation;
     if (run({"HGET", key_, kGenerationField}, &generation)) return;
-    if (generation == seen_generation_ || changes_in_flight_.load() > 0) return;
+    if ((generation == seen_generation_ && !adopt_again_) || changes_in_flight_.load() > 0) {
+      return;
+    }
     std::string error;
     stored = readAll(&generation, &error);
     if (!stored) return;
     seen_generation_ = generation;
+    adopt_again_ = false;
   }
-  adopt_(*stored);
+  const Stale stale = [this, changes_before] {
+    return changes_in_flight_.load() > 0 || changes_done_.load() != changes_before;
+  };
+  if (!stale()) adopt_(*stored, stale);
+  if (stale()) {
+    std::lock_guard lock(mutex_);
+    adopt_again_ = true;
+  }
 }
 
 }  // namespace tfproxy::server

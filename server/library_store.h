@@ -44,16 +44,21 @@ class LibraryStore {
   using Definitions = std::vector<scripting::LibraryDefinition>;
   // Every second (and at once after notifyFlush()): writes `current()` -- the loaded libraries
   // -- again if the key is gone, and calls `adopt` with the stored libraries when another proxy
-  // changed them.
+  // changed them. `adopt` must stop when `stale()` turns true (a change of this proxy's own
+  // began or ended meanwhile): the next round adopts again.
+  using Stale = std::function<bool()>;
   void startGuard(std::function<Definitions()> current,
-                  std::function<void(const Definitions&)> adopt);
+                  std::function<void(const Definitions&, const Stale& stale)> adopt);
   void notifyFlush();
   void stop();
 
   // A load or delete of this proxy is between storing and taking effect: the guard must not
   // mistake it for another proxy's change meanwhile.
   void beginChange() { changes_in_flight_.fetch_add(1); }
-  void endChange() { changes_in_flight_.fetch_sub(1); }
+  void endChange() {
+    changes_done_.fetch_add(1);
+    changes_in_flight_.fetch_sub(1);
+  }
 
  private:
   // Runs `command` on the store's connection (reconnecting if needed). Caller holds mutex_.
@@ -74,9 +79,11 @@ class LibraryStore {
   std::unique_ptr<backend::SyncConnection> conn_;
 
   std::function<Definitions()> current_;
-  std::function<void(const Definitions&)> adopt_;
+  std::function<void(const Definitions&, const Stale&)> adopt_;
   std::string seen_generation_;  // guarded by mutex_
+  bool adopt_again_ = false;     // the last adoption was cut short (guarded by mutex_)
   std::atomic<int> changes_in_flight_{0};
+  std::atomic<uint64_t> changes_done_{0};
   std::mutex guard_mutex_;
   std::condition_variable guard_cv_;
   bool flushed_ = false;

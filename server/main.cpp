@@ -69,7 +69,8 @@ bool restoreLibraries(server::LibraryStore& store, scripting::Engine& engine) {
 
 // Another proxy changed the stored libraries: load, replace and delete until this one serves
 // what is stored.
-void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Definitions& stored) {
+void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Definitions& stored,
+                    const server::LibraryStore::Stale& stale) {
   std::map<std::string, const scripting::LibraryDefinition*> loaded_by_name;
   const auto loaded = engine.definitions();
   for (const auto& d : loaded) loaded_by_name[d.name] = &d;
@@ -80,6 +81,7 @@ void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Defin
       loaded_by_name.erase(it);
       if (mine.code == d.code && mine.config == d.config && mine.user == d.user) continue;
     }
+    if (stale()) return;
     if (auto failure = loadStored(engine, d, /*restoring=*/false)) {
       spdlog::error("library '{}' changed in the store but failed to load: {}", d.name, *failure);
     } else {
@@ -87,6 +89,7 @@ void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Defin
     }
   }
   for (const auto& [name, definition] : loaded_by_name) {
+    if (stale()) return;
     std::promise<scripting::Engine::Outcome> outcome;
     engine.remove(name, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
     if (!outcome.get_future().get()) {
@@ -196,8 +199,9 @@ int main(int argc, char** argv) {
     });
   }
   store.startGuard([&engine] { return engine->definitions(); },
-                   [&engine](const server::LibraryStore::Definitions& stored) {
-                     adoptLibraries(*engine, stored);
+                   [&engine](const server::LibraryStore::Definitions& stored,
+                             const server::LibraryStore::Stale& stale) {
+                     adoptLibraries(*engine, stored, stale);
                    });
 
   std::string error;
