@@ -2,6 +2,8 @@
 // them, and a stored library that no longer loads is skipped, not fatal.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <thread>
 
 #include "tests/support/client.h"
@@ -99,6 +101,68 @@ TEST(PersistenceTest, ProxiesOfOneRedisShareLibraries) {
   EXPECT_NE(b->log().find("library 'kept' deleted (removed from the store by another tfproxy)"),
             std::string::npos)
       << b->log();
+}
+
+// What a proxy serves: library name -> configuration, from TFUNCTION LIST.
+std::map<std::string, std::string> served(int port) {
+  std::map<std::string, std::string> out;
+  resp::Value list = Client(port).call({"TFUNCTION", "LIST"});
+  for (const resp::Value& lib : list.elements) {
+    std::string name, configuration;
+    for (size_t i = 0; i + 1 < lib.elements.size(); i += 2) {
+      if (lib.elements[i].str == "name") name = lib.elements[i + 1].str;
+      if (lib.elements[i].str == "configuration") configuration = lib.elements[i + 1].str;
+    }
+    out[name] = configuration;
+  }
+  return out;
+}
+
+// Loads, replaces and deletes through two proxies at once: afterwards both serve what is stored.
+TEST(PersistenceTest, ConcurrentChangesThroughTwoProxiesConverge) {
+  RedisServer redis;
+  auto a = startProxy(redis);
+  auto b = startProxy(redis);
+  auto churn = [](int port, const std::string& name) {
+    Client c(port);
+    const std::string code = "#!js api_version=1.0 name=" + name +
+                             "\nredis.registerFunction('f', function(){ return 1; });";
+    for (int i = 0; i < 60; ++i) {
+      if (i % 7 == 6) {
+        c.call({"TFUNCTION", "DELETE", name});
+      } else {
+        c.call({"TFUNCTION", "LOAD", "REPLACE", "CONFIG", "{\"n\": " + std::to_string(i) + "}",
+                code});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  std::thread t1(churn, a->port(), "one");
+  std::thread t2(churn, b->port(), "two");
+  std::thread t3(churn, a->port(), "three");
+  std::thread t4(churn, b->port(), "three");
+  t1.join();
+  t2.join();
+  t3.join();
+  t4.join();
+  std::map<std::string, std::string> on_a, on_b;
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    on_a = served(a->port());
+    on_b = served(b->port());
+    if (on_a == on_b) break;
+  }
+  EXPECT_EQ(on_a, on_b);
+  EXPECT_EQ(on_a.at("one"), "{\"n\": 59}");
+  EXPECT_EQ(on_a.at("two"), "{\"n\": 59}");
+  EXPECT_EQ(on_a.count("three"), 1u);
+  // And what they serve is what is stored.
+  resp::Value stored = Client(redis.port()).call({"HKEYS", "tfproxy:libraries"});
+  std::set<std::string> stored_names;
+  for (const resp::Value& v : stored.elements) {
+    if (v.str[0] != '#') stored_names.insert(v.str);
+  }
+  EXPECT_EQ(stored_names, (std::set<std::string>{"one", "two", "three"}));
 }
 
 TEST(PersistenceTest, BrokenStoredLibraryIsSkipped) {
