@@ -56,7 +56,8 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
                           /*block_allowed=*/true, /*section_held=*/true, state->target);
     v8::Local<v8::Value> client[1] = {blockClient(library, &invocation)};
     library.setLocked(true);
-    Watchdog::Handle watch = library.engine().watchdog().enter(isolate, /*restoring=*/false);
+    Watchdog::Handle watch =
+        library.engine().watchdog().enter(isolate, /*timed=*/true, /*restoring=*/false);
     v8::TryCatch tc(isolate);
     ok = info[0].As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 1, client).ToLocal(&result);
     stopped = library.engine().watchdog().leave(watch) || tc.HasTerminated();

@@ -70,11 +70,13 @@ EngineImpl::EngineImpl(config::GearsConfig& config, Host& host)
       allocator_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()),
       watchdog_(config),
       executor_(config.startup().execution_threads),
-      admin_(std::make_shared<JobQueue>(executor_)) {}
+      admin_executor_(1),
+      admin_(std::make_shared<JobQueue>(admin_executor_)) {}
 
 EngineImpl::~EngineImpl() { shutdown(); }
 
 void EngineImpl::shutdown() {
+  admin_executor_.stop();
   executor_.stop();
   std::map<std::string, std::shared_ptr<Library>> libraries;
   {
@@ -187,6 +189,7 @@ Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& p
     previous = std::move(slot);
     slot = std::move(library);
   }
+  if (previous) watchdog_.retire(previous->isolate());
   // The previous version finishes the work it has (SPEC 9.2) and goes when nothing holds it.
   return std::nullopt;
 }
@@ -217,7 +220,10 @@ void EngineImpl::remove(std::string name, Persist persist, std::function<void(Ou
           }
         }
         // Its work in flight goes on; what would settle its promises is dropped (SPEC 9.3).
-        if (removed) removed->markDeleted();
+        if (removed) {
+          removed->markDeleted();
+          watchdog_.retire(removed->isolate());
+        }
         done(std::nullopt);
       });
 }

@@ -62,7 +62,10 @@ class EngineImpl : public Engine {
   std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;
   Watchdog watchdog_;
   Executor executor_;
-  std::shared_ptr<JobQueue> admin_;  // LOAD and DELETE, one at a time, in order
+  // LOAD and DELETE, one at a time, in order, on a thread of their own: JavaScript that keeps
+  // the script threads busy (an endless loop in a coroutine) cannot hold them up.
+  Executor admin_executor_;
+  std::shared_ptr<JobQueue> admin_;
 
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Library>> libraries_;

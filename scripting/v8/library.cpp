@@ -94,6 +94,7 @@ Library::Library(EngineImpl& engine, Prologue prologue, const LoadRequest& reque
 }
 
 Library::~Library() {
+  if (isolate_ != nullptr) engine_.watchdog().forget(isolate_);
   if (isolate_ != nullptr) {
     {
       v8::Locker locker(isolate_);
@@ -404,7 +405,7 @@ JsScope::JsScope(Library& library, bool timed, bool restoring)
       handle_scope_(library.isolate()),
       context_(library.context()),
       context_scope_(context_) {
-  if (timed) watch_ = library.engine().watchdog().enter(library.isolate(), restoring);
+  watch_ = library.engine().watchdog().enter(library.isolate(), timed, restoring);
 }
 
 JsScope::~JsScope() {

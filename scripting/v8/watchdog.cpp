@@ -22,10 +22,20 @@ Watchdog::~Watchdog() {
   thread_.join();
 }
 
-Watchdog::Handle Watchdog::enter(v8::Isolate* isolate, bool restoring) {
+Watchdog::Handle Watchdog::enter(v8::Isolate* isolate, bool timed, bool restoring) {
   std::lock_guard lock(mutex_);
-  sections_.push_front(Section{isolate, Clock::now(), false, restoring});
+  sections_.push_front(Section{isolate, Clock::now(), timed, restoring});
   return sections_.begin();
+}
+
+void Watchdog::retire(v8::Isolate* isolate) {
+  std::lock_guard lock(mutex_);
+  retired_.insert(isolate);
+}
+
+void Watchdog::forget(v8::Isolate* isolate) {
+  std::lock_guard lock(mutex_);
+  retired_.erase(isolate);
 }
 
 bool Watchdog::leave(Handle handle) {
@@ -47,6 +57,15 @@ void Watchdog::loop() {
       const int64_t elapsed =
           std::chrono::duration_cast<std::chrono::milliseconds>(now - s.start).count();
       if (elapsed <= timeout) continue;
+      if (!s.timed) {
+        if (retired_.count(s.isolate) == 0) continue;
+        spdlog::warn(
+            "background JavaScript of a deleted or replaced library ran for {}ms; stopping it",
+            elapsed);
+        s.terminated = true;
+        s.isolate->TerminateExecution();
+        continue;
+      }
       if (config_.policy() == config::FatalFailurePolicy::kAbort) {
         spdlog::warn(
             "Script locks Redis for about {}ms which is more then the configured "

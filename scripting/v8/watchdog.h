@@ -2,6 +2,11 @@
 // lock-redis-timeout, applying library-fatal-failure-policy when it is exceeded (SPEC 6.9).
 // One thread checks the running sections every 10 ms; policy and timeouts are read at
 // detection time, so CONFIG SET takes effect on running code.
+//
+// Background runs (coroutines, promise jobs) have no limit, as upstream -- except those of a
+// library that was deleted or replaced: once such a run exceeds lock-redis-timeout it is
+// stopped, so that an endless loop in a library its operator removed does not hold a script
+// thread forever.
 #pragma once
 
 #include <chrono>
@@ -9,6 +14,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace v8 {
@@ -29,17 +35,21 @@ class Watchdog {
   struct Section {
     v8::Isolate* isolate;
     std::chrono::steady_clock::time_point start;
-    bool loading;    // library evaluation at start: db-loading-lock-redis-timeout
-    bool restoring;  // ... of a stored library
+    bool timed;      // false: a background run, limited only once its library is gone
+    bool restoring;  // library evaluation at start: db-loading-lock-redis-timeout
     bool reported = false;
     bool terminated = false;
   };
   using Handle = std::list<Section>::iterator;
 
-  // Starts timing a run on `isolate`. Returns a handle for leave().
-  Handle enter(v8::Isolate* isolate, bool restoring);
-  // Stops timing; returns true if the run was terminated by the watchdog.
+  // Starts watching a run on `isolate`. Returns a handle for leave().
+  Handle enter(v8::Isolate* isolate, bool timed, bool restoring);
+  // Stops watching; returns true if the run was terminated by the watchdog.
   bool leave(Handle handle);
+  // The library of `isolate` was deleted or replaced: its background runs get the limit too.
+  void retire(v8::Isolate* isolate);
+  // The isolate is disposed (its address may be reused).
+  void forget(v8::Isolate* isolate);
 
  private:
   void loop();
@@ -47,6 +57,7 @@ class Watchdog {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::list<Section> sections_;
+  std::set<v8::Isolate*> retired_;
   bool stopping_ = false;
   std::thread thread_;
 };

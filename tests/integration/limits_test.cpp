@@ -105,5 +105,39 @@ TEST_F(LimitsTest, EndlessLoopAtLoadTime) {
   EXPECT_EQ(c_->run({"TFCALL", "hostile.ok", "0"}), "\"PONG\"");
 }
 
+// Background JavaScript has no time limit (as upstream), so an endless loop in a coroutine keeps
+// its script thread busy. TFUNCTION LOAD and DELETE still answer, and deleting or replacing the
+// library stops the loop once it exceeds lock-redis-timeout: everything else runs again.
+TEST_F(LimitsTest, EndlessBackgroundLoopEndsWithItsLibrary) {
+  const std::string spin = R"(#!js api_version=1.0 name=spin
+redis.registerAsyncFunction('forever', async function(client){ while (true) {} });)";
+  ASSERT_EQ(c_->run({"TFUNCTION", "LOAD", spin}), "OK");
+  Client stuck(proxy_->port(), std::chrono::seconds(10));
+  stuck.sendCommand({"TFCALLASYNC", "spin.forever", "0"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The only script thread spins; loading and deleting do not wait for it.
+  const std::string other = R"(#!js api_version=1.0 name=other
+redis.registerFunction('one', function(){ return 1; });)";
+  auto start = Clock::now();
+  EXPECT_EQ(c_->run({"TFUNCTION", "LOAD", other}), "OK");
+  EXPECT_EQ(c_->run({"TFUNCTION", "DELETE", "spin"}), "OK");
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  // The loop is stopped once past lock-redis-timeout; its caller is told, the others served.
+  EXPECT_EQ(resp::toDebugString(stuck.read()), kTerminated);
+  EXPECT_EQ(c_->run({"TFCALL", "other.one", "0"}), "1");
+  EXPECT_NE(proxy_->log().find("background JavaScript of a deleted or replaced library ran for"),
+            std::string::npos);
+
+  // Replacing the library stops the old version's loop the same way.
+  ASSERT_EQ(c_->run({"TFUNCTION", "LOAD", spin}), "OK");
+  stuck.sendCommand({"TFCALLASYNC", "spin.forever", "0"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::string fixed = R"(#!js api_version=1.0 name=spin
+redis.registerAsyncFunction('forever', async function(client){ return 'fixed'; });)";
+  EXPECT_EQ(c_->run({"TFUNCTION", "LOAD", "REPLACE", fixed}), "OK");
+  EXPECT_EQ(resp::toDebugString(stuck.read()), kTerminated);
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "spin.forever", "0"}), "\"fixed\"");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
