@@ -48,10 +48,8 @@ void construct(const v8::FunctionCallbackInfo<v8::Value>& info) {
       v8::Function::New(ctx, settle<false>, resolver).ToLocalChecked()};
   v8::TryCatch tc(isolate);
   if (info[0].As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 2, settlers).IsEmpty()) {
-    if (tc.HasTerminated()) {
-      tc.ReThrow();
-      return;
-    }
+    // Stopped by the watchdog or the memory limit: the termination goes on unwinding by itself.
+    if (tc.HasTerminated()) return;
     // A throwing executor rejects the promise, also in a later job.
     v8::Local<v8::Value> args[1] = {tc.Exception()};
     tc.Reset();

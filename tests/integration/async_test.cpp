@@ -213,7 +213,10 @@ redis.registerAsyncFunction('steps', async function(client){
   return 'finished';
 });
 redis.registerAsyncFunction('stuck', async function(client){
-  client.block((c) => { c.call('set', 'stuck', 'started'); while (true) {} });
+  try {
+    client.block((c) => { c.call('set', 'stuck', 'started'); while (true) {} });
+  } catch (e) {}
+  client.block((c) => c.call('set', 'after', 'ran'));  // never: the whole run is stopped
   return 'never';
 });)"),
             "OK");
@@ -222,6 +225,7 @@ redis.registerAsyncFunction('stuck', async function(client){
   EXPECT_EQ(c_->run({"TFCALLASYNC", "slow.stuck", "0"}),
             "(error) Err Execution was terminated due to OOM or timeout");
   EXPECT_EQ(c_->run({"GET", "stuck"}), "\"started\"");
+  EXPECT_EQ(c_->run({"EXISTS", "after"}), "0");
   EXPECT_EQ(c_->run({"TFCALLASYNC", "slow.steps", "0"}), "\"finished\"");
 }
 

@@ -14,6 +14,7 @@ using Clock = std::chrono::steady_clock;
 
 const char kHostile[] = R"(#!js api_version=1.0 name=hostile
 redis.registerFunction('loop', function(client){ while (true) {} });
+redis.registerFunction('promise_loop', function(client){ return new Promise(function(){ while (true) {} }); });
 redis.registerFunction('loop_after_call', function(client){ client.call('set', 'touched', '1'); while (true) {} });
 redis.registerFunction('slow', function(client){
   client.call('set', 'slow', 'started');
@@ -57,6 +58,8 @@ TEST_F(LimitsTest, EndlessLoopIsAbortedAndTheGateReleased) {
   EXPECT_EQ(resp::toDebugString(c_->read()), kTerminated);
   EXPECT_EQ(c_->run({"TFCALL", "hostile.ok", "0"}), "\"PONG\"");
   EXPECT_NE(proxy_->log().find("Aborting script with timeout error."), std::string::npos);
+  // Also when the loop is a Promise executor (called synchronously, SPEC 4.13).
+  EXPECT_EQ(c_->run({"TFCALL", "hostile.promise_loop", "0"}), kTerminated);
 }
 
 TEST_F(LimitsTest, KillPolicyKeepsAtomicity) {
