@@ -14,15 +14,16 @@ constexpr size_t kMaxIdlePerIdentity = 16;
 enum class StateChange { kNone, kDatabase, kSpoils };
 
 // What running `command` does to the connection beyond its reply. Commands issued from
-// JavaScript that would spoil it are refused before (noscript); queued transaction commands are
-// not, so they are caught here.
+// JavaScript that would spoil it are refused before (noscript) unless unsafe commands were
+// allowed (TFUNCTION DEBUG); queued transaction commands are not, so they are caught here.
 StateChange stateChange(std::string_view name) {
   std::string lower;
   toLower(name, &lower);
   if (lower == "select") return StateChange::kDatabase;
   static constexpr std::string_view kSpoiling[] = {
-      "auth", "hello", "reset", "client", "subscribe", "psubscribe", "ssubscribe", "monitor",
-      "sync", "psync", "replconf", "readonly", "readwrite"};
+      "auth",    "hello",    "reset",     "client", "subscribe", "psubscribe", "ssubscribe",
+      "monitor", "sync",     "psync",     "replconf", "readonly", "readwrite", "multi",
+      "watch",   "quit"};
   for (std::string_view s : kSpoiling) {
     if (lower == s) return StateChange::kSpoils;
   }
