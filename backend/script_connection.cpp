@@ -11,7 +11,7 @@ namespace {
 
 constexpr size_t kMaxIdlePerIdentity = 16;
 
-enum class StateChange { kNone, kDatabase, kSpoils };
+enum class StateChange { kNone, kDatabase, kSpoils, kOpensTransaction, kEndsTransaction };
 
 // What running `command` does to the connection beyond its reply. Commands issued from
 // JavaScript that would spoil it are refused before (noscript) unless unsafe commands were
@@ -20,10 +20,12 @@ StateChange stateChange(std::string_view name) {
   std::string lower;
   toLower(name, &lower);
   if (lower == "select") return StateChange::kDatabase;
+  if (lower == "multi") return StateChange::kOpensTransaction;
+  if (lower == "exec" || lower == "discard") return StateChange::kEndsTransaction;
   static constexpr std::string_view kSpoiling[] = {
-      "auth",    "hello",    "reset",     "client", "subscribe", "psubscribe", "ssubscribe",
-      "monitor", "sync",     "psync",     "replconf", "readonly", "readwrite", "multi",
-      "watch",   "quit"};
+      "auth",    "hello",    "reset",    "client",   "subscribe", "psubscribe", "ssubscribe",
+      "monitor", "sync",     "psync",    "replconf", "readonly",  "readwrite",  "watch",
+      "quit"};
   for (std::string_view s : kSpoiling) {
     if (lower == s) return StateChange::kSpoils;
   }
@@ -48,6 +50,7 @@ std::optional<std::vector<resp::Value>> ScriptConnection::run(
     resp::encodeCommand({"SELECT", n}, &request);
   }
   bool reselect = false;
+  bool open_transaction = false;  // a MULTI this run does not end leaves the connection in it
   for (const auto& c : commands) {
     resp::encodeCommand(c, &request);
     if (c.empty()) continue;
@@ -60,8 +63,15 @@ std::optional<std::vector<resp::Value>> ScriptConnection::run(
       case StateChange::kSpoils:
         spoiled_ = true;
         break;
+      case StateChange::kOpensTransaction:
+        open_transaction = true;
+        break;
+      case StateChange::kEndsTransaction:
+        open_transaction = false;
+        break;
     }
   }
+  if (open_transaction) spoiled_ = true;
   if (!conn_->send(request)) {
     error_ = conn_->error();
     return std::nullopt;

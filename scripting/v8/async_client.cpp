@@ -65,7 +65,9 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
     invalidateBlockClient(client[0]);
     if (!ok) {
       if (stopped && state->target != 0) library.replyError(state->target, errors::kTerminated);
-      tc.ReThrow();
+      // A stopped section ends the whole run: the termination unwinds by itself (re-throwing it
+      // would make it an ordinary exception that the coroutine could catch and carry on).
+      if (!tc.HasTerminated()) tc.ReThrow();
     }
   }
   host.leaveAtomicSection();
