@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "scripting/errors.h"
 #include "scripting/prologue.h"
@@ -76,8 +78,23 @@ EngineImpl::EngineImpl(config::GearsConfig& config, Host& host)
 EngineImpl::~EngineImpl() { shutdown(); }
 
 void EngineImpl::shutdown() {
+  // JavaScript that does not end by itself (an endless loop in a coroutine) must not keep the
+  // process from exiting: while the threads wind down, whatever runs is stopped, again and
+  // again, until they are gone.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    while (!stopped.load()) {
+      {
+        std::lock_guard lock(mutex_);
+        for (Library* library : live_) library->isolate()->TerminateExecution();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
   admin_executor_.stop();
   executor_.stop();
+  stopped = true;
+  stopper.join();
   std::map<std::string, std::shared_ptr<Library>> libraries;
   {
     std::lock_guard lock(mutex_);

@@ -89,11 +89,11 @@ Library::Library(EngineImpl& engine, Prologue prologue, const LoadRequest& reque
       code_(request.code),
       user_(request.user),
       config_(request.config),
-      jobs_(std::make_shared<JobQueue>(engine.executor())) {
-  engine_.libraryCreated(this);
-}
+      jobs_(std::make_shared<JobQueue>(engine.executor())) {}
 
 Library::~Library() {
+  // Out of the engine's sight before the isolate goes (shutdown stops the isolates it sees).
+  engine_.libraryDestroyed(this);
   if (isolate_ != nullptr) engine_.watchdog().forget(isolate_);
   if (isolate_ != nullptr) {
     {
@@ -123,7 +123,6 @@ Library::~Library() {
     }
     isolate_->Dispose();
   }
-  engine_.libraryDestroyed(this);
 }
 
 bool Library::initialize(std::string* error) {
@@ -152,6 +151,7 @@ bool Library::initialize(std::string* error) {
   context_.Reset(isolate_, context);
   v8::Context::Scope context_scope(context);
   installGlobals(context);
+  engine_.libraryCreated(this);  // counted in the heap total, reachable by shutdown, from now on
   return true;
 }
 

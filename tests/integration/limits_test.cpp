@@ -1,6 +1,7 @@
 // lock-redis-timeout with both fatal-failure policies, the V8 memory limits, and load-time loops:
 // hostile JavaScript gets an error and the proxy keeps serving everyone else.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <thread>
 
@@ -140,6 +141,19 @@ redis.registerAsyncFunction('forever', async function(client){ return 'fixed'; }
   EXPECT_EQ(c_->run({"TFUNCTION", "LOAD", "REPLACE", fixed}), "OK");
   EXPECT_EQ(resp::toDebugString(stuck.read()), kTerminated);
   EXPECT_EQ(c_->run({"TFCALLASYNC", "spin.forever", "0"}), "\"fixed\"");
+}
+
+// SIGTERM while a coroutine loops forever: tfproxy still exits, with status 0.
+TEST_F(LimitsTest, ShutdownStopsEndlessBackgroundJavaScript) {
+  ASSERT_EQ(c_->run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=spin
+redis.registerAsyncFunction('forever', async function(client){ while (true) {} });)"}),
+            "OK");
+  Client stuck(proxy_->port(), std::chrono::seconds(10));
+  stuck.sendCommand({"TFCALLASYNC", "spin.forever", "0"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto start = Clock::now();
+  EXPECT_EQ(proxy_->stop(SIGTERM), 0);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(8));
 }
 
 }  // namespace
