@@ -98,6 +98,28 @@ size_t CommandTable::learn(const resp::Value& command_reply) {
   return added;
 }
 
+ConnectionEffect connectionEffect(std::string_view name) {
+  char lower[16];
+  if (name.size() > sizeof lower) return ConnectionEffect::kNone;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  }
+  const std::string_view n(lower, name.size());
+  if (n == "select") return ConnectionEffect::kDatabase;
+  if (n == "multi") return ConnectionEffect::kOpensTransaction;
+  if (n == "exec" || n == "discard") return ConnectionEffect::kEndsTransaction;
+  static constexpr std::string_view kOther[] = {
+      "auth",        "hello",        "reset",        "client",   "quit",     "subscribe",
+      "psubscribe",  "ssubscribe",   "unsubscribe",  "punsubscribe",       "sunsubscribe",
+      "monitor",     "watch",        "unwatch",      "readonly", "readwrite", "asking",
+      "sync",        "psync",        "replconf"};
+  for (std::string_view o : kOther) {
+    if (n == o) return ConnectionEffect::kOther;
+  }
+  return ConnectionEffect::kNone;
+}
+
 void toLower(std::string_view in, std::string* out) {
   out->resize(in.size());
   for (size_t i = 0; i < in.size(); ++i) {

@@ -73,4 +73,16 @@ class CommandTable {
 // Lower-cases ASCII into `out` (reused buffer, no allocation once warm).
 void toLower(std::string_view in, std::string* out);
 
+// What a command does to the connection it runs on, beyond its reply: the one list behind the
+// forwarding path's choice of connection and the reuse of script connections.
+enum class ConnectionEffect : uint8_t {
+  kNone,
+  kDatabase,          // SELECT
+  kOpensTransaction,  // MULTI
+  kEndsTransaction,   // EXEC, DISCARD
+  kOther,  // identity, protocol, name, subscriptions, MONITOR, WATCH, replication, QUIT...
+};
+// `name` in any case; no allocation.
+ConnectionEffect connectionEffect(std::string_view name);
+
 }  // namespace tfproxy::backend

@@ -11,27 +11,6 @@ namespace {
 
 constexpr size_t kMaxIdlePerIdentity = 16;
 
-enum class StateChange { kNone, kDatabase, kSpoils, kOpensTransaction, kEndsTransaction };
-
-// What running `command` does to the connection beyond its reply. Commands issued from
-// JavaScript that would spoil it are refused before (noscript) unless unsafe commands were
-// allowed (TFUNCTION DEBUG); queued transaction commands are not, so they are caught here.
-StateChange stateChange(std::string_view name) {
-  std::string lower;
-  toLower(name, &lower);
-  if (lower == "select") return StateChange::kDatabase;
-  if (lower == "multi") return StateChange::kOpensTransaction;
-  if (lower == "exec" || lower == "discard") return StateChange::kEndsTransaction;
-  static constexpr std::string_view kSpoiling[] = {
-      "auth",    "hello",    "reset",    "client",   "subscribe", "psubscribe", "ssubscribe",
-      "monitor", "sync",     "psync",    "replconf", "readonly",  "readwrite",  "watch",
-      "quit"};
-  for (std::string_view s : kSpoiling) {
-    if (lower == s) return StateChange::kSpoils;
-  }
-  return StateChange::kNone;
-}
-
 }  // namespace
 
 ScriptConnection::ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity)
@@ -49,25 +28,27 @@ std::optional<std::vector<resp::Value>> ScriptConnection::run(
     std::string n = std::to_string(db);
     resp::encodeCommand({"SELECT", n}, &request);
   }
+  // A SELECT lasts for this run only; a MULTI left open or any other state change (commands
+  // JavaScript may not send but a proxy-run transaction may) makes the connection unfit to reuse.
   bool reselect = false;
-  bool open_transaction = false;  // a MULTI this run does not end leaves the connection in it
+  bool open_transaction = false;
   for (const auto& c : commands) {
     resp::encodeCommand(c, &request);
     if (c.empty()) continue;
-    switch (stateChange(c[0])) {
-      case StateChange::kNone:
+    switch (connectionEffect(c[0])) {
+      case ConnectionEffect::kNone:
         break;
-      case StateChange::kDatabase:
+      case ConnectionEffect::kDatabase:
         reselect = true;
         break;
-      case StateChange::kSpoils:
-        spoiled_ = true;
-        break;
-      case StateChange::kOpensTransaction:
+      case ConnectionEffect::kOpensTransaction:
         open_transaction = true;
         break;
-      case StateChange::kEndsTransaction:
+      case ConnectionEffect::kEndsTransaction:
         open_transaction = false;
+        break;
+      case ConnectionEffect::kOther:
+        spoiled_ = true;
         break;
     }
   }

@@ -44,13 +44,11 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) : table_(table) {
   set("acl", CommandKind::kAcl);
 
   // Plain, stateless commands can share a connection; everything else pins.
-  static const char* const kStateful[] = {"watch",  "unwatch", "readonly", "readwrite",
-                                          "asking", "sync",    "psync",    "replconf"};
   for (auto& [name, e] : entries_) {
-    e.pins = e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread &&
-             e.kind != CommandKind::kFlush && e.kind != CommandKind::kAcl;
+    e.pins = (e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread &&
+              e.kind != CommandKind::kFlush && e.kind != CommandKind::kAcl) ||
+             backend::connectionEffect(name) != backend::ConnectionEffect::kNone;
   }
-  for (const char* name : kStateful) entries_[name].pins = true;
 }
 
 void CommandIndex::interceptWhen(std::string_view lower_name, Predicate predicate) {

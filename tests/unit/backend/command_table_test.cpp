@@ -65,5 +65,19 @@ TEST(CommandTableTest, LearnsWhatTheBackendAdds) {
   EXPECT_EQ(CommandTable::learn(Value::array({Value::bulk("x"), Value::array({})})), 0u);
 }
 
+TEST(CommandTableTest, ConnectionEffects) {
+  EXPECT_EQ(connectionEffect("SELECT"), ConnectionEffect::kDatabase);
+  EXPECT_EQ(connectionEffect("multi"), ConnectionEffect::kOpensTransaction);
+  EXPECT_EQ(connectionEffect("Exec"), ConnectionEffect::kEndsTransaction);
+  EXPECT_EQ(connectionEffect("discard"), ConnectionEffect::kEndsTransaction);
+  for (const char* name : {"AUTH", "hello", "reset", "client", "quit", "subscribe", "sunsubscribe",
+                           "monitor", "watch", "unwatch", "readonly", "asking", "replconf"}) {
+    EXPECT_EQ(connectionEffect(name), ConnectionEffect::kOther) << name;
+  }
+  for (const char* name : {"get", "SET", "blpop", "flushall", "acl", "", "averyveryverylongname"}) {
+    EXPECT_EQ(connectionEffect(name), ConnectionEffect::kNone) << name;
+  }
+}
+
 }  // namespace
 }  // namespace tfproxy::backend
