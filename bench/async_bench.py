@@ -8,7 +8,6 @@ two; the table shows median p50/p99 and the busy/idle ratio.
 
     bench/async_bench.py [--rounds 5] [--requests 200000] [--keys 100000]
 """
-import argparse
 import socket
 import statistics
 import subprocess
@@ -16,7 +15,7 @@ import sys
 import threading
 import time
 
-from benchlib import TFPROXY, Processes, cli, redis_benchmark
+from benchlib import Processes, arguments, cli, redis_benchmark
 
 # The seed's coroutine, as the user wrote it.
 JS = """#!js api_version=1.0 name=lib
@@ -99,11 +98,8 @@ def measure(port, requests):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--requests", type=int, default=200000)
+    ap = arguments(requests=200000)
     ap.add_argument("--keys", type=int, default=100000)
-    ap.add_argument("--tfproxy", default=TFPROXY)
     args = ap.parse_args()
 
     with Processes() as procs:

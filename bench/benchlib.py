@@ -1,4 +1,5 @@
 """Shared pieces of the benchmarks: free ports, starting Redis and tfproxy, redis-benchmark."""
+import argparse
 import csv
 import io
 import os
@@ -9,6 +10,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TFPROXY = os.path.join(ROOT, "build", "server", "tfproxy")
+
+
+def arguments(requests, rounds=5):
+    """The options every benchmark takes; add your own, then parse_args()."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--requests", type=int, default=requests)
+    ap.add_argument("--tfproxy", default=TFPROXY)
+    return ap
 
 
 def free_port():

@@ -10,13 +10,12 @@ with ratios; then the p50 latency one client sees at -c 1, and what each proxy a
 Needs redis-server, redis-benchmark and nutcracker on PATH (scripts/setup.sh installs them) and
 a built tfproxy (build/server/tfproxy).
 """
-import argparse
 import os
 import statistics
 import subprocess
 import sys
 
-from benchlib import TFPROXY, Processes, free_port, redis_benchmark
+from benchlib import Processes, arguments, free_port, redis_benchmark
 
 
 def bench(port, pipeline, requests, clients=50, tests="set,get"):
@@ -26,11 +25,8 @@ def bench(port, pipeline, requests, clients=50, tests="set,get"):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--requests", type=int, default=200000)
+    ap = arguments(requests=200000)
     ap.add_argument("--threads", type=int, default=1, help="tfproxy --threads")
-    ap.add_argument("--tfproxy", default=TFPROXY)
     args = ap.parse_args()
 
     with Processes() as procs:

@@ -9,11 +9,10 @@ the table shows median requests/s and TFCALL/FCALL.
 
     bench/functions_bench.py [--rounds 5] [--requests 100000]
 """
-import argparse
 import statistics
 import sys
 
-from benchlib import TFPROXY, Processes, cli, redis_benchmark
+from benchlib import Processes, arguments, cli, redis_benchmark
 
 JS = """#!js api_version=1.0 name=bench
 redis.registerFunction('constant', function(client){ return 1; });
@@ -46,11 +45,7 @@ def rps(port, requests, command):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--requests", type=int, default=100000)
-    ap.add_argument("--tfproxy", default=TFPROXY)
-    args = ap.parse_args()
+    args = arguments(requests=100000).parse_args()
 
     with Processes() as procs:
         redis_port = procs.redis()

@@ -138,14 +138,12 @@ void AccessPolicy::fetchKeyAccess(const std::string& user) {
     // The proxy's own user may not read ACL users (managed services): declared keys are not
     // checked; every command a function runs still is, by Redis.
     access = KeyAccess::unrestricted();
-    std::lock_guard lock(mutex_);
-    if (!getuser_unavailable_logged_) {
-      getuser_unavailable_logged_ = true;
+    std::call_once(getuser_warning_, [&] {
       spdlog::warn(
           "ACL GETUSER is not available to the proxy's backend user ({}); TFCALL's declared "
           "keys are not checked up front",
           reply->str);
-    }
+    });
   }
   std::lock_guard lock(mutex_);
   key_access_[user] = {std::move(access), std::chrono::steady_clock::now() + kAccessCacheTime};
@@ -165,14 +163,12 @@ std::optional<std::string> AccessPolicy::permission(const std::string& user,
     denial = std::string(scripting::errors::kUserGone);
   } else if (!reply || reply->isError()) {
     // The proxy's own user may not run ACL DRYRUN (managed services): allow, and say so once.
-    std::lock_guard lock(mutex_);
-    if (!dryrun_unavailable_logged_) {
-      dryrun_unavailable_logged_ = true;
+    std::call_once(dryrun_warning_, [&] {
       spdlog::warn(
           "ACL DRYRUN is not available to the proxy's backend user ({}); Triggers and "
           "Functions commands are allowed for every authenticated client",
           reply ? reply->str : std::string("no connection"));
-    }
+    });
   }
   std::lock_guard lock(mutex_);
   permissions_[key] = {denial, std::chrono::steady_clock::now() + kAccessCacheTime};

@@ -67,8 +67,8 @@ class AccessPolicy {
   std::unordered_map<std::string, CachedPermission> permissions_;       // by user and command
   std::unordered_map<std::string, CachedKeyAccess> key_access_;         // by user
   std::unordered_map<std::string, CachedPermission> selector_answers_;  // by user and keys
-  bool dryrun_unavailable_logged_ = false;
-  bool getuser_unavailable_logged_ = false;
+  std::once_flag dryrun_warning_;
+  std::once_flag getuser_warning_;
 };
 
 }  // namespace tfproxy::server
