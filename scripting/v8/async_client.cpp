@@ -90,12 +90,10 @@ void remote(const v8::FunctionCallbackInfo<v8::Value>& info, int name_position) 
   info.GetReturnValue().Set(resolver->GetPromise());
 }
 
-}  // namespace
-
-v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& identity,
-                                  uint32_t flags, uint64_t target) {
+// The async client's template, built once per library.
+v8::Local<v8::ObjectTemplate> asyncClientTemplate(Library& library) {
   v8::Isolate* isolate = library.isolate();
-  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  if (!library.async_client_template.IsEmpty()) return library.async_client_template.Get(isolate);
   v8::Local<v8::ObjectTemplate> t = v8::ObjectTemplate::New(isolate);
   t->SetInternalFieldCount(1);
   // Every member JavaScript can see, in one block.
@@ -106,6 +104,17 @@ v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& ide
   t->Set(newString(isolate, "runOnShards"),
          v8::FunctionTemplate::New(
              isolate, [](const v8::FunctionCallbackInfo<v8::Value>& info) { remote(info, 0); }));
+  library.async_client_template.Reset(isolate, t);
+  return t;
+}
+
+}  // namespace
+
+v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& identity,
+                                  uint32_t flags, uint64_t target) {
+  v8::Isolate* isolate = library.isolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  v8::Local<v8::ObjectTemplate> t = asyncClientTemplate(library);
   v8::Local<v8::Object> client = t->NewInstance(ctx).ToLocalChecked();
   auto* state = new AsyncClientState(&library, identity, flags, target);
   client->SetAlignedPointerInInternalField(0, state);

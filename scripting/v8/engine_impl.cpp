@@ -70,7 +70,7 @@ EngineImpl::EngineImpl(config::GearsConfig& config, Host& host)
     : config_(config),
       host_(host),
       allocator_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()),
-      watchdog_(config),
+      watchdog_(config, &Library::requestBudgetCheck),
       executor_(config.startup().execution_threads),
       admin_executor_(1),
       admin_(std::make_shared<JobQueue>(admin_executor_)) {}
@@ -116,7 +116,7 @@ void EngineImpl::libraryDestroyed(Library* library) {
 size_t EngineImpl::totalHeap() {
   std::lock_guard lock(mutex_);
   size_t total = 0;
-  for (Library* l : live_) total += l->totalHeap();
+  for (Library* l : live_) total += l->usedHeap();
   return total;
 }
 

@@ -44,7 +44,7 @@ class EngineImpl : public Engine {
   bool avoidGlobalAllowList() const { return avoid_global_allow_list_; }
   bool allowUnsafeCommands() const { return allow_unsafe_commands_; }
 
-  // Heap of every live isolate (loaded, loading, or replaced but still finishing work).
+  // Heap in use by every live isolate (loaded, loading, or replaced but still finishing work).
   size_t totalHeap();
   // SPEC 6.10: the total heap is at or above v8-maxmemory.
   bool oomState();

@@ -9,6 +9,7 @@
 #include "scripting/v8/bindings.h"
 #include "scripting/v8/convert.h"
 #include "scripting/v8/engine_impl.h"
+#include "scripting/v8/platform.h"
 
 namespace tfproxy::scripting {
 namespace {
@@ -76,6 +77,15 @@ constexpr std::string_view kAllowedGlobals[] = {"Object",
 // Removed without a warning.
 constexpr std::string_view kDeniedGlobals[] = {"eval", "EvalError", "SharedArrayBuffer", "Atomics"};
 
+// How far V8's own heap limit lies above a library's budget. V8 10.2 ends the process when an
+// allocation does not fit under its limit after a last-resort collection (CALL_AND_RETRY_LAST),
+// without asking the near-heap-limit callback first, and a single allocation can be 1 GB (the
+// largest FixedArray or string backing store) plus the store it is copied from. So V8's limit
+// is never what stops JavaScript: the budget is enforced after every full collection, and the
+// headroom absorbs whatever one run allocates between the budget being crossed and the
+// termination taking effect at the next interrupt check. Only committed pages cost memory.
+constexpr size_t kAllocationHeadroom = size_t{3} << 30;
+
 template <size_t N>
 bool listed(const std::string_view (&list)[N], std::string_view name) {
   return std::find(std::begin(list), std::end(list), name) != std::end(list);
@@ -109,6 +119,7 @@ Library::~Library() {
       for (uint64_t id : waiting) replyError(id, errors::kPromiseDropped);
       resolvers_.clear();
       client_template.Reset();
+      async_client_template.Reset();
       for (Wrapped* w : wrapped_) {
         w->handle.Reset();
         delete w;
@@ -131,6 +142,8 @@ bool Library::initialize(std::string* error) {
   params.array_buffer_allocator = engine_.allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(s.v8_library_initial_memory_usage,
                                                    s.v8_library_initial_memory_limit);
+  params.constraints.set_max_old_generation_size_in_bytes(
+      params.constraints.max_old_generation_size_in_bytes() + kAllocationHeadroom);
   isolate_ = v8::Isolate::New(params);
   if (isolate_ == nullptr) {
     *error = "could not create a V8 isolate";
@@ -140,6 +153,8 @@ bool Library::initialize(std::string* error) {
   isolate_->SetData(0, this);  // native callbacks find their library through the isolate
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->AddNearHeapLimitCallback(&Library::nearHeapLimit, this);
+  isolate_->AddGCEpilogueCallback(&Library::afterFullCollection, this,
+                                  v8::kGCTypeMarkSweepCompact);
   v8::Locker locker(isolate_);
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handle_scope(isolate_);
@@ -198,29 +213,82 @@ void Library::updateHeapStatistics(bool force) {
   used_heap_ = hs.used_heap_size();
 }
 
-// V8 is about to run out of this isolate's heap (SPEC 6.10). Grow the limit while the total of
-// all libraries allows; otherwise stop the JavaScript and give it room to unwind, so a memory
-// bomb becomes an error reply instead of a crash of the whole proxy (with either policy).
-size_t Library::nearHeapLimit(void* data, size_t current_limit, size_t initial_limit) {
+// The memory budget (SPEC 6.10). Each library starts with v8-library-initial-memory-limit and
+// grows by v8-library-memory-usage-delta while the heap of all libraries together stays under
+// v8-maxmemory; past that, its running JavaScript is stopped and the run ends with the
+// termination error. Checked after every full collection, every 10 ms while JavaScript runs
+// (the watchdog's interrupt: V8 may go long between full collections under its high limit),
+// and at the end of every run.
+void Library::afterFullCollection(v8::Isolate*, v8::GCType, v8::GCCallbackFlags, void* data) {
+  static_cast<Library*>(data)->enforceBudget(/*collect=*/false);
+}
+
+void Library::requestBudgetCheck(v8::Isolate* isolate) {
+  auto* self = static_cast<Library*>(isolate->GetData(0));
+  // V8 queues every request; a check that collects can outlast the watchdog's tick, and queued
+  // checks would then run back to back without the JavaScript ever reaching its termination.
+  if (self->budget_check_pending_.exchange(true)) return;
+  isolate->RequestInterrupt(
+      [](v8::Isolate* isolate, void*) {
+        auto* library = static_cast<Library*>(isolate->GetData(0));
+        library->enforceBudget(/*collect=*/true);
+        library->budget_check_pending_ = false;
+      },
+      nullptr);
+}
+
+void Library::enforceBudget(bool collect) {
+
+  v8::HeapStatistics hs;
+  isolate_->GetHeapStatistics(&hs);
+  total_heap_ = hs.total_heap_size();
+  used_heap_ = hs.used_heap_size();
+  if (hs.used_heap_size() <= heap_limit_) return;
+  const config::GearsSettings& s = engine_.config().startup();
+  const size_t delta = s.v8_library_memory_usage_delta;
+  if (engine_.totalHeap() + delta < s.v8_maxmemory) {
+    heap_limit_ = hs.used_heap_size() + delta;
+    return;
+  }
+  // Garbage may be what holds the heap up: the collection's own check decides.
+  if (collect) {
+    isolate_->LowMemoryNotification();
+    return;
+  }
+  stopForMemory();
+}
+
+void Library::collectGarbage(bool collect) {
+  if (collect) {
+    isolate_->LowMemoryNotification();
+    Platform::runPendingTasks(isolate_);
+  }
+  // No JavaScript runs now: a stop the collection's budget check requested has nothing to stop.
+  isolate_->CancelTerminateExecution();
+  oom_terminated_ = false;
+  updateHeapStatistics(/*force=*/true);
+}
+
+void Library::stopForMemory() {
+  if (!oom_terminated_.exchange(true)) {
+    spdlog::warn(
+        "library {}: the JavaScript heap of all libraries reached v8-maxmemory ({} bytes); "
+        "stopping the running code",
+        prologue_.name, engine_.config().startup().v8_maxmemory);
+  }
+  isolate_->TerminateExecution();
+}
+
+// V8 reached its own limit, which lies kAllocationHeadroom above the budget: only JavaScript
+// that keeps allocating after it was told to stop gets here. V8 ends the process unless the
+// answer exceeds what the heap already holds, so the limit always grows; the termination
+// takes effect at the next interrupt check.
+size_t Library::nearHeapLimit(void* data, size_t current_limit, size_t) {
   auto* self = static_cast<Library*>(data);
-  const config::GearsSettings& s = self->engine_.config().startup();
   v8::HeapStatistics hs;
   self->isolate_->GetHeapStatistics(&hs);
-  self->total_heap_ = hs.total_heap_size();
-  const size_t total = self->engine_.totalHeap();
-  const size_t delta = s.v8_library_memory_usage_delta;
-  if (total + delta < s.v8_maxmemory) {
-    size_t limit = std::max(hs.total_heap_size(), current_limit) + delta;
-    self->heap_limit_ = limit;
-    return limit;
-  }
-  spdlog::warn(
-      "library {}: the JavaScript heap of all libraries reached v8-maxmemory ({} "
-      "bytes); stopping the running code",
-      self->prologue_.name, s.v8_maxmemory);
-  self->oom_terminated_ = true;
-  self->isolate_->TerminateExecution();
-  return current_limit + 16 * delta;
+  self->stopForMemory();
+  return std::max(current_limit, hs.total_heap_size()) + kAllocationHeadroom;
 }
 
 // --- Asynchronous work --------------------------------------------------------------------
@@ -321,7 +389,17 @@ void Library::reply(uint64_t id, std::string bytes) {
     target->watched.Reset();
     delete target->weak;
   }
+  if (runs_ > 0) {
+    deferred_.emplace_back(std::move(target->done), std::move(bytes));
+    return;
+  }
   target->done(std::move(bytes));
+}
+
+void Library::sendDeferredReplies() {
+  std::vector<std::pair<std::function<void(std::string)>, std::string>> replies;
+  replies.swap(deferred_);
+  for (auto& [done, bytes] : replies) done(std::move(bytes));
 }
 
 void Library::replyError(uint64_t id, std::string_view text) {
@@ -404,17 +482,31 @@ JsScope::JsScope(Library& library, bool timed, bool restoring)
       isolate_scope_(library.isolate()),
       handle_scope_(library.isolate()),
       context_(library.context()),
-      context_scope_(context_) {
+      context_scope_(context_),
+      run_handles_(std::in_place, library.isolate()) {
+  library.beginRun();
   watch_ = library.engine().watchdog().enter(library.isolate(), timed, restoring);
 }
 
 JsScope::~JsScope() {
   if (watch_) terminated_ |= library_.engine().watchdog().leave(*watch_);
-  if (isolate()->IsExecutionTerminating()) isolate()->CancelTerminateExecution();
-  // What a stopped memory bomb allocated is garbage now: collect it, so the OOM state can end.
-  bool collected = library_.takeOomTermination();
-  if (collected) isolate()->LowMemoryNotification();
-  library_.updateHeapStatistics(collected);
+  // Also clears a termination requested after the JavaScript had already ended (the watchdog
+  // racing the end of a run), which would otherwise stop the library's next run.
+  isolate()->CancelTerminateExecution();
+  run_handles_.reset();
+  Platform::runPendingTasks(isolate());
+  bool stopped = library_.takeOomTermination();
+  library_.updateHeapStatistics(stopped);
+  // A run that ended over the budget (stopped, or done before a check caught it) leaves
+  // garbage that would keep every library in the OOM state: collect it now, before the client
+  // hears of the run and calls again.
+  if (stopped) {
+    library_.collectGarbage();
+  } else if (library_.usedHeap() > library_.heapLimit()) {
+    library_.enforceBudget(/*collect=*/true);
+    library_.collectGarbage(/*collect=*/false);
+  }
+  library_.endRun();
 }
 
 void JsScope::runMicrotasks() { isolate()->PerformMicrotaskCheckpoint(); }

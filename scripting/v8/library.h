@@ -80,8 +80,10 @@ class Library : public std::enable_shared_from_this<Library> {
   std::string apiVersion() const { return prologue_.apiVersion(); }
   LibraryDefinition definition() const { return {name(), code_, user_, config_}; }
 
-  // Templates built once per library (bindings only).
+  // Templates built once per library (bindings only). V8 caches every template it instantiates
+  // for the life of the context, so a template built per call would never be freed.
   v8::Global<v8::ObjectTemplate> client_template;
+  v8::Global<v8::ObjectTemplate> async_client_template;
 
   // Registrations; written while the top-level code runs, read-only afterwards.
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
@@ -100,8 +102,19 @@ class Library : public std::enable_shared_from_this<Library> {
   // Refreshes the heap figures (at most every 10 ms unless forced). Isolate lock held.
   void updateHeapStatistics(bool force = false);
 
-  // Set by the near-heap-limit callback when it stopped this library's JavaScript.
+  // Set when the memory budget stopped this library's JavaScript.
   bool takeOomTermination() { return oom_terminated_.exchange(false); }
+  // The memory budget (SPEC 6.10): the heap may grow by v8-library-memory-usage-delta steps
+  // while all libraries together stay under v8-maxmemory. Over it, `collect` first collects
+  // garbage (the collection checks again); otherwise the running JavaScript is stopped.
+  // Isolate lock held.
+  void enforceBudget(bool collect);
+  // Collects garbage between runs (`collect` false: only settles the state a collection left)
+  // and refreshes the heap figures. Isolate lock held, no JavaScript running.
+  void collectGarbage(bool collect = true);
+  // Asks a running isolate to check its budget at its next interrupt check (the watchdog's
+  // periodic probe; any thread).
+  static void requestBudgetCheck(v8::Isolate* isolate);
 
   // --- Asynchronous work (job-queue thread unless noted) ---------------------------------
   // Runs `job` on this library's queue inside a JsScope (not timed: background code has no
@@ -113,7 +126,8 @@ class Library : public std::enable_shared_from_this<Library> {
   // Clients waiting for a promise. addReplyTarget may be called from any thread.
   uint64_t addReplyTarget(std::function<void(std::string)> done, resp::Protocol protocol);
   bool hasReplyTarget(uint64_t id);
-  // Answers the client (bytes already encoded) and forgets the target.
+  // Answers the client (bytes already encoded) and forgets the target. During a run the answer
+  // leaves when the run has ended (after its end-of-run collection).
   void reply(uint64_t id, std::string bytes);
   void replyError(uint64_t id, std::string_view text);
   resp::Protocol replyProtocol(uint64_t id);
@@ -139,12 +153,22 @@ class Library : public std::enable_shared_from_this<Library> {
   };
   void adopt(Wrapped* state, v8::Local<v8::Object> object);
 
+  // JsScope brackets every run with these. Isolate lock held.
+  void beginRun() { ++runs_; }
+  void endRun() {
+    if (--runs_ == 0 && !deferred_.empty()) sendDeferredReplies();
+  }
+
   // TFUNCTION DELETE: settlements for this library are dropped from now on.
   void markDeleted() { deleted_ = true; }
   bool deleted() const { return deleted_; }
 
  private:
+  void sendDeferredReplies();
   static size_t nearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
+  static void afterFullCollection(v8::Isolate* isolate, v8::GCType type, v8::GCCallbackFlags flags,
+                                  void* data);
+  void stopForMemory();
   void installGlobals(v8::Local<v8::Context> context);
 
   EngineImpl& engine_;
@@ -163,11 +187,14 @@ class Library : public std::enable_shared_from_this<Library> {
   std::atomic<size_t> used_heap_{0};
   std::atomic<size_t> heap_limit_{0};
   std::atomic<bool> oom_terminated_{false};
+  std::atomic<bool> budget_check_pending_{false};
   uint64_t last_id_ = 0;
   std::atomic<uint64_t> last_target_{0};
   std::mutex targets_mutex_;
   std::map<uint64_t, std::unique_ptr<ReplyTarget>> targets_;
   std::map<uint64_t, v8::Global<v8::Promise::Resolver>> resolvers_;
+  int runs_ = 0;  // isolate lock
+  std::vector<std::pair<std::function<void(std::string)>, std::string>> deferred_;  // isolate lock
   mutable std::mutex calls_mutex_;
   std::map<uint64_t, std::string> pending_calls_;
   std::atomic<bool> deleted_{false};
@@ -201,6 +228,9 @@ class JsScope {
   v8::HandleScope handle_scope_;
   v8::Local<v8::Context> context_;
   v8::Context::Scope context_scope_;
+  // The run's own handles, released before the end-of-run collection so that it can free
+  // what they reached.
+  std::optional<v8::HandleScope> run_handles_;
   std::optional<Watchdog::Handle> watch_;
   bool terminated_ = false;
 };

@@ -9,16 +9,29 @@ struct Platform::Impl {
   std::unique_ptr<v8::Platform> platform;
 };
 
+namespace {
+v8::Platform* current = nullptr;
+}
+
 Platform::Platform(const std::string& flags) : impl_(new Impl) {
   v8::V8::SetFlagsFromString(flags.c_str(), flags.size());
   impl_->platform = v8::platform::NewDefaultPlatform();
   v8::V8::InitializePlatform(impl_->platform.get());
   v8::V8::Initialize();
+  current = impl_->platform.get();
 }
 
 Platform::~Platform() {
+  current = nullptr;
   v8::V8::Dispose();
   v8::V8::DisposePlatform();
+}
+
+void Platform::runPendingTasks(v8::Isolate* isolate) {
+  if (current == nullptr) return;
+  while (v8::platform::PumpMessageLoop(current, isolate,
+                                       v8::platform::MessageLoopBehavior::kDoNotWait)) {
+  }
 }
 
 std::string Platform::v8Version() { return v8::V8::GetVersion(); }

@@ -5,6 +5,10 @@
 #include <memory>
 #include <string>
 
+namespace v8 {
+class Isolate;
+}
+
 namespace tfproxy::scripting {
 
 class Platform {
@@ -16,6 +20,11 @@ class Platform {
   Platform& operator=(const Platform&) = delete;
 
   static std::string v8Version();
+  // Runs the tasks V8 posted for `isolate` (finishing incremental marking, finalization
+  // callbacks, memory reduction...). The default platform runs them only when asked, so every
+  // run ends with this; without it they would pile up for the life of the isolate. Isolate
+  // lock held; no-op before a Platform exists.
+  static void runPendingTasks(v8::Isolate* isolate);
 
  private:
   struct Impl;

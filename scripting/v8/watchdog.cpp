@@ -9,7 +9,8 @@ namespace tfproxy::scripting {
 
 using Clock = std::chrono::steady_clock;
 
-Watchdog::Watchdog(const config::GearsConfig& config) : config_(config) {
+Watchdog::Watchdog(const config::GearsConfig& config, void (*probe)(v8::Isolate*))
+    : config_(config), probe_(probe) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -52,6 +53,7 @@ void Watchdog::loop() {
     const auto now = Clock::now();
     for (Section& s : sections_) {
       if (s.terminated) continue;
+      if (probe_ != nullptr) probe_(s.isolate);
       const int64_t timeout =
           s.restoring ? config_.loadingLockTimeoutMs() : config_.lockTimeoutMs();
       const int64_t elapsed =

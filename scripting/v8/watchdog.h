@@ -7,6 +7,8 @@
 // library that was deleted or replaced: once such a run exceeds lock-redis-timeout it is
 // stopped, so that an endless loop in a library its operator removed does not hold a script
 // thread forever.
+//
+// Every tick it also calls `probe` for each running isolate (the memory budget check).
 #pragma once
 
 #include <chrono>
@@ -29,7 +31,7 @@ namespace tfproxy::scripting {
 
 class Watchdog {
  public:
-  explicit Watchdog(const config::GearsConfig& config);
+  Watchdog(const config::GearsConfig& config, void (*probe)(v8::Isolate*));
   ~Watchdog();
 
   struct Section {
@@ -54,6 +56,7 @@ class Watchdog {
  private:
   void loop();
   const config::GearsConfig& config_;
+  void (*probe_)(v8::Isolate*);
   std::mutex mutex_;
   std::condition_variable cv_;
   std::list<Section> sections_;
