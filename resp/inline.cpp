@@ -17,8 +17,6 @@ int hexValue(char c) {
 }  // namespace
 
 std::optional<std::vector<std::string>> splitInlineArgs(std::string_view line) {
-  // Redis splits a C string: a NUL byte ends the line.
-  if (auto nul = line.find('\0'); nul != std::string_view::npos) line = line.substr(0, nul);
   std::vector<std::string> args;
   size_t p = 0;
   const size_t n = line.size();

@@ -36,13 +36,32 @@ RequestParser::Result RequestParser::parse(std::string_view buf) {
   return is_inline_ ? parseInline(buf) : parseMultibulk(buf);
 }
 
+namespace {
+
+// Where Redis finds the end of a line: it searches the NUL-terminated query buffer with strchr,
+// so a NUL byte before `c` hides it -- Redis keeps waiting for a line end that never comes
+// (until the length limit closes the connection). npos when Redis would not see it.
+size_t findAsRedis(std::string_view buf, size_t from, char c) {
+  const char* start = buf.data() + from;
+  const size_t n = buf.size() - from;
+  const void* hit = std::memchr(start, c, n);
+  const size_t end = hit == nullptr ? n : static_cast<const char*>(hit) - start;
+  if (hit == nullptr || std::memchr(start, '\0', end) != nullptr) return std::string_view::npos;
+  return from + end;
+}
+
+}  // namespace
+
 RequestParser::Result RequestParser::parseInline(std::string_view buf) {
-  const void* nl = std::memchr(buf.data(), '\n', buf.size());
-  if (nl == nullptr) {
+  size_t newline = findAsRedis(buf, 0, '\n');
+  // Redis checks the limit after each read while no line end is in sight. It reads in pieces,
+  // so a longer line is refused whenever its end arrives in a later read; tfproxy refuses it
+  // always, so that no line Redis might refuse reaches a connection other clients share.
+  if (newline == std::string_view::npos) {
     if (buf.size() > limits_.max_inline_len) return fail(errors::kTooBigInline);
     return {Status::kNeedMore, 0};
   }
-  size_t newline = static_cast<const char*>(nl) - buf.data();
+  if (newline > limits_.max_inline_len) return fail(errors::kTooBigInline);
   size_t line_end = newline;
   if (line_end > 0 && buf[line_end - 1] == '\r') --line_end;
   auto args = splitInlineArgs(buf.substr(0, line_end));
@@ -55,10 +74,8 @@ RequestParser::Result RequestParser::parseMultibulk(std::string_view buf) {
   // Finds the '\r' ending a header line that starts at `from`. Like Redis, the byte after '\r'
   // must be present but is not checked.
   auto find_line_end = [&](size_t from, size_t* cr) -> bool {
-    const void* p = std::memchr(buf.data() + from, '\r', buf.size() - from);
-    if (p == nullptr) return false;
-    *cr = static_cast<const char*>(p) - buf.data();
-    return *cr + 1 < buf.size();
+    *cr = findAsRedis(buf, from, '\r');
+    return *cr != std::string_view::npos && *cr + 1 < buf.size();
   };
 
   if (remaining_args_ < 0) {

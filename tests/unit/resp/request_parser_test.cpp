@@ -157,6 +157,47 @@ TEST(RequestParser, LimitsBoundMemory) {
   EXPECT_EQ(parseAll(std::string(1000, 'x')).status, RequestParser::Status::kNeedMore);
 }
 
+TEST(RequestParser, NulHidesALineEndAsInRedis) {
+  // Redis searches line ends with strchr: after a NUL it sees none and waits for more, until
+  // the buffered bytes pass the 64 KB limit. The line is never complete.
+  using S = RequestParser::Status;
+  for (const std::string& input :
+       {std::string("\0\r\n", 3), std::string("PING\0x\r\n", 8), std::string("*1\0\r\n$4\r\nPING\r\n", 17),
+        std::string("*1\r\n$4\0\r\nPING\r\n", 17)}) {
+    for (size_t chunk : {0, 1, 3}) {
+      auto p = parseAll(input, chunk);
+      EXPECT_EQ(p.status, S::kNeedMore) << "chunk " << chunk;
+      EXPECT_TRUE(p.commands.empty());
+    }
+  }
+  // A NUL after the line end belongs to the next command.
+  EXPECT_EQ(parseAll(std::string("PING\r\n\0", 7)).commands, (Commands{{"PING"}}));
+  // Bytes keep arriving after the NUL: refused once more than 64 KB are buffered.
+  std::string stalled = std::string("PING\0\r\n", 7) + std::string(64 * 1024, 'x');
+  EXPECT_EQ(parseAll(stalled + "\r\n").error, "ERR Protocol error: too big inline request");
+  EXPECT_EQ(parseAll(std::string("*1\0\r\n", 5) + std::string(64 * 1024, 'x')).error,
+            "ERR Protocol error: too big mbulk count string");
+}
+
+TEST(RequestParser, InlineLinesOver64KbAreRefusedWhereverTheLineEnds) {
+  const size_t limit = 64 * 1024;
+  // The line before '\n' (a '\r' included) may be up to the limit.
+  for (size_t len : {limit - 2, limit - 1, limit}) {
+    std::string line = "ECHO " + std::string(len - 5, 'a');
+    auto p = parseAll(line + "\n");
+    ASSERT_EQ(p.commands.size(), 1u) << len;
+    EXPECT_EQ(p.commands[0][1].size(), len - 5);
+  }
+  for (size_t len : {limit + 1, limit + 2, 3 * limit, 16 * limit}) {
+    std::string line = "ECHO " + std::string(len - 5, 'a');
+    for (size_t chunk : {size_t{0}, size_t{16 * 1024}, size_t{1000}}) {
+      EXPECT_EQ(parseAll(line + "\n" + "PING\r\n", chunk).error,
+                "ERR Protocol error: too big inline request")
+          << len << " chunk " << chunk;
+    }
+  }
+}
+
 TEST(RequestParser, HugeBulkLengthDoesNotAllocate) {
   // A 500 MB announced argument is accepted as a length but nothing is allocated for it.
   auto p = parseAll("*2\r\n$3\r\nSET\r\n$500000000\r\nabc");
