@@ -7,12 +7,6 @@
 #include "resp/encoder.h"
 
 namespace tfproxy::backend {
-namespace {
-
-constexpr size_t kMaxIdlePerIdentity = 16;
-
-}  // namespace
-
 ScriptConnection::ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity)
     : conn_(std::move(conn)), identity_(std::move(identity)) {}
 
@@ -92,7 +86,17 @@ ScriptConnectionPool::ScriptConnectionPool(config::Endpoint endpoint,
                                            std::chrono::milliseconds command_timeout)
     : endpoint_(std::move(endpoint)),
       connect_timeout_(connect_timeout),
-      command_timeout_(command_timeout) {}
+      command_timeout_(command_timeout),
+      sweeper_([this](std::stop_token stop) {
+        std::unique_lock lock(mutex_);
+        while (true) {
+          stop_.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+          if (stop.stop_requested()) return;
+          lock.unlock();
+          sweep();
+          lock.lock();
+        }
+      }) {}
 
 ScriptConnectionPool::~ScriptConnectionPool() = default;
 
@@ -107,10 +111,14 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
   *failure = Failure::kNone;
   {
     std::lock_guard lock(mutex_);
-    auto& idle = idle_[identity.key()];
-    while (!idle.empty()) {
-      std::unique_ptr<ScriptConnection> conn = std::move(idle.back());
-      idle.pop_back();
+    // The most recently used connection of this identity.
+    for (size_t i = idle_.size(); i-- > 0;) {
+      if (idle_[i]->identity_.user != identity.user ||
+          idle_[i]->identity_.password != identity.password) {
+        continue;
+      }
+      std::unique_ptr<ScriptConnection> conn = std::move(idle_[i]);
+      idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
       // A connection the backend closed meanwhile (its user deleted, a timeout) is dropped.
       // Probing costs a system call, so only connections idle for a while are probed; a
       // fresher one that turns out closed fails its command, which reports why.
@@ -153,20 +161,47 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
 void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {
   if (conn->broken()) return;
   conn->idle_since_ = std::chrono::steady_clock::now();
+  std::unique_ptr<ScriptConnection> evicted;  // closed outside the lock
   std::lock_guard lock(mutex_);
-  auto& idle = idle_[conn->identity_.key()];
-  if (idle.size() < kMaxIdlePerIdentity) idle.push_back(std::move(conn));
+  idle_.push_back(std::move(conn));
+  if (idle_.size() > kMaxIdle) {
+    evicted = std::move(idle_.front());
+    idle_.erase(idle_.begin());
+  }
 }
 
 void ScriptConnectionPool::forgetUser(const std::string& user) {
+  std::vector<std::unique_ptr<ScriptConnection>> dropped;
   std::lock_guard lock(mutex_);
-  for (auto it = idle_.begin(); it != idle_.end();) {
-    if (it->first.rfind(user + '\0', 0) == 0) {
-      it = idle_.erase(it);
-    } else {
-      ++it;
-    }
+  std::erase_if(idle_, [&](std::unique_ptr<ScriptConnection>& c) {
+    if (c->identity_.user != user) return false;
+    dropped.push_back(std::move(c));
+    return true;
+  });
+}
+
+size_t ScriptConnectionPool::idle() {
+  std::lock_guard lock(mutex_);
+  return idle_.size();
+}
+
+void ScriptConnectionPool::sweep() {
+  std::vector<std::unique_ptr<ScriptConnection>> candidates;
+  {
+    std::lock_guard lock(mutex_);
+    candidates.swap(idle_);
   }
+  // Probed outside the lock (a system call each); connections acquired meanwhile were fresh.
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(candidates, [&](std::unique_ptr<ScriptConnection>& c) {
+    return now - c->idle_since_ > kIdleExpiry || c->broken() || !c->conn_->alive();
+  });
+  std::lock_guard lock(mutex_);
+  // Returned meanwhile: more recently used than the survivors.
+  candidates.insert(candidates.end(), std::make_move_iterator(idle_.begin()),
+                    std::make_move_iterator(idle_.end()));
+  idle_.swap(candidates);
+  while (idle_.size() > kMaxIdle) idle_.erase(idle_.begin());
 }
 
 }  // namespace tfproxy::backend

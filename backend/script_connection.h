@@ -5,13 +5,14 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <thread>
 #include <vector>
 
 #include "config/options.h"
@@ -56,9 +57,14 @@ class ScriptConnection {
   std::string error_;
 };
 
+// Idle connections are bounded: at most kMaxIdle in all (the least recently used goes first),
+// none idle longer than kIdleExpiry, and one the backend closed (its user deleted, `timeout`,
+// CLIENT KILL) is closed within a second by a sweep that probes them.
 class ScriptConnectionPool {
  public:
   enum class Failure { kNone, kUnreachable, kAuthentication };
+  static constexpr size_t kMaxIdle = 64;
+  static constexpr std::chrono::seconds kIdleExpiry{30};
 
   ScriptConnectionPool(config::Endpoint endpoint, std::chrono::milliseconds connect_timeout,
                        std::chrono::milliseconds command_timeout);
@@ -93,6 +99,10 @@ class ScriptConnectionPool {
 
   // Drops idle connections of a user (after ACL changes).
   void forgetUser(const std::string& user);
+  // Idle connections now (for tests and INFO).
+  size_t idle();
+  // Closes expired idle connections and those the backend closed (the sweep, every second).
+  void sweep();
 
  private:
   void giveBack(std::unique_ptr<ScriptConnection> conn);
@@ -101,7 +111,10 @@ class ScriptConnectionPool {
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds command_timeout_;
   std::mutex mutex_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<ScriptConnection>>> idle_;
+  // Least recently used first.
+  std::vector<std::unique_ptr<ScriptConnection>> idle_;
+  std::condition_variable_any stop_;
+  std::jthread sweeper_;  // last: stopped first
 };
 
 }  // namespace tfproxy::backend

@@ -155,7 +155,13 @@ bool Session::backendBackpressure() const {
 }
 
 void Session::readClient() {
-  while (client_readable_ && !closed_ && !close_after_flush_ && !clientBackpressure()) {
+  while (client_readable_ && !closed_) {
+    if (!close_after_flush_ && clientBackpressure()) {
+      // Not reading now; but a client that hung up is gone whatever it still sent: like Redis at
+      // the end of its input, release everything now rather than when the backlog drains.
+      if (client_hung_up_) close();
+      return;
+    }
     bool drained = false;
     IoResult r = readSome(client_fd_, &client_in_, client_hung_up_, &drained);
     if (drained) client_readable_ = false;
@@ -164,6 +170,12 @@ void Session::readClient() {
       // backend connection now, which also ends a blocking command it was waiting in.
       close();
       return;
+    }
+    if (close_after_flush_) {
+      // Nothing more is served (QUIT, protocol error, shutdown): input is read only to notice
+      // the client leaving while replies are still owed (a BLPOP that never returns).
+      client_in_.consume(client_in_.size());
+      continue;
     }
     if (r == IoResult::kDone) process();
   }

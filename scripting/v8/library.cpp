@@ -214,8 +214,8 @@ void Library::updateHeapStatistics(bool force) {
 }
 
 // The memory budget (SPEC 6.10). Each library starts with v8-library-initial-memory-limit and
-// grows by v8-library-memory-usage-delta while the heap of all libraries together stays under
-// v8-maxmemory; past that, its running JavaScript is stopped and the run ends with the
+// grows by v8-library-memory-usage-delta while the heap in use by all libraries together is
+// under v8-maxmemory; past that, its running JavaScript is stopped and the run ends with the
 // termination error. Checked after every full collection, every 10 ms while JavaScript runs
 // (the watchdog's interrupt: V8 may go long between full collections under its high limit),
 // and at the end of every run.
@@ -246,7 +246,9 @@ void Library::enforceBudget(bool collect) {
   if (hs.used_heap_size() <= heap_limit_) return;
   const config::GearsSettings& s = engine_.config().startup();
   const size_t delta = s.v8_library_memory_usage_delta;
-  if (engine_.totalHeap() + delta < s.v8_maxmemory) {
+  // Growth stops once the total reached v8-maxmemory, so the total exceeds it by at most one
+  // delta, and a library stopped here leaves the engine in the OOM state until memory is freed.
+  if (engine_.totalHeap() < s.v8_maxmemory) {
     heap_limit_ = hs.used_heap_size() + delta;
     return;
   }

@@ -2,6 +2,8 @@
 // the proxy hold unbounded memory.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
 #include <fstream>
 #include <random>
 #include <thread>
@@ -19,6 +21,23 @@ int64_t rssKb(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
   }
   return -1;
+}
+
+// Open descriptors of a process.
+int openFds(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(dir)) n += e->d_name[0] != '.';
+  ::closedir(dir);
+  return n;
+}
+
+int connectedClients(uint16_t redis_port) {
+  std::string info = Client(redis_port).run({"INFO", "clients"});
+  auto at = info.find("connected_clients:");
+  return at == std::string::npos ? -1 : std::stoi(info.substr(at + 18));
 }
 
 class RobustnessTest : public ::testing::Test {
@@ -124,6 +143,46 @@ TEST_F(RobustnessTest, RandomBytesNeverCrashTheProxy) {
     c.closedByPeer(std::chrono::milliseconds(5));
   }
   EXPECT_TRUE(proxy_->running());
+  EXPECT_EQ(Client(proxy_->port()).run({"PING"}), "PONG");
+}
+
+// A client that leaves releases everything at once, whatever it was doing: waiting for a reply
+// that never comes, after a protocol error, in the middle of a request.
+TEST_F(RobustnessTest, ClientsThatLeaveReleaseTheirDescriptorsAndBackendConnections) {
+  Client(proxy_->port()).run({"PING"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const int fds_before = openFds(proxy_->pid());
+  const int backend_before = connectedClients(redis_->port());
+  for (int round = 0; round < 20; ++round) {
+    {
+      // A reply owed that never comes, then a malformed request, then gone.
+      Client c(proxy_->port());
+      c.sendCommand({"BLPOP", "robustness:nokey", "0"});
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      c.send("*1\r\n?x\r\n");
+    }
+    {
+      // The same without authentication or any command: a NUL line, then an unbalanced quote.
+      Client c(proxy_->port());
+      c.send(std::string("\x11\x00\n'\n", 5));
+    }
+    {
+      // Half a request.
+      Client c(proxy_->port());
+      c.send("*3\r\n$3\r\nSET\r\n$1\r\nk");
+    }
+  }
+  bool settled = false;
+  int fds = 0;
+  int backend = 0;
+  for (int i = 0; i < 100 && !settled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    fds = openFds(proxy_->pid());
+    backend = connectedClients(redis_->port());
+    settled = fds <= fds_before && backend <= backend_before;
+  }
+  EXPECT_TRUE(settled) << "descriptors " << fds_before << " -> " << fds << ", backend clients "
+                       << backend_before << " -> " << backend;
   EXPECT_EQ(Client(proxy_->port()).run({"PING"}), "PONG");
 }
 
