@@ -64,6 +64,14 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--client-query-buffer-limit", o.client_query_buffer_limit,
                  "Most bytes buffered for one client's unfinished command")
       ->transform(memorySize());
+  app.add_option("--maxclients", o.maxclients,
+                 "Most clients connected at once (as Redis' maxclients)")
+      ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--backend-timeout", o.backend_timeout_ms,
+                 "Milliseconds a forwarded command may wait for its reply before it answers an "
+                 "error and the backend connection is replaced (0: no limit; blocking commands "
+                 "are never cut)")
+      ->check(CLI::Range(0u, 3600000u));
   app.add_option("--shutdown-timeout", o.shutdown_timeout_ms,
                  "Milliseconds shutdown waits for in-flight replies")
       ->check(CLI::Range(0u, 600000u));

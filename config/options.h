@@ -42,6 +42,11 @@ struct ProxyOptions {
   // Input limits, as Redis' proto-max-bulk-len and client-query-buffer-limit.
   uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
   uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
+  // Most clients connected at once (Redis' maxclients); more are refused with Redis' error.
+  uint32_t maxclients = 10000;
+  // Milliseconds a forwarded command may wait for its reply before the client gets an error and
+  // the backend connection is replaced (0: wait as long as it takes, as Redis clients do).
+  uint32_t backend_timeout_ms = 0;
   // How long shutdown waits for in-flight replies.
   uint32_t shutdown_timeout_ms = 5000;
   // redis-server binary for the embedded default.

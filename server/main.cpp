@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -121,6 +122,32 @@ void learnBackendCommands(backend::ScriptConnectionPool& connections,
   }
 }
 
+// Descriptors tfproxy keeps for itself: listener, epoll and event descriptors, the status,
+// store and script connections, the embedded server's pipes, logs.
+constexpr rlim_t kReservedDescriptors = 128;
+
+// Raises the soft descriptor limit towards what --maxclients needs (two per client: its socket
+// and its own backend connection once it has one), as far as the hard limit allows; with less,
+// lowers maxclients to what fits and says so, as Redis does.
+void sizeDescriptorLimit(config::ProxyOptions& options) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = 2 * static_cast<rlim_t>(options.maxclients) + kReservedDescriptors;
+  if (limit.rlim_cur >= wanted) return;
+  rlimit raised = limit;
+  raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  if (limit.rlim_cur >= wanted) return;
+  const rlim_t fit = limit.rlim_cur > kReservedDescriptors + 2
+                         ? (limit.rlim_cur - kReservedDescriptors) / 2
+                         : 1;
+  spdlog::warn(
+      "--maxclients {} needs {} file descriptors but the limit is {}: maxclients lowered to {} "
+      "(raise the hard limit, ulimit -n, to serve more)",
+      options.maxclients, wanted, limit.rlim_cur, fit);
+  options.maxclients = static_cast<uint32_t>(fit);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,8 +156,9 @@ int main(int argc, char** argv) {
     std::fputs(cli.output.c_str(), cli.exit_code == 0 ? stdout : stderr);
     return cli.exit_code;
   }
-  const config::ProxyOptions& options = cli.options;
+  config::ProxyOptions& options = cli.options;
   setUpLogging(options.log_level);
+  sizeDescriptorLimit(options);
   ::signal(SIGPIPE, SIG_IGN);
 
   std::unique_ptr<backend::EmbeddedServer> embedded;

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include "backend/command_table.h"
 #include "backend/link.h"
 #include "server/async_commands.h"
+#include "server/errors.h"
 #include "server/shared_connection.h"
 
 namespace tfproxy::server {
@@ -21,7 +23,8 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
       index_(backend::CommandTable::builtin()),
       gate_(options.threads + 1),  // one counter per I/O worker, one for callAsync
       acceptor_(main_context),
-      shutdown_timer_(main_context) {
+      shutdown_timer_(main_context),
+      accept_retry_timer_(main_context) {
   services_.index = &index_;
   services_.gate = &gate_;
   services_.link = &link;
@@ -29,6 +32,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   services_.limits.parser.max_bulk_len = options.proto_max_bulk_len;
   services_.limits.query_buffer_limit = options.client_query_buffer_limit;
   services_.multiplex = options.multiplex;
+  services_.clients = &clients_;
   for (uint32_t i = 0; i < options.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
     workers_.back()->setShared(std::make_shared<SharedConnection>(*workers_.back(), link));
@@ -74,20 +78,50 @@ void Server::accept() {
   acceptor_.async_accept([this, &worker](const boost::system::error_code& ec, tcp::socket socket) {
     if (stopping_ || ec == asio::error::operation_aborted) return;
     if (ec) {
-      // Out of file descriptors and the like: log, breathe, go on.
-      spdlog::warn("accept failed: {}", ec.message());
-    } else {
-      boost::system::error_code ignored;
-      socket.non_blocking(true, ignored);
-      socket.set_option(tcp::no_delay(true), ignored);
-      int fd = socket.release(ignored);
-      worker.loop().post([this, &worker, fd] {
-        auto session = std::make_shared<Session>(worker, fd, services_);
-        worker.add(session);
-        session->start();
-      });
+      acceptFailed(ec);
+      return;
     }
+    boost::system::error_code ignored;
+    if (clients_.load(std::memory_order_relaxed) >= options_.maxclients) {
+      // As Redis: the error, then the close; nothing else is read or sent.
+      asio::write(socket, asio::buffer(errors::kMaxClients, sizeof errors::kMaxClients - 1),
+                  ignored);
+      socket.close(ignored);
+      accept();
+      return;
+    }
+    clients_.fetch_add(1, std::memory_order_relaxed);
+    socket.non_blocking(true, ignored);
+    socket.set_option(tcp::no_delay(true), ignored);
+    int fd = socket.release(ignored);
+    worker.loop().post([this, &worker, fd] {
+      auto session = std::make_shared<Session>(worker, fd, services_);
+      worker.add(session);
+      session->start();
+    });
     accept();
+  });
+}
+
+void Server::acceptFailed(const boost::system::error_code& ec) {
+  ++accept_failures_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - accept_warned_ >= std::chrono::seconds(10)) {
+    spdlog::warn("accept failed: {} ({} time{} since the last warning); retrying every 100 ms",
+                 ec.message(), accept_failures_, accept_failures_ == 1 ? "" : "s");
+    accept_warned_ = now;
+    accept_failures_ = 0;
+  }
+  // A connection the client aborted before it was taken is simply gone; anything else (no
+  // descriptors, no memory) would fail again at once, so the acceptor pauses while the
+  // existing clients are served.
+  if (ec == asio::error::connection_aborted) {
+    accept();
+    return;
+  }
+  accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+  accept_retry_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && !stopping_) accept();
   });
 }
 
@@ -108,6 +142,7 @@ void Server::shutdown(std::chrono::milliseconds timeout, std::function<void()> d
   shutdown_guard_.emplace(main_.get_executor());
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_retry_timer_.cancel();
   for (auto& w : workers_) w->postShutdown();
   pollShutdown(std::chrono::steady_clock::now() + timeout);
 }

@@ -60,6 +60,8 @@ class Server : public GateListener {
 
  private:
   void accept();
+  // An accept failed (out of descriptors, say): warn at most every 10 s, retry after a pause.
+  void acceptFailed(const boost::system::error_code& ec);
   void pollShutdown(std::chrono::steady_clock::time_point deadline);
 
   boost::asio::io_context& main_;
@@ -70,12 +72,15 @@ class Server : public GateListener {
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer shutdown_timer_;
+  boost::asio::steady_timer accept_retry_timer_;
+  std::chrono::steady_clock::time_point accept_warned_;
+  uint64_t accept_failures_ = 0;  // since the last warning
   std::function<void()> shutdown_done_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       shutdown_guard_;
   size_t next_worker_ = 0;
   uint16_t port_ = 0;
-  std::atomic<size_t> open_sessions_{0};
+  std::atomic<size_t> clients_{0};
   std::atomic<bool> stopping_{false};
   class AsyncCommands* async_commands_ = nullptr;
 };

@@ -89,6 +89,7 @@ Session::Session(Worker& worker, int client_fd, const SessionServices& services)
 Session::~Session() {
   if (client_fd_ >= 0) ::close(client_fd_);
   if (backend_fd_ >= 0) ::close(backend_fd_);
+  if (services_.clients != nullptr) services_.clients->fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::start() {

@@ -4,6 +4,7 @@
 // completions from elsewhere are posted to it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +36,8 @@ struct SessionServices {
   // Told (on the worker thread) after a FLUSHALL/FLUSHDB through the proxy succeeded.
   std::function<void()> on_flush;
   std::function<void()> on_acl_change;
+  // Connected clients; each session counts itself out when it goes.
+  std::atomic<size_t>* clients = nullptr;
 };
 
 class Session : public std::enable_shared_from_this<Session> {

@@ -186,5 +186,58 @@ TEST_F(RobustnessTest, ClientsThatLeaveReleaseTheirDescriptorsAndBackendConnecti
   EXPECT_EQ(Client(proxy_->port()).run({"PING"}), "PONG");
 }
 
+// Over --maxclients new clients get Redis' error and are closed; those connected keep working.
+TEST(ClientLimits, MaxclientsRefusesWithRedisError) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address(), "--maxclients", "5"});
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<Client>(proxy.port()));
+    ASSERT_EQ(clients.back()->run({"PING"}), "PONG");
+  }
+  Client extra(proxy.port());
+  EXPECT_EQ(resp::toDebugString(extra.read()), "(error) ERR max number of clients reached");
+  EXPECT_TRUE(extra.closedByPeer());
+  EXPECT_EQ(clients[0]->run({"PING"}), "PONG");
+  clients.pop_back();
+  bool admitted = false;
+  for (int i = 0; i < 50 && !admitted; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    Client again(proxy.port());
+    admitted = again.run({"PING"}) == "PONG";
+  }
+  EXPECT_TRUE(admitted) << "a slot freed by a leaving client is given to the next one";
+}
+
+// Out of descriptors the acceptor pauses and warns once, instead of spinning and flooding the
+// log; connected clients are served throughout and new ones are taken when descriptors free up.
+TEST(ClientLimits, DescriptorExhaustionBacksOff) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client first(proxy.port());
+  ASSERT_EQ(first.run({"PING"}), "PONG");
+  const int fds = openFds(proxy.pid());
+  std::string cmd = "prlimit --pid " + std::to_string(proxy.pid()) + " --nofile=" +
+                    std::to_string(fds + 4) + ":";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::vector<std::unique_ptr<Client>> flood;
+  for (int i = 0; i < 40; ++i) flood.push_back(std::make_unique<Client>(proxy.port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(first.run({"PING"}), "PONG");
+  std::string log = proxy.log();
+  size_t warnings = 0;
+  for (size_t at = log.find("accept failed"); at != std::string::npos;
+       at = log.find("accept failed", at + 1)) {
+    ++warnings;
+  }
+  EXPECT_GE(warnings, 1u);
+  EXPECT_LE(warnings, 2u) << "the warning is rate-limited";
+  flood.clear();
+  cmd = "prlimit --pid " + std::to_string(proxy.pid()) + " --nofile=4096:";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Client later(proxy.port());
+  EXPECT_EQ(later.run({"PING"}), "PONG");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
