@@ -122,6 +122,9 @@ void learnBackendCommands(backend::ScriptConnectionPool& connections,
   }
 }
 
+// Bound of the proxy's own permission checks (ACL GETUSER/DRYRUN) on the backend.
+constexpr std::chrono::milliseconds kCheckTimeout{2000};
+
 // Descriptors tfproxy keeps for itself: listener, epoll and event descriptors, the status,
 // store and script connections, the embedded server's pipes, logs.
 constexpr rlim_t kReservedDescriptors = 128;
@@ -185,8 +188,16 @@ int main(int argc, char** argv) {
                                 std::chrono::milliseconds(100));
   status.refresh();
   status.start();
-  backend::ScriptConnectionPool connections(backend_endpoint, connect_timeout,
-                                            std::chrono::seconds(30));
+  // Every internal call is bounded: commands from JavaScript and proxy-run transactions by
+  // --backend-timeout (30 s without it: a function may legitimately run a slow command), the
+  // proxy's own permission checks by it or kCheckTimeout, whichever is shorter.
+  const auto backend_timeout = std::chrono::milliseconds(options.backend_timeout_ms);
+  const auto command_timeout =
+      backend_timeout.count() > 0 ? backend_timeout : std::chrono::milliseconds(30000);
+  backend::ScriptConnectionPool connections(backend_endpoint, connect_timeout, command_timeout);
+  backend::ScriptConnectionPool checks(
+      backend_endpoint, connect_timeout,
+      backend_timeout.count() > 0 ? std::min(backend_timeout, kCheckTimeout) : kCheckTimeout);
   backend::Identity proxy_identity;
   proxy_identity.user = options.backend_user.empty() ? std::string("default") : options.backend_user;
   proxy_identity.password = options.backend_password;
@@ -204,6 +215,7 @@ int main(int argc, char** argv) {
   services.config = &gears;
   services.store = &store;
   services.connections = &connections;
+  services.checks = &checks;
   services.status = &status;
   services.proxy_identity = proxy_identity;
   services.host = &host;

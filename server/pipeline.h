@@ -124,6 +124,8 @@ class Pipeline {
 
   // Commands sent to the backend whose replies have not arrived yet.
   bool awaitingBackend() const { return target_ != kNone; }
+  // A reply is owed for a command that cannot block (a blocking command may wait forever).
+  bool awaitingBoundedReply() const { return target_ != kNone && slots_[target_].counted; }
   // No reply of any kind is pending.
   bool idle() const { return slots_.empty(); }
 

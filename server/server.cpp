@@ -35,6 +35,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   services_.clients = &clients_;
   for (uint32_t i = 0; i < options.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
+    workers_.back()->setBackendTimeout(std::chrono::milliseconds(options.backend_timeout_ms));
     workers_.back()->setShared(std::make_shared<SharedConnection>(*workers_.back(), link));
   }
   gate_.setListener(this);

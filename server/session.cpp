@@ -373,14 +373,16 @@ void Session::readBackend() {
     IoResult r = readSome(backend_fd_, &backend_in_, backend_hung_up_, &drained);
     if (drained) backend_readable_ = false;
     if (r == IoResult::kClosed || r == IoResult::kError) {
-      backendLost(r == IoResult::kClosed ? "closed by the backend" : std::strerror(errno));
+      backendLost(r == IoResult::kClosed ? "closed by the backend" : std::strerror(errno),
+                  errors::kBackendLost);
       return;
     }
     if (r == IoResult::kWouldBlock) break;
+    ++backend_reads_;
     size_t used = pipeline_.onBackendInput(backend_in_.view(), &to_client_);
     if (used == std::string_view::npos) {
       spdlog::error("client {}: the backend sent a malformed reply", peer_);
-      backendLost("malformed reply");
+      backendLost("malformed reply", errors::kBackendLost);
       return;
     }
     backend_in_.consume(used);
@@ -396,7 +398,7 @@ void Session::onSharedReplies(std::string_view frames) {
   if (closed_) return;
   size_t used = pipeline_.onBackendInput(frames, &to_client_);
   if (used != frames.size()) {
-    backendLost("malformed reply");
+    backendLost("malformed reply", errors::kBackendLost);
     return;
   }
   noteChanges();
@@ -406,7 +408,23 @@ void Session::onSharedReplies(std::string_view frames) {
   pinWhenReady();
 }
 
-void Session::onSharedLost() { backendLost("shared connection lost"); }
+void Session::onSharedLost(const char* text) { backendLost("shared connection lost", text); }
+
+void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
+                                  std::chrono::milliseconds limit) {
+  if (closed_ || backend_state_ != BackendState::kConnected ||
+      !pipeline_.awaitingBoundedReply() || backend_reads_ != backend_reads_seen_) {
+    backend_reads_seen_ = backend_reads_;
+    stalled_since_ = {};
+    return;
+  }
+  // The clock starts at the first check that finds a reply owed and nothing read.
+  if (stalled_since_ == std::chrono::steady_clock::time_point{}) stalled_since_ = now;
+  if (now - stalled_since_ < limit) return;
+  spdlog::warn("client {}: no reply from the backend within {} ms; closing the connection",
+               peer_, limit.count());
+  backendLost("backend timeout", errors::kBackendTimeout);
+}
 
 void Session::closeBackendSocket() {
   if (backend_fd_ >= 0) {
@@ -416,12 +434,12 @@ void Session::closeBackendSocket() {
   }
 }
 
-void Session::backendLost(const std::string& why) {
+void Session::backendLost(const std::string& why, const char* text) {
   if (closed_) return;
   spdlog::debug("client {}: backend connection lost ({})", peer_, why);
   backend_state_ = BackendState::kUnavailable;
   closeBackendSocket();
-  pipeline_.onBackendLost(errors::kBackendLost, &to_client_);
+  pipeline_.onBackendLost(text, &to_client_);
   close_after_flush_ = true;
   flushClient();
   maybeFinish();
@@ -450,7 +468,7 @@ void Session::flushBackend() {
   }
   IoResult r = writeSome(backend_fd_, &to_backend_, &backend_written_);
   if (r == IoResult::kError) {
-    backendLost(std::strerror(errno));
+    backendLost(std::strerror(errno), errors::kBackendLost);
     return;
   }
   if (r == IoResult::kWouldBlock) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,8 +61,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // SharedConnection
   // Complete replies for this session's commands on the shared connection.
   void onSharedReplies(std::string_view frames);
-  // The shared connection broke while this session waited for replies on it.
-  void onSharedLost();
+  // The shared connection broke (or timed out: `text`) while this session waited on it.
+  void onSharedLost(const char* text);
+  // --backend-timeout: a reply owed on this session's own connection for `limit` with no byte
+  // from the backend meanwhile ends the connection; the client gets the timeout error.
+  void checkBackendTimeout(std::chrono::steady_clock::time_point now,
+                           std::chrono::milliseconds limit);
 
  private:
   // ForwardGate bound to this session's worker.
@@ -105,7 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void adoptState(ConnectionState state, std::function<void()> done);
   void flushClient();
   void flushBackend();
-  void backendLost(const std::string& why);
+  void backendLost(const std::string& why, const char* text);
   void maybeFinish();
   // Tells the library store about flushes, the access policy about ACL changes, seen in replies
   // since the last call.
@@ -148,6 +153,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool waiting_for_gate_ = false;
   bool holding_reads_ = false;  // registered with the worker as holding back backend reads
   bool pin_requested_ = false;
+  uint64_t backend_reads_ = 0;  // reads that brought bytes from this session's own connection
+  uint64_t backend_reads_seen_ = 0;
+  std::chrono::steady_clock::time_point stalled_since_;
   uint64_t flushes_seen_ = 0;
   uint64_t acl_changes_seen_ = 0;
   std::string peer_;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "backend/link.h"
+#include "server/errors.h"
 #include "server/session.h"
 #include "server/socket_io.h"
 #include "server/worker.h"
@@ -51,7 +52,7 @@ void SharedConnection::connect() {
                  }
                  if (fd < 0) {
                    self->link_.markDown(error);
-                   self->fail("cannot connect: " + error);
+                   self->fail("cannot connect: " + error, errors::kBackendLost);
                    return;
                  }
                  self->link_.markUp();
@@ -95,7 +96,7 @@ void SharedConnection::flush() {
       blocked_ = true;  // the writable edge calls again
       return;
     case IoResult::kError:
-      fail(std::strerror(errno));
+      fail(std::strerror(errno), errors::kBackendLost);
       return;
     default:
       return;
@@ -107,7 +108,7 @@ void SharedConnection::read() {
     auto space = in_.prepare();
     ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
     if (n == 0) {
-      fail("closed by the backend");
+      fail("closed by the backend", errors::kBackendLost);
       return;
     }
     if (n < 0) {
@@ -116,9 +117,10 @@ void SharedConnection::read() {
         readable_ = false;
         return;
       }
-      fail(std::strerror(errno));
+      fail(std::strerror(errno), errors::kBackendLost);
       return;
     }
+    ++reads_;
     // A short read drains the socket, unless the backend hung up: its close then follows.
     if (!hung_up_ && static_cast<size_t>(n) < space.size()) readable_ = false;
     in_.commit(static_cast<size_t>(n));
@@ -132,7 +134,7 @@ void SharedConnection::read() {
       if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
       if (r.status == resp::ReplyFramer::Status::kError || fifo_.empty()) {
         spdlog::error("shared backend connection: unexpected or malformed reply");
-        fail("malformed reply");
+        fail("malformed reply", errors::kBackendLost);
         return;
       }
       pos += r.consumed;
@@ -154,14 +156,28 @@ void SharedConnection::read() {
   }
 }
 
-void SharedConnection::fail(const std::string& why) {
+void SharedConnection::fail(const std::string& why, const char* text) {
   spdlog::debug("shared backend connection lost ({})", why);
   close();
   std::deque<Pending> waiting;
   waiting.swap(fifo_);
   for (Pending& p : waiting) {
-    if (auto session = p.session.lock()) session->onSharedLost();
+    if (auto session = p.session.lock()) session->onSharedLost(text);
   }
+}
+
+void SharedConnection::checkTimeout(std::chrono::steady_clock::time_point now,
+                                    std::chrono::milliseconds limit) {
+  if (fifo_.empty() || reads_ != reads_seen_) {
+    reads_seen_ = reads_;
+    stalled_since_ = {};
+    return;
+  }
+  // The clock starts at the first check that finds replies owed and nothing read.
+  if (stalled_since_ == std::chrono::steady_clock::time_point{}) stalled_since_ = now;
+  if (now - stalled_since_ < limit) return;
+  spdlog::warn("shared backend connection: no reply within {} ms; replacing it", limit.count());
+  fail("backend timeout", errors::kBackendTimeout);
 }
 
 void SharedConnection::close() {

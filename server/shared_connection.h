@@ -11,6 +11,7 @@
 // The connection itself stays as fresh as a new client's: unauthenticated, db 0, RESP2.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ class SharedConnection : public EventLoop::Watcher,
   void send(const std::shared_ptr<Session>& session, std::string_view bytes, uint32_t replies);
 
   void close();
+  // --backend-timeout: replies owed for `limit` with no byte from the backend meanwhile end the
+  // connection (a new one is opened for the next command); the waiting sessions get the error.
+  void checkTimeout(std::chrono::steady_clock::time_point now, std::chrono::milliseconds limit);
 
   // EventLoop::Watcher
   void onEvents(uint32_t events) override;
@@ -56,7 +60,7 @@ class SharedConnection : public EventLoop::Watcher,
   void flush();
   void read();
   // The connection broke: every session still waiting for a reply learns it.
-  void fail(const std::string& why);
+  void fail(const std::string& why, const char* text);
 
   Worker& worker_;
   backend::BackendLink& link_;
@@ -71,6 +75,9 @@ class SharedConnection : public EventLoop::Watcher,
   bool hung_up_ = false;   // the backend closed its side: read until recv returns 0
   Buffer in_;
   resp::ReplyFramer framer_;
+  uint64_t reads_ = 0;  // reads that brought bytes
+  uint64_t reads_seen_ = 0;
+  std::chrono::steady_clock::time_point stalled_since_;
 };
 
 }  // namespace tfproxy::server

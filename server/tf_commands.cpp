@@ -142,7 +142,9 @@ bool TfCommands::interceptsConfig(const std::vector<std::string_view>& argv) {
 }
 
 TfCommands::TfCommands(Services services)
-    : access_(*services.connections, services.proxy_identity), services_(services) {
+    : access_(services.checks != nullptr ? *services.checks : *services.connections,
+              services.proxy_identity),
+      services_(services) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
     while (true) {

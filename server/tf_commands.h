@@ -33,6 +33,9 @@ class TfCommands : public InterceptHandler {
     config::GearsConfig* config = nullptr;
     LibraryStore* store = nullptr;                         // null: nothing is stored
     backend::ScriptConnectionPool* connections = nullptr;  // forwards the rest of CONFIG
+    // The permission checks' connections: their calls have a short bound, so that a frozen
+    // backend cannot hold commands tfproxy answers itself for long.
+    backend::ScriptConnectionPool* checks = nullptr;
     backend::BackendStatus* status = nullptr;              // is authentication required?
     backend::Identity proxy_identity;  // runs ACL DRYRUN for the permission checks
     scripting::Host* host = nullptr;   // the atomic gate, for transactions

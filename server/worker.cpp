@@ -1,5 +1,7 @@
 #include "server/worker.h"
 
+#include <algorithm>
+
 #include "server/session.h"
 #include "server/shared_connection.h"
 
@@ -13,7 +15,19 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
+  if (backend_timeout_.count() > 0) loop_.post([this] { checkBackendTimeouts(); });
   thread_ = std::thread([this] { loop_.run(); });
+}
+
+void Worker::checkBackendTimeouts() {
+  const auto now = std::chrono::steady_clock::now();
+  if (shared_) shared_->checkTimeout(now, backend_timeout_);
+  std::vector<std::shared_ptr<Session>> all;
+  all.reserve(owned_.size());
+  for (auto& [ptr, session] : owned_) all.push_back(session);
+  for (auto& s : all) s->checkBackendTimeout(now, backend_timeout_);
+  loop_.runAfter(std::max(std::chrono::milliseconds(10), backend_timeout_ / 4),
+                 [this] { checkBackendTimeouts(); });
 }
 
 void Worker::stop() { loop_.stop(); }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -48,6 +49,9 @@ class Worker {
   void postGateOpened();
   void postGateClosing();
   void postShutdown();
+  // --backend-timeout: checks the shared connection and every session against `limit`, a few
+  // times per limit. Call before start().
+  void setBackendTimeout(std::chrono::milliseconds limit) { backend_timeout_ = limit; }
 
  private:
   size_t index_;
@@ -59,6 +63,8 @@ class Worker {
   std::vector<std::weak_ptr<Session>> holding_reads_;
   std::atomic<int> gate_waiter_count_{0};
   std::atomic<int> holding_reads_count_{0};
+  std::chrono::milliseconds backend_timeout_{0};
+  void checkBackendTimeouts();
 };
 
 }  // namespace tfproxy::server

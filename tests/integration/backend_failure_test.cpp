@@ -127,5 +127,60 @@ TEST(BackendFailureTest, UnixSocketBackend) {
   std::filesystem::remove_all(dir);
 }
 
+// A frozen backend (SIGSTOP: connections accepted, nothing answered) holds nobody forever.
+// With --backend-timeout a forwarded command answers an error once the time is up and the
+// connection is replaced; commands tfproxy answers itself wait at most for their bounded
+// internal checks; blocking commands are never cut.
+TEST(BackendFailureTest, FrozenBackendWithBackendTimeout) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address(), "--backend-timeout", "300"});
+  Client setup(proxy.port());
+  ASSERT_EQ(setup.run({"TFUNCTION", "LOAD",
+                       "#!js api_version=1.0 name=local\nredis.registerFunction('f', () => 1);"}),
+            "OK");
+  {
+    // A blocking command outlives the timeout.
+    Client c(proxy.port());
+    auto start = Clock::now();
+    EXPECT_EQ(c.run({"BLPOP", "frozen:list", "1"}), "(nil)");
+    EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(900));
+  }
+  Client pinned(proxy.port());
+  ASSERT_EQ(pinned.run({"SELECT", "1"}), "OK");
+  redis.freeze();
+  auto start = Clock::now();
+  Client shared(proxy.port(), std::chrono::seconds(5));
+  EXPECT_EQ(shared.run({"GET", "k"}), "(error) ERR tfproxy: backend timed out");
+  EXPECT_EQ(pinned.run({"GET", "k"}), "(error) ERR tfproxy: backend timed out");
+  auto took = Clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+  Client own(proxy.port(), std::chrono::seconds(5));
+  start = Clock::now();
+  EXPECT_EQ(own.run({"TFCALL", "local.f", "0"}), "1");
+  EXPECT_EQ(own.run({"CONFIG", "GET", "redisgears_2.lock-redis-timeout"}),
+            "[\"redisgears_2.lock-redis-timeout\", \"500\"]");
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2500));
+  redis.thaw();
+  EXPECT_TRUE(waitUntilServing(proxy.port(), std::chrono::seconds(5)));
+  EXPECT_EQ(Client(proxy.port()).run({"SET", "k", "v"}), "OK");
+}
+
+TEST(BackendFailureTest, FrozenBackendWithoutTimeoutStillAnswersOwnCommands) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port(), std::chrono::seconds(10));
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=local\nredis.registerFunction('f', () => 1);"}),
+            "OK");
+  redis.freeze();
+  auto start = Clock::now();
+  EXPECT_EQ(c.run({"TFCALL", "local.f", "0"}), "1");
+  EXPECT_NE(c.run({"TFUNCTION", "LIST"}).find("local"), std::string::npos);
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(6000));
+  redis.thaw();
+  EXPECT_TRUE(waitUntilServing(proxy.port(), std::chrono::seconds(5)));
+}
+
 }  // namespace
 }  // namespace tfproxy::testing

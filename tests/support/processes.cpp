@@ -152,6 +152,10 @@ void RedisServer::launch() {
   }
 }
 
+void RedisServer::freeze() { ::kill(process_.pid(), SIGSTOP); }
+
+void RedisServer::thaw() { ::kill(process_.pid(), SIGCONT); }
+
 void RedisServer::kill() { process_.stop(SIGKILL); }
 
 void RedisServer::restart() {

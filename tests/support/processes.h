@@ -49,6 +49,9 @@ class RedisServer {
   // Kills it hard (SIGKILL) to simulate a crash; restart() brings it back on the same port.
   void kill();
   void restart();
+  // Freezes it (SIGSTOP: alive, connections open, nothing answered) and thaws it (SIGCONT).
+  void freeze();
+  void thaw();
 
  private:
   void launch();
