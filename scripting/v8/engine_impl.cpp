@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include "scripting/errors.h"
 #include "scripting/prologue.h"
 #include "scripting/text.h"
+#include "scripting/v8/allocator.h"
 #include "scripting/v8/bindings.h"
 #include "scripting/v8/convert.h"
 #include "scripting/v8/library.h"
@@ -69,7 +71,7 @@ std::string v8Version() { return Platform::v8Version(); }
 EngineImpl::EngineImpl(config::GearsConfig& config, Host& host)
     : config_(config),
       host_(host),
-      allocator_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()),
+      allocator_(newBudgetedAllocator(config.startup().v8_maxmemory)),
       watchdog_(config, &Library::requestBudgetCheck),
       executor_(config.startup().execution_threads),
       admin_executor_(1),

@@ -123,6 +123,26 @@ TEST_F(HardeningTest, NoAllocationPatternEndsTheProcess) {
   EXPECT_EQ(c.run({"TFUNCTION", "DELETE", "alloc"}), "OK");
 }
 
+// ArrayBuffers live outside the V8 heap; they have their own budget (v8-maxmemory in all).
+TEST_F(HardeningTest, ArrayBuffersHaveABudget) {
+  Client c(proxy_->port());
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=buffers
+redis.registerFunction('huge', function(c){ return new ArrayBuffer(2 ** 32).byteLength; });
+redis.registerFunction('many', function(c){ var x = []; for (;;) x.push(new Uint8Array(8 << 20).fill(1)); });
+redis.registerFunction('small', function(c){ return new Uint8Array(1000).length; });
+)"}),
+            "OK");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.run({"TFCALL", "buffers.huge", "0"}),
+              "(error) RangeError: Array buffer allocation failed");
+    EXPECT_EQ(c.run({"TFCALL", "buffers.many", "0"}),
+              "(error) RangeError: Array buffer allocation failed");
+    EXPECT_EQ(c.run({"TFCALL", "buffers.small", "0"}), "1000");
+  }
+  EXPECT_LT(rssKb(proxy_->pid()), 1024 * 1024);
+  EXPECT_EQ(c.run({"TFUNCTION", "DELETE", "buffers"}), "OK");
+}
+
 TEST_F(HardeningTest, LoadTimeAllocationFailsTheLoadOnly) {
   Client c(proxy_->port());
   for (int i = 0; i < 3; ++i) {
