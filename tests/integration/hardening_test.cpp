@@ -2,12 +2,10 @@
 // memory, and script connections are bounded and notice when the backend closes them.
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-
-#include <fstream>
 #include <thread>
 
 #include "tests/support/client.h"
+#include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -16,31 +14,6 @@ namespace {
 using namespace std::chrono_literals;
 
 const char kTerminated[] = "(error) Err Execution was terminated due to OOM or timeout";
-
-int64_t rssKb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
-int openFds(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (dirent* e = ::readdir(dir)) n += e->d_name[0] != '.';
-  ::closedir(dir);
-  return n;
-}
-
-int connectedClients(uint16_t redis_port) {
-  std::string info = Client(redis_port).run({"INFO", "clients"});
-  auto at = info.find("connected_clients:");
-  return at == std::string::npos ? -1 : std::stoi(info.substr(at + 18));
-}
 
 // used_heap_size of `library` from TFUNCTION DEBUG js isolates_stats.
 int64_t usedHeap(Client& c, const std::string& library) {
