@@ -73,9 +73,16 @@ RequestParser::Result RequestParser::parseInline(std::string_view buf) {
 RequestParser::Result RequestParser::parseMultibulk(std::string_view buf) {
   // Finds the '\r' ending a header line that starts at `from`. Like Redis, the byte after '\r'
   // must be present but is not checked.
+  // Header lines are a few bytes: one pass for '\r' or NUL beats two library calls.
   auto find_line_end = [&](size_t from, size_t* cr) -> bool {
-    *cr = findAsRedis(buf, from, '\r');
-    return *cr != std::string_view::npos && *cr + 1 < buf.size();
+    for (size_t i = from; i < buf.size(); ++i) {
+      if (buf[i] == '\r') {
+        *cr = i;
+        return i + 1 < buf.size();
+      }
+      if (buf[i] == '\0') return false;  // Redis' strchr stops here (see findAsRedis)
+    }
+    return false;
   };
 
   if (remaining_args_ < 0) {
