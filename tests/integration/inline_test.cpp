@@ -108,13 +108,13 @@ Proxy* InlineTest::proxy_ = nullptr;
 
 TEST_F(InlineTest, NulBeforeTheLineEndWaitsLikeRedis) {
   expectSameAsRedis({std::string("\0\r\n", 3)}, "NUL alone");
-  expectSameAsRedis({std::string("PING\0x\r\n", 7)}, "NUL inside");
+  expectSameAsRedis({std::string("PING\0x\r\n", 8)}, "NUL inside");
   expectSameAsRedis({"PING\r\n", std::string("ECHO a\0b\r\n", 10), "PING\r\n"},
                     "NUL after a good command, pipelined after");
   expectSameAsRedis({std::string("*1\0\r\n$4\r\nPING\r\n", 15)}, "NUL in a multibulk header");
   expectSameAsRedis({std::string("*1\r\n$4\0\r\nPING\r\n", 15)}, "NUL in a bulk header");
   // More bytes after the NUL: both refuse once more than 64 KB wait.
-  expectSameAsRedis({std::string("PING\0\r\n", 6), std::string(40000, 'x'), std::string(40000, 'y')},
+  expectSameAsRedis({std::string("PING\0\r\n", 7), std::string(40000, 'x'), std::string(40000, 'y')},
                     "NUL then 80 KB");
   // A NUL after the line end is the start of the next request.
   expectSameAsRedis({"PING\r\n" + std::string("\0", 1)}, "NUL after the line end");
