@@ -238,7 +238,6 @@ void Library::requestBudgetCheck(v8::Isolate* isolate) {
 }
 
 void Library::enforceBudget(bool collect) {
-
   v8::HeapStatistics hs;
   isolate_->GetHeapStatistics(&hs);
   total_heap_ = hs.total_heap_size();
@@ -498,7 +497,7 @@ JsScope::~JsScope() {
   run_handles_.reset();
   Platform::runPendingTasks(isolate());
   bool stopped = library_.takeOomTermination();
-  library_.updateHeapStatistics(stopped);
+  library_.updateHeapStatistics();
   // A run that ended over the budget (stopped, or done before a check caught it) leaves
   // garbage that would keep every library in the OOM state: collect it now, before the client
   // hears of the run and calls again.
