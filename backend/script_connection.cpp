@@ -180,18 +180,13 @@ void ScriptConnectionPool::forgetUser(const std::string& user) {
   });
 }
 
-size_t ScriptConnectionPool::idle() {
-  std::lock_guard lock(mutex_);
-  return idle_.size();
-}
-
 void ScriptConnectionPool::sweep() {
   std::vector<std::unique_ptr<ScriptConnection>> candidates;
   {
     std::lock_guard lock(mutex_);
     candidates.swap(idle_);
   }
-  // Probed outside the lock (a system call each); connections acquired meanwhile were fresh.
+  // Probed outside the lock (a system call each); an acquire meanwhile opens a new connection.
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(candidates, [&](std::unique_ptr<ScriptConnection>& c) {
     return now - c->idle_since_ > kIdleExpiry || c->broken() || !c->conn_->alive();

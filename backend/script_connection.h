@@ -28,7 +28,6 @@ struct Identity {
   std::string user = "default";
   std::string password;
   bool authenticates() const { return !(user == "default" && password.empty()); }
-  std::string key() const { return user + '\0' + password; }
 };
 
 class ScriptConnection {
@@ -99,8 +98,6 @@ class ScriptConnectionPool {
 
   // Drops idle connections of a user (after ACL changes).
   void forgetUser(const std::string& user);
-  // Idle connections now (for tests and INFO).
-  size_t idle();
   // Closes expired idle connections and those the backend closed (the sweep, every second).
   void sweep();
 

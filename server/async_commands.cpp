@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -40,6 +41,7 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
 
   const backend::Identity& identity() const { return identity_; }
   bool broken() const { return broken_; }
+  std::chrono::steady_clock::time_point idle_since;
 
   // Sends the call's command (with what the connection still needs first) and reports the
   // command's reply through `done`.
@@ -168,6 +170,7 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
 
 AsyncCommands::AsyncCommands(backend::BackendLink& link, Gate& gate, size_t gate_slot)
     : link_(link), gate_(gate), gate_slot_(gate_slot) {
+  loop_.post([this] { sweep(); });
   thread_ = std::thread([this] { loop_.run(); });
 }
 
@@ -208,11 +211,14 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
     return;
   }
   call->counted = weight;
-  auto& idle = idle_[call->identity.key()];
-  while (!idle.empty() && idle.back()->broken()) idle.pop_back();
-  if (!idle.empty()) {
-    std::unique_ptr<Connection> conn = std::move(idle.back());
-    idle.pop_back();
+  // The most recently used idle connection of this identity.
+  auto reusable = std::find_if(idle_.rbegin(), idle_.rend(), [&](const auto& c) {
+    return !c->broken() && c->identity().user == call->identity.user &&
+           c->identity().password == call->identity.password;
+  });
+  if (reusable != idle_.rend()) {
+    std::unique_ptr<Connection> conn = std::move(*reusable);
+    idle_.erase(std::next(reusable).base());
     Connection* raw = conn.get();
     busy_[raw] = std::move(conn);
     raw->exchange(*call, [this, call, raw](std::optional<resp::Value> reply, std::string error) {
@@ -266,12 +272,20 @@ void AsyncCommands::giveBack(std::unique_ptr<Connection> connection) {
     loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
     return;
   }
-  auto& idle = idle_[connection->identity().key()];
-  if (idle.size() < 64) {
-    idle.push_back(std::move(connection));
-  } else {
-    loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
+  connection->idle_since = std::chrono::steady_clock::now();
+  idle_.push_back(std::move(connection));
+  if (idle_.size() > backend::ScriptConnectionPool::kMaxIdle) {
+    loop_.defer([doomed = std::shared_ptr<Connection>(std::move(idle_.front()))] {});
+    idle_.erase(idle_.begin());
   }
+}
+
+void AsyncCommands::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(idle_, [&](const std::unique_ptr<Connection>& c) {
+    return c->broken() || now - c->idle_since > backend::ScriptConnectionPool::kIdleExpiry;
+  });
+  loop_.runAfter(std::chrono::seconds(1), [this] { sweep(); });
 }
 
 }  // namespace tfproxy::server

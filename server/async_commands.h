@@ -49,6 +49,9 @@ class AsyncCommands {
   void finish(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
               const std::string& error);
   void giveBack(std::unique_ptr<Connection> connection);
+  // Every second: closes idle connections that broke (the backend closed them) or that have
+  // been idle longer than backend::ScriptConnectionPool::kIdleExpiry.
+  void sweep();
 
   backend::BackendLink& link_;
   Gate& gate_;
@@ -59,7 +62,8 @@ class AsyncCommands {
   std::atomic<int> waiting_count_{0};  // calls held back by the gate
   // Loop thread only.
   std::deque<std::shared_ptr<Call>> waiting_for_gate_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  // Idle connections, least recently used first; at most ScriptConnectionPool::kMaxIdle.
+  std::vector<std::unique_ptr<Connection>> idle_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> busy_;
 };
 

@@ -170,13 +170,16 @@ redis.registerFunction('sync', function(c){ return [c.call('ping'), {a: 1}]; });
   EXPECT_EQ(c.run({"TFUNCTION", "DELETE", "shapes"}), "OK");
 }
 
-// Script connections are pooled per user, but only so many stay idle, and one the backend
-// closed (its user deleted) is closed by the proxy too instead of lingering in CLOSE-WAIT.
+// Script and callAsync connections are pooled per user, but only so many stay idle, and one the
+// backend closed (its user deleted) is closed by the proxy too instead of lingering in
+// CLOSE-WAIT.
 TEST_F(HardeningTest, ScriptConnectionsAreBounded) {
   Client admin(redis_->port());
   Client c(proxy_->port());
-  ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
-                   "#!js api_version=1.0 name=who\nredis.registerFunction('f', (c) => c.call('ping'));"}),
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=who
+redis.registerFunction('f', (c) => c.call('ping'));
+redis.registerAsyncFunction('g', async (c) => await c.block((bc) => bc.callAsync('ping')));
+)"}),
             "OK");
   const int backend_before = connectedClients(redis_->port());
   const int fds_before = openFds(proxy_->pid());
@@ -187,10 +190,12 @@ TEST_F(HardeningTest, ScriptConnectionsAreBounded) {
     Client u(proxy_->port());
     ASSERT_EQ(u.run({"AUTH", user, "pw"}), "OK");
     ASSERT_EQ(u.run({"TFCALL", "who.f", "0"}), "\"PONG\"");
+    ASSERT_EQ(u.run({"TFCALLASYNC", "who.g", "0"}), "\"PONG\"");
   }
   std::this_thread::sleep_for(200ms);
   const int backend_peak = connectedClients(redis_->port());
-  EXPECT_LE(backend_peak - backend_before, 64 + 4) << "idle script connections are capped";
+  // Idle connections are capped at 64 for the sync pool and 64 for callAsync's.
+  EXPECT_LE(backend_peak - backend_before, 2 * 64 + 4);
   for (int i = 0; i < users; ++i) admin.call({"ACL", "DELUSER", "pooluser" + std::to_string(i)});
   bool settled = false;
   int fds = 0;
