@@ -23,6 +23,21 @@ TEST(Cli, Defaults) {
   EXPECT_EQ(r.options.port, 6380);
   EXPECT_FALSE(r.options.backend.has_value());
   EXPECT_EQ(r.options.threads, 1u);
+  EXPECT_EQ(r.options.maxclients, 10000u);
+  EXPECT_EQ(r.options.backend_timeout_ms, 0u);
+}
+
+TEST(Cli, ClientAndBackendLimits) {
+  CliResult r = parse({"--maxclients", "50", "--backend-timeout", "1500"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.maxclients, 50u);
+  EXPECT_EQ(r.options.backend_timeout_ms, 1500u);
+  for (const char* bad : {"0", "-1", "many"}) {
+    CliResult b = parse({"--maxclients", bad});
+    EXPECT_TRUE(b.exit);
+    EXPECT_EQ(b.exit_code, 2) << bad;
+    EXPECT_NE(b.output.find("--maxclients"), std::string::npos) << b.output;
+  }
 }
 
 TEST(Cli, ParsesEveryFlag) {
