@@ -46,7 +46,7 @@ std::string BackendLink::lastError() const {
 
 bool BackendLink::resolveNow() {
   std::string error;
-  std::vector<SocketAddress> addresses = resolve(endpoint_, &error);
+  std::vector<io::SocketAddress> addresses = io::resolve(endpoint_, &error);
   if (addresses.empty()) {
     markDown(error);
     return false;
@@ -90,7 +90,7 @@ void BackendLink::asyncConnect(generic::socket& socket, ConnectHandler handler) 
   std::vector<generic::endpoint> endpoints;
   {
     std::lock_guard lock(mutex_);
-    for (const SocketAddress& a : resolved_) {
+    for (const io::SocketAddress& a : resolved_) {
       const int protocol = a.storage.ss_family == AF_UNIX ? 0 : IPPROTO_TCP;
       endpoints.emplace_back(&a.storage, a.length, protocol);
     }
@@ -142,7 +142,7 @@ void BackendLink::markDown(const std::string& reason) {
   }
 }
 
-std::vector<SocketAddress> BackendLink::addresses() const {
+std::vector<io::SocketAddress> BackendLink::addresses() const {
   std::lock_guard lock(mutex_);
   return resolved_;
 }

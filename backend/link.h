@@ -16,7 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "backend/socket_address.h"
+#include "io/socket_address.h"
 #include "config/options.h"
 
 namespace tfproxy::backend {
@@ -40,7 +40,7 @@ class BackendLink {
 
   // Where to connect (resolved by the probe, so connecting never waits for DNS) and how long a
   // connect may take.
-  std::vector<SocketAddress> addresses() const;
+  std::vector<io::SocketAddress> addresses() const;
   std::chrono::milliseconds connectTimeout() const { return connect_timeout_; }
 
   // Outcome of a connect made elsewhere: a failure marks the backend down (logged once, probed
@@ -66,7 +66,7 @@ class BackendLink {
   std::atomic<bool> stopped_{false};
   mutable std::mutex mutex_;
   std::string last_error_;
-  std::vector<SocketAddress> resolved_;  // guarded by mutex_
+  std::vector<io::SocketAddress> resolved_;  // guarded by mutex_
   std::chrono::milliseconds backoff_{100};
   boost::asio::steady_timer probe_timer_;
   std::shared_ptr<Socket> probe_socket_;

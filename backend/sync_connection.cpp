@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "backend/socket_address.h"
+#include "io/socket_address.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 
@@ -50,11 +50,11 @@ void SyncConnection::fail(std::string reason) {
 std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& endpoint,
                                                         std::chrono::milliseconds timeout,
                                                         std::string* error) {
-  std::vector<SocketAddress> addresses = resolve(endpoint, error);
+  std::vector<io::SocketAddress> addresses = io::resolve(endpoint, error);
   if (addresses.empty()) return nullptr;
   const auto deadline = Clock::now() + timeout;
   std::string last_error = "no address";
-  for (const SocketAddress& a : addresses) {
+  for (const io::SocketAddress& a : addresses) {
     const int family = a.storage.ss_family;
     int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {

@@ -12,8 +12,8 @@
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
-#include "server/buffer.h"
-#include "server/socket_io.h"
+#include "io/buffer.h"
+#include "io/socket_io.h"
 
 namespace tfproxy::server {
 
@@ -28,7 +28,7 @@ struct AsyncCommands::Call {
 
 // One connection running one call at a time: the handshake (HELLO 3 [AUTH]) on first use, a
 // SELECT when the database differs, then the command -- all in one write.
-class AsyncCommands::Connection : public EventLoop::Watcher {
+class AsyncCommands::Connection : public io::EventLoop::Watcher {
  public:
   Connection(AsyncCommands& owner, int fd, backend::Identity identity)
       : owner_(owner), fd_(fd), identity_(std::move(identity)) {}
@@ -75,7 +75,7 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
     flush();
   }
 
-  // EventLoop::Watcher
+  // io::EventLoop::Watcher
   void onEvents(uint32_t events) override {
     if (broken_) return;
     if ((events & EPOLLOUT) != 0) flush();
@@ -84,7 +84,7 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
 
  private:
   void flush() {
-    if (writeSome(fd_, &out_, &written_) == IoResult::kError) fail(std::strerror(errno));
+    if (io::writeSome(fd_, &out_, &written_) == io::IoResult::kError) fail(std::strerror(errno));
   }
 
   void read() {
@@ -161,7 +161,7 @@ class AsyncCommands::Connection : public EventLoop::Watcher {
   bool broken_ = false;
   std::string out_;
   size_t written_ = 0;
-  Buffer in_;
+  io::Buffer in_;
   resp::ReplyFramer framer_;
   size_t expected_ = 0;
   std::vector<resp::Value> replies_;
@@ -230,7 +230,7 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
     });
     return;
   }
-  connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
+  io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
                [this, call](int fd, const std::string& error) {
                  if (fd < 0) {
                    finish(call, std::nullopt, "ERR tfproxy: backend unavailable: " + error);

@@ -16,7 +16,7 @@
 #include "backend/link.h"
 #include "backend/script_connection.h"
 #include "resp/value.h"
-#include "server/event_loop.h"
+#include "io/event_loop.h"
 #include "server/gate.h"
 
 namespace tfproxy::server {
@@ -56,7 +56,7 @@ class AsyncCommands {
   backend::BackendLink& link_;
   Gate& gate_;
   size_t gate_slot_;
-  EventLoop loop_;
+  io::EventLoop loop_;
   std::thread thread_;
   std::atomic<size_t> pending_{0};
   std::atomic<int> waiting_count_{0};  // calls held back by the gate

@@ -14,7 +14,7 @@
 #include "server/errors.h"
 #include "server/intercept.h"
 #include "server/shared_connection.h"
-#include "server/socket_io.h"
+#include "io/socket_io.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
@@ -111,7 +111,7 @@ void Session::start() {
 void Session::connectBackend() {
   backend_state_ = BackendState::kConnecting;
   std::weak_ptr<Session> weak = shared_from_this();
-  connectAsync(worker_.loop(), services_.link->addresses(), services_.link->connectTimeout(),
+  io::connectAsync(worker_.loop(), services_.link->addresses(), services_.link->connectTimeout(),
                [weak](int fd, const std::string& error) {
                  auto self = weak.lock();
                  if (!self || self->closed_) {
@@ -164,9 +164,9 @@ void Session::readClient() {
       return;
     }
     bool drained = false;
-    IoResult r = readSome(client_fd_, &client_in_, client_hung_up_, &drained);
+    io::IoResult r = io::readSome(client_fd_, &client_in_, client_hung_up_, &drained);
     if (drained) client_readable_ = false;
-    if (r == IoResult::kClosed || r == IoResult::kError) {
+    if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
       // The client is gone (or reset): like Redis, drop whatever it was owed and release its
       // backend connection now, which also ends a blocking command it was waiting in.
       close();
@@ -178,7 +178,7 @@ void Session::readClient() {
       client_in_.consume(client_in_.size());
       continue;
     }
-    if (r == IoResult::kDone) process();
+    if (r == io::IoResult::kDone) process();
   }
 }
 
@@ -267,7 +267,7 @@ void Session::dispatchIntercepted() {
   context.password = pipeline_.password();
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
-  EventLoop& loop = worker_.loop();
+  io::EventLoop& loop = worker_.loop();
   if (!request->transaction.empty() || request->argv[0] == "EXEC") {
     context.in_multi = true;
     context.transaction = request->transaction;
@@ -370,14 +370,14 @@ void Session::readBackend() {
       if (!services_.gate->closed()) return;
     }
     bool drained = false;
-    IoResult r = readSome(backend_fd_, &backend_in_, backend_hung_up_, &drained);
+    io::IoResult r = io::readSome(backend_fd_, &backend_in_, backend_hung_up_, &drained);
     if (drained) backend_readable_ = false;
-    if (r == IoResult::kClosed || r == IoResult::kError) {
-      backendLost(r == IoResult::kClosed ? "closed by the backend" : std::strerror(errno),
+    if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
+      backendLost(r == io::IoResult::kClosed ? "closed by the backend" : std::strerror(errno),
                   errors::kBackendLost);
       return;
     }
-    if (r == IoResult::kWouldBlock) break;
+    if (r == io::IoResult::kWouldBlock) break;
     ++backend_reads_;
     size_t used = pipeline_.onBackendInput(backend_in_.view(), &to_client_);
     if (used == std::string_view::npos) {
@@ -386,7 +386,7 @@ void Session::readBackend() {
       return;
     }
     backend_in_.consume(used);
-    if (backend_in_.empty()) backend_in_.shrink(kKeepCapacity);
+    if (backend_in_.empty()) backend_in_.shrink(io::kKeepCapacity);
     noteChanges();
     dispatchIntercepted();
     flushClient();
@@ -447,12 +447,12 @@ void Session::backendLost(const std::string& why, const char* text) {
 
 void Session::flushClient() {
   if (closed_ || client_blocked_ || to_client_.empty()) return;
-  IoResult r = writeSome(client_fd_, &to_client_, &client_written_);
-  if (r == IoResult::kError) {
+  io::IoResult r = io::writeSome(client_fd_, &to_client_, &client_written_);
+  if (r == io::IoResult::kError) {
     close();
     return;
   }
-  if (r == IoResult::kWouldBlock) {
+  if (r == io::IoResult::kWouldBlock) {
     client_blocked_ = true;  // the writable edge calls again
     return;
   }
@@ -466,12 +466,12 @@ void Session::flushBackend() {
       backend_state_ != BackendState::kConnected) {
     return;
   }
-  IoResult r = writeSome(backend_fd_, &to_backend_, &backend_written_);
-  if (r == IoResult::kError) {
+  io::IoResult r = io::writeSome(backend_fd_, &to_backend_, &backend_written_);
+  if (r == io::IoResult::kError) {
     backendLost(std::strerror(errno), errors::kBackendLost);
     return;
   }
-  if (r == IoResult::kWouldBlock) {
+  if (r == io::IoResult::kWouldBlock) {
     backend_blocked_ = true;
     return;
   }

@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "server/buffer.h"
-#include "server/event_loop.h"
+#include "io/buffer.h"
+#include "io/event_loop.h"
 #include "server/gate.h"
 #include "server/intercept.h"
 #include "server/pipeline.h"
@@ -81,7 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t thread_;
   };
   // Routes one socket's readiness to the session.
-  class SocketWatcher : public EventLoop::Watcher {
+  class SocketWatcher : public io::EventLoop::Watcher {
    public:
     SocketWatcher(Session& session, bool client) : session_(session), client_(client) {}
     void onEvents(uint32_t events) override;
@@ -129,8 +129,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Pipeline pipeline_;
   BackendState backend_state_ = BackendState::kShared;
 
-  Buffer client_in_;
-  Buffer backend_in_;
+  io::Buffer client_in_;
+  io::Buffer backend_in_;
   // Bytes owed to each side; the first *_written_ of them are already sent.
   std::string to_client_;
   size_t client_written_ = 0;

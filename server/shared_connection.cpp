@@ -11,7 +11,7 @@
 #include "backend/link.h"
 #include "server/errors.h"
 #include "server/session.h"
-#include "server/socket_io.h"
+#include "io/socket_io.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
@@ -43,7 +43,7 @@ void SharedConnection::send(const std::shared_ptr<Session>& session, std::string
 void SharedConnection::connect() {
   state_ = State::kConnecting;
   std::weak_ptr<SharedConnection> weak = shared_from_this();
-  connectAsync(worker_.loop(), link_.addresses(), link_.connectTimeout(),
+  io::connectAsync(worker_.loop(), link_.addresses(), link_.connectTimeout(),
                [weak](int fd, const std::string& error) {
                  auto self = weak.lock();
                  if (!self || self->state_ != State::kConnecting) {
@@ -91,11 +91,11 @@ void SharedConnection::onEvents(uint32_t events) {
 
 void SharedConnection::flush() {
   if (state_ != State::kConnected || blocked_) return;
-  switch (writeSome(fd_, &out_, &written_)) {
-    case IoResult::kWouldBlock:
+  switch (io::writeSome(fd_, &out_, &written_)) {
+    case io::IoResult::kWouldBlock:
       blocked_ = true;  // the writable edge calls again
       return;
-    case IoResult::kError:
+    case io::IoResult::kError:
       fail(std::strerror(errno), errors::kBackendLost);
       return;
     default:

@@ -18,8 +18,8 @@
 #include <string_view>
 
 #include "resp/framer.h"
-#include "server/buffer.h"
-#include "server/event_loop.h"
+#include "io/buffer.h"
+#include "io/event_loop.h"
 
 namespace tfproxy::backend {
 class BackendLink;
@@ -30,7 +30,7 @@ namespace tfproxy::server {
 class Session;
 class Worker;
 
-class SharedConnection : public EventLoop::Watcher,
+class SharedConnection : public io::EventLoop::Watcher,
                          public std::enable_shared_from_this<SharedConnection> {
  public:
   SharedConnection(Worker& worker, backend::BackendLink& link);
@@ -45,7 +45,7 @@ class SharedConnection : public EventLoop::Watcher,
   // connection (a new one is opened for the next command); the waiting sessions get the error.
   void checkTimeout(std::chrono::steady_clock::time_point now, std::chrono::milliseconds limit);
 
-  // EventLoop::Watcher
+  // io::EventLoop::Watcher
   void onEvents(uint32_t events) override;
 
  private:
@@ -73,7 +73,7 @@ class SharedConnection : public EventLoop::Watcher,
   bool blocked_ = false;   // the socket was full: wait for the writable edge
   bool readable_ = false;  // a readable edge came and the socket is not drained yet
   bool hung_up_ = false;   // the backend closed its side: read until recv returns 0
-  Buffer in_;
+  io::Buffer in_;
   resp::ReplyFramer framer_;
   uint64_t reads_ = 0;  // reads that brought bytes
   uint64_t reads_seen_ = 0;

@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/event_loop.h"
+#include "io/event_loop.h"
 
 namespace tfproxy::server {
 
@@ -23,7 +23,7 @@ class Worker {
   ~Worker();
 
   size_t index() const { return index_; }
-  EventLoop& loop() { return loop_; }
+  io::EventLoop& loop() { return loop_; }
 
   void start();
   void stop();
@@ -55,7 +55,7 @@ class Worker {
 
  private:
   size_t index_;
-  EventLoop loop_;
+  io::EventLoop loop_;
   std::thread thread_;
   std::unordered_map<Session*, std::shared_ptr<Session>> owned_;
   std::shared_ptr<SharedConnection> shared_;

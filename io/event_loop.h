@@ -22,9 +22,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "backend/link.h"
+#include "io/socket_address.h"
 
-namespace tfproxy::server {
+namespace tfproxy::io {
 
 class EventLoop {
  public:
@@ -89,8 +89,8 @@ class EventLoop {
 // Opens a non-blocking TCP connection to the first of `addresses` that answers within `timeout`,
 // on `loop`'s thread. `done` runs at the end of a later round with the connected socket
 // (TCP_NODELAY set), or -1 and a reason. The caller owns the socket and registers it itself.
-void connectAsync(EventLoop& loop, std::vector<backend::SocketAddress> addresses,
+void connectAsync(EventLoop& loop, std::vector<SocketAddress> addresses,
                   std::chrono::milliseconds timeout,
                   std::function<void(int fd, const std::string& error)> done);
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::io

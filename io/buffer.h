@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tfproxy::server {
+namespace tfproxy::io {
 
 class Buffer {
  public:
@@ -53,4 +53,4 @@ class Buffer {
   size_t end_ = 0;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::io

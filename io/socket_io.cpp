@@ -1,10 +1,10 @@
-#include "server/socket_io.h"
+#include "io/socket_io.h"
 
 #include <sys/socket.h>
 
 #include <cerrno>
 
-namespace tfproxy::server {
+namespace tfproxy::io {
 
 IoResult readSome(int fd, Buffer* in, bool hung_up, bool* drained) {
   size_t total = 0;
@@ -49,4 +49,4 @@ IoResult writeSome(int fd, std::string* out, size_t* written) {
   return IoResult::kDone;
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::io

@@ -1,4 +1,4 @@
-#include "server/event_loop.h"
+#include "io/event_loop.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,7 +11,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace tfproxy::server {
+namespace tfproxy::io {
 
 namespace {
 
@@ -152,7 +152,7 @@ namespace {
 // One connection attempt in flight: a registered socket waiting for writability, and a timer.
 class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<Connect> {
  public:
-  Connect(EventLoop& loop, std::vector<backend::SocketAddress> addresses,
+  Connect(EventLoop& loop, std::vector<SocketAddress> addresses,
           std::chrono::milliseconds timeout, std::function<void(int, const std::string&)> done)
       : loop_(loop), addresses_(std::move(addresses)), timeout_(timeout), done_(std::move(done)) {}
 
@@ -178,7 +178,7 @@ class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<C
  private:
   void next() {
     while (index_ < addresses_.size()) {
-      const backend::SocketAddress& a = addresses_[index_++];
+      const SocketAddress& a = addresses_[index_++];
       fd_ = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd_ < 0) {
         error_ = std::strerror(errno);
@@ -239,7 +239,7 @@ class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<C
   }
 
   EventLoop& loop_;
-  std::vector<backend::SocketAddress> addresses_;
+  std::vector<SocketAddress> addresses_;
   std::chrono::milliseconds timeout_;
   std::function<void(int, const std::string&)> done_;
   size_t index_ = 0;
@@ -251,10 +251,10 @@ class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<C
 
 }  // namespace
 
-void connectAsync(EventLoop& loop, std::vector<backend::SocketAddress> addresses,
+void connectAsync(EventLoop& loop, std::vector<SocketAddress> addresses,
                   std::chrono::milliseconds timeout,
                   std::function<void(int fd, const std::string& error)> done) {
   std::make_shared<Connect>(loop, std::move(addresses), timeout, std::move(done))->start();
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::io

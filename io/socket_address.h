@@ -10,7 +10,7 @@
 
 #include "config/options.h"
 
-namespace tfproxy::backend {
+namespace tfproxy::io {
 
 struct SocketAddress {
   sockaddr_storage storage;
@@ -21,4 +21,4 @@ struct SocketAddress {
 // Empty with `error` set when the name does not resolve.
 std::vector<SocketAddress> resolve(const config::Endpoint& endpoint, std::string* error);
 
-}  // namespace tfproxy::backend
+}  // namespace tfproxy::io

@@ -1,11 +1,11 @@
-#include "backend/socket_address.h"
+#include "io/socket_address.h"
 
 #include <netdb.h>
 #include <sys/un.h>
 
 #include <cstring>
 
-namespace tfproxy::backend {
+namespace tfproxy::io {
 
 std::vector<SocketAddress> resolve(const config::Endpoint& endpoint, std::string* error) {
   std::vector<SocketAddress> out;
@@ -43,4 +43,4 @@ std::vector<SocketAddress> resolve(const config::Endpoint& endpoint, std::string
   return out;
 }
 
-}  // namespace tfproxy::backend
+}  // namespace tfproxy::io

@@ -1,12 +1,12 @@
-// Non-blocking socket reads and writes for the edge-triggered event loops of server/.
+// Non-blocking socket reads and writes for the edge-triggered event loops of tfproxy.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
-#include "server/buffer.h"
+#include "io/buffer.h"
 
-namespace tfproxy::server {
+namespace tfproxy::io {
 
 enum class IoResult { kDone, kWouldBlock, kClosed, kError };
 
@@ -24,4 +24,4 @@ IoResult readSome(int fd, Buffer* in, bool hung_up, bool* drained);
 // leaves the rest for the writable edge; errno tells the reason of kError.
 IoResult writeSome(int fd, std::string* out, size_t* written);
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::io
