@@ -168,7 +168,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
   std::function<void(std::optional<resp::Value>, std::string)> done_;
 };
 
-AsyncCommands::AsyncCommands(backend::BackendLink& link, Gate& gate, size_t gate_slot)
+AsyncCommands::AsyncCommands(backend::BackendLink& link, backend::Gate& gate, size_t gate_slot)
     : link_(link), gate_(gate), gate_slot_(gate_slot) {
   loop_.post([this] { sweep(); });
   thread_ = std::thread([this] { loop_.run(); });

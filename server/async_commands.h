@@ -17,7 +17,7 @@
 #include "backend/script_connection.h"
 #include "resp/value.h"
 #include "io/event_loop.h"
-#include "server/gate.h"
+#include "backend/gate.h"
 
 namespace tfproxy::server {
 
@@ -28,7 +28,7 @@ class AsyncCommands {
   using Done = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
 
   // `gate_slot`: the runner's own in-flight counter in the gate (after the I/O workers').
-  AsyncCommands(backend::BackendLink& link, Gate& gate, size_t gate_slot);
+  AsyncCommands(backend::BackendLink& link, backend::Gate& gate, size_t gate_slot);
   ~AsyncCommands();
 
   // Runs `args` as `identity` in `db`. `may_block`: the command may wait indefinitely, so it
@@ -54,7 +54,7 @@ class AsyncCommands {
   void sweep();
 
   backend::BackendLink& link_;
-  Gate& gate_;
+  backend::Gate& gate_;
   size_t gate_slot_;
   io::EventLoop loop_;
   std::thread thread_;

@@ -6,13 +6,13 @@
 #include "backend/script_connection.h"
 #include "scripting/engine.h"
 #include "server/async_commands.h"
-#include "server/gate.h"
+#include "backend/gate.h"
 
 namespace tfproxy::server {
 
 class ScriptingHost : public scripting::Host {
  public:
-  ScriptingHost(Gate& gate, backend::ScriptConnectionPool& connections,
+  ScriptingHost(backend::Gate& gate, backend::ScriptConnectionPool& connections,
                 backend::BackendStatus& status, AsyncCommands& async_commands)
       : gate_(gate), connections_(connections), status_(status), async_(async_commands) {}
 
@@ -43,7 +43,7 @@ class ScriptingHost : public scripting::Host {
            (error.rfind("UNBLOCKED", 0) == 0 &&
             error.find("instance state changed") != std::string::npos);
   }
-  Gate& gate_;
+  backend::Gate& gate_;
   backend::ScriptConnectionPool& connections_;
   backend::BackendStatus& status_;
   AsyncCommands& async_;

@@ -15,13 +15,13 @@
 
 #include "config/options.h"
 #include "server/command_index.h"
-#include "server/gate.h"
+#include "backend/gate.h"
 #include "server/session.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
 
-class Server : public GateListener {
+class Server : public backend::GateListener {
  public:
   // `main_context` runs the acceptor and shutdown timer (the caller runs it).
   Server(boost::asio::io_context& main_context, const config::ProxyOptions& options,
@@ -36,7 +36,7 @@ class Server : public GateListener {
   // everything is closed and `done` runs on the main context.
   void shutdown(std::chrono::milliseconds timeout, std::function<void()> done);
 
-  Gate& gate() { return gate_; }
+  backend::Gate& gate() { return gate_; }
   CommandIndex& commandIndex() { return index_; }
   void setInterceptHandler(InterceptHandler* handler) { services_.intercept = handler; }
   // The gate counter slot of the callAsync runner (after the I/O workers'), and the runner to
@@ -54,7 +54,7 @@ class Server : public GateListener {
   uint16_t port() const { return port_; }
   bool stopping() const { return stopping_.load(); }
 
-  // GateListener
+  // backend::GateListener
   void onGateClosing() override;
   void onGateOpened() override;
 
@@ -67,7 +67,7 @@ class Server : public GateListener {
   boost::asio::io_context& main_;
   const config::ProxyOptions& options_;
   CommandIndex index_;
-  Gate gate_;
+  backend::Gate gate_;
   SessionServices services_;
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::ip::tcp::acceptor acceptor_;

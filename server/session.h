@@ -12,7 +12,7 @@
 
 #include "io/buffer.h"
 #include "io/event_loop.h"
-#include "server/gate.h"
+#include "backend/gate.h"
 #include "server/intercept.h"
 #include "server/pipeline.h"
 
@@ -28,7 +28,7 @@ class InterceptHandler;
 // Everything sessions share, owned by the Server.
 struct SessionServices {
   const CommandIndex* index;
-  Gate* gate;
+  backend::Gate* gate;
   backend::BackendLink* link;
   InterceptHandler* intercept;  // may be null: nothing intercepted
   PipelineLimits limits;
@@ -72,12 +72,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // ForwardGate bound to this session's worker.
   class GateTicket : public ForwardGate {
    public:
-    GateTicket(Gate& gate, size_t thread) : gate_(gate), thread_(thread) {}
+    GateTicket(backend::Gate& gate, size_t thread) : gate_(gate), thread_(thread) {}
     bool tryAdmit(uint32_t counted) override { return gate_.tryAdmit(thread_, counted); }
     void release(uint32_t counted) override { gate_.release(thread_, counted); }
 
    private:
-    Gate& gate_;
+    backend::Gate& gate_;
     size_t thread_;
   };
   // Routes one socket's readiness to the session.

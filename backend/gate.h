@@ -18,7 +18,7 @@
 #include <mutex>
 #include <vector>
 
-namespace tfproxy::server {
+namespace tfproxy::backend {
 
 // Told when forwarding must react to the gate; called on the thread that changed it.
 class GateListener {
@@ -94,4 +94,4 @@ class Gate {
 };
 
 // A session's view of the gate: the ForwardGate seam bound to its I/O thread.
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend

@@ -1,9 +1,9 @@
-#include "server/gate.h"
+#include "backend/gate.h"
 
 #include <algorithm>
 #include <thread>
 
-namespace tfproxy::server {
+namespace tfproxy::backend {
 
 using Clock = std::chrono::steady_clock;
 
@@ -93,4 +93,4 @@ void Gate::unlockExclusive() {
   if (listener_ != nullptr) listener_->onGateOpened();
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend

@@ -1,4 +1,4 @@
-#include "server/gate.h"
+#include "backend/gate.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-namespace tfproxy::server {
+namespace tfproxy::backend {
 namespace {
 
 TEST(Gate, ExclusiveWaitsForInFlightCommands) {
@@ -95,4 +95,4 @@ TEST(Gate, NoAdmittedCommandOverlapsAnExclusiveSection) {
 }
 
 }  // namespace
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend
