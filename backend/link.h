@@ -16,8 +16,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "io/socket_address.h"
 #include "config/options.h"
+#include "io/socket_address.h"
 
 namespace tfproxy::backend {
 

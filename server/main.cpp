@@ -18,11 +18,11 @@
 #include "backend/link.h"
 #include "backend/script_connection.h"
 #include "config/cli.h"
+#include "functions/library_store.h"
+#include "functions/scripting_host.h"
+#include "functions/tf_commands.h"
 #include "scripting/engine.h"
-#include "server/library_store.h"
-#include "server/scripting_host.h"
 #include "server/server.h"
-#include "server/tf_commands.h"
 
 namespace {
 
@@ -51,7 +51,7 @@ scripting::Engine::Outcome loadStored(scripting::Engine& engine,
 
 // Loads the libraries kept in the backend (DESIGN.md section 6). One that fails to load is
 // logged and skipped; it stays stored, so a fixed proxy can load it later.
-bool restoreLibraries(server::LibraryStore& store, scripting::Engine& engine) {
+bool restoreLibraries(functions::LibraryStore& store, scripting::Engine& engine) {
   std::string error;
   auto stored = store.loadAll(&error);
   if (!stored) {
@@ -70,8 +70,8 @@ bool restoreLibraries(server::LibraryStore& store, scripting::Engine& engine) {
 
 // Another proxy changed the stored libraries: load, replace and delete until this one serves
 // what is stored.
-void adoptLibraries(scripting::Engine& engine, const server::LibraryStore::Definitions& stored,
-                    const server::LibraryStore::Stale& stale) {
+void adoptLibraries(scripting::Engine& engine, const functions::LibraryStore::Definitions& stored,
+                    const functions::LibraryStore::Stale& stale) {
   std::map<std::string, const scripting::LibraryDefinition*> loaded_by_name;
   const auto loaded = engine.definitions();
   for (const auto& d : loaded) loaded_by_name[d.name] = &d;
@@ -204,13 +204,13 @@ int main(int argc, char** argv) {
   learnBackendCommands(connections, proxy_identity);
 
   server::Server server(main_context, options, link);
-  server::AsyncCommands async_commands(link, server.gate(), server.asyncGateSlot());
+  functions::AsyncCommands async_commands(link, server.gate(), server.asyncGateSlot());
   server.setAsyncCommands(&async_commands);
-  server::ScriptingHost host(server.gate(), connections, status, async_commands);
+  functions::ScriptingHost host(server.gate(), connections, status, async_commands);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
-  server::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
+  functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
                              options.library_key);
-  server::TfCommands::Services services;
+  functions::TfCommands::Services services;
   services.engine = engine.get();
   services.config = &gears;
   services.store = &store;
@@ -219,11 +219,11 @@ int main(int argc, char** argv) {
   services.status = &status;
   services.proxy_identity = proxy_identity;
   services.host = &host;
-  server::TfCommands commands(services);
-  for (const auto& [name, arity] : server::TfCommands::interceptedCommands()) {
+  functions::TfCommands commands(services);
+  for (const auto& [name, arity] : functions::TfCommands::interceptedCommands()) {
     server.commandIndex().intercept(name, arity);
   }
-  server.commandIndex().interceptWhen("config", server::TfCommands::interceptsConfig);
+  server.commandIndex().interceptWhen("config", functions::TfCommands::interceptsConfig);
   server.setInterceptHandler(&commands);
   server.setFlushListener([&store] { store.notifyFlush(); });
   server.setAclChangeListener([&commands] { commands.aclChanged(); });
@@ -239,8 +239,8 @@ int main(int argc, char** argv) {
     });
   }
   store.startGuard([&engine] { return engine->definitions(); },
-                   [&engine](const server::LibraryStore::Definitions& stored,
-                             const server::LibraryStore::Stale& stale) {
+                   [&engine](const functions::LibraryStore::Definitions& stored,
+                             const functions::LibraryStore::Stale& stale) {
                      adoptLibraries(*engine, stored, stale);
                    });
 

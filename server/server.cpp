@@ -7,7 +7,7 @@
 
 #include "backend/command_table.h"
 #include "backend/link.h"
-#include "server/async_commands.h"
+#include "functions/async_commands.h"
 #include "server/errors.h"
 #include "server/shared_connection.h"
 

@@ -13,11 +13,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "backend/gate.h"
 #include "config/options.h"
 #include "server/command_index.h"
-#include "backend/gate.h"
 #include "server/session.h"
 #include "server/worker.h"
+
+namespace tfproxy::functions {
+class AsyncCommands;
+}
 
 namespace tfproxy::server {
 
@@ -38,11 +42,11 @@ class Server : public backend::GateListener {
 
   backend::Gate& gate() { return gate_; }
   CommandIndex& commandIndex() { return index_; }
-  void setInterceptHandler(InterceptHandler* handler) { services_.intercept = handler; }
+  void setInterceptHandler(functions::InterceptHandler* handler) { services_.intercept = handler; }
   // The gate counter slot of the callAsync runner (after the I/O workers'), and the runner to
   // tell when the gate opens.
   size_t asyncGateSlot() const { return workers_.size(); }
-  void setAsyncCommands(class AsyncCommands* runner) { async_commands_ = runner; }
+  void setAsyncCommands(functions::AsyncCommands* runner) { async_commands_ = runner; }
   // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
   void setFlushListener(std::function<void()> listener) {
     services_.on_flush = std::move(listener);
@@ -82,7 +86,7 @@ class Server : public backend::GateListener {
   uint16_t port_ = 0;
   std::atomic<size_t> clients_{0};
   std::atomic<bool> stopping_{false};
-  class AsyncCommands* async_commands_ = nullptr;
+  functions::AsyncCommands* async_commands_ = nullptr;
 };
 
 }  // namespace tfproxy::server

@@ -11,10 +11,10 @@
 #include <cstring>
 
 #include "backend/link.h"
-#include "server/errors.h"
-#include "server/intercept.h"
-#include "server/shared_connection.h"
+#include "functions/intercept.h"
 #include "io/socket_io.h"
+#include "server/errors.h"
+#include "server/shared_connection.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {
@@ -260,7 +260,7 @@ void Session::dispatchIntercepted() {
     onInterceptDone("-ERR tfproxy: no handler for intercepted command\r\n");
     return;
   }
-  ClientContext context;
+  functions::ClientContext context;
   context.protocol = pipeline_.protocol();
   context.db = pipeline_.db();
   context.user = pipeline_.user();
@@ -272,7 +272,7 @@ void Session::dispatchIntercepted() {
     context.in_multi = true;
     context.transaction = request->transaction;
     // The gate's holder asks for the prefix EXEC; it goes out past the closed gate.
-    context.exec_prefix = [weak, &loop](std::function<void(std::string, ConnectionState)> on_reply) {
+    context.exec_prefix = [weak, &loop](std::function<void(std::string, functions::ConnectionState)> on_reply) {
       loop.post([weak, on_reply = std::move(on_reply)]() mutable {
         auto self = weak.lock();
         if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
@@ -286,13 +286,13 @@ void Session::dispatchIntercepted() {
             exec,
             [again, on_reply](std::string_view frame) {
               auto s = again.lock();
-              on_reply(std::string(frame), s ? s->connectionState() : ConnectionState{});
+              on_reply(std::string(frame), s ? s->connectionState() : functions::ConnectionState{});
             },
             &self->to_backend_, /*ends_multi=*/true);
         self->flushBackend();
       });
     };
-    context.adopt_state = [weak, &loop](ConnectionState state, std::function<void()> done) {
+    context.adopt_state = [weak, &loop](functions::ConnectionState state, std::function<void()> done) {
       loop.post([weak, state = std::move(state), done = std::move(done)]() mutable {
         auto self = weak.lock();
         if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
@@ -309,13 +309,13 @@ void Session::dispatchIntercepted() {
   });
 }
 
-ConnectionState Session::connectionState() const {
+functions::ConnectionState Session::connectionState() const {
   return {pipeline_.db(), pipeline_.user(), pipeline_.password()};
 }
 
 // Sends what makes the backend's view of this client match `state`; replies are not the
 // client's. `done` runs after the last of them.
-void Session::adoptState(ConnectionState state, std::function<void()> done) {
+void Session::adoptState(functions::ConnectionState state, std::function<void()> done) {
   std::vector<std::vector<std::string>> commands;
   if (state.user != pipeline_.user() || state.password != pipeline_.password()) {
     commands.push_back({"AUTH", state.user, state.password});

@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "backend/gate.h"
+#include "functions/intercept.h"
 #include "io/buffer.h"
 #include "io/event_loop.h"
-#include "backend/gate.h"
-#include "server/intercept.h"
 #include "server/pipeline.h"
 
 namespace tfproxy::backend {
@@ -23,14 +23,13 @@ class BackendLink;
 namespace tfproxy::server {
 
 class Worker;
-class InterceptHandler;
 
 // Everything sessions share, owned by the Server.
 struct SessionServices {
   const CommandIndex* index;
   backend::Gate* gate;
   backend::BackendLink* link;
-  InterceptHandler* intercept;  // may be null: nothing intercepted
+  functions::InterceptHandler* intercept;  // may be null: nothing intercepted
   PipelineLimits limits;
   // Clients start on their worker's shared connection and get their own when they need it.
   bool multiplex = true;
@@ -106,8 +105,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void process();
   void dispatchIntercepted();
   void onInterceptDone(std::string reply);
-  ConnectionState connectionState() const;
-  void adoptState(ConnectionState state, std::function<void()> done);
+  functions::ConnectionState connectionState() const;
+  void adoptState(functions::ConnectionState state, std::function<void()> done);
   void flushClient();
   void flushBackend();
   void backendLost(const std::string& why, const char* text);

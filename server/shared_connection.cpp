@@ -9,9 +9,9 @@
 #include <cstring>
 
 #include "backend/link.h"
+#include "io/socket_io.h"
 #include "server/errors.h"
 #include "server/session.h"
-#include "io/socket_io.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {

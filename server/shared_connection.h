@@ -17,9 +17,9 @@
 #include <string>
 #include <string_view>
 
-#include "resp/framer.h"
 #include "io/buffer.h"
 #include "io/event_loop.h"
+#include "resp/framer.h"
 
 namespace tfproxy::backend {
 class BackendLink;

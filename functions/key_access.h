@@ -10,7 +10,7 @@
 
 #include "resp/value.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 class KeyAccess {
  public:
@@ -45,4 +45,4 @@ class KeyAccess {
   std::vector<Pattern> patterns_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

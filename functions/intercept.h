@@ -8,7 +8,7 @@
 
 #include "resp/encoder.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 // What the backend knows of a client's connection that functions depend on.
 struct ConnectionState {
@@ -45,4 +45,4 @@ class InterceptHandler {
                    std::function<void(std::string reply)> done) = 0;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

@@ -3,12 +3,12 @@
 #pragma once
 
 #include "backend/backend_status.h"
-#include "backend/script_connection.h"
-#include "scripting/engine.h"
-#include "server/async_commands.h"
 #include "backend/gate.h"
+#include "backend/script_connection.h"
+#include "functions/async_commands.h"
+#include "scripting/engine.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 class ScriptingHost : public scripting::Host {
  public:
@@ -49,4 +49,4 @@ class ScriptingHost : public scripting::Host {
   AsyncCommands& async_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

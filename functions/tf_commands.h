@@ -18,11 +18,11 @@
 #include "backend/backend_status.h"
 #include "backend/script_connection.h"
 #include "config/gears.h"
+#include "functions/access_policy.h"
+#include "functions/intercept.h"
 #include "scripting/engine.h"
-#include "server/access_policy.h"
-#include "server/intercept.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 class LibraryStore;
 
@@ -104,4 +104,4 @@ class TfCommands : public InterceptHandler {
   std::thread thread_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "backend/script_connection.h"
+#include "functions/key_access.h"
 #include "resp/value.h"
-#include "server/key_access.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 class AccessPolicy {
  public:
@@ -71,4 +71,4 @@ class AccessPolicy {
   std::once_flag getuser_warning_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

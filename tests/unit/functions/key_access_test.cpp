@@ -1,13 +1,13 @@
 // KeyAccess: the root key patterns of an ACL GETUSER reply, evaluated as Redis does for a
 // command that reads and writes its keys.
-#include "server/key_access.h"
+#include "functions/key_access.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 namespace {
 
 using resp::Value;
@@ -78,4 +78,4 @@ TEST(KeyAccessTest, Unrestricted) {
 }
 
 }  // namespace
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

@@ -1,10 +1,10 @@
-#include "server/access_policy.h"
+#include "functions/access_policy.h"
 
 #include <spdlog/spdlog.h>
 
 #include "scripting/errors.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 namespace {
 
 // TFCALL's declared keys are checked as FCALL's: the user must be able to read and write them.
@@ -175,4 +175,4 @@ std::optional<std::string> AccessPolicy::permission(const std::string& user,
   return denial;
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

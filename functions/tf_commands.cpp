@@ -1,18 +1,18 @@
-#include "server/tf_commands.h"
+#include "functions/tf_commands.h"
 
 #include <algorithm>
 #include <cctype>
 #include <future>
 #include <limits>
 
+#include "functions/library_store.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "resp/number.h"
 #include "scripting/errors.h"
 #include "scripting/text.h"
-#include "server/library_store.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 namespace {
 
 std::string lower(std::string_view s) {
@@ -617,4 +617,4 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
   });
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

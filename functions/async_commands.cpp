@@ -1,4 +1,4 @@
-#include "server/async_commands.h"
+#include "functions/async_commands.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -9,13 +9,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "io/buffer.h"
+#include "io/socket_io.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
-#include "io/buffer.h"
-#include "io/socket_io.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 struct AsyncCommands::Call {
   backend::Identity identity;
@@ -288,4 +288,4 @@ void AsyncCommands::sweep() {
   loop_.runAfter(std::chrono::seconds(1), [this] { sweep(); });
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

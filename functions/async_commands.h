@@ -13,13 +13,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/gate.h"
 #include "backend/link.h"
 #include "backend/script_connection.h"
-#include "resp/value.h"
 #include "io/event_loop.h"
-#include "backend/gate.h"
+#include "resp/value.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 class AsyncCommands {
  public:
@@ -67,4 +67,4 @@ class AsyncCommands {
   std::unordered_map<Connection*, std::unique_ptr<Connection>> busy_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

@@ -1,4 +1,4 @@
-#include "server/library_store.h"
+#include "functions/library_store.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 namespace {
 
 // A stored library: a RESP array [format, code, user, config-or-null].
@@ -204,4 +204,4 @@ void LibraryStore::check() {
   }
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

@@ -1,8 +1,8 @@
-#include "server/key_access.h"
+#include "functions/key_access.h"
 
 #include "config/glob.h"
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 namespace {
 
 // The value of `field` in a GETUSER reply: a RESP3 map, or a RESP2 flat array of pairs.
@@ -65,4 +65,4 @@ bool KeyAccess::rootAllowsReadWrite(std::string_view key) const {
   return false;
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions

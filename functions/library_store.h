@@ -28,7 +28,7 @@ namespace tfproxy::backend {
 class SyncConnection;
 }
 
-namespace tfproxy::server {
+namespace tfproxy::functions {
 
 class LibraryStore {
  public:
@@ -91,4 +91,4 @@ class LibraryStore {
   std::thread guard_thread_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::functions
