@@ -110,10 +110,10 @@ ConnectionEffect connectionEffect(std::string_view name) {
   if (n == "multi") return ConnectionEffect::kOpensTransaction;
   if (n == "exec" || n == "discard") return ConnectionEffect::kEndsTransaction;
   static constexpr std::string_view kOther[] = {
-      "auth",        "hello",        "reset",        "client",   "quit",     "subscribe",
-      "psubscribe",  "ssubscribe",   "unsubscribe",  "punsubscribe",       "sunsubscribe",
-      "monitor",     "watch",        "unwatch",      "readonly", "readwrite", "asking",
-      "sync",        "psync",        "replconf"};
+      "auth",         "hello",      "reset",      "client",      "quit",
+      "subscribe",    "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe",
+      "sunsubscribe", "monitor",    "watch",      "unwatch",     "readonly",
+      "readwrite",    "asking",     "sync",       "psync",       "replconf"};
   for (std::string_view o : kOther) {
     if (n == o) return ConnectionEffect::kOther;
   }

@@ -71,12 +71,10 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
   // users could reach, none that could be taken before redis-server binds it.
   const std::string socket_path = server->dir_ + "/redis.sock";
   const std::string log_file = server->dir_ + "/redis.log";
-  std::vector<std::string> args = {exe,           "--port",         "0",
-                                   "--unixsocket", socket_path,      "--unixsocketperm",
-                                   "700",          "--dir",          server->dir_,
-                                   "--save",       "",               "--appendonly",
-                                   "no",           "--daemonize",    "no",
-                                   "--logfile",    log_file};
+  std::vector<std::string> args = {
+      exe,   "--port",      "0",          "--unixsocket", socket_path, "--unixsocketperm",
+      "700", "--dir",       server->dir_, "--save",       "",          "--appendonly",
+      "no",  "--daemonize", "no",         "--logfile",    log_file};
   pid_t pid = ::fork();
   if (pid < 0) {
     *error = std::string("fork failed: ") + std::strerror(errno);

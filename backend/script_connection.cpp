@@ -122,8 +122,8 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
       // A connection the backend closed meanwhile (its user deleted, a timeout) is dropped.
       // Probing costs a system call, so only connections idle for a while are probed; a
       // fresher one that turns out closed fails its command, which reports why.
-      const bool fresh = std::chrono::steady_clock::now() - conn->idle_since_ <
-                         std::chrono::milliseconds(100);
+      const bool fresh =
+          std::chrono::steady_clock::now() - conn->idle_since_ < std::chrono::milliseconds(100);
       if (!conn->broken() && (fresh || conn->conn_->alive())) {
         return Lease(this, std::move(conn));
       }

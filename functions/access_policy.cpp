@@ -113,13 +113,12 @@ std::optional<std::string> AccessPolicy::check(const std::string& user,
   if (reply && reply->type == resp::Type::kBulkString) denial = kKeyDenied;
   std::lock_guard lock(mutex_);
   if (selector_answers_.size() >= kMaxSelectorAnswers) selector_answers_.clear();
-  selector_answers_[selectorKey(user, keys)] = {denial,
-                                                std::chrono::steady_clock::now() + kAccessCacheTime};
+  selector_answers_[selectorKey(user, keys)] = {
+      denial, std::chrono::steady_clock::now() + kAccessCacheTime};
   return denial;
 }
 
-std::optional<resp::Value> AccessPolicy::askBackend(
-    std::span<const std::string_view> command) {
+std::optional<resp::Value> AccessPolicy::askBackend(std::span<const std::string_view> command) {
   backend::ScriptConnectionPool::Failure failure;
   std::string error;
   auto lease = connections_.acquire(proxy_identity_, &failure, &error);

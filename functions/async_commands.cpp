@@ -231,24 +231,24 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
     return;
   }
   io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
-               [this, call](int fd, const std::string& error) {
-                 if (fd < 0) {
-                   finish(call, std::nullopt, "ERR tfproxy: backend unavailable: " + error);
-                   return;
-                 }
-                 auto conn = std::make_unique<Connection>(*this, fd, call->identity);
-                 Connection* raw = conn.get();
-                 loop_.add(fd, raw);
-                 busy_[raw] = std::move(conn);
-                 raw->exchange(
-                     *call, [this, call, raw](std::optional<resp::Value> reply, std::string error) {
+                   [this, call](int fd, const std::string& error) {
+                     if (fd < 0) {
+                       finish(call, std::nullopt, "ERR tfproxy: backend unavailable: " + error);
+                       return;
+                     }
+                     auto conn = std::make_unique<Connection>(*this, fd, call->identity);
+                     Connection* raw = conn.get();
+                     loop_.add(fd, raw);
+                     busy_[raw] = std::move(conn);
+                     raw->exchange(*call, [this, call, raw](std::optional<resp::Value> reply,
+                                                            std::string error) {
                        auto it = busy_.find(raw);
                        std::unique_ptr<Connection> conn = std::move(it->second);
                        busy_.erase(it);
                        finish(call, std::move(reply), error);
                        giveBack(std::move(conn));
                      });
-               });
+                   });
 }
 
 void AsyncCommands::admitWaiting() {

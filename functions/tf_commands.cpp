@@ -300,8 +300,7 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
     if (batch.empty()) return;
     backend::ScriptConnectionPool::Failure failure;
     std::string error;
-    auto lease =
-        services_.connections->acquire({inner.user, inner.password}, &failure, &error);
+    auto lease = services_.connections->acquire({inner.user, inner.password}, &failure, &error);
     std::vector<resp::Value> replies;
     if (lease) {
       std::vector<std::vector<std::string_view>> commands = {{"MULTI"}};
@@ -452,11 +451,12 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
     };
   }
   if (store != nullptr) store->beginChange();
-  services_.engine->remove(argv[2], std::move(persist),
-                           [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
-                             if (store != nullptr) store->endChange();
-                             done(error ? errorReply(client, *error) : std::string("+OK\r\n"));
-                           });
+  services_.engine->remove(
+      argv[2], std::move(persist),
+      [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
+        if (store != nullptr) store->endChange();
+        done(error ? errorReply(client, *error) : std::string("+OK\r\n"));
+      });
 }
 
 void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {

@@ -36,9 +36,9 @@ class TfCommands : public InterceptHandler {
     // The permission checks' connections: their calls have a short bound, so that a frozen
     // backend cannot hold commands tfproxy answers itself for long.
     backend::ScriptConnectionPool* checks = nullptr;
-    backend::BackendStatus* status = nullptr;              // is authentication required?
-    backend::Identity proxy_identity;  // runs ACL DRYRUN for the permission checks
-    scripting::Host* host = nullptr;   // the atomic gate, for transactions
+    backend::BackendStatus* status = nullptr;  // is authentication required?
+    backend::Identity proxy_identity;          // runs ACL DRYRUN for the permission checks
+    scripting::Host* host = nullptr;           // the atomic gate, for transactions
   };
   explicit TfCommands(Services services);
   ~TfCommands() override;

@@ -152,8 +152,8 @@ namespace {
 // One connection attempt in flight: a registered socket waiting for writability, and a timer.
 class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<Connect> {
  public:
-  Connect(EventLoop& loop, std::vector<SocketAddress> addresses,
-          std::chrono::milliseconds timeout, std::function<void(int, const std::string&)> done)
+  Connect(EventLoop& loop, std::vector<SocketAddress> addresses, std::chrono::milliseconds timeout,
+          std::function<void(int, const std::string&)> done)
       : loop_(loop), addresses_(std::move(addresses)), timeout_(timeout), done_(std::move(done)) {}
 
   void start() {

@@ -18,8 +18,8 @@ std::vector<SocketAddress> resolve(const config::Endpoint& endpoint, std::string
       return out;
     }
     std::memcpy(un->sun_path, endpoint.unix_path.c_str(), endpoint.unix_path.size() + 1);
-    a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
-                                      endpoint.unix_path.size() + 1);
+    a.length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + endpoint.unix_path.size() + 1);
     out.push_back(a);
     return out;
   }

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config clang-format
   libboost1.81-dev libssl-dev
   libhiredis-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev

@@ -114,7 +114,9 @@ void learnBackendCommands(backend::ScriptConnectionPool& connections,
   }
   if (!reply || reply->isError()) {
     spdlog::info("the backend's command table was not read ({}); using the built-in one",
-                 reply ? reply->str : lease ? lease->error() : error);
+                 reply   ? reply->str
+                 : lease ? lease->error()
+                         : error);
     return;
   }
   if (size_t added = backend::CommandTable::learn(*reply)) {
@@ -141,9 +143,8 @@ void sizeDescriptorLimit(config::ProxyOptions& options) {
   raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
   if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   if (limit.rlim_cur >= wanted) return;
-  const rlim_t fit = limit.rlim_cur > kReservedDescriptors + 2
-                         ? (limit.rlim_cur - kReservedDescriptors) / 2
-                         : 1;
+  const rlim_t fit =
+      limit.rlim_cur > kReservedDescriptors + 2 ? (limit.rlim_cur - kReservedDescriptors) / 2 : 1;
   spdlog::warn(
       "--maxclients {} needs {} file descriptors but the limit is {}: maxclients lowered to {} "
       "(raise the hard limit, ulimit -n, to serve more)",
@@ -199,7 +200,8 @@ int main(int argc, char** argv) {
       backend_endpoint, connect_timeout,
       backend_timeout.count() > 0 ? std::min(backend_timeout, kCheckTimeout) : kCheckTimeout);
   backend::Identity proxy_identity;
-  proxy_identity.user = options.backend_user.empty() ? std::string("default") : options.backend_user;
+  proxy_identity.user =
+      options.backend_user.empty() ? std::string("default") : options.backend_user;
   proxy_identity.password = options.backend_password;
   learnBackendCommands(connections, proxy_identity);
 
@@ -209,7 +211,7 @@ int main(int argc, char** argv) {
   functions::ScriptingHost host(server.gate(), connections, status, async_commands);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
-                             options.library_key);
+                                options.library_key);
   functions::TfCommands::Services services;
   services.engine = engine.get();
   services.config = &gears;

@@ -177,7 +177,7 @@ class Pipeline {
     std::string password;
     std::string buffer;  // bytes that wait for earlier slots
     std::function<void(std::string_view)> capture;
-    bool ends_multi = false;  // a captured EXEC or DISCARD
+    bool ends_multi = false;          // a captured EXEC or DISCARD
     Observe effect = Observe::kNone;  // kQueued: what EXEC's success applies
     uint32_t queue_index = 0;         // kQueued: position in the transaction
   };

@@ -112,28 +112,28 @@ void Session::connectBackend() {
   backend_state_ = BackendState::kConnecting;
   std::weak_ptr<Session> weak = shared_from_this();
   io::connectAsync(worker_.loop(), services_.link->addresses(), services_.link->connectTimeout(),
-               [weak](int fd, const std::string& error) {
-                 auto self = weak.lock();
-                 if (!self || self->closed_) {
-                   if (fd >= 0) ::close(fd);
-                   return;
-                 }
-                 self->pipeline_.setShared(false);
-                 if (fd < 0) {
-                   self->services_.link->markDown(error);
-                   self->backend_state_ = BackendState::kUnavailable;
-                   self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + error);
-                 } else {
-                   self->services_.link->markUp();
-                   self->backend_fd_ = fd;
-                   self->backend_hung_up_ = false;
-                   self->backend_state_ = BackendState::kConnected;
-                   self->pipeline_.setUnavailable({});
-                   self->worker_.loop().add(fd, &self->backend_watcher_);
-                 }
-                 self->process();
-                 self->readClient();
-               });
+                   [weak](int fd, const std::string& error) {
+                     auto self = weak.lock();
+                     if (!self || self->closed_) {
+                       if (fd >= 0) ::close(fd);
+                       return;
+                     }
+                     self->pipeline_.setShared(false);
+                     if (fd < 0) {
+                       self->services_.link->markDown(error);
+                       self->backend_state_ = BackendState::kUnavailable;
+                       self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + error);
+                     } else {
+                       self->services_.link->markUp();
+                       self->backend_fd_ = fd;
+                       self->backend_hung_up_ = false;
+                       self->backend_state_ = BackendState::kConnected;
+                       self->pipeline_.setUnavailable({});
+                       self->worker_.loop().add(fd, &self->backend_watcher_);
+                     }
+                     self->process();
+                     self->readClient();
+                   });
 }
 
 void Session::pinWhenReady() {
@@ -272,27 +272,30 @@ void Session::dispatchIntercepted() {
     context.in_multi = true;
     context.transaction = request->transaction;
     // The gate's holder asks for the prefix EXEC; it goes out past the closed gate.
-    context.exec_prefix = [weak, &loop](std::function<void(std::string, functions::ConnectionState)> on_reply) {
-      loop.post([weak, on_reply = std::move(on_reply)]() mutable {
-        auto self = weak.lock();
-        if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
-          on_reply("-ERR tfproxy: the client connection closed\r\n", {});
-          return;
-        }
-        std::string exec;
-        resp::encodeCommand({"EXEC"}, &exec);
-        std::weak_ptr<Session> again = self;
-        self->pipeline_.forwardCaptured(
-            exec,
-            [again, on_reply](std::string_view frame) {
-              auto s = again.lock();
-              on_reply(std::string(frame), s ? s->connectionState() : functions::ConnectionState{});
-            },
-            &self->to_backend_, /*ends_multi=*/true);
-        self->flushBackend();
-      });
-    };
-    context.adopt_state = [weak, &loop](functions::ConnectionState state, std::function<void()> done) {
+    context.exec_prefix =
+        [weak, &loop](std::function<void(std::string, functions::ConnectionState)> on_reply) {
+          loop.post([weak, on_reply = std::move(on_reply)]() mutable {
+            auto self = weak.lock();
+            if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
+              on_reply("-ERR tfproxy: the client connection closed\r\n", {});
+              return;
+            }
+            std::string exec;
+            resp::encodeCommand({"EXEC"}, &exec);
+            std::weak_ptr<Session> again = self;
+            self->pipeline_.forwardCaptured(
+                exec,
+                [again, on_reply](std::string_view frame) {
+                  auto s = again.lock();
+                  on_reply(std::string(frame),
+                           s ? s->connectionState() : functions::ConnectionState{});
+                },
+                &self->to_backend_, /*ends_multi=*/true);
+            self->flushBackend();
+          });
+        };
+    context.adopt_state = [weak, &loop](functions::ConnectionState state,
+                                        std::function<void()> done) {
       loop.post([weak, state = std::move(state), done = std::move(done)]() mutable {
         auto self = weak.lock();
         if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
@@ -412,8 +415,8 @@ void Session::onSharedLost(const char* text) { backendLost("shared connection lo
 
 void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
                                   std::chrono::milliseconds limit) {
-  if (closed_ || backend_state_ != BackendState::kConnected ||
-      !pipeline_.awaitingBoundedReply() || backend_reads_ != backend_reads_seen_) {
+  if (closed_ || backend_state_ != BackendState::kConnected || !pipeline_.awaitingBoundedReply() ||
+      backend_reads_ != backend_reads_seen_) {
     backend_reads_seen_ = backend_reads_;
     stalled_since_ = {};
     return;
@@ -421,8 +424,8 @@ void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
   // The clock starts at the first check that finds a reply owed and nothing read.
   if (stalled_since_ == std::chrono::steady_clock::time_point{}) stalled_since_ = now;
   if (now - stalled_since_ < limit) return;
-  spdlog::warn("client {}: no reply from the backend within {} ms; closing the connection",
-               peer_, limit.count());
+  spdlog::warn("client {}: no reply from the backend within {} ms; closing the connection", peer_,
+               limit.count());
   backendLost("backend timeout", errors::kBackendTimeout);
 }
 

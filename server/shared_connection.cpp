@@ -44,26 +44,26 @@ void SharedConnection::connect() {
   state_ = State::kConnecting;
   std::weak_ptr<SharedConnection> weak = shared_from_this();
   io::connectAsync(worker_.loop(), link_.addresses(), link_.connectTimeout(),
-               [weak](int fd, const std::string& error) {
-                 auto self = weak.lock();
-                 if (!self || self->state_ != State::kConnecting) {
-                   if (fd >= 0) ::close(fd);
-                   return;
-                 }
-                 if (fd < 0) {
-                   self->link_.markDown(error);
-                   self->fail("cannot connect: " + error, errors::kBackendLost);
-                   return;
-                 }
-                 self->link_.markUp();
-                 self->fd_ = fd;
-                 self->state_ = State::kConnected;
-                 self->blocked_ = false;
-                 self->readable_ = false;
-                 self->hung_up_ = false;
-                 self->worker_.loop().add(fd, self.get());
-                 self->scheduleFlush();
-               });
+                   [weak](int fd, const std::string& error) {
+                     auto self = weak.lock();
+                     if (!self || self->state_ != State::kConnecting) {
+                       if (fd >= 0) ::close(fd);
+                       return;
+                     }
+                     if (fd < 0) {
+                       self->link_.markDown(error);
+                       self->fail("cannot connect: " + error, errors::kBackendLost);
+                       return;
+                     }
+                     self->link_.markUp();
+                     self->fd_ = fd;
+                     self->state_ = State::kConnected;
+                     self->blocked_ = false;
+                     self->readable_ = false;
+                     self->hung_up_ = false;
+                     self->worker_.loop().add(fd, self.get());
+                     self->scheduleFlush();
+                   });
 }
 
 void SharedConnection::scheduleFlush() {

@@ -153,8 +153,7 @@ bool Library::initialize(std::string* error) {
   isolate_->SetData(0, this);  // native callbacks find their library through the isolate
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->AddNearHeapLimitCallback(&Library::nearHeapLimit, this);
-  isolate_->AddGCEpilogueCallback(&Library::afterFullCollection, this,
-                                  v8::kGCTypeMarkSweepCompact);
+  isolate_->AddGCEpilogueCallback(&Library::afterFullCollection, this, v8::kGCTypeMarkSweepCompact);
   v8::Locker locker(isolate_);
   v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handle_scope(isolate_);

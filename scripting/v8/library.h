@@ -193,7 +193,7 @@ class Library : public std::enable_shared_from_this<Library> {
   std::mutex targets_mutex_;
   std::map<uint64_t, std::unique_ptr<ReplyTarget>> targets_;
   std::map<uint64_t, v8::Global<v8::Promise::Resolver>> resolvers_;
-  int runs_ = 0;  // isolate lock
+  int runs_ = 0;                                                                    // isolate lock
   std::vector<std::pair<std::function<void(std::string)>, std::string>> deferred_;  // isolate lock
   mutable std::mutex calls_mutex_;
   std::map<uint64_t, std::string> pending_calls_;

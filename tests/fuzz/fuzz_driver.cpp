@@ -15,12 +15,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 namespace {
 
 const std::vector<std::string> kSnippets = {
-    "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "PING\r\n", "SET k \"a b\"\r\n", "+OK\r\n", "-ERR x\r\n",
-    ":12\r\n", "$5\r\nhello\r\n", "$-1\r\n", "*-1\r\n", "*0\r\n", "%1\r\n+a\r\n:1\r\n",
-    "~2\r\n#t\r\n,1.5\r\n", ">3\r\n+message\r\n+ch\r\n+m\r\n", "|1\r\n+k\r\n+v\r\n+x\r\n",
-    "=15\r\ntxt:Some string\r\n", "(3492890328409238509324850943850943825024385\r\n",
-    "!21\r\nSYNTAX invalid syntax\r\n", "_\r\n", "$?\r\n;4\r\nHell\r\n;0\r\n", "*?\r\n:1\r\n.\r\n",
-    std::string("\0\r\n", 3), "'unbalanced\r\n", "\"\\x41\\n\"\r\n", "*1\r\n$4\r\nPI",
+    "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+    "PING\r\n",
+    "SET k \"a b\"\r\n",
+    "+OK\r\n",
+    "-ERR x\r\n",
+    ":12\r\n",
+    "$5\r\nhello\r\n",
+    "$-1\r\n",
+    "*-1\r\n",
+    "*0\r\n",
+    "%1\r\n+a\r\n:1\r\n",
+    "~2\r\n#t\r\n,1.5\r\n",
+    ">3\r\n+message\r\n+ch\r\n+m\r\n",
+    "|1\r\n+k\r\n+v\r\n+x\r\n",
+    "=15\r\ntxt:Some string\r\n",
+    "(3492890328409238509324850943850943825024385\r\n",
+    "!21\r\nSYNTAX invalid syntax\r\n",
+    "_\r\n",
+    "$?\r\n;4\r\nHell\r\n;0\r\n",
+    "*?\r\n:1\r\n.\r\n",
+    std::string("\0\r\n", 3),
+    "'unbalanced\r\n",
+    "\"\\x41\\n\"\r\n",
+    "*1\r\n$4\r\nPI",
 };
 
 std::string mutate(std::mt19937_64& rng) {
@@ -31,10 +49,18 @@ std::string mutate(std::mt19937_64& rng) {
   for (int i = 0; i < edits && !s.empty(); ++i) {
     size_t at = rng() % s.size();
     switch (rng() % 4) {
-      case 0: s[at] = static_cast<char>(rng()); break;
-      case 1: s.erase(at, 1 + rng() % 4); break;
-      case 2: s.insert(at, 1, "*$\r\n:-0123456789\0 \"'"[rng() % 20]); break;
-      case 3: s.insert(at, s.substr(rng() % s.size(), rng() % 16)); break;
+      case 0:
+        s[at] = static_cast<char>(rng());
+        break;
+      case 1:
+        s.erase(at, 1 + rng() % 4);
+        break;
+      case 2:
+        s.insert(at, 1, "*$\r\n:-0123456789\0 \"'"[rng() % 20]);
+        break;
+      case 3:
+        s.insert(at, s.substr(rng() % s.size(), rng() % 16));
+        break;
     }
   }
   return s;

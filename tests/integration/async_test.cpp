@@ -480,8 +480,9 @@ redis.registerFunction('touch', function(client){ return client.call('set', 'pri
   EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "written"}), "QUEUED");
   EXPECT_EQ(c_->run({"AUTH", "txuser", "pw"}), "QUEUED");
   EXPECT_EQ(c_->run({"TFCALL", "txs.touch", "0"}), "QUEUED");  // txuser may not write it
-  EXPECT_EQ(c_->run({"EXEC"}), "[OK, \"four\", OK, OK, OK, \"in5\", OK, "
-                               "(error) NOPERM No permissions to access a key]");
+  EXPECT_EQ(c_->run({"EXEC"}),
+            "[OK, \"four\", OK, OK, OK, \"in5\", OK, "
+            "(error) NOPERM No permissions to access a key]");
   // The connection stays in database 5, as txuser, like after a transaction Redis ran.
   EXPECT_EQ(c_->run({"GET", "written"}), "\"in5\"");
   EXPECT_EQ(c_->run({"TFCALL", "txs.get", "1", "written"}), "\"in5\"");

@@ -71,10 +71,10 @@ TEST_F(HardeningTest, NoAllocationPatternEndsTheProcess) {
   Client c(proxy_->port());
   ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kAllocations}), "OK");
   const std::vector<std::vector<std::string>> bombs = {
-      {"TFCALL", "alloc.chunks", "0"},          {"TFCALL", "alloc.big_chunks", "0"},
-      {"TFCALL", "alloc.strings", "0"},         {"TFCALLASYNC", "alloc.async_chunks", "0"},
-      {"TFCALLASYNC", "alloc.async_map", "0"},  {"TFCALLASYNC", "alloc.block_chunks", "0"},
-      {"TFCALLASYNC", "alloc.executor", "0"},   {"TFCALL", "alloc.sized", "1", "40000000"},
+      {"TFCALL", "alloc.chunks", "0"},         {"TFCALL", "alloc.big_chunks", "0"},
+      {"TFCALL", "alloc.strings", "0"},        {"TFCALLASYNC", "alloc.async_chunks", "0"},
+      {"TFCALLASYNC", "alloc.async_map", "0"}, {"TFCALLASYNC", "alloc.block_chunks", "0"},
+      {"TFCALLASYNC", "alloc.executor", "0"},  {"TFCALL", "alloc.sized", "1", "40000000"},
   };
   for (int round = 0; round < 3; ++round) {
     for (const auto& bomb : bombs) {
@@ -119,13 +119,15 @@ redis.registerFunction('small', function(c){ return new Uint8Array(1000).length;
 TEST_F(HardeningTest, LoadTimeAllocationFailsTheLoadOnly) {
   Client c(proxy_->port());
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(c.run({"TFUNCTION", "LOAD",
-                     "#!js api_version=1.0 name=loadbomb\nvar x = []; for (;;) x.push(new Array(1e7));"
-                     "\nredis.registerFunction('f', () => 1);"}),
-              "(error) Failed loading library: Err Execution was terminated due to OOM or timeout.");
+    EXPECT_EQ(
+        c.run({"TFUNCTION", "LOAD",
+               "#!js api_version=1.0 name=loadbomb\nvar x = []; for (;;) x.push(new Array(1e7));"
+               "\nredis.registerFunction('f', () => 1);"}),
+        "(error) Failed loading library: Err Execution was terminated due to OOM or timeout.");
     EXPECT_TRUE(proxy_->running());
   }
-  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", "#!js api_version=1.0 name=after\nredis.registerFunction('f', () => 1);"}),
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=after\nredis.registerFunction('f', () => 1);"}),
             "OK");
   EXPECT_EQ(c.run({"TFCALL", "after.f", "0"}), "1");
   EXPECT_EQ(c.run({"TFUNCTION", "DELETE", "after"}), "OK");

@@ -58,7 +58,8 @@ class InlineTest : public ::testing::Test {
   }
   static std::string describe(const Outcome& o) {
     std::string s = o.closed ? "closed after " : "open after ";
-    for (const std::string& r : o.replies) s += std::to_string(r.size()) + "B:" + r.substr(0, 60) + " ";
+    for (const std::string& r : o.replies)
+      s += std::to_string(r.size()) + "B:" + r.substr(0, 60) + " ";
     return s;
   }
 
@@ -95,8 +96,8 @@ class InlineTest : public ::testing::Test {
     std::this_thread::sleep_for(50ms);
     stop = true;
     for (auto& t : bystanders) t.join();
-    EXPECT_TRUE(direct == proxied) << label << "\n  redis:   " << describe(direct)
-                                   << "\n  tfproxy: " << describe(proxied);
+    EXPECT_TRUE(direct == proxied)
+        << label << "\n  redis:   " << describe(direct) << "\n  tfproxy: " << describe(proxied);
     EXPECT_EQ(bystander_failures, 0) << label;
     EXPECT_EQ(Client(proxy_->port()).run({"PING"}), "PONG") << label;
   }
@@ -115,8 +116,9 @@ TEST_F(InlineTest, NulBeforeTheLineEndWaitsLikeRedis) {
   expectSameAsRedis({std::string("*1\0\r\n$4\r\nPING\r\n", 15)}, "NUL in a multibulk header");
   expectSameAsRedis({std::string("*1\r\n$4\0\r\nPING\r\n", 15)}, "NUL in a bulk header");
   // More bytes after the NUL: both refuse once more than 64 KB wait.
-  expectSameAsRedis({std::string("PING\0\r\n", 7), std::string(40000, 'x'), std::string(40000, 'y')},
-                    "NUL then 80 KB");
+  expectSameAsRedis(
+      {std::string("PING\0\r\n", 7), std::string(40000, 'x'), std::string(40000, 'y')},
+      "NUL then 80 KB");
   // A NUL after the line end is the start of the next request.
   expectSameAsRedis({"PING\r\n" + std::string("\0", 1)}, "NUL after the line end");
 }
@@ -125,8 +127,8 @@ TEST_F(InlineTest, LineLengthsAroundTheLimits) {
   // `len` bytes before '\n' ('\r' included), the line end in a later read, as Redis sees a
   // line that arrives in pieces. The pause lets Redis read the whole line before its end
   // arrives: otherwise a line just over 64 KB may reach it in one read and be accepted.
-  for (size_t len : {16383u, 16384u, 16385u, 65535u, 65536u, 65537u, 65538u, 1048575u, 1048576u,
-                     1048577u}) {
+  for (size_t len :
+       {16383u, 16384u, 16385u, 65535u, 65536u, 65537u, 65538u, 1048575u, 1048576u, 1048577u}) {
     std::string body = "ECHO " + std::string(len - 6, 'v') + "\r";
     expectSameAsRedis({body, "\n", "PING\r\n"}, "line of " + std::to_string(len), 60ms);
   }

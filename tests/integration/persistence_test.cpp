@@ -131,8 +131,8 @@ TEST(PersistenceTest, ConcurrentChangesThroughTwoProxiesConverge) {
       if (i % 7 == 6) {
         c.call({"TFUNCTION", "DELETE", name});
       } else {
-        c.call({"TFUNCTION", "LOAD", "REPLACE", "CONFIG", "{\"n\": " + std::to_string(i) + "}",
-                code});
+        c.call(
+            {"TFUNCTION", "LOAD", "REPLACE", "CONFIG", "{\"n\": " + std::to_string(i) + "}", code});
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

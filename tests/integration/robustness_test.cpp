@@ -189,8 +189,8 @@ TEST(ClientLimits, DescriptorExhaustionBacksOff) {
   Client first(proxy.port());
   ASSERT_EQ(first.run({"PING"}), "PONG");
   const int fds = openFds(proxy.pid());
-  std::string cmd = "prlimit --pid " + std::to_string(proxy.pid()) + " --nofile=" +
-                    std::to_string(fds + 4) + ":";
+  std::string cmd =
+      "prlimit --pid " + std::to_string(proxy.pid()) + " --nofile=" + std::to_string(fds + 4) + ":";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::vector<std::unique_ptr<Client>> flood;
   for (int i = 0; i < 40; ++i) flood.push_back(std::make_unique<Client>(proxy.port()));

@@ -13,8 +13,8 @@ namespace {
 using resp::Value;
 
 // A COMMAND entry as Redis 7.4 sends it over RESP3 (flags as a set, subcommands 10th).
-Value entry(const std::string& name, int64_t arity, std::vector<std::string> flags,
-            int64_t first, int64_t last, int64_t step, std::vector<Value> subcommands = {}) {
+Value entry(const std::string& name, int64_t arity, std::vector<std::string> flags, int64_t first,
+            int64_t last, int64_t step, std::vector<Value> subcommands = {}) {
   std::vector<Value> flag_values;
   for (const auto& f : flags) flag_values.push_back(Value::simple(f));
   return Value::array({Value::bulk(name), Value::integerValue(arity),

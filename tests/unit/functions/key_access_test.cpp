@@ -15,11 +15,11 @@ using Verdict = KeyAccess::Verdict;
 
 // A GETUSER reply as Redis 7 sends it over RESP3.
 Value getUser(const std::string& keys, std::vector<Value> selectors = {}) {
-  return Value::array({Value::bulk("flags"), Value::array({Value::bulk("on")}),
-                       Value::bulk("commands"), Value::bulk("+@all"), Value::bulk("keys"),
-                       Value::bulk(keys), Value::bulk("channels"), Value::bulk(""),
-                       Value::bulk("selectors"), Value::array(std::move(selectors))},
-                      resp::Type::kMap);
+  return Value::array(
+      {Value::bulk("flags"), Value::array({Value::bulk("on")}), Value::bulk("commands"),
+       Value::bulk("+@all"), Value::bulk("keys"), Value::bulk(keys), Value::bulk("channels"),
+       Value::bulk(""), Value::bulk("selectors"), Value::array(std::move(selectors))},
+      resp::Type::kMap);
 }
 
 Verdict check(const KeyAccess& a, std::vector<std::string> keys) { return a.readWrite(keys); }
@@ -66,8 +66,8 @@ TEST(KeyAccessTest, SelectorsLeaveDenialsToRedis) {
 }
 
 TEST(KeyAccessTest, Resp2FlatReply) {
-  Value reply = Value::array({Value::bulk("keys"), Value::bulk("~k*"), Value::bulk("selectors"),
-                              Value::array({})});
+  Value reply = Value::array(
+      {Value::bulk("keys"), Value::bulk("~k*"), Value::bulk("selectors"), Value::array({})});
   KeyAccess a = KeyAccess::fromGetUser(reply);
   EXPECT_EQ(check(a, {"key"}), Verdict::kAllowed);
   EXPECT_EQ(check(a, {"other"}), Verdict::kDenied);

@@ -162,8 +162,8 @@ TEST(RequestParser, NulHidesALineEndAsInRedis) {
   // the buffered bytes pass the 64 KB limit. The line is never complete.
   using S = RequestParser::Status;
   for (const std::string& input :
-       {std::string("\0\r\n", 3), std::string("PING\0x\r\n", 8), std::string("*1\0\r\n$4\r\nPING\r\n", 15),
-        std::string("*1\r\n$4\0\r\nPING\r\n", 15)}) {
+       {std::string("\0\r\n", 3), std::string("PING\0x\r\n", 8),
+        std::string("*1\0\r\n$4\r\nPING\r\n", 15), std::string("*1\r\n$4\0\r\nPING\r\n", 15)}) {
     for (size_t chunk : {0, 1, 3}) {
       auto p = parseAll(input, chunk);
       EXPECT_EQ(p.status, S::kNeedMore) << "chunk " << chunk;
