@@ -72,5 +72,9 @@ inline constexpr char kExecuteAsyncNotAsync[] =
 inline constexpr char kNesting[] = "nesting level reached";
 inline constexpr char kSetElement[] = "Give value is not a key";
 inline constexpr char kVerbatimFormat[] = "Verbatim format length must be 3.";
+// tfproxy's own: a reply value longer than V8's longest string (about 512 MB).
+inline constexpr char kValueTooLong[] =
+    "ERR tfproxy: the value is too long for a JavaScript string";
+inline constexpr char kConversionFailed[] = "ERR tfproxy: could not convert the reply";
 
 }  // namespace tfproxy::scripting::errors

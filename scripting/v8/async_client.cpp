@@ -82,11 +82,11 @@ void remote(const v8::FunctionCallbackInfo<v8::Value>& info, int name_position) 
   std::string name = info.Length() > name_position && info[name_position]->IsString()
                          ? *v8::String::Utf8Value(isolate, info[name_position])
                          : std::string();
-  auto resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
-  resolver
-      ->Reject(ctx, newString(isolate, "Remote function " + name + " does not exists on library " +
-                                           library->name()))
-      .Check();
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
+  settle(ctx, resolver, /*fulfil=*/false,
+         newString(isolate,
+                   "Remote function " + name + " does not exists on library " + library->name()));
   info.GetReturnValue().Set(resolver->GetPromise());
 }
 

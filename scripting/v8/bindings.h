@@ -22,6 +22,10 @@ namespace bindings {
 // Throws `text` into JavaScript as a plain string.
 void throwString(v8::Isolate* isolate, std::string_view text);
 v8::Local<v8::String> newString(v8::Isolate* isolate, std::string_view utf8);
+// Fulfils or rejects `resolver` with `value`. A settlement V8 refuses (only while the isolate is
+// being stopped) leaves the promise pending; the stopped run answers its client.
+void settle(v8::Local<v8::Context> ctx, v8::Local<v8::Promise::Resolver> resolver, bool fulfil,
+            v8::Local<v8::Value> value);
 
 // redis_api.cpp: installs `redis` on the global object of a new library.
 void installRedis(Library& library, v8::Local<v8::Context> context, v8::Local<v8::Object> global);

@@ -227,7 +227,8 @@ void callAsync(const v8::FunctionCallbackInfo<v8::Value>& info, bool raw) {
     return;
   }
   Library& library = *stateOf(info)->library;
-  v8::Local<v8::Promise::Resolver> resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
   const uint64_t id = library.addResolver(resolver);
   std::string text;
   for (const std::string& a : args) text += (text.empty() ? "" : " ") + a;
@@ -251,11 +252,11 @@ void callAsync(const v8::FunctionCallbackInfo<v8::Value>& info, bool raw) {
             resp::Value v = *reply;
             if (v.isError()) v.str = upstreamAclText(v.str, user);
             if (convert::replyToJs(scope.isolate(), ctx, v, raw, &value, &failure)) {
-              r->Resolve(ctx, value).Check();
+              settle(ctx, r, /*fulfil=*/true, value);
               return;
             }
           }
-          r->Reject(ctx, newString(scope.isolate(), failure)).Check();
+          settle(ctx, r, /*fulfil=*/false, newString(scope.isolate(), failure));
         });
       });
   info.GetReturnValue().Set(resolver->GetPromise());
@@ -278,7 +279,8 @@ void executeAsync(const v8::FunctionCallbackInfo<v8::Value>& info) {
   }
   Library& library = *state->library;
   Invocation& invocation = *state->invocation;
-  v8::Local<v8::Promise::Resolver> resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
   const uint64_t id = library.addResolver(resolver);
   auto body = std::make_shared<v8::Global<v8::Function>>(isolate, info[0].As<v8::Function>());
   const backend::Identity identity = invocation.identity();
@@ -296,11 +298,11 @@ void executeAsync(const v8::FunctionCallbackInfo<v8::Value>& info) {
     v8::TryCatch tc(isolate);
     v8::Local<v8::Value> result;
     if (fn->Call(ctx, v8::Undefined(isolate), 1, client).ToLocal(&result)) {
-      r->Resolve(ctx, result).Check();
+      settle(ctx, r, /*fulfil=*/true, result);
     } else if (tc.HasTerminated()) {
       if (target != 0) lib->replyError(target, errors::kTerminated);
     } else {
-      r->Reject(ctx, tc.Exception()).Check();
+      settle(ctx, r, /*fulfil=*/false, tc.Exception());
     }
   });
   info.GetReturnValue().Set(resolver->GetPromise());

@@ -12,10 +12,31 @@ namespace {
 
 constexpr int kMaxNesting = 100;
 
+// Callers check lengths first (fits()); anything V8 still refuses becomes "".
 v8::Local<v8::String> str(v8::Isolate* isolate, std::string_view s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal,
-                                 static_cast<int>(s.size()))
-      .ToLocalChecked();
+  v8::Local<v8::String> out;
+  if (s.size() > static_cast<size_t>(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal,
+                               static_cast<int>(s.size()))
+           .ToLocal(&out)) {
+    return v8::String::Empty(isolate);
+  }
+  return out;
+}
+
+// A UTF-8 text of this many bytes has at most as many UTF-16 units.
+bool fits(std::string_view s, std::string* error) {
+  if (s.size() <= static_cast<size_t>(v8::String::kMaxLength)) return true;
+  *error = errors::kValueTooLong;
+  return false;
+}
+
+// Setting a property of an object made here fails only when the isolate is being stopped.
+bool set(v8::Local<v8::Context> ctx, v8::Local<v8::Object> o, v8::Local<v8::Value> key,
+         v8::Local<v8::Value> value, std::string* error) {
+  if (o->Set(ctx, key, value).FromMaybe(false)) return true;
+  *error = errors::kConversionFailed;
+  return false;
 }
 
 v8::Local<v8::ArrayBuffer> bytes(v8::Isolate* isolate, std::string_view s) {
@@ -47,6 +68,7 @@ bool toJs(v8::Isolate* isolate, v8::Local<v8::Context> ctx, const resp::Value& v
         *error = errors::kNotUtf8Value;
         return false;
       }
+      if (!fits(v.str, error)) return false;
       *out = str(isolate, v.str);
       return true;
     case resp::Type::kInteger:
@@ -66,9 +88,12 @@ bool toJs(v8::Isolate* isolate, v8::Local<v8::Context> ctx, const resp::Value& v
         *error = errors::kBigNumberNotUtf8;
         return false;
       }
+      if (!fits(v.str, error)) return false;
       v8::Local<v8::Object> o =
           v8::StringObject::New(isolate, str(isolate, v.str)).As<v8::Object>();
-      o->Set(ctx, str(isolate, "__reply_type"), str(isolate, "big_number")).Check();
+      if (!set(ctx, o, str(isolate, "__reply_type"), str(isolate, "big_number"), error)) {
+        return false;
+      }
       *out = o;
       return true;
     }
@@ -81,10 +106,13 @@ bool toJs(v8::Isolate* isolate, v8::Local<v8::Context> ctx, const resp::Value& v
           *error = errors::kNotUtf8Value;
           return false;
         }
+        if (!fits(v.str, error)) return false;
         o = v8::StringObject::New(isolate, str(isolate, v.str)).As<v8::Object>();
       }
-      o->Set(ctx, str(isolate, "__reply_type"), str(isolate, "verbatim")).Check();
-      o->Set(ctx, str(isolate, "__format"), str(isolate, v.format)).Check();
+      if (!set(ctx, o, str(isolate, "__reply_type"), str(isolate, "verbatim"), error) ||
+          !set(ctx, o, str(isolate, "__format"), str(isolate, v.format), error)) {
+        return false;
+      }
       *out = o;
       return true;
     }
@@ -94,7 +122,10 @@ bool toJs(v8::Isolate* isolate, v8::Local<v8::Context> ctx, const resp::Value& v
       for (size_t i = 0; i < v.elements.size(); ++i) {
         v8::Local<v8::Value> e;
         if (!toJs(isolate, ctx, v.elements[i], raw, &e, error)) return false;
-        a->Set(ctx, static_cast<uint32_t>(i), e).Check();
+        if (!a->Set(ctx, static_cast<uint32_t>(i), e).FromMaybe(false)) {
+          *error = errors::kConversionFailed;
+          return false;
+        }
       }
       *out = a;
       return true;
@@ -121,6 +152,7 @@ bool toJs(v8::Isolate* isolate, v8::Local<v8::Context> ctx, const resp::Value& v
             *error = errors::kBinaryMapKey;
             return false;
           }
+          if (!fits(key.str, error)) return false;
           k = str(isolate, key.str);
         } else if (key.type == resp::Type::kInteger) {
           k = v8::Number::New(isolate, static_cast<double>(key.integer));
@@ -130,7 +162,7 @@ bool toJs(v8::Isolate* isolate, v8::Local<v8::Context> ctx, const resp::Value& v
         }
         v8::Local<v8::Value> value;
         if (!toJs(isolate, ctx, v.elements[i + 1], raw, &value, error)) return false;
-        o->Set(ctx, k, value).Check();
+        if (!set(ctx, o, k, value, error)) return false;
       }
       *out = o;
       return true;
@@ -209,7 +241,8 @@ class ReplyBuilder {
     if (v->IsSet()) {
       v8::Local<v8::Array> items = v.As<v8::Set>()->AsArray();
       for (uint32_t i = 0; i < items->Length(); ++i) {
-        v8::Local<v8::Value> e = items->Get(ctx_, i).ToLocalChecked();
+        v8::Local<v8::Value> e;
+        if (!items->Get(ctx_, i).ToLocal(&e)) return fail("Failed reading set element");
         if (!(e->IsInt32() || e->IsBigInt() || e->IsString() || e->IsStringObject() ||
               e->IsArrayBuffer() || e->IsBoolean())) {
           return fail(errors::kSetElement);
@@ -217,7 +250,9 @@ class ReplyBuilder {
       }
       w_.setHeader(items->Length());
       for (uint32_t i = 0; i < items->Length(); ++i) {
-        if (!write(items->Get(ctx_, i).ToLocalChecked(), depth + 1)) return false;
+        v8::Local<v8::Value> e;
+        if (!items->Get(ctx_, i).ToLocal(&e)) return fail("Failed reading set element");
+        if (!write(e, depth + 1)) return false;
       }
       return true;
     }
@@ -243,7 +278,8 @@ class ReplyBuilder {
       }
       w_.mapHeader(names->Length());
       for (uint32_t i = 0; i < names->Length(); ++i) {
-        v8::Local<v8::Value> key = names->Get(ctx_, i).ToLocalChecked();
+        v8::Local<v8::Value> key;
+        if (!names->Get(ctx_, i).ToLocal(&key)) return fail("Failed reading object properties");
         if (key->IsNumber()) {
           w_.integer(static_cast<int64_t>(key.As<v8::Number>()->Value()));
         } else {

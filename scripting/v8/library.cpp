@@ -411,13 +411,18 @@ void Library::replyError(uint64_t id, std::string_view text) {
 void Library::replyWhenSettled(uint64_t id, v8::Local<v8::Promise> promise) {
   v8::Local<v8::Context> ctx = isolate_->GetCurrentContext();
   v8::Local<v8::External> data = v8::External::New(isolate_, reinterpret_cast<void*>(id));
-  auto fulfilled = v8::Function::New(
-      ctx, [](const v8::FunctionCallbackInfo<v8::Value>& info) { onSettled(info, true); }, data);
-  auto rejected = v8::Function::New(
-      ctx, [](const v8::FunctionCallbackInfo<v8::Value>& info) { onSettled(info, false); }, data);
+  v8::Local<v8::Function> fulfilled;
+  v8::Local<v8::Function> rejected;
   v8::Local<v8::Promise> ignored;
-  if (!promise->Then(ctx, fulfilled.ToLocalChecked(), rejected.ToLocalChecked())
-           .ToLocal(&ignored)) {
+  if (!v8::Function::New(
+           ctx, [](const v8::FunctionCallbackInfo<v8::Value>& info) { onSettled(info, true); },
+           data)
+           .ToLocal(&fulfilled) ||
+      !v8::Function::New(
+           ctx, [](const v8::FunctionCallbackInfo<v8::Value>& info) { onSettled(info, false); },
+           data)
+           .ToLocal(&rejected) ||
+      !promise->Then(ctx, fulfilled, rejected).ToLocal(&ignored)) {
     replyError(id, errors::kPromiseDropped);
     return;
   }

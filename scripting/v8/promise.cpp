@@ -10,7 +10,7 @@ namespace {
 
 // resolve / reject; data is the promise's resolver.
 template <bool kFulfil>
-void settle(const v8::FunctionCallbackInfo<v8::Value>& info) {
+void settleLater(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   auto* library = static_cast<Library*>(isolate->GetData(0));
   if (library->deleted()) {
@@ -24,11 +24,7 @@ void settle(const v8::FunctionCallbackInfo<v8::Value>& info) {
   library->postJob(0, [resolver, value](JsScope& scope) {
     v8::Local<v8::Promise::Resolver> r = resolver->Get(scope.isolate());
     v8::Local<v8::Value> v = value->Get(scope.isolate());
-    if (kFulfil) {
-      r->Resolve(scope.context(), v).Check();
-    } else {
-      r->Reject(scope.context(), v).Check();
-    }
+    settle(scope.context(), r, kFulfil, v);
     resolver->Reset();
     value->Reset();
   });
@@ -42,10 +38,15 @@ void construct(const v8::FunctionCallbackInfo<v8::Value>& info) {
     throwString(isolate, errors::kBadPromiseArgument);
     return;
   }
-  v8::Local<v8::Promise::Resolver> resolver = v8::Promise::Resolver::New(ctx).ToLocalChecked();
-  v8::Local<v8::Value> settlers[2] = {
-      v8::Function::New(ctx, settle<true>, resolver).ToLocalChecked(),
-      v8::Function::New(ctx, settle<false>, resolver).ToLocalChecked()};
+  v8::Local<v8::Promise::Resolver> resolver;
+  v8::Local<v8::Function> fulfil;
+  v8::Local<v8::Function> reject;
+  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver) ||
+      !v8::Function::New(ctx, settleLater<true>, resolver).ToLocal(&fulfil) ||
+      !v8::Function::New(ctx, settleLater<false>, resolver).ToLocal(&reject)) {
+    return;  // being stopped
+  }
+  v8::Local<v8::Value> settlers[2] = {fulfil, reject};
   v8::TryCatch tc(isolate);
   if (info[0].As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 2, settlers).IsEmpty()) {
     // Stopped by the watchdog or the memory limit: the termination goes on unwinding by itself.

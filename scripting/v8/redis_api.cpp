@@ -59,14 +59,21 @@ bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOp
     return false;
   }
   v8::Local<v8::Object> options = arg.As<v8::Object>();
+  // A getter or proxy trap that throws leaves its exception pending: parsing stops and
+  // JavaScript gets it.
+  bool thrown = false;
   auto field = [&](const char* name, v8::Local<v8::Value>* value) {
     v8::Local<v8::String> key = newString(isolate, name);
-    if (!options->Get(ctx, key).ToLocal(value)) return false;
-    options->Delete(ctx, key).Check();
+    if (!options->Get(ctx, key).ToLocal(value) || options->Delete(ctx, key).IsNothing()) {
+      thrown = true;
+      return false;
+    }
     return !(*value)->IsNullOrUndefined();
   };
   v8::Local<v8::Value> description;
-  if (field("description", &description)) {
+  const bool has_description = field("description", &description);
+  if (thrown) return false;
+  if (has_description) {
     if (!description->IsString()) {
       throwConversion(isolate, kPosition, kType,
                       "Failed getting field description, Value is not string.");
@@ -75,7 +82,9 @@ bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOp
     out->description = convert::utf8(isolate, description);
   }
   v8::Local<v8::Value> flags;
-  if (field("flags", &flags)) {
+  const bool has_flags = field("flags", &flags);
+  if (thrown) return false;
+  if (has_flags) {
     if (!flags->IsArray()) {
       throwConversion(isolate, kPosition, kType,
                       "Failed getting field flags, Value is not an array.");
@@ -83,7 +92,8 @@ bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOp
     }
     v8::Local<v8::Array> list = flags.As<v8::Array>();
     for (uint32_t i = 0; i < list->Length(); ++i) {
-      v8::Local<v8::Value> f = list->Get(ctx, i).ToLocalChecked();
+      v8::Local<v8::Value> f;
+      if (!list->Get(ctx, i).ToLocal(&f)) return false;
       if (f->IsString()) {
         out->flags.emplace_back(convert::utf8(isolate, f));
       } else {
@@ -95,8 +105,10 @@ bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOp
   if (options->GetOwnPropertyNames(ctx).ToLocal(&rest) && rest->Length() > 0) {
     std::string names;
     for (uint32_t i = 0; i < rest->Length(); ++i) {
+      v8::Local<v8::Value> name;
+      if (!rest->Get(ctx, i).ToLocal(&name)) return false;
       if (i > 0) names += ",";
-      names += convert::utf8(isolate, rest->Get(ctx, i).ToLocalChecked());
+      names += convert::utf8(isolate, name);
     }
     throwConversion(isolate, kPosition, kType, "Unknown properties given: " + names);
     return false;
@@ -191,9 +203,21 @@ void throwString(v8::Isolate* isolate, std::string_view text) {
 }
 
 v8::Local<v8::String> newString(v8::Isolate* isolate, std::string_view utf8) {
-  return v8::String::NewFromUtf8(isolate, utf8.data(), v8::NewStringType::kNormal,
-                                 static_cast<int>(utf8.size()))
-      .ToLocalChecked();
+  v8::Local<v8::String> s;
+  // Texts made here are names and messages; one over V8's string limit becomes "".
+  if (utf8.size() > static_cast<size_t>(v8::String::kMaxLength) ||
+      !v8::String::NewFromUtf8(isolate, utf8.data(), v8::NewStringType::kNormal,
+                               static_cast<int>(utf8.size()))
+           .ToLocal(&s)) {
+    return v8::String::Empty(isolate);
+  }
+  return s;
+}
+
+void settle(v8::Local<v8::Context> ctx, v8::Local<v8::Promise::Resolver> resolver, bool fulfil,
+            v8::Local<v8::Value> value) {
+  v8::Maybe<bool> done = fulfil ? resolver->Resolve(ctx, value) : resolver->Reject(ctx, value);
+  static_cast<void>(done.FromMaybe(false));
 }
 
 void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Object> global) {

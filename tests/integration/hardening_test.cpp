@@ -96,6 +96,44 @@ TEST_F(HardeningTest, NoAllocationPatternEndsTheProcess) {
   EXPECT_EQ(c.run({"TFUNCTION", "DELETE", "alloc"}), "OK");
 }
 
+// JavaScript that throws where tfproxy reads its values (getters, proxy traps) gets its own
+// exception back; nothing it does makes V8 abort the process.
+TEST_F(HardeningTest, ThrowingGettersAndTrapsAreErrorsNotCrashes) {
+  Client c(proxy_->port());
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=traps1
+var flags = ['no-writes'];
+Object.defineProperty(flags, 0, {get() { throw 'flag getter'; }});
+redis.registerFunction('f', () => 1, {flags: flags});
+)"}),
+            "(error) Failed loading library: flag getter.");
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=traps2
+redis.registerFunction('f', () => 1, new Proxy({}, {deleteProperty() { throw 'delete trap'; }}));
+)"}),
+            "(error) Failed loading library: delete trap.");
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=traps3
+redis.registerFunction('f', () => 1, new Proxy({}, {get() { throw 'get trap'; }}));
+)"}),
+            "(error) Failed loading library: get trap.");
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=traps
+redis.registerFunction('set', function(c){
+  var s = new Set([1]);
+  return new Proxy(s, {});
+});
+redis.registerFunction('obj', function(c){
+  return new Proxy({a: 1}, {ownKeys() { throw 'keys trap'; }});
+});
+redis.registerAsyncFunction('remote', async function(c){ return await c.runOnKey('k', 'nothing'); });
+)"}),
+            "OK");
+  EXPECT_TRUE(c.call({"TFCALL", "traps.obj", "0"}).isError());
+  c.run({"TFCALL", "traps.set", "0"});
+  EXPECT_EQ(c.run({"TFCALLASYNC", "traps.remote", "0"}),
+            "(error) Remote function nothing does not exists on library traps");
+  EXPECT_TRUE(proxy_->running());
+  EXPECT_EQ(c.run({"PING"}), "PONG");
+  EXPECT_EQ(c.run({"TFUNCTION", "DELETE", "traps"}), "OK");
+}
+
 // ArrayBuffers live outside the V8 heap; they have their own budget (v8-maxmemory in all).
 TEST_F(HardeningTest, ArrayBuffersHaveABudget) {
   Client c(proxy_->port());
