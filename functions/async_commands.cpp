@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backend/errors.h"
 #include "io/buffer.h"
 #include "io/socket_io.h"
 #include "resp/decoder.h"
@@ -141,7 +142,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
 
   void fail(const std::string& why) {
     broken_ = true;
-    report(std::nullopt, "ERR tfproxy: connection to the backend lost (" + why + ")");
+    report(std::nullopt, std::string(backend::errors::kLost) + " (" + why + ")");
   }
 
   void report(std::optional<resp::Value> reply, const std::string& error) {
@@ -233,7 +234,7 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
   io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
                    [this, call](int fd, const std::string& error) {
                      if (fd < 0) {
-                       finish(call, std::nullopt, "ERR tfproxy: backend unavailable: " + error);
+                       finish(call, std::nullopt, backend::errors::kUnavailablePrefix + error);
                        return;
                      }
                      auto conn = std::make_unique<Connection>(*this, fd, call->identity);

@@ -5,6 +5,7 @@
 #include <future>
 #include <limits>
 
+#include "backend/errors.h"
 #include "functions/library_store.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
@@ -571,7 +572,7 @@ void TfCommands::configGet(const std::vector<std::string>& patterns, bool forwar
     backend::ScriptConnectionPool::Failure failure;
     std::string error;
     auto lease = services_.connections->acquire(identity, &failure, &error);
-    if (!lease) return done(errorReply(client, "ERR tfproxy: backend unavailable: " + error));
+    if (!lease) return done(errorReply(client, backend::errors::kUnavailablePrefix + error));
     std::vector<std::string_view> command = {"CONFIG", "GET"};
     for (const std::string& p : patterns) command.push_back(p);
     auto reply = lease->run(client.db, command);
@@ -603,7 +604,7 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
     backend::ScriptConnectionPool::Failure failure;
     std::string error;
     auto lease = services_.connections->acquire(identity, &failure, &error);
-    if (!lease) return done(errorReply(client, "ERR tfproxy: backend unavailable: " + error));
+    if (!lease) return done(errorReply(client, backend::errors::kUnavailablePrefix + error));
     std::vector<std::string_view> command = {"CONFIG", "SET"};
     for (const auto& [k, v] : theirs) {
       command.push_back(k);

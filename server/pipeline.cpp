@@ -80,8 +80,7 @@ void Pipeline::abandon() {
   uint32_t counted = released_;
   for (Slot& s : slots_) {
     counted += s.weight;
-    if (s.capture)
-      std::exchange(s.capture, nullptr)("-ERR tfproxy: the client connection closed\r\n");
+    if (s.capture) std::exchange(s.capture, nullptr)(errors::kClientClosed);
   }
   if (counted > 0) gate_.release(counted);
   released_ = 0;

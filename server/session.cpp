@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backend/errors.h"
 #include "backend/link.h"
 #include "functions/intercept.h"
 #include "io/socket_io.h"
@@ -104,7 +105,7 @@ void Session::start() {
     connectBackend();
   } else {
     backend_state_ = BackendState::kUnavailable;
-    pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + services_.link->lastError());
+    pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + services_.link->lastError());
   }
 }
 
@@ -122,7 +123,7 @@ void Session::connectBackend() {
                      if (fd < 0) {
                        self->services_.link->markDown(error);
                        self->backend_state_ = BackendState::kUnavailable;
-                       self->pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + error);
+                       self->pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + error);
                      } else {
                        self->services_.link->markUp();
                        self->backend_fd_ = fd;
@@ -191,7 +192,7 @@ void Session::process() {
     if (services_.link->up()) {
       if (pipeline_.unavailable()) pipeline_.setUnavailable({});
     } else if (!pipeline_.unavailable()) {
-      pipeline_.setUnavailable(errors::kBackendUnavailablePrefix + services_.link->lastError());
+      pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + services_.link->lastError());
     }
   } else if (backend_state_ == BackendState::kUnavailable && services_.link->up() &&
              pipeline_.idle() && !client_in_.empty()) {
@@ -277,7 +278,7 @@ void Session::dispatchIntercepted() {
           loop.post([weak, on_reply = std::move(on_reply)]() mutable {
             auto self = weak.lock();
             if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
-              on_reply("-ERR tfproxy: the client connection closed\r\n", {});
+              on_reply(errors::kClientClosed, {});
               return;
             }
             std::string exec;
@@ -377,7 +378,7 @@ void Session::readBackend() {
     if (drained) backend_readable_ = false;
     if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
       backendLost(r == io::IoResult::kClosed ? "closed by the backend" : std::strerror(errno),
-                  errors::kBackendLost);
+                  backend::errors::kLost);
       return;
     }
     if (r == io::IoResult::kWouldBlock) break;
@@ -385,7 +386,7 @@ void Session::readBackend() {
     size_t used = pipeline_.onBackendInput(backend_in_.view(), &to_client_);
     if (used == std::string_view::npos) {
       spdlog::error("client {}: the backend sent a malformed reply", peer_);
-      backendLost("malformed reply", errors::kBackendLost);
+      backendLost("malformed reply", backend::errors::kLost);
       return;
     }
     backend_in_.consume(used);
@@ -401,7 +402,7 @@ void Session::onSharedReplies(std::string_view frames) {
   if (closed_) return;
   size_t used = pipeline_.onBackendInput(frames, &to_client_);
   if (used != frames.size()) {
-    backendLost("malformed reply", errors::kBackendLost);
+    backendLost("malformed reply", backend::errors::kLost);
     return;
   }
   noteChanges();
@@ -426,7 +427,7 @@ void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
   if (now - stalled_since_ < limit) return;
   spdlog::warn("client {}: no reply from the backend within {} ms; closing the connection", peer_,
                limit.count());
-  backendLost("backend timeout", errors::kBackendTimeout);
+  backendLost("backend timeout", backend::errors::kTimedOut);
 }
 
 void Session::closeBackendSocket() {
@@ -471,7 +472,7 @@ void Session::flushBackend() {
   }
   io::IoResult r = io::writeSome(backend_fd_, &to_backend_, &backend_written_);
   if (r == io::IoResult::kError) {
-    backendLost(std::strerror(errno), errors::kBackendLost);
+    backendLost(std::strerror(errno), backend::errors::kLost);
     return;
   }
   if (r == io::IoResult::kWouldBlock) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backend/errors.h"
 #include "backend/link.h"
 #include "io/socket_io.h"
 #include "server/errors.h"
@@ -52,7 +53,7 @@ void SharedConnection::connect() {
                      }
                      if (fd < 0) {
                        self->link_.markDown(error);
-                       self->fail("cannot connect: " + error, errors::kBackendLost);
+                       self->fail("cannot connect: " + error, backend::errors::kLost);
                        return;
                      }
                      self->link_.markUp();
@@ -96,7 +97,7 @@ void SharedConnection::flush() {
       blocked_ = true;  // the writable edge calls again
       return;
     case io::IoResult::kError:
-      fail(std::strerror(errno), errors::kBackendLost);
+      fail(std::strerror(errno), backend::errors::kLost);
       return;
     default:
       return;
@@ -108,7 +109,7 @@ void SharedConnection::read() {
     auto space = in_.prepare();
     ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
     if (n == 0) {
-      fail("closed by the backend", errors::kBackendLost);
+      fail("closed by the backend", backend::errors::kLost);
       return;
     }
     if (n < 0) {
@@ -117,7 +118,7 @@ void SharedConnection::read() {
         readable_ = false;
         return;
       }
-      fail(std::strerror(errno), errors::kBackendLost);
+      fail(std::strerror(errno), backend::errors::kLost);
       return;
     }
     ++reads_;
@@ -134,7 +135,7 @@ void SharedConnection::read() {
       if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
       if (r.status == resp::ReplyFramer::Status::kError || fifo_.empty()) {
         spdlog::error("shared backend connection: unexpected or malformed reply");
-        fail("malformed reply", errors::kBackendLost);
+        fail("malformed reply", backend::errors::kLost);
         return;
       }
       pos += r.consumed;
@@ -177,7 +178,7 @@ void SharedConnection::checkTimeout(std::chrono::steady_clock::time_point now,
   if (stalled_since_ == std::chrono::steady_clock::time_point{}) stalled_since_ = now;
   if (now - stalled_since_ < limit) return;
   spdlog::warn("shared backend connection: no reply within {} ms; replacing it", limit.count());
-  fail("backend timeout", errors::kBackendTimeout);
+  fail("backend timeout", backend::errors::kTimedOut);
 }
 
 void SharedConnection::close() {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "backend/command_table.h"
+#include "backend/errors.h"
 #include "resp/number.h"
 #include "scripting/errors.h"
 #include "scripting/v8/bindings.h"
@@ -96,7 +97,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
     if (!lease_) {
       *error = failure == backend::ScriptConnectionPool::Failure::kAuthentication
                    ? errors::kUserGone
-                   : "ERR tfproxy: backend unavailable: " + reason;
+                   : backend::errors::kUnavailablePrefix + reason;
       return std::nullopt;
     }
   }
