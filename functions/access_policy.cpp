@@ -7,8 +7,6 @@
 namespace tfproxy::functions {
 namespace {
 
-// TFCALL's declared keys are checked as FCALL's: the user must be able to read and write them.
-constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
 // How long ACL answers are trusted: ACL changes take effect within this time.
 constexpr std::chrono::seconds kAccessCacheTime{1};
 // Answers about keys only a selector grants, cached per user and keys; the cache starts over
@@ -70,7 +68,7 @@ AccessPolicy::Verdict AccessPolicy::cachedLocked(const std::string& user,
     case KeyAccess::Verdict::kAllowed:
       return {true, std::nullopt};
     case KeyAccess::Verdict::kDenied:
-      return {true, std::string(kKeyDenied)};
+      return {true, std::string(scripting::errors::kKeyDenied)};
     case KeyAccess::Verdict::kAskRedis:
       break;
   }
@@ -110,7 +108,7 @@ std::optional<std::string> AccessPolicy::check(const std::string& user,
   command.insert(command.end(), keys.begin(), keys.end());
   std::optional<resp::Value> reply = askBackend(command);
   std::optional<std::string> denial;
-  if (reply && reply->type == resp::Type::kBulkString) denial = kKeyDenied;
+  if (reply && reply->type == resp::Type::kBulkString) denial = scripting::errors::kKeyDenied;
   std::lock_guard lock(mutex_);
   if (selector_answers_.size() >= kMaxSelectorAnswers) selector_answers_.clear();
   selector_answers_[selectorKey(user, keys)] = {
@@ -157,7 +155,7 @@ std::optional<std::string> AccessPolicy::permission(const std::string& user,
   for (const std::string& part : equivalent) command.push_back(part);
   std::optional<resp::Value> reply = askBackend(command);
   if (reply && reply->type == resp::Type::kBulkString) {
-    denial = "NOPERM User " + user + " has no permissions to run the '" + shown_name + "' command";
+    denial = scripting::errors::noPermissions(user, "to run the '" + shown_name + "' command");
   } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
     denial = std::string(scripting::errors::kUserGone);
   } else if (!reply || reply->isError()) {

@@ -15,6 +15,7 @@
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
+#include "scripting/errors.h"
 
 namespace tfproxy::functions {
 
@@ -128,7 +129,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
       const resp::Value& hello = replies_[i++];
       if (hello.isError() && hello.str.rfind("WRONGPASS", 0) == 0) {
         broken_ = true;  // this identity cannot authenticate (a deleted or disabled user)
-        return report(std::nullopt, "User does not exists or disabled");
+        return report(std::nullopt, scripting::errors::kUserGone);
       }
     }
     if (select_pending_) {

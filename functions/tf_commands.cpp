@@ -6,9 +6,11 @@
 #include <limits>
 
 #include "backend/errors.h"
+#include "functions/errors.h"
 #include "functions/library_store.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
+#include "resp/errors.h"
 #include "resp/number.h"
 #include "scripting/errors.h"
 #include "scripting/text.h"
@@ -38,19 +40,19 @@ std::string valueReply(const ClientContext& client, const resp::Value& v) {
 // ERR-prefixed messages of SPEC 3.0.
 std::optional<uint64_t> parseNumkeys(std::string_view s, std::string* error) {
   if (s.empty()) {
-    *error = "ERR cannot parse integer from empty string";
+    *error = errors::kEmptyInteger;
     return std::nullopt;
   }
   if (s[0] == '+') s.remove_prefix(1);
   if (s.empty()) {
-    *error = "ERR invalid digit found in string";
+    *error = errors::kInvalidDigit;
     return std::nullopt;
   }
   uint64_t v = 0;
   bool overflow = false;
   for (char c : s) {
     if (c < '0' || c > '9') {
-      *error = "ERR invalid digit found in string";
+      *error = errors::kInvalidDigit;
       return std::nullopt;
     }
     uint64_t d = static_cast<uint64_t>(c - '0');
@@ -58,7 +60,7 @@ std::optional<uint64_t> parseNumkeys(std::string_view s, std::string* error) {
     v = v * 10 + d;
   }
   if (overflow) {
-    *error = "ERR number too large to fit in target type";
+    *error = errors::kIntegerTooLarge;
     return std::nullopt;
   }
   return v;
@@ -193,15 +195,15 @@ void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
   for (const CommandSpec& s : kCommands) {
     if (name == s.name) spec = &s;
   }
-  if (spec == nullptr) return done(errorReply(client, "ERR unknown command '" + argv[0] + "'"));
+  if (spec == nullptr) return done(errorReply(client, resp::errors::unknownCommand(argv[0], "")));
   // As on Redis: nothing but an error before a required authentication.
   if (services_.status != nullptr && services_.status->authRequired() && client.user == "default" &&
       client.password.empty()) {
-    return done(errorReply(client, "NOAUTH Authentication required."));
+    return done(errorReply(client, errors::kNoAuth));
   }
   const int argc = static_cast<int>(argv.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
-    return done(errorReply(client, "ERR wrong number of arguments for '" + name + "' command"));
+    return done(errorReply(client, resp::errors::wrongArity(name)));
   }
   std::vector<std::string> equivalent = redisEquivalent(argv);
   if (equivalent.empty()) return (this->*spec->handler)(argv, client, std::move(done));
@@ -267,7 +269,7 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
   auto [prefix_frame, after_prefix] = prefix_future.get();
   resp::Value prefix;
   if (!resp::decodeValue(prefix_frame, &prefix)) {
-    prefix = resp::Value::error("ERR tfproxy: malformed EXEC reply");
+    prefix = resp::Value::error(errors::kMalformedExec);
   }
   if (prefix.isNull() || prefix.isError()) {
     services_.host->leaveAtomicSection();
@@ -321,7 +323,8 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
           if (lower(batch[i][0]) == "acl") access_.forget();
         }
       } else {
-        w.error("ERR tfproxy: " + (error.empty() ? std::string("transaction failed") : error));
+        w.error(errors::kPrefix +
+                (error.empty() ? std::string(errors::kTransactionFailed) : error));
       }
       results.push_back(std::move(bytes));
     }
@@ -342,8 +345,7 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
         (lower(cmd[1]) == "load" || lower(cmd[1]) == "delete")) {
       // Loading and deleting cannot run inside a transaction (SPEC 3.1).
       std::string bytes;
-      resp::ReplyWriter(&bytes, client.protocol)
-          .error("ERR Blocking module command called from transaction");
+      resp::ReplyWriter(&bytes, client.protocol).error(errors::kBlockingInTransaction);
       results.push_back(std::move(bytes));
       continue;
     }
@@ -370,7 +372,7 @@ void TfCommands::tfunction(const Args& argv, const ClientContext& client, Done d
   if (sub == "delete") return remove(argv, client, std::move(done));
   if (sub == "list") return list(argv, client, std::move(done));
   if (sub == "debug") return debug(argv, client, std::move(done));
-  done(errorReply(client, "Unknown subcommand " + sub));
+  done(errorReply(client, errors::unknownSubcommand(sub)));
 }
 
 void TfCommands::load(const Args& argv, const ClientContext& client, Done done) {
@@ -386,35 +388,32 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
     } else if (keyword == "debug") {
       debug = true;
     } else if (keyword == "config" || keyword == "user") {
-      if (i + 1 >= argv.size())
-        return done(errorReply(client, "configuration value was not given"));
+      if (i + 1 >= argv.size()) return done(errorReply(client, errors::kNoConfigValue));
       const std::string& value = argv[++i];
       if (keyword == "user") {
         user_given = true;
         continue;
       }
       if (!scripting::isValidUtf8(value)) {
-        return done(errorReply(client, "given configuration value is not a valid string"));
+        return done(errorReply(client, errors::kConfigNotString));
       }
       bool is_object = false;
       if (auto problem = scripting::checkJson(value, &is_object)) {
         return done(errorReply(
             client, "configuration must be a valid json, '" + value + "', " + *problem + "."));
       }
-      if (!is_object) return done(errorReply(client, "configuration must be a valid json object"));
+      if (!is_object) return done(errorReply(client, errors::kConfigNotObject));
       request.config = value;
     } else {
       code = &a;  // everything after the code is ignored
       break;
     }
   }
-  if (code == nullptr) return done(errorReply(client, "Could not find library payload"));
-  if (!scripting::isValidUtf8(*code))
-    return done(errorReply(client, "lib code must a valid string"));
-  if (user_given) return done(errorReply(client, "Unknown argument user"));
+  if (code == nullptr) return done(errorReply(client, errors::kNoPayload));
+  if (!scripting::isValidUtf8(*code)) return done(errorReply(client, errors::kCodeNotString));
+  if (user_given) return done(errorReply(client, errors::kUserArgument));
   if (debug) {
-    return done(
-        errorReply(client, "The debug server address was not specified in the configuration."));
+    return done(errorReply(client, errors::kNoDebugServer));
   }
   request.code = *code;
   request.user = client.user;
@@ -424,7 +423,7 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
     persist = [store](const scripting::LibraryDefinition* d,
                       const std::string& name) -> scripting::Engine::Outcome {
       auto failure = d != nullptr ? store->put(*d) : store->erase(name);
-      if (failure) return "ERR tfproxy: could not store the library in the backend: " + *failure;
+      if (failure) return errors::kStoreFailed + *failure;
       return std::nullopt;
     };
   }
@@ -437,7 +436,7 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
 }
 
 void TfCommands::remove(const Args& argv, const ClientContext& client, Done done) {
-  if (argv.size() < 3) return done(errorReply(client, "function name was not given"));
+  if (argv.size() < 3) return done(errorReply(client, errors::kNoFunctionName));
   if (!scripting::isValidUtf8(argv[2]))
     return done(errorReply(client, scripting::errors::kNotUtf8));
   LibraryStore* store = services_.store;
@@ -446,7 +445,7 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
     persist = [store](const scripting::LibraryDefinition*,
                       const std::string& name) -> scripting::Engine::Outcome {
       if (auto failure = store->erase(name)) {
-        return "ERR tfproxy: could not remove the library from the backend: " + *failure;
+        return errors::kRemoveFailed + *failure;
       }
       return std::nullopt;
     };
@@ -463,8 +462,7 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
 void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {
   scripting::ListRequest request;
   for (size_t i = 2; i < argv.size(); ++i) {
-    if (!scripting::isValidUtf8(argv[i]))
-      return done(errorReply(client, "Binary option is not allowed"));
+    if (!scripting::isValidUtf8(argv[i])) return done(errorReply(client, errors::kBinaryOption));
     const std::string option = lower(argv[i]);
     if (option == "withcode") {
       request.with_code = true;
@@ -475,13 +473,13 @@ void TfCommands::list(const Args& argv, const ClientContext& client, Done done) 
     } else if (option == "vvv") {
       request.verbosity += 3;
     } else if (option == "library") {
-      if (i + 1 >= argv.size()) return done(errorReply(client, "Library name was not given"));
+      if (i + 1 >= argv.size()) return done(errorReply(client, errors::kNoLibraryName));
       if (!scripting::isValidUtf8(argv[i + 1])) {
-        return done(errorReply(client, "Library name is not a string"));
+        return done(errorReply(client, errors::kLibraryNameNotString));
       }
       request.library = argv[++i];
     } else {
-      return done(errorReply(client, "Unknown option '" + option + "'"));
+      return done(errorReply(client, errors::unknownOption(option)));
     }
   }
   done(valueReply(client, services_.engine->list(request)));
@@ -489,7 +487,7 @@ void TfCommands::list(const Args& argv, const ClientContext& client, Done done) 
 
 void TfCommands::debug(const Args& argv, const ClientContext& client, Done done) {
   if (!services_.config->startup().enable_debug_command) {
-    return done(errorReply(client, "Debug command are disabled"));
+    return done(errorReply(client, errors::kDebugDisabled));
   }
   std::vector<std::string> args(argv.begin() + 2, argv.end());
   done(valueReply(client, services_.engine->debug(args)));
@@ -533,7 +531,7 @@ void TfCommands::tconfigGet(const Args& argv, const ClientContext& client, Done 
 
 void TfCommands::tconfigSet(const Args& argv, const ClientContext& client, Done done) {
   if ((argv.size() - 1) % 2 != 0) {
-    return done(errorReply(client, "ERR wrong number of arguments for 'config|set' command"));
+    return done(errorReply(client, resp::errors::wrongArity("config|set")));
   }
   std::vector<std::pair<std::string, std::string>> pairs;
   for (size_t i = 1; i + 1 < argv.size(); i += 2) {
@@ -543,7 +541,7 @@ void TfCommands::tconfigSet(const Args& argv, const ClientContext& client, Done 
 }
 
 void TfCommands::internal(const Args&, const ClientContext& client, Done done) {
-  done(errorReply(client, "Internal command should only be sent from primary or loaded from AOF"));
+  done(errorReply(client, errors::kInternalCommand));
 }
 
 void TfCommands::config(const Args& argv, const ClientContext& client, Done done) {
@@ -556,7 +554,7 @@ void TfCommands::config(const Args& argv, const ClientContext& client, Done done
     return configGet(patterns, forward, client, std::move(done));
   }
   if ((argv.size() - 2) % 2 != 0 || argv.size() < 4) {
-    return done(errorReply(client, "ERR wrong number of arguments for 'config|set' command"));
+    return done(errorReply(client, resp::errors::wrongArity("config|set")));
   }
   std::vector<std::pair<std::string, std::string>> pairs;
   for (size_t i = 2; i + 1 < argv.size(); i += 2) pairs.emplace_back(argv[i], argv[i + 1]);
@@ -576,7 +574,7 @@ void TfCommands::configGet(const std::vector<std::string>& patterns, bool forwar
     std::vector<std::string_view> command = {"CONFIG", "GET"};
     for (const std::string& p : patterns) command.push_back(p);
     auto reply = lease->run(client.db, command);
-    if (!reply) return done(errorReply(client, "ERR tfproxy: " + lease->error()));
+    if (!reply) return done(errorReply(client, errors::kPrefix + lease->error()));
     if (reply->isError()) return done(errorReply(client, reply->str));
     auto pairs = configPairs(*reply);
     for (auto& p : ours) {
@@ -611,7 +609,7 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
       command.push_back(v);
     }
     auto reply = lease->run(client.db, command);
-    if (!reply) return done(errorReply(client, "ERR tfproxy: " + lease->error()));
+    if (!reply) return done(errorReply(client, errors::kPrefix + lease->error()));
     if (reply->isError()) return done(errorReply(client, reply->str));
     services_.config->set(ours);
     done("+OK\r\n");

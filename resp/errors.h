@@ -1,6 +1,9 @@
 // Client-visible protocol error texts, exactly as Redis words them.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 namespace tfproxy::resp::errors {
 
 inline constexpr char kTooBigInline[] = "ERR Protocol error: too big inline request";
@@ -11,6 +14,15 @@ inline constexpr char kTooBigBulkCount[] = "ERR Protocol error: too big bulk cou
 inline constexpr char kInvalidBulkLength[] = "ERR Protocol error: invalid bulk length";
 // "expected '$', got '<c>'" is built by the parser around this prefix.
 inline constexpr char kExpectedDollarPrefix[] = "ERR Protocol error: expected '$', got '";
+
+// Command errors, as Redis words them. `args` is Redis' quoted list of the first arguments.
+inline std::string unknownCommand(std::string_view name, std::string_view args) {
+  return "ERR unknown command '" + std::string(name) +
+         "', with args beginning with: " + std::string(args);
+}
+inline std::string wrongArity(std::string_view name) {
+  return "ERR wrong number of arguments for '" + std::string(name) + "' command";
+}
 
 // Reply framing errors (a backend that sends something that is not RESP).
 inline constexpr char kBadReplyType[] = "invalid RESP type byte";

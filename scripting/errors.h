@@ -2,6 +2,9 @@
 // (SPEC Appendix A). Placeholders are filled by the code that uses them.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 namespace tfproxy::scripting::errors {
 
 // Loading.
@@ -51,6 +54,12 @@ inline constexpr char kBinaryMapKey[] = "Binary map key is not supported";
 inline constexpr char kBadMapKey[] = "Given object can not be a object key";
 inline constexpr char kBigNumberNotUtf8[] = "Could not decode big number as string";
 inline constexpr char kUserGone[] = "User does not exists or disabled";
+// Redis' text for a key the user may not access (also TFCALL's declared keys).
+inline constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
+// Redis' text for a command the user may not run; `what` is "to run the '<command>' command".
+inline std::string noPermissions(std::string_view user, std::string_view what) {
+  return "NOPERM User " + std::string(user) + " has no permissions " + std::string(what);
+}
 
 // Asynchronous work.
 inline constexpr char kPromiseDropped[] =

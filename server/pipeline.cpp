@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "resp/decoder.h"
+#include "resp/errors.h"
 #include "resp/number.h"
 #include "server/errors.h"
 
@@ -433,8 +434,7 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
       std::string_view a = parser_.arg(i).substr(0, 128 - args.size());
       args += "'" + std::string(a) + "' ";
     }
-    error = "ERR unknown command '" + std::string(parser_.arg(0).substr(0, 128)) +
-            "', with args beginning with: " + args;
+    error = resp::errors::unknownCommand(parser_.arg(0).substr(0, 128), args);
   } else {
     const backend::CommandInfo* sub =
         info != nullptr && parser_.argc() > 1 ? index_.subcommand(info, parser_.arg(1)) : info;
@@ -442,7 +442,7 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
     const std::string shown = sub != nullptr ? sub->name : name;
     int argc = static_cast<int>(parser_.argc());
     if ((arity > 0 && argc != arity) || (arity < 0 && argc < -arity)) {
-      error = "ERR wrong number of arguments for '" + shown + "' command";
+      error = resp::errors::wrongArity(shown);
     }
   }
   if (!error.empty()) {

@@ -21,13 +21,13 @@ const std::set<std::string, std::less<>> kProxyCommands = {"tfcall", "tfcallasyn
 // Redis 7.0 and 7.2 word ACL denials differently; JavaScript sees upstream's texts (SPEC 6.7).
 std::string upstreamAclText(const std::string& error, const std::string& user) {
   if (error.rfind("NOPERM", 0) != 0) return error;
-  if (error.find(" key") != std::string::npos) return "NOPERM No permissions to access a key";
+  if (error.find(" key") != std::string::npos) return errors::kKeyDenied;
   if (error.find(" channel") != std::string::npos) {
     return "NOPERM No permissions to access a channel";
   }
   size_t run = error.find("to run the '");
   if (run != std::string::npos) {
-    return "NOPERM User " + user + " has no permissions " + error.substr(run);
+    return errors::noPermissions(user, error.substr(run));
   }
   return error;
 }

@@ -1,0 +1,51 @@
+// Client-visible texts of the commands tfproxy runs itself, each once. Upstream's texts carry
+// over as RedisGears 2 and Redis wrote them (their typos included: clients match on them);
+// tfproxy's own start with "ERR tfproxy:".
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tfproxy::functions::errors {
+
+// As Redis answers them.
+inline constexpr char kNoAuth[] = "NOAUTH Authentication required.";
+inline constexpr char kBlockingInTransaction[] =
+    "ERR Blocking module command called from transaction";
+inline constexpr char kEmptyInteger[] = "ERR cannot parse integer from empty string";
+inline constexpr char kInvalidDigit[] = "ERR invalid digit found in string";
+inline constexpr char kIntegerTooLarge[] = "ERR number too large to fit in target type";
+
+// As RedisGears 2 answers them.
+inline constexpr char kNoConfigValue[] = "configuration value was not given";
+inline constexpr char kConfigNotString[] = "given configuration value is not a valid string";
+inline constexpr char kConfigNotObject[] = "configuration must be a valid json object";
+inline constexpr char kNoPayload[] = "Could not find library payload";
+inline constexpr char kCodeNotString[] = "lib code must a valid string";
+inline constexpr char kUserArgument[] = "Unknown argument user";
+inline constexpr char kNoDebugServer[] =
+    "The debug server address was not specified in the configuration.";
+inline constexpr char kNoFunctionName[] = "function name was not given";
+inline constexpr char kBinaryOption[] = "Binary option is not allowed";
+inline constexpr char kNoLibraryName[] = "Library name was not given";
+inline constexpr char kLibraryNameNotString[] = "Library name is not a string";
+inline constexpr char kDebugDisabled[] = "Debug command are disabled";
+inline constexpr char kInternalCommand[] =
+    "Internal command should only be sent from primary or loaded from AOF";
+
+inline std::string unknownSubcommand(std::string_view sub) {
+  return "Unknown subcommand " + std::string(sub);
+}
+inline std::string unknownOption(std::string_view option) {
+  return "Unknown option '" + std::string(option) + "'";
+}
+
+// tfproxy's own.
+inline constexpr char kMalformedExec[] = "ERR tfproxy: malformed EXEC reply";
+inline constexpr char kPrefix[] = "ERR tfproxy: ";
+inline constexpr char kTransactionFailed[] = "transaction failed";
+inline constexpr char kStoreFailed[] = "ERR tfproxy: could not store the library in the backend: ";
+inline constexpr char kRemoveFailed[] =
+    "ERR tfproxy: could not remove the library from the backend: ";
+
+}  // namespace tfproxy::functions::errors

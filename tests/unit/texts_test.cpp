@@ -1,0 +1,80 @@
+// Every client-visible text has exactly one home: each string written in a module's errors.h
+// appears nowhere else in the product's code (comments aside).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* const kModules[] = {"resp",      "config",    "io",    "backend",
+                                "scripting", "functions", "server"};
+
+// The file without its // comments.
+std::string code(const fs::path& p) {
+  std::ifstream in(p);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    for (size_t at = line.find("//"); at != std::string::npos; at = line.find("//", at + 2)) {
+      if (at == 0 || line[at - 1] == ' ') {
+        line.resize(at);
+        break;
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::vector<fs::path> sources() {
+  std::vector<fs::path> out;
+  for (const char* m : kModules) {
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(TFPROXY_SOURCE_DIR) / m)) {
+      const auto ext = e.path().extension();
+      if (ext == ".h" || ext == ".cpp" || ext == ".inc") out.push_back(e.path());
+    }
+  }
+  return out;
+}
+
+size_t count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(Texts, EachErrorTextHasOneHome) {
+  const std::vector<fs::path> files = sources();
+  std::vector<std::pair<fs::path, std::string>> contents;  // path, code
+  for (const auto& f : files) contents.emplace_back(f, code(f));
+  const std::regex literal("\"((?:[^\"\\\\\\n]|\\\\.){12,})\"");
+  size_t checked = 0;
+  for (const auto& [path, text] : contents) {
+    if (path.filename() != "errors.h") continue;
+    for (std::sregex_iterator it(text.begin(), text.end(), literal), end; it != end; ++it) {
+      const std::string quoted = (*it)[0];
+      size_t elsewhere = 0;
+      std::string where;
+      for (const auto& [other, body] : contents) {
+        if (other == path) continue;
+        size_t n = count(body, quoted);
+        if (n > 0) where += " " + other.lexically_relative(TFPROXY_SOURCE_DIR).string();
+        elsewhere += n;
+      }
+      EXPECT_EQ(elsewhere, 0u) << quoted << " of " << path.lexically_relative(TFPROXY_SOURCE_DIR)
+                               << " also appears in" << where;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 50u) << "the errors headers were not found";
+}
+
+}  // namespace
