@@ -11,6 +11,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "io/check.h"
+
 namespace tfproxy::io {
 
 namespace {
@@ -47,6 +49,7 @@ EventLoop::~EventLoop() {
 }
 
 bool EventLoop::add(int fd, Watcher* watcher) {
+  TFPROXY_CHECK(inLoopThread());
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = watcher;
@@ -69,10 +72,14 @@ void EventLoop::post(std::function<void()> task) {
   }
 }
 
-void EventLoop::defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
+void EventLoop::defer(std::function<void()> task) {
+  TFPROXY_CHECK(inLoopThread());
+  deferred_.push_back(std::move(task));
+}
 
 EventLoop::TimerId EventLoop::runAfter(std::chrono::milliseconds delay,
                                        std::function<void()> task) {
+  TFPROXY_CHECK(inLoopThread());
   TimerId id = next_timer_++;
   timers_.push(Timer{Clock::now() + delay, id, std::move(task)});
   return id;
@@ -125,6 +132,7 @@ void EventLoop::runDeferred() {
 }
 
 void EventLoop::run() {
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   WakeWatcher wake(wake_fd_);
   epoll_event events[256];
   while (!stopped_) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <queue>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -62,6 +63,11 @@ class EventLoop {
   // Runs rounds until stop(); stop() may be called from any thread.
   void run();
   void stop();
+  // True on the thread that runs the loop (and on any thread before it runs).
+  bool inLoopThread() const {
+    const std::thread::id owner = owner_.load(std::memory_order_relaxed);
+    return owner == std::thread::id() || owner == std::this_thread::get_id();
+  }
 
  private:
   struct Timer {
@@ -78,6 +84,7 @@ class EventLoop {
   int epoll_fd_;
   int wake_fd_;  // eventfd: posts from other threads interrupt epoll_wait
   std::atomic<bool> stopped_{false};
+  std::atomic<std::thread::id> owner_{};
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> deferred_;

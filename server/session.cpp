@@ -13,6 +13,7 @@
 #include "backend/errors.h"
 #include "backend/link.h"
 #include "functions/intercept.h"
+#include "io/check.h"
 #include "io/socket_io.h"
 #include "server/errors.h"
 #include "server/shared_connection.h"
@@ -157,6 +158,7 @@ bool Session::backendBackpressure() const {
 }
 
 void Session::readClient() {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   while (client_readable_ && !closed_) {
     if (!close_after_flush_ && clientBackpressure()) {
       // Not reading now; but a client that hung up is gone whatever it still sent: like Redis at
@@ -184,6 +186,7 @@ void Session::readClient() {
 }
 
 void Session::process() {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_ || close_after_flush_ || pin_requested_ ||
       backend_state_ == BackendState::kConnecting) {
     return;
@@ -353,6 +356,7 @@ void Session::adoptState(functions::ConnectionState state, std::function<void()>
 }
 
 void Session::onInterceptDone(std::string reply) {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_) return;
   pipeline_.completeIntercepted(std::move(reply), &to_client_);
   flushClient();
@@ -361,6 +365,7 @@ void Session::onInterceptDone(std::string reply) {
 }
 
 void Session::readBackend() {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   // A slow client holds back backend reads, except while the gate drains: the answers it waits
   // for must be read.
   while (backend_readable_ && !closed_ && backend_state_ == BackendState::kConnected) {
@@ -399,6 +404,7 @@ void Session::readBackend() {
 }
 
 void Session::onSharedReplies(std::string_view frames) {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_) return;
   size_t used = pipeline_.onBackendInput(frames, &to_client_);
   if (used != frames.size()) {
@@ -450,6 +456,7 @@ void Session::backendLost(const std::string& why, const char* text) {
 }
 
 void Session::flushClient() {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_ || client_blocked_ || to_client_.empty()) return;
   io::IoResult r = io::writeSome(client_fd_, &to_client_, &client_written_);
   if (r == io::IoResult::kError) {
@@ -504,6 +511,7 @@ void Session::shutdown() {
 }
 
 void Session::close() {
+  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_) return;
   closed_ = true;
   if (waiting_for_gate_) {
