@@ -8,8 +8,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
-#include <future>
-#include <map>
 #include <memory>
 
 #include "backend/backend_status.h"
@@ -19,6 +17,7 @@
 #include "backend/script_connection.h"
 #include "config/cli.h"
 #include "functions/library_store.h"
+#include "functions/library_sync.h"
 #include "functions/scripting_host.h"
 #include "functions/tf_commands.h"
 #include "scripting/engine.h"
@@ -33,70 +32,6 @@ void setUpLogging(const std::string& level) {
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
-}
-
-// Loads a stored library (without storing it again) and waits for the outcome.
-scripting::Engine::Outcome loadStored(scripting::Engine& engine,
-                                      const scripting::LibraryDefinition& d, bool restoring) {
-  scripting::LoadRequest request;
-  request.code = d.code;
-  request.config = d.config;
-  request.user = d.user;
-  request.replace = !restoring;
-  request.restoring = restoring;
-  std::promise<scripting::Engine::Outcome> outcome;
-  engine.load(request, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
-  return outcome.get_future().get();
-}
-
-// Loads the libraries kept in the backend (DESIGN.md section 6). One that fails to load is
-// logged and skipped; it stays stored, so a fixed proxy can load it later.
-bool restoreLibraries(functions::LibraryStore& store, scripting::Engine& engine) {
-  std::string error;
-  auto stored = store.loadAll(&error);
-  if (!stored) {
-    spdlog::warn("cannot read the stored libraries yet ({}); retrying", error);
-    return false;
-  }
-  for (const scripting::LibraryDefinition& d : *stored) {
-    if (auto failure = loadStored(engine, d, /*restoring=*/true)) {
-      spdlog::error("stored library '{}' failed to load and is skipped: {}", d.name, *failure);
-    } else {
-      spdlog::info("loaded stored library '{}'", d.name);
-    }
-  }
-  return true;
-}
-
-// Another proxy changed the stored libraries: load, replace and delete until this one serves
-// what is stored.
-void adoptLibraries(scripting::Engine& engine, const functions::LibraryStore::Definitions& stored,
-                    const functions::LibraryStore::Stale& stale) {
-  std::map<std::string, const scripting::LibraryDefinition*> loaded_by_name;
-  const auto loaded = engine.definitions();
-  for (const auto& d : loaded) loaded_by_name[d.name] = &d;
-  for (const auto& d : stored) {
-    auto it = loaded_by_name.find(d.name);
-    if (it != loaded_by_name.end()) {
-      const scripting::LibraryDefinition& mine = *it->second;
-      loaded_by_name.erase(it);
-      if (mine.code == d.code && mine.config == d.config && mine.user == d.user) continue;
-    }
-    if (stale()) return;
-    if (auto failure = loadStored(engine, d, /*restoring=*/false)) {
-      spdlog::error("library '{}' changed in the store but failed to load: {}", d.name, *failure);
-    } else {
-      spdlog::info("library '{}' loaded from the store (changed by another tfproxy)", d.name);
-    }
-  }
-  for (const auto& [name, definition] : loaded_by_name) {
-    if (stale()) return;
-    std::promise<scripting::Engine::Outcome> outcome;
-    engine.remove(name, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
-    if (!outcome.get_future().get()) {
-      spdlog::info("library '{}' deleted (removed from the store by another tfproxy)", name);
-    }
-  }
 }
 
 // Adds the backend's commands that the built-in table lacks -- a newer Redis or Valkey, module
@@ -233,9 +168,9 @@ int main(int argc, char** argv) {
   // Stored libraries are served from the first client on; if the backend cannot be read yet,
   // a thread keeps trying.
   std::thread restorer;
-  if (!restoreLibraries(store, *engine)) {
+  if (!functions::restoreLibraries(store, *engine)) {
     restorer = std::thread([&] {
-      while (!server.stopping() && !restoreLibraries(store, *engine)) {
+      while (!server.stopping() && !functions::restoreLibraries(store, *engine)) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
       }
     });
@@ -243,7 +178,7 @@ int main(int argc, char** argv) {
   store.startGuard([&engine] { return engine->definitions(); },
                    [&engine](const functions::LibraryStore::Definitions& stored,
                              const functions::LibraryStore::Stale& stale) {
-                     adoptLibraries(*engine, stored, stale);
+                     functions::adoptLibraries(*engine, stored, stale);
                    });
 
   std::string error;
