@@ -93,5 +93,4 @@ class Gate {
   std::atomic<uint64_t> hold_us_{0};
 };
 
-// A session's view of the gate: the ForwardGate seam bound to its I/O thread.
 }  // namespace tfproxy::backend

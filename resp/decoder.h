@@ -1,6 +1,6 @@
 // Decodes one complete RESP2/RESP3 frame (as cut by ReplyFramer) through callbacks, keeping
-// parsing apart from building: ValueBuilder makes a Value tree, the scripting module builds
-// JavaScript values directly.
+// parsing apart from building: ValueBuilder makes a Value tree (which the scripting module
+// converts to JavaScript, scripting/v8/convert.cpp).
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,8 @@
 // Finds where one RESP2/RESP3 reply ends, without copying or decoding it: the forwarding path
-// uses it to count backend replies. Incremental: a frame may arrive in any number of pieces,
-// and a large bulk payload never needs to be held whole (see discard()).
+// uses it to count backend replies. Incremental: a frame may arrive in any number of pieces.
+// discard() would let a caller stream a large payload instead of holding it whole; today's
+// callers (sessions, the shared connection, the callAsync runner) hold each frame until it is
+// complete.
 #pragma once
 
 #include <cstddef>
@@ -22,8 +24,8 @@ class ReplyFramer {
   // at the same frame (or at the first byte not yet discarded) and holds at least the same bytes.
   Result scan(std::string_view buf);
 
-  // Bytes of the current, incomplete frame scanned so far. Only the bytes before
-  // `safeToDiscard()` may be dropped with discard(): the rest is an unfinished header line.
+  // Bytes of the current, incomplete frame scanned so far: the scan stops before an unfinished
+  // header line, so all of them may be dropped with discard().
   size_t scanned() const { return pos_; }
   size_t safeToDiscard() const { return pos_; }
   // The caller has moved the first n scanned bytes away; the next scan() buffer starts after
