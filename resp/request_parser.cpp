@@ -1,7 +1,6 @@
 #include "resp/request_parser.h"
 
 #include <climits>
-#include <cstring>
 
 #include "resp/errors.h"
 #include "resp/inline.h"
@@ -40,14 +39,14 @@ namespace {
 
 // Where Redis finds the end of a line: it searches the NUL-terminated query buffer with strchr,
 // so a NUL byte before `c` hides it -- Redis keeps waiting for a line end that never comes
-// (until the length limit closes the connection). npos when Redis would not see it.
+// (until the length limit closes the connection). npos when Redis would not see it. One pass:
+// header lines are a few bytes, and inline commands are rare.
 size_t findAsRedis(std::string_view buf, size_t from, char c) {
-  const char* start = buf.data() + from;
-  const size_t n = buf.size() - from;
-  const void* hit = std::memchr(start, c, n);
-  const size_t end = hit == nullptr ? n : static_cast<const char*>(hit) - start;
-  if (hit == nullptr || std::memchr(start, '\0', end) != nullptr) return std::string_view::npos;
-  return from + end;
+  for (size_t i = from; i < buf.size(); ++i) {
+    if (buf[i] == c) return i;
+    if (buf[i] == '\0') break;
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace
@@ -73,16 +72,9 @@ RequestParser::Result RequestParser::parseInline(std::string_view buf) {
 RequestParser::Result RequestParser::parseMultibulk(std::string_view buf) {
   // Finds the '\r' ending a header line that starts at `from`. Like Redis, the byte after '\r'
   // must be present but is not checked.
-  // Header lines are a few bytes: one pass for '\r' or NUL beats two library calls.
   auto find_line_end = [&](size_t from, size_t* cr) -> bool {
-    for (size_t i = from; i < buf.size(); ++i) {
-      if (buf[i] == '\r') {
-        *cr = i;
-        return i + 1 < buf.size();
-      }
-      if (buf[i] == '\0') return false;  // Redis' strchr stops here (see findAsRedis)
-    }
-    return false;
+    *cr = findAsRedis(buf, from, '\r');
+    return *cr != std::string_view::npos && *cr + 1 < buf.size();
   };
 
   if (remaining_args_ < 0) {
