@@ -52,6 +52,9 @@ std::string peerName(int fd) {
 }  // namespace
 
 void Session::SocketWatcher::onEvents(uint32_t events) {
+  // A session lives on its worker's thread: checked once per socket event here, and where
+  // completions from elsewhere arrive (onInterceptDone, onSharedReplies) and at close().
+  TFPROXY_CHECK(session_.worker_.loop().inLoopThread());
   const bool readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
   const bool writable = (events & EPOLLOUT) != 0;
   const bool hung_up = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
@@ -158,7 +161,6 @@ bool Session::backendBackpressure() const {
 }
 
 void Session::readClient() {
-  TFPROXY_CHECK(worker_.loop().inLoopThread());
   while (client_readable_ && !closed_) {
     if (!close_after_flush_ && clientBackpressure()) {
       // Not reading now; but a client that hung up is gone whatever it still sent: like Redis at
@@ -186,7 +188,6 @@ void Session::readClient() {
 }
 
 void Session::process() {
-  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_ || close_after_flush_ || pin_requested_ ||
       backend_state_ == BackendState::kConnecting) {
     return;
@@ -365,7 +366,6 @@ void Session::onInterceptDone(std::string reply) {
 }
 
 void Session::readBackend() {
-  TFPROXY_CHECK(worker_.loop().inLoopThread());
   // A slow client holds back backend reads, except while the gate drains: the answers it waits
   // for must be read.
   while (backend_readable_ && !closed_ && backend_state_ == BackendState::kConnected) {
@@ -456,7 +456,6 @@ void Session::backendLost(const std::string& why, const char* text) {
 }
 
 void Session::flushClient() {
-  TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_ || client_blocked_ || to_client_.empty()) return;
   io::IoResult r = io::writeSome(client_fd_, &to_client_, &client_written_);
   if (r == io::IoResult::kError) {
