@@ -422,15 +422,9 @@ void Session::onSharedLost(const char* text) { backendLost("shared connection lo
 
 void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
                                   std::chrono::milliseconds limit) {
-  if (closed_ || backend_state_ != BackendState::kConnected || !pipeline_.awaitingBoundedReply() ||
-      backend_reads_ != backend_reads_seen_) {
-    backend_reads_seen_ = backend_reads_;
-    stalled_since_ = {};
-    return;
-  }
-  // The clock starts at the first check that finds a reply owed and nothing read.
-  if (stalled_since_ == std::chrono::steady_clock::time_point{}) stalled_since_ = now;
-  if (now - stalled_since_ < limit) return;
+  const bool owed =
+      !closed_ && backend_state_ == BackendState::kConnected && pipeline_.awaitingBoundedReply();
+  if (!stall_.expired(owed, backend_reads_, now, limit)) return;
   spdlog::warn("client {}: no reply from the backend within {} ms; closing the connection", peer_,
                limit.count());
   backendLost("backend timeout", backend::errors::kTimedOut);

@@ -14,6 +14,7 @@
 #include "functions/intercept.h"
 #include "io/buffer.h"
 #include "io/event_loop.h"
+#include "io/stall_clock.h"
 #include "server/pipeline.h"
 
 namespace tfproxy::backend {
@@ -153,8 +154,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool holding_reads_ = false;  // registered with the worker as holding back backend reads
   bool pin_requested_ = false;
   uint64_t backend_reads_ = 0;  // reads that brought bytes from this session's own connection
-  uint64_t backend_reads_seen_ = 0;
-  std::chrono::steady_clock::time_point stalled_since_;
+  io::StallClock stall_;
   uint64_t flushes_seen_ = 0;
   uint64_t acl_changes_seen_ = 0;
   std::string peer_;

@@ -169,14 +169,7 @@ void SharedConnection::fail(const std::string& why, const char* text) {
 
 void SharedConnection::checkTimeout(std::chrono::steady_clock::time_point now,
                                     std::chrono::milliseconds limit) {
-  if (fifo_.empty() || reads_ != reads_seen_) {
-    reads_seen_ = reads_;
-    stalled_since_ = {};
-    return;
-  }
-  // The clock starts at the first check that finds replies owed and nothing read.
-  if (stalled_since_ == std::chrono::steady_clock::time_point{}) stalled_since_ = now;
-  if (now - stalled_since_ < limit) return;
+  if (!stall_.expired(!fifo_.empty(), reads_, now, limit)) return;
   spdlog::warn("shared backend connection: no reply within {} ms; replacing it", limit.count());
   fail("backend timeout", backend::errors::kTimedOut);
 }

@@ -19,6 +19,7 @@
 
 #include "io/buffer.h"
 #include "io/event_loop.h"
+#include "io/stall_clock.h"
 #include "resp/framer.h"
 
 namespace tfproxy::backend {
@@ -76,8 +77,7 @@ class SharedConnection : public io::EventLoop::Watcher,
   io::Buffer in_;
   resp::ReplyFramer framer_;
   uint64_t reads_ = 0;  // reads that brought bytes
-  uint64_t reads_seen_ = 0;
-  std::chrono::steady_clock::time_point stalled_since_;
+  io::StallClock stall_;
 };
 
 }  // namespace tfproxy::server
