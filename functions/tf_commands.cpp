@@ -4,6 +4,7 @@
 #include <cctype>
 #include <future>
 #include <limits>
+#include <span>
 
 #include "backend/errors.h"
 #include "functions/errors.h"
@@ -27,6 +28,29 @@ std::string lower(std::string_view s) {
 std::string errorReply(const ClientContext& client, std::string_view text) {
   std::string reply;
   resp::ReplyWriter(&reply, client.protocol).error(text);
+  return reply;
+}
+
+// Runs `command` on the backend as the client runs its own (its user, its database). The
+// reply, or nullopt with `*error` set to what the client is answered (a backend error too).
+std::optional<resp::Value> runAsClient(backend::ScriptConnectionPool& connections,
+                                       const ClientContext& client,
+                                       std::span<const std::string_view> command,
+                                       std::string* error) {
+  backend::ScriptConnectionPool::Failure failure;
+  std::string reason;
+  auto lease = connections.acquire({client.user, client.password}, &failure, &reason);
+  if (!lease) {
+    *error = backend::errors::kUnavailablePrefix + reason;
+    return std::nullopt;
+  }
+  auto reply = lease->run(client.db, command);
+  if (!reply) {
+    *error = errors::kPrefix + lease->error();
+  } else if (reply->isError()) {
+    *error = reply->str;
+    reply.reset();
+  }
   return reply;
 }
 
@@ -566,16 +590,11 @@ void TfCommands::configGet(const std::vector<std::string>& patterns, bool forwar
   auto ours = services_.config->get(patterns);
   if (!forward) return done(configReply(client, ours));
   runBlocking([this, patterns, ours, client, done = std::move(done)]() mutable {
-    backend::Identity identity{client.user, client.password};
-    backend::ScriptConnectionPool::Failure failure;
-    std::string error;
-    auto lease = services_.connections->acquire(identity, &failure, &error);
-    if (!lease) return done(errorReply(client, backend::errors::kUnavailablePrefix + error));
     std::vector<std::string_view> command = {"CONFIG", "GET"};
     for (const std::string& p : patterns) command.push_back(p);
-    auto reply = lease->run(client.db, command);
-    if (!reply) return done(errorReply(client, errors::kPrefix + lease->error()));
-    if (reply->isError()) return done(errorReply(client, reply->str));
+    std::string error;
+    auto reply = runAsClient(*services_.connections, client, command, &error);
+    if (!reply) return done(errorReply(client, error));
     auto pairs = configPairs(*reply);
     for (auto& p : ours) {
       bool present = std::any_of(pairs.begin(), pairs.end(),
@@ -598,19 +617,15 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
     return done("+OK\r\n");
   }
   runBlocking([this, ours, theirs, client, done = std::move(done)]() mutable {
-    backend::Identity identity{client.user, client.password};
-    backend::ScriptConnectionPool::Failure failure;
-    std::string error;
-    auto lease = services_.connections->acquire(identity, &failure, &error);
-    if (!lease) return done(errorReply(client, backend::errors::kUnavailablePrefix + error));
     std::vector<std::string_view> command = {"CONFIG", "SET"};
     for (const auto& [k, v] : theirs) {
       command.push_back(k);
       command.push_back(v);
     }
-    auto reply = lease->run(client.db, command);
-    if (!reply) return done(errorReply(client, errors::kPrefix + lease->error()));
-    if (reply->isError()) return done(errorReply(client, reply->str));
+    std::string error;
+    if (!runAsClient(*services_.connections, client, command, &error)) {
+      return done(errorReply(client, error));
+    }
     services_.config->set(ours);
     done("+OK\r\n");
   });
