@@ -258,11 +258,19 @@ void Library::enforceBudget(bool collect) {
   stopForMemory();
 }
 
-void Library::collectGarbage(bool collect) {
-  if (collect) {
+void Library::settleBudgetAfterRun() {
+  const bool stopped = oom_terminated_.exchange(false);
+  updateHeapStatistics(stopped);
+  // A run that was stopped, or that ended over its limit before a check caught it, leaves
+  // garbage that would keep every library in the OOM state: collect it now, before the client
+  // hears of the run and calls again.
+  if (!stopped && usedHeap() <= heapLimit()) return;
+  if (stopped) {
     isolate_->LowMemoryNotification();
-    Platform::runPendingTasks(isolate_);
+  } else {
+    enforceBudget(/*collect=*/true);  // grows the limit, or collects
   }
+  Platform::runPendingTasks(isolate_);
   // No JavaScript runs now: a stop the collection's budget check requested has nothing to stop.
   isolate_->CancelTerminateExecution();
   oom_terminated_ = false;
@@ -500,17 +508,7 @@ JsScope::~JsScope() {
   isolate()->CancelTerminateExecution();
   run_handles_.reset();
   Platform::runPendingTasks(isolate());
-  bool stopped = library_.takeOomTermination();
-  library_.updateHeapStatistics();
-  // A run that ended over the budget (stopped, or done before a check caught it) leaves
-  // garbage that would keep every library in the OOM state: collect it now, before the client
-  // hears of the run and calls again.
-  if (stopped) {
-    library_.collectGarbage();
-  } else if (library_.usedHeap() > library_.heapLimit()) {
-    library_.enforceBudget(/*collect=*/true);
-    library_.collectGarbage(/*collect=*/false);
-  }
+  library_.settleBudgetAfterRun();
   library_.endRun();
 }
 

@@ -102,16 +102,15 @@ class Library : public std::enable_shared_from_this<Library> {
   // Refreshes the heap figures (at most every 10 ms unless forced). Isolate lock held.
   void updateHeapStatistics(bool force = false);
 
-  // Set when the memory budget stopped this library's JavaScript.
-  bool takeOomTermination() { return oom_terminated_.exchange(false); }
   // The memory budget (SPEC 6.10): the heap may grow by v8-library-memory-usage-delta steps
   // while all libraries together stay under v8-maxmemory. Over it, `collect` first collects
   // garbage (the collection checks again); otherwise the running JavaScript is stopped.
   // Isolate lock held.
   void enforceBudget(bool collect);
-  // Collects garbage between runs (`collect` false: only settles the state a collection left)
-  // and refreshes the heap figures. Isolate lock held, no JavaScript running.
-  void collectGarbage(bool collect = true);
+  // The end of every run (JsScope): refreshes the heap figures and, after a run the budget
+  // stopped or that ended over its limit, collects before anyone hears of the run. Isolate lock
+  // held, no JavaScript running.
+  void settleBudgetAfterRun();
   // Asks a running isolate to check its budget at its next interrupt check (the watchdog's
   // periodic probe; any thread).
   static void requestBudgetCheck(v8::Isolate* isolate);
