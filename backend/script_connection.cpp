@@ -111,23 +111,16 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
   *failure = Failure::kNone;
   {
     std::lock_guard lock(mutex_);
-    // The most recently used connection of this identity.
-    for (size_t i = idle_.size(); i-- > 0;) {
-      if (idle_[i]->identity_.user != identity.user ||
-          idle_[i]->identity_.password != identity.password) {
-        continue;
-      }
-      std::unique_ptr<ScriptConnection> conn = std::move(idle_[i]);
-      idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
-      // A connection the backend closed meanwhile (its user deleted, a timeout) is dropped.
-      // Probing costs a system call, so only connections idle for a while are probed; a
-      // fresher one that turns out closed fails its command, which reports why.
-      const bool fresh =
-          std::chrono::steady_clock::now() - conn->idle_since_ < std::chrono::milliseconds(100);
-      if (!conn->broken() && (fresh || conn->conn_->alive())) {
-        return Lease(this, std::move(conn));
-      }
-    }
+    // The most recently used live connection of this identity. One the backend closed
+    // meanwhile (its user deleted, a timeout) is passed over and left to the sweep. Probing
+    // costs a system call, so only connections idle for a while are probed; a fresher one that
+    // turns out closed fails its command, which reports why.
+    const auto now = std::chrono::steady_clock::now();
+    auto conn = idle_.take([&](ScriptConnection& c, std::chrono::steady_clock::time_point since) {
+      return c.identity_.user == identity.user && c.identity_.password == identity.password &&
+             !c.broken() && (now - since < std::chrono::milliseconds(100) || c.conn_->alive());
+    });
+    if (conn) return Lease(this, std::move(conn));
   }
   auto sync = SyncConnection::connect(endpoint_, connect_timeout_, error);
   if (!sync) {
@@ -160,43 +153,23 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
 
 void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {
   if (conn->broken()) return;
-  conn->idle_since_ = std::chrono::steady_clock::now();
   std::unique_ptr<ScriptConnection> evicted;  // closed outside the lock
   std::lock_guard lock(mutex_);
-  idle_.push_back(std::move(conn));
-  if (idle_.size() > kMaxIdle) {
-    evicted = std::move(idle_.front());
-    idle_.erase(idle_.begin());
-  }
+  evicted = idle_.put(std::move(conn), std::chrono::steady_clock::now());
 }
 
 void ScriptConnectionPool::forgetUser(const std::string& user) {
-  std::vector<std::unique_ptr<ScriptConnection>> dropped;
+  std::vector<std::unique_ptr<ScriptConnection>> dropped;  // closed outside the lock
   std::lock_guard lock(mutex_);
-  std::erase_if(idle_, [&](std::unique_ptr<ScriptConnection>& c) {
-    if (c->identity_.user != user) return false;
-    dropped.push_back(std::move(c));
-    return true;
-  });
+  dropped = idle_.remove([&](ScriptConnection& c) { return c.identity_.user == user; });
 }
 
 void ScriptConnectionPool::sweep() {
-  std::vector<std::unique_ptr<ScriptConnection>> candidates;
-  {
-    std::lock_guard lock(mutex_);
-    candidates.swap(idle_);
-  }
-  // Probed outside the lock (a system call each); an acquire meanwhile opens a new connection.
-  const auto now = std::chrono::steady_clock::now();
-  std::erase_if(candidates, [&](std::unique_ptr<ScriptConnection>& c) {
-    return now - c->idle_since_ > kIdleExpiry || c->broken() || !c->conn_->alive();
-  });
+  std::vector<std::unique_ptr<ScriptConnection>> dropped;  // closed outside the lock
   std::lock_guard lock(mutex_);
-  // Returned meanwhile: more recently used than the survivors.
-  candidates.insert(candidates.end(), std::make_move_iterator(idle_.begin()),
-                    std::make_move_iterator(idle_.end()));
-  idle_.swap(candidates);
-  while (idle_.size() > kMaxIdle) idle_.erase(idle_.begin());
+  // A probe is one non-blocking system call: 64 at most, once a second.
+  dropped = idle_.remove([](ScriptConnection& c) { return c.broken() || !c.conn_->alive(); },
+                         std::chrono::steady_clock::now());
 }
 
 }  // namespace tfproxy::backend

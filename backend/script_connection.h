@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/idle_list.h"
 #include "config/options.h"
 #include "resp/value.h"
 
@@ -47,7 +48,6 @@ class ScriptConnection {
   ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity);
   std::unique_ptr<SyncConnection> conn_;
   Identity identity_;
-  std::chrono::steady_clock::time_point idle_since_;
   static constexpr int64_t kUnknownDb = -1;
   int64_t db_ = 0;
   // The commands changed connection state the pool cannot restore (AUTH, HELLO, CLIENT ...):
@@ -56,14 +56,11 @@ class ScriptConnection {
   std::string error_;
 };
 
-// Idle connections are bounded: at most kMaxIdle in all (the least recently used goes first),
-// none idle longer than kIdleExpiry, and one the backend closed (its user deleted, `timeout`,
-// CLIENT KILL) is closed within a second by a sweep that probes them.
+// Idle connections are bounded as in every pool (IdleList); one the backend closed (its user
+// deleted, `timeout`, CLIENT KILL) is closed within a second by a sweep that probes them.
 class ScriptConnectionPool {
  public:
   enum class Failure { kNone, kUnreachable, kAuthentication };
-  static constexpr size_t kMaxIdle = 64;
-  static constexpr std::chrono::seconds kIdleExpiry{30};
 
   ScriptConnectionPool(config::Endpoint endpoint, std::chrono::milliseconds connect_timeout,
                        std::chrono::milliseconds command_timeout);
@@ -108,8 +105,7 @@ class ScriptConnectionPool {
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds command_timeout_;
   std::mutex mutex_;
-  // Least recently used first.
-  std::vector<std::unique_ptr<ScriptConnection>> idle_;
+  IdleList<ScriptConnection> idle_;
   std::condition_variable_any stop_;
   std::jthread sweeper_;  // last: stopped first
 };

@@ -43,7 +43,6 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
 
   const backend::Identity& identity() const { return identity_; }
   bool broken() const { return broken_; }
-  std::chrono::steady_clock::time_point idle_since;
 
   // Sends the call's command (with what the connection still needs first) and reports the
   // command's reply through `done`.
@@ -214,13 +213,12 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
   }
   call->counted = weight;
   // The most recently used idle connection of this identity.
-  auto reusable = std::find_if(idle_.rbegin(), idle_.rend(), [&](const auto& c) {
-    return !c->broken() && c->identity().user == call->identity.user &&
-           c->identity().password == call->identity.password;
-  });
-  if (reusable != idle_.rend()) {
-    std::unique_ptr<Connection> conn = std::move(*reusable);
-    idle_.erase(std::next(reusable).base());
+  std::unique_ptr<Connection> conn =
+      idle_.take([&](Connection& c, std::chrono::steady_clock::time_point) {
+        return !c.broken() && c.identity().user == call->identity.user &&
+               c.identity().password == call->identity.password;
+      });
+  if (conn) {
     Connection* raw = conn.get();
     busy_[raw] = std::move(conn);
     raw->exchange(*call, [this, call, raw](std::optional<resp::Value> reply, std::string error) {
@@ -270,24 +268,21 @@ void AsyncCommands::finish(std::shared_ptr<Call> call, std::optional<resp::Value
 }
 
 void AsyncCommands::giveBack(std::unique_ptr<Connection> connection) {
-  if (connection->broken()) {
-    loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
-    return;
-  }
-  connection->idle_since = std::chrono::steady_clock::now();
-  idle_.push_back(std::move(connection));
-  if (idle_.size() > backend::ScriptConnectionPool::kMaxIdle) {
-    loop_.defer([doomed = std::shared_ptr<Connection>(std::move(idle_.front()))] {});
-    idle_.erase(idle_.begin());
-  }
+  if (connection->broken()) return closeLater(std::move(connection));
+  closeLater(idle_.put(std::move(connection), std::chrono::steady_clock::now()));
 }
 
 void AsyncCommands::sweep() {
-  const auto now = std::chrono::steady_clock::now();
-  std::erase_if(idle_, [&](const std::unique_ptr<Connection>& c) {
-    return c->broken() || now - c->idle_since > backend::ScriptConnectionPool::kIdleExpiry;
-  });
+  for (auto& c :
+       idle_.remove([](Connection& c) { return c.broken(); }, std::chrono::steady_clock::now())) {
+    closeLater(std::move(c));
+  }
   loop_.runAfter(std::chrono::seconds(1), [this] { sweep(); });
+}
+
+void AsyncCommands::closeLater(std::unique_ptr<Connection> connection) {
+  // Not while its own event may still be on the stack: at the end of the round.
+  if (connection) loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
 }
 
 }  // namespace tfproxy::functions

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/gate.h"
+#include "backend/idle_list.h"
 #include "backend/link.h"
 #include "backend/script_connection.h"
 #include "io/event_loop.h"
@@ -49,9 +50,9 @@ class AsyncCommands {
   void finish(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
               const std::string& error);
   void giveBack(std::unique_ptr<Connection> connection);
-  // Every second: closes idle connections that broke (the backend closed them) or that have
-  // been idle longer than backend::ScriptConnectionPool::kIdleExpiry.
+  // Every second: closes idle connections that broke (the backend closed them) or expired.
   void sweep();
+  void closeLater(std::unique_ptr<Connection> connection);
 
   backend::BackendLink& link_;
   backend::Gate& gate_;
@@ -62,8 +63,7 @@ class AsyncCommands {
   std::atomic<int> waiting_count_{0};  // calls held back by the gate
   // Loop thread only.
   std::deque<std::shared_ptr<Call>> waiting_for_gate_;
-  // Idle connections, least recently used first; at most ScriptConnectionPool::kMaxIdle.
-  std::vector<std::unique_ptr<Connection>> idle_;
+  backend::IdleList<Connection> idle_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> busy_;
 };
 
