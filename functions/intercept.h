@@ -6,24 +6,15 @@
 #include <string>
 #include <vector>
 
-#include "resp/encoder.h"
+#include "backend/connection_state.h"
 
 namespace tfproxy::functions {
 
-// What the backend knows of a client's connection that functions depend on.
-struct ConnectionState {
-  int64_t db = 0;
-  std::string user = "default";
-  std::string password;
-  bool operator==(const ConnectionState&) const = default;
-};
+using backend::ConnectionState;
 
-// What a handler may know about the client that sent the command.
-struct ClientContext {
-  resp::Protocol protocol = resp::Protocol::kResp2;
-  int64_t db = 0;
-  std::string user = "default";
-  std::string password;
+// What a handler may know about the client that sent the command: its connection's state
+// (protocol, database, user), and its transaction.
+struct ClientContext : ConnectionState {
   bool in_multi = false;
   // EXEC of a transaction the proxy runs (SPEC 11.11): the commands queued after the forwarded
   // prefix, and a way to EXEC that prefix on the client's own connection. `exec_prefix` may be

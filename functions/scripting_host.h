@@ -6,6 +6,7 @@
 #include "backend/gate.h"
 #include "backend/script_connection.h"
 #include "functions/async_commands.h"
+#include "functions/commands.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::functions {
@@ -32,6 +33,9 @@ class ScriptingHost : public scripting::Host {
           if (reply && reply->isError() && roleChanged(reply->str)) status_.refresh();
           done(std::move(reply), error);
         });
+  }
+  bool deniedToScripts(std::string_view lower_name) const override {
+    return functions::deniedToScripts(lower_name);
   }
   void commandFailed(const std::string& error) override {
     if (roleChanged(error)) status_.refresh();

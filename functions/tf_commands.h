@@ -1,7 +1,9 @@
-// The commands tfproxy runs itself (SPEC section 3): TFUNCTION, TFCALL, TFCALLASYNC,
-// TCONFIG_GET/SET, the _rg_internals.* carriers, and CONFIG GET/SET when they touch
-// redisgears_2.* settings. One table of CommandSpec rows; arguments are parsed here, with
-// upstream's texts, and the work goes to the scripting engine.
+// Runs the commands tfproxy owns (spec §3): TFUNCTION, TFCALL, TFCALLASYNC, TCONFIG_GET/SET,
+// the _rg_internals.* carriers, CONFIG GET/SET when they touch redisgears_2.* settings, and
+// EXEC of a transaction that contains any of them. Their facts are the rows of commands.cpp;
+// the handlers are one file per family: tfunction.cpp, tfcall.cpp, config_commands.cpp,
+// transaction.cpp. Arguments are parsed there, with upstream's texts, and the work goes to the
+// scripting engine.
 #pragma once
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include "backend/script_connection.h"
 #include "config/gears.h"
 #include "functions/access_policy.h"
+#include "functions/commands.h"
 #include "functions/intercept.h"
 #include "scripting/engine.h"
 
@@ -47,35 +50,30 @@ class TfCommands : public InterceptHandler {
   void run(const std::vector<std::string>& argv, const ClientContext& client,
            std::function<void(std::string reply)> done) override;
 
-  // Lower-case names (with their arity) the proxy always intercepts. CONFIG is intercepted only
-  // when its parameters involve redisgears_2.* (see interceptsConfig).
-  static std::vector<std::pair<std::string, int>> interceptedCommands();
-  // For CONFIG GET/SET: does this call involve our settings?
-  static bool interceptsConfig(const std::vector<std::string_view>& argv);
   // An ACL change went through the proxy (any thread).
   void aclChanged() { access_.forget(); }
 
  private:
   using Done = std::function<void(std::string)>;
   using Args = std::vector<std::string>;
-  using Handler = void (TfCommands::*)(const Args&, const ClientContext&, Done);
-  struct CommandSpec {
-    const char* name;  // lower case
-    int arity;         // negative: at least -arity arguments, the name included
-    Handler handler;
-  };
-  static const CommandSpec kCommands[];
+  // The table (commands.cpp) names the handlers below.
+  static const CommandSpec kSpecs[];
+  friend std::span<const CommandSpec> commandSpecs();
 
-  void tfunction(const Args& argv, const ClientContext& client, Done done);
+  // tfunction.cpp
+  void unknownSubcommand(const Args& argv, const ClientContext& client, Done done);
   void load(const Args& argv, const ClientContext& client, Done done);
   void remove(const Args& argv, const ClientContext& client, Done done);
   void list(const Args& argv, const ClientContext& client, Done done);
   void debug(const Args& argv, const ClientContext& client, Done done);
+  // tfcall.cpp
   void tfcall(const Args& argv, const ClientContext& client, Done done);
+  void internal(const Args& argv, const ClientContext& client, Done done);
+  // config_commands.cpp
   void tconfigGet(const Args& argv, const ClientContext& client, Done done);
   void tconfigSet(const Args& argv, const ClientContext& client, Done done);
-  void internal(const Args& argv, const ClientContext& client, Done done);
-  void config(const Args& argv, const ClientContext& client, Done done);
+  void configGetCommand(const Args& argv, const ClientContext& client, Done done);
+  void configSetCommand(const Args& argv, const ClientContext& client, Done done);
   void configGet(const std::vector<std::string>& patterns, bool forward,
                  const ClientContext& client, Done done);
   void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
@@ -84,16 +82,10 @@ class TfCommands : public InterceptHandler {
   // Runs backend round trips (the forwarded part of CONFIG) off the I/O threads; on the helper
   // thread itself (inside a transaction) at once.
   void runBlocking(std::function<void()> task);
-  // EXEC of a proxy-run transaction (SPEC 11.11), on the helper thread.
+  // transaction.cpp: EXEC of a proxy-run transaction (spec §11.11), on the helper thread.
   void execTransaction(const ClientContext& client, Done done);
   // Runs one intercepted command and waits for its reply (helper thread only).
   std::string runAndWait(const Args& argv, const ClientContext& client);
-
-  // The Redis command whose right stands for an intercepted one in the access policy ("FCALL
-  // f 0" for TFCALL); empty for commands everyone may run.
-  static std::vector<std::string> redisEquivalent(const Args& argv);
-  // TFCALL's declared keys; empty when numkeys is malformed (the handler reports that).
-  static std::vector<std::string_view> declaredKeys(const Args& argv);
 
   AccessPolicy access_;
   Services services_;

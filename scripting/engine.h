@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/script_connection.h"
@@ -38,6 +39,8 @@ class Host {
   using AsyncDone = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
   virtual void asyncCommand(const backend::Identity& identity, int64_t db,
                             std::vector<std::string> args, bool may_block, AsyncDone done) = 0;
+  // A command tfproxy runs itself that JavaScript may not call (lower-case name, spec §6.3).
+  virtual bool deniedToScripts(std::string_view lower_name) const = 0;
   // A command from JavaScript failed with `error` (lets the host notice a role change).
   virtual void commandFailed(const std::string& error) = 0;
 };

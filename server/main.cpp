@@ -16,6 +16,7 @@
 #include "backend/link.h"
 #include "backend/script_connection.h"
 #include "config/cli.h"
+#include "functions/commands.h"
 #include "functions/library_store.h"
 #include "functions/library_sync.h"
 #include "functions/scripting_host.h"
@@ -157,10 +158,7 @@ int main(int argc, char** argv) {
   services.proxy_identity = proxy_identity;
   services.host = &host;
   functions::TfCommands commands(services);
-  for (const auto& [name, arity] : functions::TfCommands::interceptedCommands()) {
-    server.commandIndex().intercept(name, arity);
-  }
-  server.commandIndex().interceptWhen("config", functions::TfCommands::interceptsConfig);
+  functions::registerIntercepts(server.commandIndex());
   server.setInterceptHandler(&commands);
   server.setFlushListener([&store] { store.notifyFlush(); });
   server.setAclChangeListener([&commands] { commands.aclChanged(); });

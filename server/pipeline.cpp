@@ -95,34 +95,17 @@ bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParse
                              Slot* slot) {
   switch (entry.kind) {
     case CommandKind::kHello:
-      slot->observe = Observe::kHello;
-      if (cmd.argc() >= 2) {
-        slot->number = resp::parseInt64(cmd.arg(1)).value_or(0);
-        for (size_t i = 2; i < cmd.argc(); ++i) {
-          if (iequals(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
-            slot->user.assign(cmd.arg(i + 1));
-            slot->password.assign(cmd.arg(i + 2));
-            i += 2;
-          } else if (iequals(cmd.arg(i), "setname")) {
-            ++i;
-          }
-        }
-      }
-      return true;
     case CommandKind::kAuth:
-      slot->observe = Observe::kAuth;
-      if (cmd.argc() == 2) {
-        slot->user = "default";
-        slot->password.assign(cmd.arg(1));
-      } else if (cmd.argc() == 3) {
-        slot->user.assign(cmd.arg(1));
-        slot->password.assign(cmd.arg(2));
-      }
+    case CommandKind::kSelect: {
+      using Kind = backend::StateChange::Kind;
+      const Kind kind = entry.kind == CommandKind::kHello  ? Kind::kHello
+                        : entry.kind == CommandKind::kAuth ? Kind::kAuth
+                                                           : Kind::kSelect;
+      slot->observe = Observe::kState;
+      slot->change =
+          backend::StateChange::read(kind, cmd.argc(), [&cmd](size_t i) { return cmd.arg(i); });
       return true;
-    case CommandKind::kSelect:
-      slot->observe = Observe::kSelect;
-      if (cmd.argc() == 2) slot->number = resp::parseInt64(cmd.arg(1)).value_or(-1);
-      return true;
+    }
     case CommandKind::kAcl:
       if (cmd.argc() < 2 || !(iequals(cmd.arg(1), "setuser") || iequals(cmd.arg(1), "deluser") ||
                               iequals(cmd.arg(1), "load"))) {
@@ -312,7 +295,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       if (!commit()) return {Stop::kPaused, batch_start};
       protocol_error_ = parser_.error();
       std::string reply;
-      resp::ReplyWriter(&reply, protocol_).error(parser_.error());
+      resp::ReplyWriter(&reply, state_.protocol).error(parser_.error());
       pushLocal(std::move(reply));
       closing_ = true;
       flush(to_client);
@@ -380,7 +363,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
     }
     if (unavailable()) {
       std::string reply;
-      resp::ReplyWriter(&reply, protocol_).error(unavailable_error_);
+      resp::ReplyWriter(&reply, state_.protocol).error(unavailable_error_);
       pushLocal(std::move(reply));
       pos += r.consumed;
       batch_start = pos;
@@ -448,7 +431,7 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
   if (!error.empty()) {
     transaction_.aborted = true;
     std::string reply;
-    resp::ReplyWriter(&reply, protocol_).error(error);
+    resp::ReplyWriter(&reply, state_.protocol).error(error);
     pushLocal(std::move(reply));
     return;
   }
@@ -526,7 +509,7 @@ bool Pipeline::isUnrequested(std::string_view frame, const Slot* target) const {
            !isConfirmationName(firstString(frame));
   }
   if (target == nullptr) return true;
-  if (type == '*' && protocol_ == resp::Protocol::kResp2 && subscribed()) {
+  if (type == '*' && state_.protocol == resp::Protocol::kResp2 && subscribed()) {
     std::string_view kind = firstString(frame);
     return kind == "message" || kind == "pmessage" || kind == "smessage";
   }
@@ -582,25 +565,8 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
   switch (slot.observe) {
     case Observe::kNone:
       return true;
-    case Observe::kHello:
-      if (!error) {
-        if (slot.number == 2 || slot.number == 3) {
-          protocol_ = slot.number == 3 ? resp::Protocol::kResp3 : resp::Protocol::kResp2;
-        }
-        if (!slot.user.empty()) {
-          user_ = slot.user;
-          password_ = slot.password;
-        }
-      }
-      return true;
-    case Observe::kAuth:
-      if (!error && !slot.user.empty()) {
-        user_ = slot.user;
-        password_ = slot.password;
-      }
-      return true;
-    case Observe::kSelect:
-      if (!error && slot.number >= 0) db_ = slot.number;
+    case Observe::kState:
+      if (!error) slot.change.applyTo(&state_);
       return true;
     case Observe::kReset:
       if (!error) resetConnectionState();
@@ -617,9 +583,7 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
         Slot effect;
         effect.observe = slot.effect;
         effect.queue_index = slot.queue_index;
-        effect.number = slot.number;
-        effect.user = slot.user;
-        effect.password = slot.password;
+        effect.change = slot.change;
         queued_effects_.push_back(std::move(effect));
       }
       return true;
@@ -702,7 +666,7 @@ void Pipeline::flush(std::string* to_client) {
 
 void Pipeline::onBackendLost(std::string_view error, std::string* to_client) {
   std::string reply;
-  resp::ReplyWriter(&reply, protocol_).error(error);
+  resp::ReplyWriter(&reply, state_.protocol).error(error);
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (!s.forward || s.ready) continue;
@@ -726,10 +690,7 @@ void Pipeline::onBackendLost(std::string_view error, std::string* to_client) {
 }
 
 void Pipeline::resetConnectionState() {
-  protocol_ = resp::Protocol::kResp2;
-  db_ = 0;
-  user_ = "default";
-  password_.clear();
+  state_ = backend::ConnectionState{};
   in_multi_ = false;
   queued_effects_.clear();
   channels_ = patterns_ = shard_channels_ = 0;

@@ -24,12 +24,18 @@
 #include <utility>
 #include <vector>
 
+#include "backend/command_index.h"
+#include "backend/connection_state.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
 #include "resp/request_parser.h"
-#include "server/command_index.h"
 
 namespace tfproxy::server {
+
+using backend::ChannelKind;
+using backend::CommandEntry;
+using backend::CommandIndex;
+using backend::CommandKind;
 
 // The gate as the forwarding path sees it (see gate.h). A seam so tests can inject a fake.
 class ForwardGate {
@@ -87,11 +93,7 @@ class Pipeline {
                        std::string* to_backend, bool ends_multi = false);
   // Connection state changed by commands the proxy ran for this client elsewhere (a
   // transaction it executed), after the same change was made on the client's own connection.
-  void setDb(int64_t db) { db_ = db; }
-  void setUser(std::string user, std::string password) {
-    user_ = std::move(user);
-    password_ = std::move(password);
-  }
+  void applyChange(const backend::StateChange& change) { change.applyTo(&state_); }
 
   // Shared mode: forwarded commands go over a connection shared with other clients, so a
   // command that needs the client's own connection stops the input with kPin.
@@ -130,10 +132,11 @@ class Pipeline {
   bool idle() const { return slots_.empty(); }
 
   // Connection state learnt from replies, as the backend sees this client.
-  resp::Protocol protocol() const { return protocol_; }
-  int64_t db() const { return db_; }
-  const std::string& user() const { return user_; }
-  const std::string& password() const { return password_; }
+  const backend::ConnectionState& state() const { return state_; }
+  resp::Protocol protocol() const { return state_.protocol; }
+  int64_t db() const { return state_.db; }
+  const std::string& user() const { return state_.user; }
+  const std::string& password() const { return state_.password; }
   bool inMulti() const { return in_multi_; }
   bool subscribed() const { return channels_ + patterns_ + shard_channels_ > 0; }
   bool monitoring() const { return monitor_; }
@@ -147,9 +150,7 @@ class Pipeline {
   // What the proxy learns from a forwarded command's reply.
   enum class Observe : uint8_t {
     kNone,
-    kHello,
-    kAuth,
-    kSelect,
+    kState,  // HELLO, AUTH, SELECT: Slot::change
     kReset,
     kMulti,
     kEndMulti,
@@ -170,12 +171,10 @@ class Pipeline {
     bool ready = false;
     Observe observe = Observe::kNone;
     ChannelKind channel_kind = ChannelKind::kChannel;
-    uint32_t expected = 0;  // forward: replies still to come (confirmations for subscribes)
-    uint32_t weight = 0;    // commands of this slot the gate still counts as in flight
-    int64_t number = 0;     // SELECT's db, HELLO's protocol (0: unchanged)
-    std::string user;       // AUTH / HELLO AUTH
-    std::string password;
-    std::string buffer;  // bytes that wait for earlier slots
+    uint32_t expected = 0;        // forward: replies still to come (confirmations for subscribes)
+    uint32_t weight = 0;          // commands of this slot the gate still counts as in flight
+    backend::StateChange change;  // kState, or kQueued of a state change
+    std::string buffer;           // bytes that wait for earlier slots
     std::function<void(std::string_view)> capture;
     bool ends_multi = false;          // a captured EXEC or DISCARD
     Observe effect = Observe::kNone;  // kQueued: what EXEC's success applies
@@ -244,10 +243,7 @@ class Pipeline {
 
   // Connection state.
   ScanState scan_;
-  resp::Protocol protocol_ = resp::Protocol::kResp2;
-  int64_t db_ = 0;
-  std::string user_ = "default";
-  std::string password_;
+  backend::ConnectionState state_;
   bool in_multi_ = false;
   std::vector<Slot> queued_effects_;  // QUEUED state changes of the open transaction
   int64_t channels_ = 0;

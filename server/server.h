@@ -13,9 +13,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "backend/command_index.h"
 #include "backend/gate.h"
 #include "config/options.h"
-#include "server/command_index.h"
 #include "server/session.h"
 #include "server/worker.h"
 

@@ -266,10 +266,7 @@ void Session::dispatchIntercepted() {
     return;
   }
   functions::ClientContext context;
-  context.protocol = pipeline_.protocol();
-  context.db = pipeline_.db();
-  context.user = pipeline_.user();
-  context.password = pipeline_.password();
+  static_cast<backend::ConnectionState&>(context) = pipeline_.state();
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
@@ -277,29 +274,28 @@ void Session::dispatchIntercepted() {
     context.in_multi = true;
     context.transaction = request->transaction;
     // The gate's holder asks for the prefix EXEC; it goes out past the closed gate.
-    context.exec_prefix =
-        [weak, &loop](std::function<void(std::string, functions::ConnectionState)> on_reply) {
-          loop.post([weak, on_reply = std::move(on_reply)]() mutable {
-            auto self = weak.lock();
-            if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
-              on_reply(errors::kClientClosed, {});
-              return;
-            }
-            std::string exec;
-            resp::encodeCommand({"EXEC"}, &exec);
-            std::weak_ptr<Session> again = self;
-            self->pipeline_.forwardCaptured(
-                exec,
-                [again, on_reply](std::string_view frame) {
-                  auto s = again.lock();
-                  on_reply(std::string(frame),
-                           s ? s->connectionState() : functions::ConnectionState{});
-                },
-                &self->to_backend_, /*ends_multi=*/true);
-            self->flushBackend();
-          });
-        };
-    context.adopt_state = [weak, &loop](functions::ConnectionState state,
+    context.exec_prefix = [weak, &loop](
+                              std::function<void(std::string, backend::ConnectionState)> on_reply) {
+      loop.post([weak, on_reply = std::move(on_reply)]() mutable {
+        auto self = weak.lock();
+        if (!self || self->closed_ || self->backend_state_ != BackendState::kConnected) {
+          on_reply(errors::kClientClosed, {});
+          return;
+        }
+        std::string exec;
+        resp::encodeCommand({"EXEC"}, &exec);
+        std::weak_ptr<Session> again = self;
+        self->pipeline_.forwardCaptured(
+            exec,
+            [again, on_reply](std::string_view frame) {
+              auto s = again.lock();
+              on_reply(std::string(frame), s ? s->connectionState() : backend::ConnectionState{});
+            },
+            &self->to_backend_, /*ends_multi=*/true);
+        self->flushBackend();
+      });
+    };
+    context.adopt_state = [weak, &loop](backend::ConnectionState state,
                                         std::function<void()> done) {
       loop.post([weak, state = std::move(state), done = std::move(done)]() mutable {
         auto self = weak.lock();
@@ -317,13 +313,11 @@ void Session::dispatchIntercepted() {
   });
 }
 
-functions::ConnectionState Session::connectionState() const {
-  return {pipeline_.db(), pipeline_.user(), pipeline_.password()};
-}
+backend::ConnectionState Session::connectionState() const { return pipeline_.state(); }
 
 // Sends what makes the backend's view of this client match `state`; replies are not the
 // client's. `done` runs after the last of them.
-void Session::adoptState(functions::ConnectionState state, std::function<void()> done) {
+void Session::adoptState(backend::ConnectionState state, std::function<void()> done) {
   std::vector<std::vector<std::string>> commands;
   if (state.user != pipeline_.user() || state.password != pipeline_.password()) {
     commands.push_back({"AUTH", state.user, state.password});
@@ -337,17 +331,12 @@ void Session::adoptState(functions::ConnectionState state, std::function<void()>
     std::string bytes;
     std::vector<std::string_view> argv(command.begin(), command.end());
     resp::encodeCommand(argv, &bytes);
-    const bool select = command[0] == "SELECT";
     pipeline_.forwardCaptured(
         bytes,
-        [weak, state, select, left, finish](std::string_view frame) {
+        [weak, change = backend::StateChange::read(command), left, finish](std::string_view frame) {
           auto self = weak.lock();
           if (self && !frame.empty() && frame[0] != '-' && frame[0] != '!') {
-            if (select) {
-              self->pipeline_.setDb(state.db);
-            } else {
-              self->pipeline_.setUser(state.user, state.password);
-            }
+            self->pipeline_.applyChange(change);
           }
           if (--*left == 0) (*finish)();
         },

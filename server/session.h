@@ -106,8 +106,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void process();
   void dispatchIntercepted();
   void onInterceptDone(std::string reply);
-  functions::ConnectionState connectionState() const;
-  void adoptState(functions::ConnectionState state, std::function<void()> done);
+  backend::ConnectionState connectionState() const;
+  void adoptState(backend::ConnectionState state, std::function<void()> done);
   void flushClient();
   void flushBackend();
   void backendLost(const std::string& why, const char* text);

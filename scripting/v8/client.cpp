@@ -1,6 +1,5 @@
 // The sync client (SPEC 4.7) and the commands it issues (SPEC 6.3, 11.3).
 #include <cmath>
-#include <set>
 
 #include "backend/command_table.h"
 #include "backend/errors.h"
@@ -13,10 +12,6 @@
 
 namespace tfproxy::scripting {
 namespace {
-
-// Commands the proxy owns cannot be called from JavaScript either.
-const std::set<std::string, std::less<>> kProxyCommands = {"tfcall", "tfcallasync", "tfunction",
-                                                           "tconfig_get", "tconfig_set"};
 
 // Redis 7.0 and 7.2 word ACL denials differently; JavaScript sees upstream's texts (SPEC 6.7).
 std::string upstreamAclText(const std::string& error, const std::string& user) {
@@ -65,9 +60,9 @@ std::optional<std::string> Invocation::refusal(const std::vector<std::string>& a
   const backend::CommandInfo* info =
       engine.commands().find(args[0], args.size() > 1 ? std::string_view(args[1]) : "");
   const std::string full_name = info != nullptr ? info->name : name;
-  if (!engine.allowUnsafeCommands() &&
-      (kProxyCommands.count(name) > 0 || (info != nullptr && info->has(backend::kFlag_noscript) &&
-                                          !info->has(backend::kFlag_blocking)))) {
+  if (!engine.allowUnsafeCommands() && (engine.host().deniedToScripts(name) ||
+                                        (info != nullptr && info->has(backend::kFlag_noscript) &&
+                                         !info->has(backend::kFlag_blocking)))) {
     return "ERR command '" + full_name + "' is not allowed on script mode";
   }
   if ((flags_ & kNoWrites) != 0 && info != nullptr && info->has(backend::kFlag_write)) {

@@ -12,7 +12,7 @@
 
 #include "backend/command_table.h"
 
-namespace tfproxy::server {
+namespace tfproxy::backend {
 
 enum class CommandKind : uint8_t {
   kPlain,     // one reply; counted by the gate's drain
@@ -47,12 +47,12 @@ struct CommandEntry {
   // Arity of an intercepted command (the table has none for them); as Redis counts it.
   int arity = 0;
   ChannelKind channel_kind = ChannelKind::kChannel;
-  const backend::CommandInfo* info = nullptr;  // null for commands the table does not know
+  const CommandInfo* info = nullptr;  // null for commands the table does not know
 };
 
 class CommandIndex {
  public:
-  explicit CommandIndex(const backend::CommandTable& table);
+  explicit CommandIndex(const CommandTable& table);
 
   // Marks a command name as intercepted (e.g. "tfcall"), with its arity.
   void intercept(std::string_view lower_name, int arity);
@@ -66,8 +66,7 @@ class CommandIndex {
   // Classifies a command name (any case). Unknown names are kPlain with no info.
   const CommandEntry& lookup(std::string_view name) const;
   // The entry of `container`'s subcommand, or `container` itself if it has none by that name.
-  const backend::CommandInfo* subcommand(const backend::CommandInfo* container,
-                                         std::string_view sub) const {
+  const CommandInfo* subcommand(const CommandInfo* container, std::string_view sub) const {
     return table_.find(container->name, sub);
   }
 
@@ -79,7 +78,7 @@ class CommandIndex {
   std::unordered_map<std::string, CommandEntry, Hash, std::equal_to<>> entries_;
   CommandEntry unknown_;
   Predicate condition_;
-  const backend::CommandTable& table_;
+  const CommandTable& table_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend

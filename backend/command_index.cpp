@@ -1,17 +1,17 @@
-#include "server/command_index.h"
+#include "backend/command_index.h"
 
 #include <cstring>
 
-namespace tfproxy::server {
+namespace tfproxy::backend {
 
-CommandIndex::CommandIndex(const backend::CommandTable& table) : table_(table) {
-  for (const backend::CommandInfo* info : table.all()) {
+CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
+  for (const CommandInfo* info : table.all()) {
     if (std::strchr(info->name, '|') != nullptr) continue;  // subcommands: looked up by need
     const char* name = info->name;
     CommandEntry e;
     e.info = info;
-    e.kind = info != nullptr && info->has(backend::kFlag_blocking) ? CommandKind::kBlocking
-                                                                   : CommandKind::kPlain;
+    e.kind =
+        info != nullptr && info->has(kFlag_blocking) ? CommandKind::kBlocking : CommandKind::kPlain;
     entries_[name] = e;
   }
   auto set = [&](const char* name, CommandKind kind, ChannelKind channel = ChannelKind::kChannel) {
@@ -47,7 +47,7 @@ CommandIndex::CommandIndex(const backend::CommandTable& table) : table_(table) {
   for (auto& [name, e] : entries_) {
     e.pins = (e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread &&
               e.kind != CommandKind::kFlush && e.kind != CommandKind::kAcl) ||
-             backend::connectionEffect(name) != backend::ConnectionEffect::kNone;
+             connectionEffect(name) != ConnectionEffect::kNone;
   }
 }
 
@@ -76,4 +76,4 @@ const CommandEntry& CommandIndex::lookup(std::string_view name) const {
   return it == entries_.end() ? unknown_ : it->second;
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend

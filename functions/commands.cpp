@@ -1,0 +1,167 @@
+#include "functions/commands.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "backend/command_index.h"
+#include "backend/command_table.h"
+#include "config/gears.h"
+#include "functions/errors.h"
+#include "functions/tf_commands.h"
+
+namespace tfproxy::functions {
+
+// clang-format off
+const CommandSpec TfCommands::kSpecs[] = {
+  // name, sub, arity, flags, keys, ACL equivalent, handler
+  {"tfunction", "", -2, kNoScript, KeyRule::kNone, {}, &TfCommands::unknownSubcommand},
+  {"tfunction", "load", -2, kNoScript | kDeniedInMulti, KeyRule::kNone,
+   {"FUNCTION", "LOAD", "x"}, &TfCommands::load},
+  {"tfunction", "delete", -2, kNoScript | kDeniedInMulti, KeyRule::kNone,
+   {"FUNCTION", "DELETE", "x"}, &TfCommands::remove},
+  {"tfunction", "list", -2, kNoScript, KeyRule::kNone, {"FUNCTION", "LIST"}, &TfCommands::list},
+  {"tfunction", "debug", -2, kNoScript, KeyRule::kNone, {}, &TfCommands::debug},
+  {"tfcall", "", -3, kNoScript, KeyRule::kNumkeys, {"FCALL", "f", "0"}, &TfCommands::tfcall},
+  {"tfcallasync", "", -3, kNoScript, KeyRule::kNumkeys, {"FCALL", "f", "0"},
+   &TfCommands::tfcall},
+  {"tconfig_get", "", -2, kNoScript, KeyRule::kNone, {"CONFIG", "GET", "x"},
+   &TfCommands::tconfigGet},
+  {"tconfig_set", "", -3, kNoScript, KeyRule::kNone, {"CONFIG", "SET", "x", "y"},
+   &TfCommands::tconfigSet},
+  {"_rg_internals.function", "", -1, 0, KeyRule::kNone, {}, &TfCommands::internal},
+  {"_rg_internals.update_stream_last_read_id", "", -1, 0, KeyRule::kNone, {},
+   &TfCommands::internal},
+  {"config", "", -2, kConditional, KeyRule::kNone, {}, &TfCommands::unknownSubcommand},
+  {"config", "get", -2, kConditional, KeyRule::kNone,
+   {"CONFIG", "GET", "x", "y"}, &TfCommands::configGetCommand},
+  {"config", "set", -2, kConditional, KeyRule::kNone,
+   {"CONFIG", "SET", "x", "y"}, &TfCommands::configSetCommand},
+};
+// clang-format on
+
+std::span<const CommandSpec> commandSpecs() { return TfCommands::kSpecs; }
+
+bool CommandSpec::arityMatches(size_t argc) const {
+  const auto n = static_cast<int>(argc);
+  return arity > 0 ? n == arity : n >= -arity;
+}
+
+std::string CommandSpec::fullName() const {
+  std::string out(name);
+  if (!sub.empty()) out.append("|").append(sub);
+  return out;
+}
+
+std::vector<std::string> CommandSpec::aclCommand() const {
+  std::vector<std::string> out;
+  for (std::string_view part : acl) {
+    if (!part.empty()) out.emplace_back(part);
+  }
+  return out;
+}
+
+const CommandSpec* findCommand(std::string_view name) {
+  std::string lower;
+  backend::toLower(name, &lower);
+  for (const CommandSpec& spec : commandSpecs()) {
+    if (spec.sub.empty() && spec.name == lower) return &spec;
+  }
+  return nullptr;
+}
+
+const CommandSpec* findCommand(const std::vector<std::string>& argv) {
+  const CommandSpec* own = findCommand(argv[0]);
+  if (own == nullptr || argv.size() < 2) return own;
+  std::string sub;
+  backend::toLower(argv[1], &sub);
+  for (const CommandSpec& spec : commandSpecs()) {
+    if (spec.name == own->name && spec.sub == sub) return &spec;
+  }
+  return own;
+}
+
+bool interceptsConfig(const std::vector<std::string_view>& argv) {
+  if (argv.size() < 3) return false;
+  std::string sub;
+  backend::toLower(argv[1], &sub);
+  if (sub == "get") {
+    // Any pattern that matches one of our settings.
+    return std::any_of(argv.begin() + 2, argv.end(), [](std::string_view pattern) {
+      return config::GearsConfig::patternMatchesAny(pattern);
+    });
+  }
+  if (sub == "set") {
+    for (size_t i = 2; i < argv.size(); i += 2) {
+      if (isGearsSetting(argv[i])) return true;
+    }
+  }
+  return false;
+}
+
+bool isGearsSetting(std::string_view name) {
+  std::string lower;
+  backend::toLower(name, &lower);
+  return lower.rfind(config::GearsConfig::kPrefix, 0) == 0;
+}
+
+bool isOwnCommand(const std::vector<std::string>& argv) {
+  const CommandSpec* spec = findCommand(argv[0]);
+  if (spec == nullptr) return false;
+  if (!spec->has(kConditional)) return true;
+  return interceptsConfig(std::vector<std::string_view>(argv.begin(), argv.end()));
+}
+
+bool deniedToScripts(std::string_view lower_name) {
+  const CommandSpec* spec = findCommand(lower_name);
+  return spec != nullptr && spec->has(kNoScript);
+}
+
+void registerIntercepts(backend::CommandIndex& index) {
+  for (const CommandSpec& spec : commandSpecs()) {
+    if (!spec.sub.empty()) continue;
+    if (spec.has(kConditional)) {
+      index.interceptWhen(spec.name, interceptsConfig);
+    } else {
+      index.intercept(spec.name, spec.arity);
+    }
+  }
+}
+
+std::optional<uint64_t> parseNumkeys(std::string_view s, std::string* error) {
+  if (s.empty()) {
+    *error = errors::kEmptyInteger;
+    return std::nullopt;
+  }
+  if (s[0] == '+') s.remove_prefix(1);
+  if (s.empty()) {
+    *error = errors::kInvalidDigit;
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  bool overflow = false;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      *error = errors::kInvalidDigit;
+      return std::nullopt;
+    }
+    const auto d = static_cast<uint64_t>(c - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) overflow = true;
+    v = v * 10 + d;
+  }
+  if (overflow) {
+    *error = errors::kIntegerTooLarge;
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::vector<std::string_view> declaredKeys(const CommandSpec& spec,
+                                           const std::vector<std::string>& argv) {
+  if (spec.keys != KeyRule::kNumkeys || argv.size() < 3) return {};
+  std::string ignored;
+  std::optional<uint64_t> numkeys = parseNumkeys(argv[2], &ignored);
+  if (!numkeys || *numkeys > argv.size() - 3) return {};
+  return {argv.begin() + 3, argv.begin() + 3 + static_cast<std::ptrdiff_t>(*numkeys)};
+}
+
+}  // namespace tfproxy::functions

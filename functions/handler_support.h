@@ -1,0 +1,35 @@
+// Helpers the intercepted commands' handlers share (functions/ only).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "functions/intercept.h"
+#include "resp/encoder.h"
+#include "resp/value.h"
+
+namespace tfproxy::functions {
+
+inline std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+
+inline std::string errorReply(const ClientContext& client, std::string_view text) {
+  std::string reply;
+  resp::ReplyWriter(&reply, client.protocol).error(text);
+  return reply;
+}
+
+inline std::string valueReply(const ClientContext& client, const resp::Value& v) {
+  std::string reply;
+  resp::ReplyWriter(&reply, client.protocol).value(v);
+  return reply;
+}
+
+inline constexpr char kOk[] = "+OK\r\n";
+
+}  // namespace tfproxy::functions

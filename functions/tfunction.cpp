@@ -1,0 +1,133 @@
+// TFUNCTION LOAD, DELETE, LIST and DEBUG (spec §3.1-3.3, 3.5).
+#include "functions/errors.h"
+#include "functions/handler_support.h"
+#include "functions/library_store.h"
+#include "functions/tf_commands.h"
+#include "scripting/errors.h"
+#include "scripting/text.h"
+
+namespace tfproxy::functions {
+
+void TfCommands::unknownSubcommand(const Args& argv, const ClientContext& client, Done done) {
+  done(errorReply(client, errors::unknownSubcommand(lower(argv[1]))));
+}
+
+void TfCommands::load(const Args& argv, const ClientContext& client, Done done) {
+  scripting::LoadRequest request;
+  bool user_given = false;
+  bool debug = false;
+  const std::string* code = nullptr;
+  for (size_t i = 2; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    std::string keyword = scripting::isValidUtf8(a) ? lower(a) : std::string();
+    if (keyword == "replace") {
+      request.replace = true;
+    } else if (keyword == "debug") {
+      debug = true;
+    } else if (keyword == "config" || keyword == "user") {
+      if (i + 1 >= argv.size()) return done(errorReply(client, errors::kNoConfigValue));
+      const std::string& value = argv[++i];
+      if (keyword == "user") {
+        user_given = true;
+        continue;
+      }
+      if (!scripting::isValidUtf8(value)) {
+        return done(errorReply(client, errors::kConfigNotString));
+      }
+      bool is_object = false;
+      if (auto problem = scripting::checkJson(value, &is_object)) {
+        return done(errorReply(
+            client, "configuration must be a valid json, '" + value + "', " + *problem + "."));
+      }
+      if (!is_object) return done(errorReply(client, errors::kConfigNotObject));
+      request.config = value;
+    } else {
+      code = &a;  // everything after the code is ignored
+      break;
+    }
+  }
+  if (code == nullptr) return done(errorReply(client, errors::kNoPayload));
+  if (!scripting::isValidUtf8(*code)) return done(errorReply(client, errors::kCodeNotString));
+  if (user_given) return done(errorReply(client, errors::kUserArgument));
+  if (debug) {
+    return done(errorReply(client, errors::kNoDebugServer));
+  }
+  request.code = *code;
+  request.user = client.user;
+  LibraryStore* store = services_.store;
+  scripting::Engine::Persist persist;
+  if (store != nullptr) {
+    persist = [store](const scripting::LibraryDefinition* d,
+                      const std::string& name) -> scripting::Engine::Outcome {
+      auto failure = d != nullptr ? store->put(*d) : store->erase(name);
+      if (failure) return errors::kStoreFailed + *failure;
+      return std::nullopt;
+    };
+  }
+  if (store != nullptr) store->beginChange();
+  services_.engine->load(std::move(request), std::move(persist),
+                         [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
+                           if (store != nullptr) store->endChange();
+                           done(error ? errorReply(client, *error) : std::string(kOk));
+                         });
+}
+
+void TfCommands::remove(const Args& argv, const ClientContext& client, Done done) {
+  if (argv.size() < 3) return done(errorReply(client, errors::kNoFunctionName));
+  if (!scripting::isValidUtf8(argv[2]))
+    return done(errorReply(client, scripting::errors::kNotUtf8));
+  LibraryStore* store = services_.store;
+  scripting::Engine::Persist persist;
+  if (store != nullptr) {
+    persist = [store](const scripting::LibraryDefinition*,
+                      const std::string& name) -> scripting::Engine::Outcome {
+      if (auto failure = store->erase(name)) {
+        return errors::kRemoveFailed + *failure;
+      }
+      return std::nullopt;
+    };
+  }
+  if (store != nullptr) store->beginChange();
+  services_.engine->remove(
+      argv[2], std::move(persist),
+      [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
+        if (store != nullptr) store->endChange();
+        done(error ? errorReply(client, *error) : std::string(kOk));
+      });
+}
+
+void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {
+  scripting::ListRequest request;
+  for (size_t i = 2; i < argv.size(); ++i) {
+    if (!scripting::isValidUtf8(argv[i])) return done(errorReply(client, errors::kBinaryOption));
+    const std::string option = lower(argv[i]);
+    if (option == "withcode") {
+      request.with_code = true;
+    } else if (option == "verbose" || option == "v") {
+      request.verbosity += 1;
+    } else if (option == "vv") {
+      request.verbosity += 2;
+    } else if (option == "vvv") {
+      request.verbosity += 3;
+    } else if (option == "library") {
+      if (i + 1 >= argv.size()) return done(errorReply(client, errors::kNoLibraryName));
+      if (!scripting::isValidUtf8(argv[i + 1])) {
+        return done(errorReply(client, errors::kLibraryNameNotString));
+      }
+      request.library = argv[++i];
+    } else {
+      return done(errorReply(client, errors::unknownOption(option)));
+    }
+  }
+  done(valueReply(client, services_.engine->list(request)));
+}
+
+void TfCommands::debug(const Args& argv, const ClientContext& client, Done done) {
+  if (!services_.config->startup().enable_debug_command) {
+    return done(errorReply(client, errors::kDebugDisabled));
+  }
+  std::vector<std::string> args(argv.begin() + 2, argv.end());
+  done(valueReply(client, services_.engine->debug(args)));
+}
+
+}  // namespace tfproxy::functions
