@@ -1,6 +1,9 @@
 #include "backend/command_index.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include "io/check.h"
 
 namespace tfproxy::backend {
 
@@ -8,6 +11,8 @@ CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
   for (const CommandInfo* info : table.all()) {
     if (std::strchr(info->name, '|') != nullptr) continue;  // subcommands: looked up by need
     const char* name = info->name;
+    if (std::strlen(name) > kMaxNameLength) continue;  // looked up as unknown: forwarded, pinned
+    longest_ = std::max(longest_, std::strlen(name));
     CommandEntry e;
     e.info = info;
     e.kind =
@@ -51,23 +56,29 @@ CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
   }
 }
 
+CommandEntry& CommandIndex::entry(std::string_view lower_name) {
+  TFPROXY_CHECK(lower_name.size() <= kMaxNameLength);
+  longest_ = std::max(longest_, lower_name.size());
+  return entries_[std::string(lower_name)];
+}
+
 void CommandIndex::interceptWhen(std::string_view lower_name, Predicate predicate) {
-  CommandEntry& e = entries_[std::string(lower_name)];
+  CommandEntry& e = entry(lower_name);
   e.kind = CommandKind::kConditional;
   e.pins = false;
   condition_ = std::move(predicate);
 }
 
 void CommandIndex::intercept(std::string_view lower_name, int arity) {
-  CommandEntry& e = entries_[std::string(lower_name)];
+  CommandEntry& e = entry(lower_name);
   e.kind = CommandKind::kIntercepted;
   e.arity = arity;
   e.pins = false;  // run by the proxy, with the client's identity
 }
 
 const CommandEntry& CommandIndex::lookup(std::string_view name) const {
-  char lower[32];
-  if (name.size() >= sizeof lower) return unknown_;
+  if (name.size() > longest_) return unknown_;
+  char lower[kMaxNameLength];
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
     lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;

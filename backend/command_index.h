@@ -75,7 +75,11 @@ class CommandIndex {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // Names are lower-cased on the stack; no command name is longer.
+  static constexpr size_t kMaxNameLength = 64;
+  CommandEntry& entry(std::string_view lower_name);
   std::unordered_map<std::string, CommandEntry, Hash, std::equal_to<>> entries_;
+  size_t longest_ = 0;  // no longer name can be in entries_
   CommandEntry unknown_;
   Predicate condition_;
   const CommandTable& table_;

@@ -7,14 +7,32 @@
 #include "resp/encoder.h"
 
 namespace tfproxy::backend {
-ScriptConnection::ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity)
-    : conn_(std::move(conn)), identity_(std::move(identity)) {}
 
-ScriptConnection::~ScriptConnection() = default;
+// A pooled connection to the backend, authenticated as one identity.
+class PooledConnection final : public ScriptConnection {
+ public:
+  PooledConnection(std::unique_ptr<SyncConnection> conn, Identity identity)
+      : conn_(std::move(conn)), identity_(std::move(identity)) {}
 
-bool ScriptConnection::broken() const { return spoiled_ || conn_->broken(); }
+  std::optional<std::vector<resp::Value>> run(
+      int64_t db, std::span<const std::vector<std::string_view>> commands) override;
+  const std::string& error() const override { return error_; }
+  bool broken() const { return spoiled_ || conn_->broken(); }
+  bool alive() const { return conn_->alive(); }
+  const Identity& identity() const { return identity_; }
 
-std::optional<std::vector<resp::Value>> ScriptConnection::run(
+ private:
+  std::unique_ptr<SyncConnection> conn_;
+  Identity identity_;
+  static constexpr int64_t kUnknownDb = -1;
+  int64_t db_ = 0;
+  // The commands changed connection state the pool cannot restore (AUTH, HELLO, CLIENT ...):
+  // the connection is closed instead of being reused.
+  bool spoiled_ = false;
+  std::string error_;
+};
+
+std::optional<std::vector<resp::Value>> PooledConnection::run(
     int64_t db, std::span<const std::vector<std::string_view>> commands) {
   std::string request;
   const bool select = db != db_;
@@ -100,10 +118,10 @@ ScriptConnectionPool::ScriptConnectionPool(config::Endpoint endpoint,
 
 ScriptConnectionPool::~ScriptConnectionPool() = default;
 
-void ScriptConnectionPool::Lease::reset() {
-  if (pool_ != nullptr && conn_ != nullptr) pool_->giveBack(std::move(conn_));
+void ScriptConnections::Lease::reset() {
+  if (source_ != nullptr && conn_ != nullptr) source_->giveBack(std::move(conn_));
   conn_.reset();
-  pool_ = nullptr;
+  source_ = nullptr;
 }
 
 ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identity,
@@ -116,9 +134,9 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
     // costs a system call, so only connections idle for a while are probed; a fresher one that
     // turns out closed fails its command, which reports why.
     const auto now = std::chrono::steady_clock::now();
-    auto conn = idle_.take([&](ScriptConnection& c, std::chrono::steady_clock::time_point since) {
-      return c.identity_.user == identity.user && c.identity_.password == identity.password &&
-             !c.broken() && (now - since < std::chrono::milliseconds(100) || c.conn_->alive());
+    auto conn = idle_.take([&](PooledConnection& c, std::chrono::steady_clock::time_point since) {
+      return c.identity().user == identity.user && c.identity().password == identity.password &&
+             !c.broken() && (now - since < std::chrono::milliseconds(100) || c.alive());
     });
     if (conn) return Lease(this, std::move(conn));
   }
@@ -147,28 +165,29 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
     }
     // NOAUTH and the like: commands will fail exactly as they would for the client itself.
   }
-  return Lease(this,
-               std::unique_ptr<ScriptConnection>(new ScriptConnection(std::move(sync), identity)));
+  return Lease(this, std::make_unique<PooledConnection>(std::move(sync), identity));
 }
 
 void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {
-  if (conn->broken()) return;
-  std::unique_ptr<ScriptConnection> evicted;  // closed outside the lock
+  // Only this pool's leases come back here.
+  std::unique_ptr<PooledConnection> pooled(static_cast<PooledConnection*>(conn.release()));
+  if (pooled->broken()) return;
+  std::unique_ptr<PooledConnection> evicted;  // closed outside the lock
   std::lock_guard lock(mutex_);
-  evicted = idle_.put(std::move(conn), std::chrono::steady_clock::now());
+  evicted = idle_.put(std::move(pooled), std::chrono::steady_clock::now());
 }
 
 void ScriptConnectionPool::forgetUser(const std::string& user) {
-  std::vector<std::unique_ptr<ScriptConnection>> dropped;  // closed outside the lock
+  std::vector<std::unique_ptr<PooledConnection>> dropped;  // closed outside the lock
   std::lock_guard lock(mutex_);
-  dropped = idle_.remove([&](ScriptConnection& c) { return c.identity_.user == user; });
+  dropped = idle_.remove([&](PooledConnection& c) { return c.identity().user == user; });
 }
 
 void ScriptConnectionPool::sweep() {
-  std::vector<std::unique_ptr<ScriptConnection>> dropped;  // closed outside the lock
+  std::vector<std::unique_ptr<PooledConnection>> dropped;  // closed outside the lock
   std::lock_guard lock(mutex_);
   // A probe is one non-blocking system call: 64 at most, once a second.
-  dropped = idle_.remove([](ScriptConnection& c) { return c.broken() || !c.conn_->alive(); },
+  dropped = idle_.remove([](PooledConnection& c) { return c.broken() || !c.alive(); },
                          std::chrono::steady_clock::now());
 }
 

@@ -31,51 +31,36 @@ struct Identity {
   bool authenticates() const { return !(user == "default" && password.empty()); }
 };
 
+// A connection lent to run commands as one identity. Abstract: the pool's connections speak to
+// the backend; tests lend in-memory ones (tests/fakes/).
 class ScriptConnection {
  public:
-  ~ScriptConnection();
+  virtual ~ScriptConnection() = default;
   // Runs the commands in `db` as one pipeline and returns their replies in order (Redis errors
   // as error values). nullopt when the connection broke: see error(). A SELECT among the
   // commands lasts until the end of this run only: the next run selects its own `db` again.
-  std::optional<std::vector<resp::Value>> run(
-      int64_t db, std::span<const std::vector<std::string_view>> commands);
+  virtual std::optional<std::vector<resp::Value>> run(
+      int64_t db, std::span<const std::vector<std::string_view>> commands) = 0;
   std::optional<resp::Value> run(int64_t db, std::span<const std::string_view> command);
-  const std::string& error() const { return error_; }
-  bool broken() const;
-
- private:
-  friend class ScriptConnectionPool;
-  ScriptConnection(std::unique_ptr<SyncConnection> conn, Identity identity);
-  std::unique_ptr<SyncConnection> conn_;
-  Identity identity_;
-  static constexpr int64_t kUnknownDb = -1;
-  int64_t db_ = 0;
-  // The commands changed connection state the pool cannot restore (AUTH, HELLO, CLIENT ...):
-  // the connection is closed instead of being reused.
-  bool spoiled_ = false;
-  std::string error_;
+  virtual const std::string& error() const = 0;
 };
 
-// Idle connections are bounded as in every pool (IdleList); one the backend closed (its user
-// deleted, `timeout`, CLIENT KILL) is closed within a second by a sweep that probes them.
-class ScriptConnectionPool {
+// Where connections that run commands as a given identity come from: the seam between the
+// functions domain and the backend.
+class ScriptConnections {
  public:
   enum class Failure { kNone, kUnreachable, kAuthentication };
 
-  ScriptConnectionPool(config::Endpoint endpoint, std::chrono::milliseconds connect_timeout,
-                       std::chrono::milliseconds command_timeout);
-  ~ScriptConnectionPool();
-
-  // A borrowed connection; it goes back to the pool when the lease ends (unless broken).
+  // A borrowed connection; it goes back to its source when the lease ends.
   class Lease {
    public:
     Lease() = default;
-    Lease(ScriptConnectionPool* pool, std::unique_ptr<ScriptConnection> conn)
-        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(ScriptConnections* source, std::unique_ptr<ScriptConnection> conn)
+        : source_(source), conn_(std::move(conn)) {}
     Lease(Lease&&) = default;
     Lease& operator=(Lease&& other) {
       reset();
-      pool_ = other.pool_;
+      source_ = other.source_;
       conn_ = std::move(other.conn_);
       return *this;
     }
@@ -85,27 +70,48 @@ class ScriptConnectionPool {
     void reset();
 
    private:
-    ScriptConnectionPool* pool_ = nullptr;
+    ScriptConnections* source_ = nullptr;
     std::unique_ptr<ScriptConnection> conn_;
   };
 
-  // Borrows a connection for `identity`, connecting and authenticating a new one if no idle
-  // one is alive. On failure the lease is empty and `failure`/`error` say why.
-  Lease acquire(const Identity& identity, Failure* failure, std::string* error);
-
+  virtual ~ScriptConnections() = default;
+  // Borrows a connection for `identity`. On failure the lease is empty and `failure`/`error`
+  // say why.
+  virtual Lease acquire(const Identity& identity, Failure* failure, std::string* error) = 0;
   // Drops idle connections of a user (after ACL changes).
-  void forgetUser(const std::string& user);
+  virtual void forgetUser(const std::string& user) = 0;
+
+ protected:
+  // A lease ended: the connection may be kept for the next one.
+  virtual void giveBack(std::unique_ptr<ScriptConnection> conn) = 0;
+};
+
+class PooledConnection;
+
+// The backend's connections (DESIGN: script connections), pooled by identity. Idle connections
+// are bounded as in every pool (IdleList); one the backend closed (its user deleted, `timeout`,
+// CLIENT KILL) is closed within a second by a sweep that probes them.
+class ScriptConnectionPool final : public ScriptConnections {
+ public:
+  ScriptConnectionPool(config::Endpoint endpoint, std::chrono::milliseconds connect_timeout,
+                       std::chrono::milliseconds command_timeout);
+  ~ScriptConnectionPool() override;
+
+  // Reuses an idle connection of `identity` that is alive, or connects and authenticates a new
+  // one.
+  Lease acquire(const Identity& identity, Failure* failure, std::string* error) override;
+  void forgetUser(const std::string& user) override;
   // Closes expired idle connections and those the backend closed (the sweep, every second).
   void sweep();
 
  private:
-  void giveBack(std::unique_ptr<ScriptConnection> conn);
+  void giveBack(std::unique_ptr<ScriptConnection> conn) override;
 
   config::Endpoint endpoint_;
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds command_timeout_;
   std::mutex mutex_;
-  IdleList<ScriptConnection> idle_;
+  IdleList<PooledConnection> idle_;
   std::condition_variable_any stop_;
   std::jthread sweeper_;  // last: stopped first
 };

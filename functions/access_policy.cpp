@@ -36,7 +36,7 @@ bool fresh(const Map& cache, const std::string& key, std::chrono::steady_clock::
 
 }  // namespace
 
-AccessPolicy::AccessPolicy(backend::ScriptConnectionPool& connections,
+AccessPolicy::AccessPolicy(backend::ScriptConnections& connections,
                            backend::Identity proxy_identity)
     : connections_(connections), proxy_identity_(std::move(proxy_identity)) {}
 
@@ -117,7 +117,7 @@ std::optional<std::string> AccessPolicy::check(const std::string& user,
 }
 
 std::optional<resp::Value> AccessPolicy::askBackend(std::span<const std::string_view> command) {
-  backend::ScriptConnectionPool::Failure failure;
+  backend::ScriptConnections::Failure failure;
   std::string error;
   auto lease = connections_.acquire(proxy_identity_, &failure, &error);
   if (!lease) return std::nullopt;

@@ -23,7 +23,7 @@ namespace tfproxy::functions {
 class AccessPolicy {
  public:
   // Asks the backend as `proxy_identity` over `connections`.
-  AccessPolicy(backend::ScriptConnectionPool& connections, backend::Identity proxy_identity);
+  AccessPolicy(backend::ScriptConnections& connections, backend::Identity proxy_identity);
 
   struct Verdict {
     bool known = false;                 // false: the caches cannot tell, call check()
@@ -61,7 +61,7 @@ class AccessPolicy {
     std::chrono::steady_clock::time_point until;
   };
 
-  backend::ScriptConnectionPool& connections_;
+  backend::ScriptConnections& connections_;
   const backend::Identity proxy_identity_;
   std::mutex mutex_;
   std::unordered_map<std::string, CachedPermission> permissions_;       // by user and command

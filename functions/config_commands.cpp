@@ -13,11 +13,11 @@ namespace {
 
 // Runs `command` on the backend as the client runs its own (its user, its database). The
 // reply, or nullopt with `*error` set to what the client is answered (a backend error too).
-std::optional<resp::Value> runAsClient(backend::ScriptConnectionPool& connections,
+std::optional<resp::Value> runAsClient(backend::ScriptConnections& connections,
                                        const ClientContext& client,
                                        std::span<const std::string_view> command,
                                        std::string* error) {
-  backend::ScriptConnectionPool::Failure failure;
+  backend::ScriptConnections::Failure failure;
   std::string reason;
   auto lease = connections.acquire({client.user, client.password}, &failure, &reason);
   if (!lease) {

@@ -13,14 +13,14 @@ namespace tfproxy::functions {
 
 class ScriptingHost : public scripting::Host {
  public:
-  ScriptingHost(backend::Gate& gate, backend::ScriptConnectionPool& connections,
+  ScriptingHost(backend::Gate& gate, backend::ScriptConnections& connections,
                 backend::BackendStatus& status, AsyncCommands& async_commands)
       : gate_(gate), connections_(connections), status_(status), async_(async_commands) {}
 
   // scripting::Host
   void enterAtomicSection() override { gate_.lockExclusive(); }
   void leaveAtomicSection() override { gate_.unlockExclusive(); }
-  backend::ScriptConnectionPool& connections() override { return connections_; }
+  backend::ScriptConnections& connections() override { return connections_; }
   bool backendWritable() override { return status_.writablePrimary(); }
   bool backendOutOfMemory() override { return status_.outOfMemory(); }
   void asyncCommand(const backend::Identity& identity, int64_t db, std::vector<std::string> args,
@@ -48,7 +48,7 @@ class ScriptingHost : public scripting::Host {
             error.find("instance state changed") != std::string::npos);
   }
   backend::Gate& gate_;
-  backend::ScriptConnectionPool& connections_;
+  backend::ScriptConnections& connections_;
   backend::BackendStatus& status_;
   AsyncCommands& async_;
 };

@@ -34,11 +34,11 @@ class TfCommands : public InterceptHandler {
   struct Services {
     scripting::Engine* engine = nullptr;
     config::GearsConfig* config = nullptr;
-    LibraryStore* store = nullptr;                         // null: nothing is stored
-    backend::ScriptConnectionPool* connections = nullptr;  // forwards the rest of CONFIG
+    LibraryStore* store = nullptr;                      // null: nothing is stored
+    backend::ScriptConnections* connections = nullptr;  // forwards the rest of CONFIG
     // The permission checks' connections: their calls have a short bound, so that a frozen
     // backend cannot hold commands tfproxy answers itself for long.
-    backend::ScriptConnectionPool* checks = nullptr;
+    backend::ScriptConnections* checks = nullptr;
     backend::BackendStatus* status = nullptr;  // is authentication required?
     backend::Identity proxy_identity;          // runs ACL DRYRUN for the permission checks
     scripting::Host* host = nullptr;           // the atomic gate, for transactions

@@ -53,7 +53,7 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
   // current user, in its current database.
   auto runBatch = [&] {
     if (batch.empty()) return;
-    backend::ScriptConnectionPool::Failure failure;
+    backend::ScriptConnections::Failure failure;
     std::string error;
     auto lease = services_.connections->acquire({inner.user, inner.password}, &failure, &error);
     std::vector<resp::Value> replies;

@@ -30,7 +30,7 @@ class Host {
   virtual void enterAtomicSection() = 0;
   virtual void leaveAtomicSection() = 0;
   // Connections that run commands from JavaScript as a given identity.
-  virtual backend::ScriptConnectionPool& connections() = 0;
+  virtual backend::ScriptConnections& connections() = 0;
   // The backend's state for the replica and out-of-memory checks.
   virtual bool backendWritable() = 0;
   virtual bool backendOutOfMemory() = 0;

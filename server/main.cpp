@@ -38,9 +38,9 @@ void setUpLogging(const std::string& level) {
 // Adds the backend's commands that the built-in table lacks -- a newer Redis or Valkey, module
 // commands -- so that their flags count for functions and transactions. Before anything reads
 // the table; a backend that is down or refuses COMMAND leaves the built-in table as it is.
-void learnBackendCommands(backend::ScriptConnectionPool& connections,
+void learnBackendCommands(backend::ScriptConnections& connections,
                           const backend::Identity& identity) {
-  backend::ScriptConnectionPool::Failure failure;
+  backend::ScriptConnections::Failure failure;
   std::string error;
   auto lease = connections.acquire(identity, &failure, &error);
   std::optional<resp::Value> reply;

@@ -68,7 +68,7 @@ class Invocation {
   bool owns_section_;  // entered the gate itself (not a block() section)
   bool in_section_;
   uint64_t target_;
-  backend::ScriptConnectionPool::Lease lease_;
+  backend::ScriptConnections::Lease lease_;
 };
 
 // The state behind a sync client object: valid while `invocation` is set.

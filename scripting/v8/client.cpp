@@ -85,12 +85,12 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
     engine.host().enterAtomicSection();
     in_section_ = true;
   }
-  backend::ScriptConnectionPool::Failure failure;
+  backend::ScriptConnections::Failure failure;
   std::string reason;
   if (!lease_) {
     lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
     if (!lease_) {
-      *error = failure == backend::ScriptConnectionPool::Failure::kAuthentication
+      *error = failure == backend::ScriptConnections::Failure::kAuthentication
                    ? errors::kUserGone
                    : backend::errors::kUnavailablePrefix + reason;
       return std::nullopt;
@@ -120,7 +120,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
     // The connection broke. If the user was deleted or disabled, Redis closed it for that.
     std::string broke = lease_->error();
     lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
-    *error = failure == backend::ScriptConnectionPool::Failure::kAuthentication
+    *error = failure == backend::ScriptConnections::Failure::kAuthentication
                  ? std::string(errors::kUserGone)
                  : "ERR tfproxy: connection to the backend lost (" + broke + ")";
     return std::nullopt;

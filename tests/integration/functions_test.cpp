@@ -77,6 +77,15 @@ TEST_F(FunctionsTest, LoadArgumentErrors) {
   EXPECT_EQ(error({"TFUNCTION", "NOPE"}), "Unknown subcommand nope");
 }
 
+TEST_F(FunctionsTest, InternalCommandsAreRefused) {
+  // Both names are answered by tfproxy, the longer one too (command names are looked up by
+  // their whole length).
+  EXPECT_EQ(error({"_RG_INTERNALS.FUNCTION", "x"}),
+            "Internal command should only be sent from primary or loaded from AOF");
+  EXPECT_EQ(error({"_rg_internals.update_stream_last_read_id", "a", "b", "c", "d"}),
+            "Internal command should only be sent from primary or loaded from AOF");
+}
+
 TEST_F(FunctionsTest, LoadPipelineErrors) {
   EXPECT_EQ(error({"TFUNCTION", "LOAD", "redis.registerFunction('f', ()=>1)"}),
             "Failed to compile library: Invalid or missing prologue. The rules for the prologue "
