@@ -62,25 +62,14 @@ void Session::SocketWatcher::onEvents(uint32_t events) {
   if (s.closed_) return;
   if (client_) {
     s.client_hung_up_ = s.client_hung_up_ || hung_up;
-    if (writable) {
-      s.client_blocked_ = false;
-      s.flushClient();
-    }
-    if (readable) {
-      s.client_readable_ = true;
-      s.readClient();
-    }
+    if (writable) s.client_blocked_ = false;
+    if (readable) s.client_readable_ = true;
   } else {
     s.backend_hung_up_ = s.backend_hung_up_ || hung_up;
-    if (writable) {
-      s.backend_blocked_ = false;
-      s.flushBackend();
-    }
-    if (readable) {
-      s.backend_readable_ = true;
-      s.readBackend();
-    }
+    if (writable) s.backend_blocked_ = false;
+    if (readable) s.backend_readable_ = true;
   }
+  s.drive();
 }
 
 Session::Session(Worker& worker, int client_fd, const SessionServices& services)
@@ -136,8 +125,7 @@ void Session::connectBackend() {
                        self->pipeline_.setUnavailable({});
                        self->worker_.loop().add(fd, &self->backend_watcher_);
                      }
-                     self->process();
-                     self->readClient();
+                     self->drive();
                    });
 }
 
@@ -160,13 +148,39 @@ bool Session::backendBackpressure() const {
   return to_client_.size() - client_written_ > kClientOutHighWater;
 }
 
-void Session::readClient() {
+// The one loop. Every event (socket readiness, a completion posted from elsewhere) records what
+// happened and calls drive(), which runs the steps in a fixed order until a pass moves nothing.
+// Steps never call back into each other's callers, so the order of effects does not depend on
+// how an event arrived; an event raised while the loop runs (a callback that runs at once) is
+// taken by another pass instead of by recursion.
+void Session::drive() {
+  if (driving_) {
+    redrive_ = true;
+    return;
+  }
+  driving_ = true;
+  bool moved = true;
+  while (!closed_ && (moved || redrive_)) {
+    redrive_ = false;
+    moved = readBackend();
+    moved |= flushClient();
+    moved |= readClient();
+    moved |= process();
+    moved |= flushBackend();
+    pinWhenReady();
+  }
+  driving_ = false;
+  maybeFinish();
+}
+
+bool Session::readClient() {
+  bool moved = false;
   while (client_readable_ && !closed_) {
     if (!close_after_flush_ && clientBackpressure()) {
       // Not reading now; but a client that hung up is gone whatever it still sent: like Redis at
       // the end of its input, release everything now rather than when the backlog drains.
       if (client_hung_up_) close();
-      return;
+      return moved;
     }
     bool drained = false;
     io::IoResult r = io::readSome(client_fd_, &client_in_, client_hung_up_, &drained);
@@ -175,22 +189,27 @@ void Session::readClient() {
       // The client is gone (or reset): like Redis, drop whatever it was owed and release its
       // backend connection now, which also ends a blocking command it was waiting in.
       close();
-      return;
+      return true;
     }
+    if (r != io::IoResult::kDone) continue;
+    moved = true;
     if (close_after_flush_) {
       // Nothing more is served (QUIT, protocol error, shutdown): input is read only to notice
       // the client leaving while replies are still owed (a BLPOP that never returns).
       client_in_.consume(client_in_.size());
       continue;
     }
-    if (r == io::IoResult::kDone) process();
+    // Each burst goes on at once, so that held input stays bounded by the backpressure checks.
+    process();
+    flushBackend();
   }
+  return moved;
 }
 
-void Session::process() {
+bool Session::process() {
   if (closed_ || close_after_flush_ || pin_requested_ ||
       backend_state_ == BackendState::kConnecting) {
-    return;
+    return false;
   }
   if (backend_state_ == BackendState::kShared) {
     if (services_.link->up()) {
@@ -201,9 +220,11 @@ void Session::process() {
   } else if (backend_state_ == BackendState::kUnavailable && services_.link->up() &&
              pipeline_.idle() && !client_in_.empty()) {
     connectBackend();  // the backend is back; nothing was sent before, so no state is lost
-    return;
+    return false;
   }
   const bool shared = backend_state_ == BackendState::kShared;
+  const size_t client_before = to_client_.size();
+  const size_t backend_before = to_backend_.size();
   auto r =
       pipeline_.onClientInput(client_in_.view(), shared ? &shared_out_ : &to_backend_, &to_client_);
   client_in_.consume(r.consumed);
@@ -240,22 +261,20 @@ void Session::process() {
       }
       break;
   }
-  flushBackend();
-  flushClient();
-  maybeFinish();
+  return r.consumed > 0 || to_client_.size() != client_before ||
+         to_backend_.size() != backend_before;
 }
 
 void Session::onGateOpened() {
   const bool was_waiting = waiting_for_gate_;
   waiting_for_gate_ = false;
-  process();  // admits what was held back (or registers again if the gate closed meanwhile)
+  drive();  // admits what was held back (or registers again if the gate closed meanwhile)
   if (was_waiting) services_.gate->removeWaiters(1);
-  readClient();
 }
 
 void Session::onGateClosing() {
   holding_reads_ = false;
-  readBackend();
+  drive();
 }
 
 void Session::dispatchIntercepted() {
@@ -292,7 +311,7 @@ void Session::dispatchIntercepted() {
               on_reply(std::string(frame), s ? s->connectionState() : backend::ConnectionState{});
             },
             &self->to_backend_, /*ends_multi=*/true);
-        self->flushBackend();
+        self->drive();
       });
     };
     context.adopt_state = [weak, &loop](backend::ConnectionState state,
@@ -342,21 +361,20 @@ void Session::adoptState(backend::ConnectionState state, std::function<void()> d
         },
         &to_backend_);
   }
-  flushBackend();
+  drive();
 }
 
 void Session::onInterceptDone(std::string reply) {
   TFPROXY_CHECK(worker_.loop().inLoopThread());
   if (closed_) return;
   pipeline_.completeIntercepted(std::move(reply), &to_client_);
-  flushClient();
-  process();
-  readClient();
+  drive();
 }
 
-void Session::readBackend() {
+bool Session::readBackend() {
   // A slow client holds back backend reads, except while the gate drains: the answers it waits
   // for must be read.
+  bool moved = false;
   while (backend_readable_ && !closed_ && backend_state_ == BackendState::kConnected) {
     if (backendBackpressure() && !services_.gate->closed()) {
       if (!holding_reads_) {
@@ -365,7 +383,7 @@ void Session::readBackend() {
       }
       // Registered first, checked again after: a gate closing meanwhile either saw the
       // registration or is seen here.
-      if (!services_.gate->closed()) return;
+      if (!services_.gate->closed()) return moved;
     }
     bool drained = false;
     io::IoResult r = io::readSome(backend_fd_, &backend_in_, backend_hung_up_, &drained);
@@ -373,23 +391,24 @@ void Session::readBackend() {
     if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
       backendLost(r == io::IoResult::kClosed ? "closed by the backend" : std::strerror(errno),
                   backend::errors::kLost);
-      return;
+      return true;
     }
     if (r == io::IoResult::kWouldBlock) break;
+    moved = true;
     ++backend_reads_;
     size_t used = pipeline_.onBackendInput(backend_in_.view(), &to_client_);
     if (used == std::string_view::npos) {
       spdlog::error("client {}: the backend sent a malformed reply", peer_);
       backendLost("malformed reply", backend::errors::kLost);
-      return;
+      return true;
     }
     backend_in_.consume(used);
     if (backend_in_.empty()) backend_in_.shrink(io::kKeepCapacity);
     noteChanges();
     dispatchIntercepted();
-    flushClient();
-    maybeFinish();
+    flushClient();  // each burst's replies go on at once, as a client's commands do
   }
+  return moved;
 }
 
 void Session::onSharedReplies(std::string_view frames) {
@@ -402,9 +421,7 @@ void Session::onSharedReplies(std::string_view frames) {
   }
   noteChanges();
   dispatchIntercepted();
-  flushClient();
-  maybeFinish();
-  pinWhenReady();
+  drive();
 }
 
 void Session::onSharedLost(const char* text) { backendLost("shared connection lost", text); }
@@ -434,41 +451,40 @@ void Session::backendLost(const std::string& why, const char* text) {
   closeBackendSocket();
   pipeline_.onBackendLost(text, &to_client_);
   close_after_flush_ = true;
-  flushClient();
-  maybeFinish();
+  drive();
 }
 
-void Session::flushClient() {
-  if (closed_ || client_blocked_ || to_client_.empty()) return;
+bool Session::flushClient() {
+  if (closed_ || client_blocked_ || to_client_.empty()) return false;
+  const size_t before = client_written_;
   io::IoResult r = io::writeSome(client_fd_, &to_client_, &client_written_);
   if (r == io::IoResult::kError) {
     close();
-    return;
+    return true;
   }
   if (r == io::IoResult::kWouldBlock) {
-    client_blocked_ = true;  // the writable edge calls again
-    return;
+    client_blocked_ = true;  // the writable edge drives again
+    return client_written_ != before;
   }
-  readBackend();  // both may have been held back for this client
-  readClient();
-  maybeFinish();
+  return true;  // all sent: reads held back for this client may go on
 }
 
-void Session::flushBackend() {
+bool Session::flushBackend() {
   if (closed_ || backend_blocked_ || to_backend_.empty() ||
       backend_state_ != BackendState::kConnected) {
-    return;
+    return false;
   }
+  const size_t before = backend_written_;
   io::IoResult r = io::writeSome(backend_fd_, &to_backend_, &backend_written_);
   if (r == io::IoResult::kError) {
     backendLost(std::strerror(errno), backend::errors::kLost);
-    return;
+    return true;
   }
   if (r == io::IoResult::kWouldBlock) {
     backend_blocked_ = true;
-    return;
+    return backend_written_ != before;
   }
-  readClient();  // it may have been held back for this backend
+  return true;
 }
 
 void Session::noteChanges() {
@@ -489,7 +505,7 @@ void Session::maybeFinish() {
 void Session::shutdown() {
   if (closed_) return;
   close_after_flush_ = true;
-  maybeFinish();
+  drive();
 }
 
 void Session::close() {

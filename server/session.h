@@ -98,18 +98,20 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   void connectBackend();
+  // The loop every event ends in (see session.cpp), and its steps. Each step returns whether it
+  // moved bytes (or changed what the next pass may do); none calls drive().
+  void drive();
+  bool readBackend();
+  bool flushClient();
+  bool readClient();
+  bool process();
+  bool flushBackend();
   // Moves to a dedicated connection once no reply is owed on the shared one.
   void pinWhenReady();
-  // Drain a socket that signalled data (unless reading is held back).
-  void readClient();
-  void readBackend();
-  void process();
   void dispatchIntercepted();
   void onInterceptDone(std::string reply);
   backend::ConnectionState connectionState() const;
   void adoptState(backend::ConnectionState state, std::function<void()> done);
-  void flushClient();
-  void flushBackend();
   void backendLost(const std::string& why, const char* text);
   void maybeFinish();
   // Tells the library store about flushes, the access policy about ACL changes, seen in replies
@@ -148,6 +150,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_hung_up_ = false;
   bool backend_hung_up_ = false;
 
+  bool driving_ = false;  // drive() is on the stack
+  bool redrive_ = false;  // an event arrived meanwhile: one more pass
   bool closed_ = false;
   bool close_after_flush_ = false;  // QUIT, protocol error, shutdown, lost backend
   bool waiting_for_gate_ = false;
