@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/support/client.h"
+#include "tests/support/eventually.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -29,13 +30,7 @@ class AsyncTest : public ::testing::Test {
   }
   // Polls `cmd` until it answers `expected` (at most 5 s); returns the last answer.
   std::string eventually(const std::vector<std::string>& cmd, const std::string& expected) {
-    std::string last;
-    for (int i = 0; i < 100; ++i) {
-      last = c_->run(cmd);
-      if (last == expected) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return last;
+    return eventuallyEquals([&] { return c_->run(cmd); }, expected);
   }
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<Proxy> proxy_;
@@ -281,12 +276,9 @@ redis.registerFunction('sync', function(client){ return client.call('incr', 'n')
     waiting.back()->sendCommand({"TFCALLASYNC", "many.wait", "0", "q:" + std::to_string(i)});
   }
   Client admin(redis_->port());
-  for (int i = 0; i < 100; ++i) {
-    std::string info = admin.call({"INFO", "clients"}).str;
-    if (info.find("blocked_clients:1000") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_NE(admin.call({"INFO", "clients"}).str.find("blocked_clients:1000"), std::string::npos);
+  EXPECT_TRUE(testing::eventually([&] {
+    return admin.call({"INFO", "clients"}).str.find("blocked_clients:1000") != std::string::npos;
+  }));
   // Functions that take the gate and plain commands keep working meanwhile.
   auto start = Clock::now();
   for (int i = 0; i < 50; ++i)

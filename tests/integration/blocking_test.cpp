@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "tests/support/client.h"
+#include "tests/support/eventually.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -40,11 +41,7 @@ class BlockingTest : public ::testing::TestWithParam<const char*> {
   }
   static int64_t blockedClients() { return clientsInfo("blocked_clients"); }
   static bool waitBlocked(int64_t n) {
-    for (int i = 0; i < 500; ++i) {
-      if (blockedClients() == n) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    return testing::eventually([n] { return blockedClients() == n; });
   }
   static RedisServer* redis_;
   static Proxy* proxy_;

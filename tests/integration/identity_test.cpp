@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "tests/support/client.h"
+#include "tests/support/eventually.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -162,13 +163,7 @@ redis.registerFunction('oom_ok', function(client){ return client.call('del', 'k'
   {flags: [redis.functionFlags.ALLOW_OOM]});)"}),
             "OK");
   auto eventually = [&](const std::vector<std::string>& cmd, const std::string& expected) {
-    std::string last;
-    for (int i = 0; i < 50; ++i) {
-      last = c.run(cmd);
-      if (last == expected) return last;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return last;
+    return testing::eventuallyEquals([&] { return c.run(cmd); }, expected);
   };
   Client admin(redis.port());
   admin.call({"REPLICAOF", "127.0.0.1", std::to_string(freePort())});

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/support/client.h"
+#include "tests/support/eventually.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -67,13 +68,7 @@ TEST(PersistenceTest, FlushesKeepLibraries) {
 // Polls `cmd` on `port` until it answers `expected` (at most 5 s); returns the last answer.
 std::string eventually(int port, const std::vector<std::string>& cmd, const std::string& expected) {
   Client c(port);
-  std::string last;
-  for (int i = 0; i < 100; ++i) {
-    last = c.run(cmd);
-    if (last == expected) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return last;
+  return testing::eventuallyEquals([&] { return c.run(cmd); }, expected);
 }
 
 // Several proxies in front of one Redis (sidecars) serve the same libraries: a load, replace or
@@ -146,12 +141,13 @@ TEST(PersistenceTest, ConcurrentChangesThroughTwoProxiesConverge) {
   t3.join();
   t4.join();
   std::map<std::string, std::string> on_a, on_b;
-  for (int i = 0; i < 50; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    on_a = served(a->port());
-    on_b = served(b->port());
-    if (on_a == on_b) break;
-  }
+  testing::eventually(
+      [&] {
+        on_a = served(a->port());
+        on_b = served(b->port());
+        return on_a == on_b;
+      },
+      std::chrono::milliseconds(5000), std::chrono::milliseconds(100));
   EXPECT_EQ(on_a, on_b);
   EXPECT_EQ(on_a.at("one"), "{\"n\": 59}");
   EXPECT_EQ(on_a.at("two"), "{\"n\": 59}");
