@@ -7,9 +7,9 @@
 
 #include "backend/command_table.h"
 #include "backend/link.h"
+#include "backend/shared_connection.h"
 #include "functions/async_commands.h"
 #include "server/errors.h"
-#include "server/shared_connection.h"
 
 namespace tfproxy::server {
 
@@ -36,7 +36,8 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   for (uint32_t i = 0; i < options.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
     workers_.back()->setBackendTimeout(std::chrono::milliseconds(options.backend_timeout_ms));
-    workers_.back()->setShared(std::make_shared<SharedConnection>(*workers_.back(), link));
+    workers_.back()->setShared(
+        std::make_shared<backend::SharedConnection>(workers_.back()->loop(), link));
   }
   gate_.setListener(this);
 }

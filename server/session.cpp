@@ -12,11 +12,11 @@
 
 #include "backend/errors.h"
 #include "backend/link.h"
+#include "backend/shared_connection.h"
 #include "functions/intercept.h"
 #include "io/check.h"
 #include "io/socket_io.h"
 #include "server/errors.h"
-#include "server/shared_connection.h"
 #include "server/worker.h"
 
 namespace tfproxy::server {

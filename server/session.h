@@ -11,6 +11,7 @@
 #include <string>
 
 #include "backend/gate.h"
+#include "backend/shared_connection.h"
 #include "functions/intercept.h"
 #include "io/buffer.h"
 #include "io/event_loop.h"
@@ -41,11 +42,12 @@ struct SessionServices {
   std::atomic<size_t>* clients = nullptr;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public backend::SharedConnection::User,
+                public std::enable_shared_from_this<Session> {
  public:
   // Takes ownership of the connected, non-blocking `client_fd`.
   Session(Worker& worker, int client_fd, const SessionServices& services);
-  ~Session();
+  ~Session() override;
 
   // Registers the client socket and starts serving it.
   void start();
@@ -58,11 +60,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Immediate close of both connections.
   void close();
 
-  // SharedConnection
-  // Complete replies for this session's commands on the shared connection.
-  void onSharedReplies(std::string_view frames);
-  // The shared connection broke (or timed out: `text`) while this session waited on it.
-  void onSharedLost(const char* text);
+  // backend::SharedConnection::User
+  void onSharedReplies(std::string_view frames) override;
+  void onSharedLost(const char* text) override;
   // --backend-timeout: a reply owed on this session's own connection for `limit` with no byte
   // from the backend meanwhile ends the connection; the client gets the timeout error.
   void checkBackendTimeout(std::chrono::steady_clock::time_point now,

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "backend/shared_connection.h"
 #include "server/session.h"
-#include "server/shared_connection.h"
 
 namespace tfproxy::server {
 

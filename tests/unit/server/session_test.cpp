@@ -18,6 +18,7 @@
 #include "backend/command_table.h"
 #include "backend/errors.h"
 #include "backend/link.h"
+#include "backend/shared_connection.h"
 #include "server/worker.h"
 #include "tests/fakes/scripted_backend.h"
 #include "tests/support/eventually.h"
@@ -131,6 +132,10 @@ class SessionTest : public ::testing::Test {
     send(client_, request);
     return read(client_, expected.size());
   }
+  std::string exchange(int fd, const std::string& request, size_t n) {
+    send(fd, request);
+    return read(fd, n);
+  }
   // True once the peer closed its end (read gives 0) within 2 s.
   static bool closedByPeer(int fd) {
     pollfd p{fd, POLLIN, 0};
@@ -215,6 +220,28 @@ TEST_F(SessionTest, ClosedGateHoldsCommandsUntilItOpens) {
   EXPECT_EQ(backend_.received().size(), 1u);
   gate_.unlockExclusive();
   EXPECT_EQ(read(client_, 10), "$4\r\nheld\r\n");
+}
+
+TEST_F(SessionTest, MultiplexedClientsShareOneConnectionUntilTheyUseState) {
+  services_.multiplex = true;
+  std::promise<void> set;
+  worker_.loop().post([&] {
+    worker_.setShared(std::make_shared<backend::SharedConnection>(worker_.loop(), *link_));
+    set.set_value();
+  });
+  set.get_future().wait();
+  const int opened_before = backend_.accepted();
+  std::vector<int> clients;
+  for (int i = 0; i < 5; ++i) clients.push_back(connectClient());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(exchange(clients[i], "GET k" + std::to_string(i) + "\r\n", 8),
+              "$2\r\nk" + std::to_string(i) + "\r\n");
+  }
+  EXPECT_EQ(backend_.accepted() - opened_before, 1);  // one shared connection for all five
+  // SELECT needs the client's own connection: it moves there first, then the command goes.
+  EXPECT_EQ(exchange(clients[0], "SELECT 1\r\nGET x\r\n", 12), "+OK\r\n$1\r\nx\r\n");
+  EXPECT_EQ(backend_.accepted() - opened_before, 2);
+  for (int fd : clients) ::close(fd);
 }
 
 TEST_F(SessionTest, ManySessionsOnOneWorkerStayApart) {

@@ -1,4 +1,4 @@
-#include "server/shared_connection.h"
+#include "backend/shared_connection.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -11,27 +11,24 @@
 #include "backend/errors.h"
 #include "backend/link.h"
 #include "io/socket_io.h"
-#include "server/errors.h"
-#include "server/session.h"
-#include "server/worker.h"
 
-namespace tfproxy::server {
+namespace tfproxy::backend {
 
-SharedConnection::SharedConnection(Worker& worker, backend::BackendLink& link)
-    : worker_(worker), link_(link) {}
+SharedConnection::SharedConnection(io::EventLoop& loop, BackendLink& link)
+    : loop_(loop), link_(link) {}
 
 SharedConnection::~SharedConnection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void SharedConnection::send(const std::shared_ptr<Session>& session, std::string_view bytes,
+void SharedConnection::send(const std::shared_ptr<User>& user, std::string_view bytes,
                             uint32_t replies) {
   out_.append(bytes);
   if (replies > 0) {
-    if (!fifo_.empty() && fifo_.back().session.lock() == session) {
+    if (!fifo_.empty() && fifo_.back().user.lock() == user) {
       fifo_.back().replies += replies;
     } else {
-      fifo_.push_back({session, replies});
+      fifo_.push_back({user, replies});
     }
   }
   if (state_ == State::kIdle) {
@@ -44,7 +41,7 @@ void SharedConnection::send(const std::shared_ptr<Session>& session, std::string
 void SharedConnection::connect() {
   state_ = State::kConnecting;
   std::weak_ptr<SharedConnection> weak = shared_from_this();
-  io::connectAsync(worker_.loop(), link_.addresses(), link_.connectTimeout(),
+  io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
                    [weak](int fd, const std::string& error) {
                      auto self = weak.lock();
                      if (!self || self->state_ != State::kConnecting) {
@@ -53,7 +50,7 @@ void SharedConnection::connect() {
                      }
                      if (fd < 0) {
                        self->link_.markDown(error);
-                       self->fail("cannot connect: " + error, backend::errors::kLost);
+                       self->fail("cannot connect: " + error, errors::kLost);
                        return;
                      }
                      self->link_.markUp();
@@ -62,7 +59,7 @@ void SharedConnection::connect() {
                      self->blocked_ = false;
                      self->readable_ = false;
                      self->hung_up_ = false;
-                     self->worker_.loop().add(fd, self.get());
+                     self->loop_.add(fd, self.get());
                      self->scheduleFlush();
                    });
 }
@@ -71,7 +68,7 @@ void SharedConnection::scheduleFlush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
   // After the round's events: every session's commands of this round go out in one send.
-  worker_.loop().defer([self = shared_from_this()] {
+  loop_.defer([self = shared_from_this()] {
     self->flush_scheduled_ = false;
     self->flush();
   });
@@ -97,7 +94,7 @@ void SharedConnection::flush() {
       blocked_ = true;  // the writable edge calls again
       return;
     case io::IoResult::kError:
-      fail(std::strerror(errno), backend::errors::kLost);
+      fail(std::strerror(errno), errors::kLost);
       return;
     default:
       return;
@@ -109,7 +106,7 @@ void SharedConnection::read() {
     auto space = in_.prepare();
     ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
     if (n == 0) {
-      fail("closed by the backend", backend::errors::kLost);
+      fail("closed by the backend", errors::kLost);
       return;
     }
     if (n < 0) {
@@ -118,7 +115,7 @@ void SharedConnection::read() {
         readable_ = false;
         return;
       }
-      fail(std::strerror(errno), backend::errors::kLost);
+      fail(std::strerror(errno), errors::kLost);
       return;
     }
     ++reads_;
@@ -126,7 +123,7 @@ void SharedConnection::read() {
     if (!hung_up_ && static_cast<size_t>(n) < space.size()) readable_ = false;
     in_.commit(static_cast<size_t>(n));
 
-    // Hand each session the run of complete replies that belongs to it.
+    // Hand each user the run of complete replies that belongs to it.
     std::string_view data = in_.view();
     size_t pos = 0;
     size_t run_start = 0;
@@ -135,22 +132,22 @@ void SharedConnection::read() {
       if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
       if (r.status == resp::ReplyFramer::Status::kError || fifo_.empty()) {
         spdlog::error("shared backend connection: unexpected or malformed reply");
-        fail("malformed reply", backend::errors::kLost);
+        fail("malformed reply", errors::kLost);
         return;
       }
       pos += r.consumed;
       Pending& front = fifo_.front();
       if (--front.replies == 0) {
-        if (auto session = front.session.lock()) {
-          session->onSharedReplies(data.substr(run_start, pos - run_start));
+        if (auto user = front.user.lock()) {
+          user->onSharedReplies(data.substr(run_start, pos - run_start));
         }
         fifo_.pop_front();
         run_start = pos;
       }
     }
     if (run_start < pos) {
-      if (auto session = fifo_.front().session.lock()) {
-        session->onSharedReplies(data.substr(run_start, pos - run_start));
+      if (auto user = fifo_.front().user.lock()) {
+        user->onSharedReplies(data.substr(run_start, pos - run_start));
       }
     }
     in_.consume(pos);
@@ -163,7 +160,7 @@ void SharedConnection::fail(const std::string& why, const char* text) {
   std::deque<Pending> waiting;
   waiting.swap(fifo_);
   for (Pending& p : waiting) {
-    if (auto session = p.session.lock()) session->onSharedLost(text);
+    if (auto user = p.user.lock()) user->onSharedLost(text);
   }
 }
 
@@ -171,12 +168,12 @@ void SharedConnection::checkTimeout(std::chrono::steady_clock::time_point now,
                                     std::chrono::milliseconds limit) {
   if (!stall_.expired(!fifo_.empty(), reads_, now, limit)) return;
   spdlog::warn("shared backend connection: no reply within {} ms; replacing it", limit.count());
-  fail("backend timeout", backend::errors::kTimedOut);
+  fail("backend timeout", errors::kTimedOut);
 }
 
 void SharedConnection::close() {
   if (fd_ >= 0) {
-    worker_.loop().remove(fd_);
+    loop_.remove(fd_);
     ::close(fd_);
     fd_ = -1;
   }
@@ -189,4 +186,4 @@ void SharedConnection::close() {
   readable_ = false;
 }
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend

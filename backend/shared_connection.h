@@ -1,12 +1,12 @@
 // One pipelined backend connection per I/O worker for the sessions that have not used any
-// connection state yet (DESIGN.md section 2, "multiplexing"). Their commands are written
+// connection state yet (design §2, "multiplexing"). Their commands are written
 // together -- one send per event-loop round for all of them -- and the replies, which come back
 // in order, are handed to each session by a FIFO of (session, replies expected).
 //
 //   fifo_:  [session A: 1] [session B: 16] [session A: 1] ...
 //            ^ the next reply frame belongs to the front entry
 //
-// A session moves to a dedicated connection (Session::pin) before its first command that
+// A session moves to a dedicated connection (it pins) before its first command that
 // depends on or changes connection state, once its replies on this connection are all in.
 // The connection itself stays as fresh as a new client's: unauthenticated, db 0, RESP2.
 #pragma once
@@ -23,23 +23,29 @@
 #include "resp/framer.h"
 
 namespace tfproxy::backend {
+
 class BackendLink;
-}
-
-namespace tfproxy::server {
-
-class Session;
-class Worker;
 
 class SharedConnection : public io::EventLoop::Watcher,
                          public std::enable_shared_from_this<SharedConnection> {
  public:
-  SharedConnection(Worker& worker, backend::BackendLink& link);
+  // Who sends over the connection (a session): told its replies and the connection's loss, on
+  // the loop's thread.
+  class User {
+   public:
+    virtual ~User() = default;
+    // Complete reply frames for this user's commands, in order.
+    virtual void onSharedReplies(std::string_view frames) = 0;
+    // The connection broke (or timed out: `text`) while this user waited on it.
+    virtual void onSharedLost(const char* text) = 0;
+  };
+
+  SharedConnection(io::EventLoop& loop, BackendLink& link);
   ~SharedConnection() override;
 
-  // Queues `bytes` (whole commands) for `session`, which expects `replies` replies. The bytes
-  // go out at the end of the current event-loop round, together with other sessions'.
-  void send(const std::shared_ptr<Session>& session, std::string_view bytes, uint32_t replies);
+  // Queues `bytes` (whole commands) for `user`, which expects `replies` replies. The bytes go
+  // out at the end of the current event-loop round, together with other users'.
+  void send(const std::shared_ptr<User>& user, std::string_view bytes, uint32_t replies);
 
   void close();
   // --backend-timeout: replies owed for `limit` with no byte from the backend meanwhile end the
@@ -52,7 +58,7 @@ class SharedConnection : public io::EventLoop::Watcher,
  private:
   enum class State { kIdle, kConnecting, kConnected };
   struct Pending {
-    std::weak_ptr<Session> session;
+    std::weak_ptr<User> user;
     uint32_t replies;
   };
 
@@ -63,8 +69,8 @@ class SharedConnection : public io::EventLoop::Watcher,
   // The connection broke: every session still waiting for a reply learns it.
   void fail(const std::string& why, const char* text);
 
-  Worker& worker_;
-  backend::BackendLink& link_;
+  io::EventLoop& loop_;
+  BackendLink& link_;
   int fd_ = -1;
   State state_ = State::kIdle;
   std::deque<Pending> fifo_;
@@ -80,4 +86,4 @@ class SharedConnection : public io::EventLoop::Watcher,
   io::StallClock stall_;
 };
 
-}  // namespace tfproxy::server
+}  // namespace tfproxy::backend
