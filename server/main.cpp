@@ -141,10 +141,10 @@ int main(int argc, char** argv) {
   proxy_identity.password = options.backend_password;
   learnBackendCommands(connections, proxy_identity);
 
-  server::Server server(main_context, options, link);
-  functions::AsyncCommands async_commands(link, server.gate(), server.asyncGateSlot());
-  server.setAsyncCommands(&async_commands);
-  functions::ScriptingHost host(server.gate(), connections, status, async_commands);
+  // The gate has one counter per I/O worker and one after them for callAsync.
+  backend::Gate gate(options.threads + 1);
+  functions::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
+  functions::ScriptingHost host(gate, connections, status, async_commands);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
                                 options.library_key);
@@ -158,10 +158,16 @@ int main(int argc, char** argv) {
   services.proxy_identity = proxy_identity;
   services.host = &host;
   functions::TfCommands commands(services);
-  functions::registerIntercepts(server.commandIndex());
-  server.setInterceptHandler(&commands);
-  server.setFlushListener([&store] { store.notifyFlush(); });
-  server.setAclChangeListener([&commands] { commands.aclChanged(); });
+  backend::CommandIndex index(backend::CommandTable::builtin());
+  functions::registerIntercepts(index);
+  server::Server server(main_context, options,
+                        {.link = link,
+                         .gate = gate,
+                         .index = index,
+                         .intercept = &commands,
+                         .async_commands = &async_commands,
+                         .on_flush = [&store] { store.notifyFlush(); },
+                         .on_acl_change = [&commands] { commands.aclChanged(); }});
 
   // Stored libraries are served from the first client on; if the backend cannot be read yet,
   // a thread keeps trying.

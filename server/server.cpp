@@ -5,7 +5,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "backend/command_table.h"
 #include "backend/link.h"
 #include "backend/shared_connection.h"
 #include "functions/async_commands.h"
@@ -17,18 +16,20 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 Server::Server(asio::io_context& main_context, const config::ProxyOptions& options,
-               backend::BackendLink& link)
+               ServerParts parts)
     : main_(main_context),
       options_(options),
-      index_(backend::CommandTable::builtin()),
-      gate_(options.threads + 1),  // one counter per I/O worker, one for callAsync
+      gate_(parts.gate),
       acceptor_(main_context),
       shutdown_timer_(main_context),
-      accept_retry_timer_(main_context) {
-  services_.index = &index_;
+      accept_retry_timer_(main_context),
+      async_commands_(parts.async_commands) {
+  services_.index = &parts.index;
   services_.gate = &gate_;
-  services_.link = &link;
-  services_.intercept = nullptr;
+  services_.link = &parts.link;
+  services_.intercept = parts.intercept;
+  services_.on_flush = std::move(parts.on_flush);
+  services_.on_acl_change = std::move(parts.on_acl_change);
   services_.limits.parser.max_bulk_len = options.proto_max_bulk_len;
   services_.limits.query_buffer_limit = options.client_query_buffer_limit;
   services_.multiplex = options.multiplex;
@@ -37,7 +38,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
     workers_.push_back(std::make_unique<Worker>(i));
     workers_.back()->setBackendTimeout(std::chrono::milliseconds(options.backend_timeout_ms));
     workers_.back()->setShared(
-        std::make_shared<backend::SharedConnection>(workers_.back()->loop(), link));
+        std::make_shared<backend::SharedConnection>(workers_.back()->loop(), parts.link));
   }
   gate_.setListener(this);
 }

@@ -25,11 +25,25 @@ class AsyncCommands;
 
 namespace tfproxy::server {
 
+// What the server serves with; built before it (main.cpp), outliving it.
+struct ServerParts {
+  backend::BackendLink& link;
+  // One counter per I/O worker (options.threads) and one after them for callAsync.
+  backend::Gate& gate;
+  const CommandIndex& index;
+  functions::InterceptHandler* intercept = nullptr;    // null: nothing intercepted
+  functions::AsyncCommands* async_commands = nullptr;  // told when the gate opens
+  // Called on a worker thread after a FLUSHALL/FLUSHDB, or an ACL SETUSER/DELUSER/LOAD,
+  // through the proxy succeeded.
+  std::function<void()> on_flush;
+  std::function<void()> on_acl_change;
+};
+
 class Server : public backend::GateListener {
  public:
   // `main_context` runs the acceptor and shutdown timer (the caller runs it).
   Server(boost::asio::io_context& main_context, const config::ProxyOptions& options,
-         backend::BackendLink& link);
+         ServerParts parts);
   ~Server() override;
 
   // Binds and listens; false with `error` set if the address cannot be used.
@@ -40,21 +54,6 @@ class Server : public backend::GateListener {
   // everything is closed and `done` runs on the main context.
   void shutdown(std::chrono::milliseconds timeout, std::function<void()> done);
 
-  backend::Gate& gate() { return gate_; }
-  CommandIndex& commandIndex() { return index_; }
-  void setInterceptHandler(functions::InterceptHandler* handler) { services_.intercept = handler; }
-  // The gate counter slot of the callAsync runner (after the I/O workers'), and the runner to
-  // tell when the gate opens.
-  size_t asyncGateSlot() const { return workers_.size(); }
-  void setAsyncCommands(functions::AsyncCommands* runner) { async_commands_ = runner; }
-  // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
-  void setFlushListener(std::function<void()> listener) {
-    services_.on_flush = std::move(listener);
-  }
-  // Called on a worker thread after an ACL SETUSER/DELUSER/LOAD through the proxy succeeded.
-  void setAclChangeListener(std::function<void()> listener) {
-    services_.on_acl_change = std::move(listener);
-  }
   uint16_t port() const { return port_; }
   bool stopping() const { return stopping_.load(); }
 
@@ -70,8 +69,7 @@ class Server : public backend::GateListener {
 
   boost::asio::io_context& main_;
   const config::ProxyOptions& options_;
-  CommandIndex index_;
-  backend::Gate gate_;
+  backend::Gate& gate_;
   SessionServices services_;
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -86,7 +84,7 @@ class Server : public backend::GateListener {
   uint16_t port_ = 0;
   std::atomic<size_t> clients_{0};
   std::atomic<bool> stopping_{false};
-  functions::AsyncCommands* async_commands_ = nullptr;
+  functions::AsyncCommands* async_commands_;
 };
 
 }  // namespace tfproxy::server
