@@ -132,7 +132,9 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     g.library_fatal_failure_policy =
         policy == "kill" ? FatalFailurePolicy::kKill : FatalFailurePolicy::kAbort;
     g.enable_debug_command = debug_command == "yes";
-    if (auto problem = validateStartup(g)) throw CLI::ValidationError("settings", *problem);
+    if (Status problem = validateStartup(g); !problem.ok()) {
+      throw CLI::ValidationError("settings", problem.message());
+    }
     if (!backend.empty()) {
       o.backend = parseEndpoint(backend);
       if (!o.backend) {

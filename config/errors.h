@@ -1,10 +1,45 @@
 // Client- and operator-visible texts of the config module.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <string_view>
+
 namespace tfproxy::config::errors {
 
 inline constexpr char kBadEndpoint[] =
     "expects HOST:PORT with a port from 1 to 65535, or unix:PATH to a Unix socket";
 inline constexpr char kBadMemory[] = "expects a size such as 1048576, 512mb or 1gb";
+
+// Triggers and Functions settings at start (upstream's module-load texts).
+inline constexpr char kInitialUsageOverMax[] =
+    "V8 library initial memory usage can not bypass the v8 max memory.";
+inline constexpr char kInitialLimitOverMax[] =
+    "V8 library initial memory limit can not bypass the v8 max memory.";
+inline constexpr char kDeltaOverMax[] = "V8 library memory delta can not bypass the v8 max memory.";
+inline constexpr char kInitialUsageOverLimit[] =
+    "V8 library initial initial memory usage can not bypass the initial memory limit.";
+inline constexpr char kLoadingTimeoutBelowLock[] =
+    "The db-loading-lock-redis-timeout value can't be less than lock-redis-timeout value.";
+
+// CONFIG SET of those settings, as Redis words its failures.
+inline std::string configSetFailed(std::string_view given_name, std::string_view reason) {
+  return "ERR CONFIG SET failed (possibly related to argument '" + std::string(given_name) +
+         "') - " + std::string(reason);
+}
+inline std::string unknownOption(std::string_view given_name) {
+  return "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(given_name) +
+         "'";
+}
+inline constexpr char kDuplicateParameter[] = "duplicate parameter";
+inline constexpr char kImmutable[] = "can't set immutable config";
+inline constexpr char kNotInteger[] = "argument couldn't be parsed into an integer";
+inline constexpr char kNotMemory[] = "argument must be a memory value";
+inline constexpr char kNotPolicy[] = "argument(s) must be one of the following: Abort, Kill";
+inline constexpr char kNotYesNo[] = "argument must be 'yes' or 'no'";
+inline std::string outOfRange(int64_t min, int64_t max) {
+  return "argument must be between " + std::to_string(min) + " and " + std::to_string(max) +
+         " inclusive";
+}
 
 }  // namespace tfproxy::config::errors

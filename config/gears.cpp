@@ -3,6 +3,7 @@
 #include <cctype>
 #include <limits>
 
+#include "config/errors.h"
 #include "config/glob.h"
 #include "config/units.h"
 #include "resp/number.h"
@@ -55,30 +56,29 @@ const OptionSpec* findOption(std::string_view full_name) {
   return nullptr;
 }
 
-std::string failed(std::string_view given_name, std::string_view reason) {
-  return "ERR CONFIG SET failed (possibly related to argument '" + std::string(given_name) +
-         "') - " + std::string(reason);
+Status failed(std::string_view given_name, std::string_view reason) {
+  return Status::failure(errors::configSetFailed(given_name, reason));
 }
 
 }  // namespace
 
-std::optional<std::string> validateStartup(const GearsSettings& s) {
+Status validateStartup(const GearsSettings& s) {
   if (s.v8_library_initial_memory_usage > s.v8_maxmemory) {
-    return "V8 library initial memory usage can not bypass the v8 max memory.";
+    return Status::failure(errors::kInitialUsageOverMax);
   }
   if (s.v8_library_initial_memory_limit > s.v8_maxmemory) {
-    return "V8 library initial memory limit can not bypass the v8 max memory.";
+    return Status::failure(errors::kInitialLimitOverMax);
   }
   if (s.v8_library_memory_usage_delta > s.v8_maxmemory) {
-    return "V8 library memory delta can not bypass the v8 max memory.";
+    return Status::failure(errors::kDeltaOverMax);
   }
   if (s.v8_library_initial_memory_usage > s.v8_library_initial_memory_limit) {
-    return "V8 library initial initial memory usage can not bypass the initial memory limit.";
+    return Status::failure(errors::kInitialUsageOverLimit);
   }
   if (s.db_loading_lock_redis_timeout < s.lock_redis_timeout) {
-    return "The db-loading-lock-redis-timeout value can't be less than lock-redis-timeout value.";
+    return Status::failure(errors::kLoadingTimeoutBelowLock);
   }
-  return std::nullopt;
+  return {};
 }
 
 std::string effectiveV8Flags(const std::string& v8_flags) {
@@ -147,8 +147,8 @@ std::vector<std::pair<std::string, std::string>> GearsConfig::get(
   return out;
 }
 
-std::optional<std::string> GearsConfig::set(
-    const std::vector<std::pair<std::string, std::string>>& pairs, bool dry_run) {
+Status GearsConfig::set(const std::vector<std::pair<std::string, std::string>>& pairs,
+                        bool dry_run) {
   struct Parsed {
     const OptionSpec* spec = nullptr;
     int64_t number = 0;
@@ -158,42 +158,41 @@ std::optional<std::string> GearsConfig::set(
   for (const auto& [given, value] : pairs) {
     const OptionSpec* spec = findOption(given);
     if (spec == nullptr) {
-      return "ERR Unknown option or number of arguments for CONFIG SET - '" + given + "'";
+      return Status::failure(errors::unknownOption(given));
     }
     for (const Parsed& p : parsed) {
-      if (p.spec == spec) return failed(given, "duplicate parameter");
+      if (p.spec == spec) return failed(given, errors::kDuplicateParameter);
     }
-    if (!spec->runtime) return failed(given, "can't set immutable config");
+    if (!spec->runtime) return failed(given, errors::kImmutable);
     Parsed p;
     p.spec = spec;
     switch (spec->kind) {
       case Kind::kInt: {
         auto n = resp::parseInt64(value);
-        if (!n) return failed(given, "argument couldn't be parsed into an integer");
+        if (!n) return failed(given, errors::kNotInteger);
         if (*n < spec->min || *n > spec->max) {
-          return failed(given, "argument must be between " + std::to_string(spec->min) + " and " +
-                                   std::to_string(spec->max) + " inclusive");
+          return failed(given, errors::outOfRange(spec->min, spec->max));
         }
         p.number = *n;
         break;
       }
       case Kind::kMemory: {
         auto n = parseMemory(value);
-        if (!n) return failed(given, "argument must be a memory value");
+        if (!n) return failed(given, errors::kNotMemory);
         p.number = static_cast<int64_t>(*n);
         break;
       }
       case Kind::kEnum: {
         std::string v = lower(value);
         if (v != "abort" && v != "kill") {
-          return failed(given, "argument(s) must be one of the following: Abort, Kill");
+          return failed(given, errors::kNotPolicy);
         }
         p.number = v == "abort" ? 0 : 1;
         break;
       }
       case Kind::kBool: {
         std::string v = lower(value);
-        if (v != "yes" && v != "no") return failed(given, "argument must be 'yes' or 'no'");
+        if (v != "yes" && v != "no") return failed(given, errors::kNotYesNo);
         p.number = v == "yes";
         break;
       }
@@ -218,11 +217,9 @@ std::optional<std::string> GearsConfig::set(
     }
   }
   if (loading_given && loading < lock) {
-    return failed(loading_name,
-                  "The db-loading-lock-redis-timeout value can't be less than lock-redis-timeout "
-                  "value.");
+    return failed(loading_name, errors::kLoadingTimeoutBelowLock);
   }
-  if (dry_run) return std::nullopt;
+  if (dry_run) return {};
   for (const Parsed& p : parsed) {
     std::string_view n = p.spec->name;
     if (n == "library-fatal-failure-policy") {
@@ -242,7 +239,7 @@ std::optional<std::string> GearsConfig::set(
       gearsbox_address_ = p.text;
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace tfproxy::config

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
+
 namespace tfproxy::config {
 
 enum class FatalFailurePolicy { kAbort, kKill };
@@ -36,7 +38,7 @@ struct GearsSettings {
 };
 
 // Checks the start-up combination; returns the upstream message if it cannot be used.
-std::optional<std::string> validateStartup(const GearsSettings& s);
+Status validateStartup(const GearsSettings& s);
 
 // V8 flags to pass to V8: v8-flags with one pair of surrounding single quotes removed.
 std::string effectiveV8Flags(const std::string& v8_flags);
@@ -64,10 +66,9 @@ class GearsConfig {
   static bool patternMatchesAny(std::string_view pattern);
   static constexpr std::string_view kPrefix = "redisgears_2.";
 
-  // CONFIG SET of (full name, value) pairs, all or nothing. Returns the Redis-style error text
-  // of the first invalid pair, or nullopt when applied. With `dry_run` only validates.
-  std::optional<std::string> set(const std::vector<std::pair<std::string, std::string>>& pairs,
-                                 bool dry_run = false);
+  // CONFIG SET of (full name, value) pairs, all or nothing: fails with the Redis-style error
+  // text of the first invalid pair. With `dry_run` only validates.
+  Status set(const std::vector<std::pair<std::string, std::string>>& pairs, bool dry_run = false);
 
  private:
   GearsSettings startup_;

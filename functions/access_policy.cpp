@@ -60,46 +60,45 @@ AccessPolicy::Verdict AccessPolicy::cachedLocked(const std::string& user,
   const auto now = std::chrono::steady_clock::now();
   auto permission = permissions_.find(permissionKey(user, equivalent));
   if (permission == permissions_.end() || permission->second.until <= now) return {};
-  if (permission->second.denial) return {true, permission->second.denial};
-  if (keys.empty()) return {true, std::nullopt};
+  if (!permission->second.access.ok()) return {true, permission->second.access};
+  if (keys.empty()) return {true, Status()};
   auto rules = key_access_.find(user);
   if (rules == key_access_.end() || rules->second.until <= now) return {};
   switch (rules->second.access.readWrite(keys)) {
     case KeyAccess::Verdict::kAllowed:
-      return {true, std::nullopt};
+      return {true, Status()};
     case KeyAccess::Verdict::kDenied:
-      return {true, std::string(scripting::errors::kKeyDenied)};
+      return {true, Status::failure(scripting::errors::kKeyDenied)};
     case KeyAccess::Verdict::kAskRedis:
       break;
   }
   auto answer = selector_answers_.find(selectorKey(user, keys));
   if (answer == selector_answers_.end() || answer->second.until <= now) return {};
-  return {true, answer->second.denial};
+  return {true, answer->second.access};
 }
 
-std::optional<std::string> AccessPolicy::check(const std::string& user,
-                                               const std::vector<std::string>& equivalent,
-                                               const std::string& shown_name,
-                                               const std::vector<std::string_view>& keys) {
+Status AccessPolicy::check(const std::string& user, const std::vector<std::string>& equivalent,
+                           const std::string& shown_name,
+                           const std::vector<std::string_view>& keys) {
   bool permission_known = false;
   bool rules_known = keys.empty();
   {
     std::lock_guard lock(mutex_);
     Verdict cached = cachedLocked(user, equivalent, keys);
-    if (cached.known) return cached.denial;
+    if (cached.known) return cached.access;
     const auto now = std::chrono::steady_clock::now();
     permission_known = fresh(permissions_, permissionKey(user, equivalent), now);
     rules_known = rules_known || fresh(key_access_, user, now);
   }
   if (!permission_known) {
-    if (auto denial = permission(user, equivalent, shown_name)) return denial;
+    if (Status allowed = permission(user, equivalent, shown_name); !allowed.ok()) return allowed;
   }
-  if (keys.empty()) return std::nullopt;
+  if (keys.empty()) return {};
   if (!rules_known) fetchKeyAccess(user);
   {
     std::lock_guard lock(mutex_);
     Verdict cached = cachedLocked(user, equivalent, keys);
-    if (cached.known) return cached.denial;
+    if (cached.known) return cached.access;
   }
   // A selector may grant what the root patterns deny: only Redis can tell.
   std::vector<std::string_view> command = {"ACL", "DRYRUN", user, "FCALL", "f"};
@@ -107,13 +106,15 @@ std::optional<std::string> AccessPolicy::check(const std::string& user,
   command.push_back(numkeys);
   command.insert(command.end(), keys.begin(), keys.end());
   std::optional<resp::Value> reply = askBackend(command);
-  std::optional<std::string> denial;
-  if (reply && reply->type == resp::Type::kBulkString) denial = scripting::errors::kKeyDenied;
+  Status access;
+  if (reply && reply->type == resp::Type::kBulkString) {
+    access = Status::failure(scripting::errors::kKeyDenied);
+  }
   std::lock_guard lock(mutex_);
   if (selector_answers_.size() >= kMaxSelectorAnswers) selector_answers_.clear();
   selector_answers_[selectorKey(user, keys)] = {
-      denial, std::chrono::steady_clock::now() + kAccessCacheTime};
-  return denial;
+      access, std::chrono::steady_clock::now() + kAccessCacheTime};
+  return access;
 }
 
 std::optional<resp::Value> AccessPolicy::askBackend(std::span<const std::string_view> command) {
@@ -146,18 +147,18 @@ void AccessPolicy::fetchKeyAccess(const std::string& user) {
   key_access_[user] = {std::move(access), std::chrono::steady_clock::now() + kAccessCacheTime};
 }
 
-std::optional<std::string> AccessPolicy::permission(const std::string& user,
-                                                    const std::vector<std::string>& equivalent,
-                                                    const std::string& shown_name) {
+Status AccessPolicy::permission(const std::string& user, const std::vector<std::string>& equivalent,
+                                const std::string& shown_name) {
   const std::string key = permissionKey(user, equivalent);
-  std::optional<std::string> denial;
+  Status access;
   std::vector<std::string_view> command = {"ACL", "DRYRUN", user};
   for (const std::string& part : equivalent) command.push_back(part);
   std::optional<resp::Value> reply = askBackend(command);
   if (reply && reply->type == resp::Type::kBulkString) {
-    denial = scripting::errors::noPermissions(user, "to run the '" + shown_name + "' command");
+    access = Status::failure(
+        scripting::errors::noPermissions(user, "to run the '" + shown_name + "' command"));
   } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
-    denial = std::string(scripting::errors::kUserGone);
+    access = Status::failure(scripting::errors::kUserGone);
   } else if (!reply || reply->isError()) {
     // The proxy's own user may not run ACL DRYRUN (managed services): allow, and say so once.
     std::call_once(dryrun_warning_, [&] {
@@ -168,8 +169,8 @@ std::optional<std::string> AccessPolicy::permission(const std::string& user,
     });
   }
   std::lock_guard lock(mutex_);
-  permissions_[key] = {denial, std::chrono::steady_clock::now() + kAccessCacheTime};
-  return denial;
+  permissions_[key] = {access, std::chrono::steady_clock::now() + kAccessCacheTime};
+  return access;
 }
 
 }  // namespace tfproxy::functions

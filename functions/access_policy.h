@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/script_connection.h"
+#include "base/status.h"
 #include "functions/key_access.h"
 #include "resp/value.h"
 
@@ -26,34 +27,31 @@ class AccessPolicy {
   AccessPolicy(backend::ScriptConnections& connections, backend::Identity proxy_identity);
 
   struct Verdict {
-    bool known = false;                 // false: the caches cannot tell, call check()
-    std::optional<std::string> denial;  // the error reply when denied
+    bool known = false;  // false: the caches cannot tell, call check()
+    Status access;       // a denial fails with the error reply
   };
   // `equivalent`: the Redis command whose right stands for the intercepted one ("FCALL f 0");
   // `keys`: TFCALL's declared keys. From the caches only; never blocks.
   Verdict cached(const std::string& user, const std::vector<std::string>& equivalent,
                  const std::vector<std::string_view>& keys);
-  // Fills the caches from the backend as needed; blocks. The error reply text, or nullopt when
-  // allowed. `shown_name` names the command in a denial.
-  std::optional<std::string> check(const std::string& user,
-                                   const std::vector<std::string>& equivalent,
-                                   const std::string& shown_name,
-                                   const std::vector<std::string_view>& keys);
+  // Fills the caches from the backend as needed; blocks. A denial fails with the error reply;
+  // `shown_name` names the command in it.
+  Status check(const std::string& user, const std::vector<std::string>& equivalent,
+               const std::string& shown_name, const std::vector<std::string_view>& keys);
   // An ACL change went through the proxy: cached answers are forgotten at once.
   void forget();
 
  private:
   Verdict cachedLocked(const std::string& user, const std::vector<std::string>& equivalent,
                        const std::vector<std::string_view>& keys);
-  std::optional<std::string> permission(const std::string& user,
-                                        const std::vector<std::string>& equivalent,
-                                        const std::string& shown_name);
+  Status permission(const std::string& user, const std::vector<std::string>& equivalent,
+                    const std::string& shown_name);
   void fetchKeyAccess(const std::string& user);
   // Runs one command as the proxy's own user; nullopt when the backend is unreachable.
   std::optional<resp::Value> askBackend(std::span<const std::string_view> command);
 
   struct CachedPermission {
-    std::optional<std::string> denial;
+    Status access;
     std::chrono::steady_clock::time_point until;
   };
   struct CachedKeyAccess {

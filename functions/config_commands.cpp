@@ -118,11 +118,13 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
   std::vector<std::pair<std::string, std::string>> ours, theirs;
   for (const auto& p : pairs) (isGearsSetting(p.first) ? ours : theirs).push_back(p);
   // Ours are validated first, the rest forwarded, and only then ours applied (SPEC 11.9).
-  if (auto error = services_.config->set(ours, /*dry_run=*/true))
-    return done(errorReply(client, *error));
+  if (Status invalid = services_.config->set(ours, /*dry_run=*/true); !invalid.ok()) {
+    return done(errorReply(client, invalid.message()));
+  }
   if (theirs.empty()) {
-    services_.config->set(ours);
-    return done(kOk);
+    // Validated just before, but another client's SET may have changed what ours depend on.
+    Status applied = services_.config->set(ours);
+    return done(applied.ok() ? std::string(kOk) : errorReply(client, applied.message()));
   }
   runBlocking([this, ours, theirs, client, done = std::move(done)]() mutable {
     std::vector<std::string_view> command = {"CONFIG", "SET"};
@@ -134,7 +136,10 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
     if (!runAsClient(*services_.connections, client, command, &error)) {
       return done(errorReply(client, error));
     }
-    services_.config->set(ours);
+    // Validated before; a concurrent SET may have changed what ours depend on since.
+    if (Status failed = services_.config->set(ours); !failed.ok()) {
+      return done(errorReply(client, failed.message()));
+    }
     done(kOk);
   });
 }

@@ -54,39 +54,39 @@ LibraryStore::LibraryStore(config::Endpoint endpoint, std::string user, std::str
 
 LibraryStore::~LibraryStore() { stop(); }
 
-std::optional<std::string> LibraryStore::run(const std::vector<std::string>& command,
-                                             std::string* reply_text, int64_t* integer) {
+Status LibraryStore::run(const std::vector<std::string>& command, std::string* reply_text,
+                         int64_t* integer) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn_ || conn_->broken()) {
       std::string error;
       conn_ = backend::SyncConnection::connect(endpoint_, std::chrono::milliseconds(2000), &error);
-      if (!conn_) return "cannot connect to the backend: " + error;
+      if (!conn_) return Status::failure("cannot connect to the backend: " + error);
       conn_->setTimeout(std::chrono::seconds(10));
       if (!user_.empty() || !password_.empty()) {
         auto auth = conn_->call({"AUTH", user_.empty() ? "default" : user_, password_});
         if (!auth || auth->isError()) {
           conn_.reset();
-          return "cannot authenticate as the proxy's backend user: " +
-                 (auth ? auth->str : std::string("no reply"));
+          return Status::failure("cannot authenticate as the proxy's backend user: " +
+                                 (auth ? auth->str : std::string("no reply")));
         }
       }
     }
     std::vector<std::string_view> args(command.begin(), command.end());
     auto reply = conn_->call(args);
     if (!reply) continue;  // the connection broke: once more on a new one
-    if (reply->isError()) return reply->str;
+    if (reply->isError()) return Status::failure(reply->str);
     if (reply_text != nullptr) *reply_text = reply->str;
     if (integer != nullptr) *integer = reply->integer;
-    return std::nullopt;
+    return {};
   }
-  return "the backend connection broke";
+  return Status::failure("the backend connection broke");
 }
 
 std::optional<LibraryStore::Definitions> LibraryStore::readAll(std::string* generation,
                                                                std::string* error) {
   // The generation first: libraries read after it are at least as new.
-  if (auto failure = run({"HGET", key_, kGenerationField}, generation)) {
-    *error = *failure;
+  if (Status read = run({"HGET", key_, kGenerationField}, generation); !read.ok()) {
+    *error = read.message();
     return std::nullopt;
   }
   auto reply = conn_->call({"HGETALL", key_});
@@ -113,20 +113,26 @@ std::optional<LibraryStore::Definitions> LibraryStore::loadAll(std::string* erro
   return readAll(&seen_generation_, error);
 }
 
-void LibraryStore::bump() { run({"HINCRBY", key_, kGenerationField, "1"}); }
-
-std::optional<std::string> LibraryStore::put(const scripting::LibraryDefinition& d) {
-  std::lock_guard lock(mutex_);
-  auto failure = run({"HSET", key_, d.name, encode(d)});
-  if (!failure) bump();
-  return failure;
+void LibraryStore::bump() {
+  // The change itself is stored; other proxies notice it at the next generation change, or
+  // when their guard finds the libraries differ.
+  if (Status bumped = run({"HINCRBY", key_, kGenerationField, "1"}); !bumped.ok()) {
+    spdlog::warn("library store: the generation in {} was not raised ({})", key_, bumped.message());
+  }
 }
 
-std::optional<std::string> LibraryStore::erase(const std::string& name) {
+Status LibraryStore::put(const scripting::LibraryDefinition& d) {
   std::lock_guard lock(mutex_);
-  auto failure = run({"HDEL", key_, name});
-  if (!failure) bump();
-  return failure;
+  Status stored = run({"HSET", key_, d.name, encode(d)});
+  if (stored.ok()) bump();
+  return stored;
+}
+
+Status LibraryStore::erase(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Status erased = run({"HDEL", key_, name});
+  if (erased.ok()) bump();
+  return erased;
 }
 
 void LibraryStore::startGuard(std::function<Definitions()> current,
@@ -174,17 +180,19 @@ void LibraryStore::check() {
   {
     std::lock_guard lock(mutex_);
     int64_t fields = 0;
-    if (run({"HLEN", key_}, nullptr, &fields)) return;  // unreachable: next round
+    if (!run({"HLEN", key_}, nullptr, &fields).ok()) return;  // unreachable: next round
     if (fields == 0) {
       if (libraries.empty()) return;
-      for (const auto& d : libraries) run({"HSET", key_, d.name, encode(d)});
+      for (const auto& d : libraries) {
+        if (!run({"HSET", key_, d.name, encode(d)}).ok()) return;  // next round again
+      }
       bump();
       spdlog::info("stored {} libraries again under '{}' (the key was flushed or evicted)",
                    libraries.size(), key_);
       return;
     }
     std::string generation;
-    if (run({"HGET", key_, kGenerationField}, &generation)) return;
+    if (!run({"HGET", key_, kGenerationField}, &generation).ok()) return;
     if ((generation == seen_generation_ && !adopt_again_) || changes_in_flight_.load() > 0) {
       return;
     }

@@ -37,9 +37,9 @@ class LibraryStore {
 
   // Every stored library; nullopt (with `error`) if the backend could not be read.
   std::optional<std::vector<scripting::LibraryDefinition>> loadAll(std::string* error);
-  // Stores or removes one library; an error text if that failed.
-  std::optional<std::string> put(const scripting::LibraryDefinition& definition);
-  std::optional<std::string> erase(const std::string& name);
+  // Stores or removes one library.
+  Status put(const scripting::LibraryDefinition& definition);
+  Status erase(const std::string& name);
 
   using Definitions = std::vector<scripting::LibraryDefinition>;
   // Every second (and at once after notifyFlush()): writes `current()` -- the loaded libraries
@@ -62,8 +62,8 @@ class LibraryStore {
 
  private:
   // Runs `command` on the store's connection (reconnecting if needed). Caller holds mutex_.
-  std::optional<std::string> run(const std::vector<std::string>& command,
-                                 std::string* reply_text = nullptr, int64_t* integer = nullptr);
+  Status run(const std::vector<std::string>& command, std::string* reply_text = nullptr,
+             int64_t* integer = nullptr);
   void guard();
   void check();
   // Bumps the generation after a change (caller holds mutex_).

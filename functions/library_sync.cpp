@@ -9,16 +9,16 @@ namespace tfproxy::functions {
 namespace {
 
 // Loads a stored library (without storing it again) and waits for the outcome.
-scripting::Engine::Outcome loadStored(scripting::Engine& engine,
-                                      const scripting::LibraryDefinition& d, bool restoring) {
+Status loadStored(scripting::Engine& engine, const scripting::LibraryDefinition& d,
+                  bool restoring) {
   scripting::LoadRequest request;
   request.code = d.code;
   request.config = d.config;
   request.user = d.user;
   request.replace = !restoring;
   request.restoring = restoring;
-  std::promise<scripting::Engine::Outcome> outcome;
-  engine.load(request, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
+  std::promise<Status> outcome;
+  engine.load(request, nullptr, [&](Status o) { outcome.set_value(o); });
   return outcome.get_future().get();
 }
 
@@ -32,8 +32,9 @@ bool restoreLibraries(LibraryStore& store, scripting::Engine& engine) {
     return false;
   }
   for (const scripting::LibraryDefinition& d : *stored) {
-    if (auto failure = loadStored(engine, d, /*restoring=*/true)) {
-      spdlog::error("stored library '{}' failed to load and is skipped: {}", d.name, *failure);
+    if (Status loaded = loadStored(engine, d, /*restoring=*/true); !loaded.ok()) {
+      spdlog::error("stored library '{}' failed to load and is skipped: {}", d.name,
+                    loaded.message());
     } else {
       spdlog::info("loaded stored library '{}'", d.name);
     }
@@ -54,17 +55,18 @@ void adoptLibraries(scripting::Engine& engine, const LibraryStore::Definitions& 
       if (mine.code == d.code && mine.config == d.config && mine.user == d.user) continue;
     }
     if (stale()) return;
-    if (auto failure = loadStored(engine, d, /*restoring=*/false)) {
-      spdlog::error("library '{}' changed in the store but failed to load: {}", d.name, *failure);
+    if (Status adopted = loadStored(engine, d, /*restoring=*/false); !adopted.ok()) {
+      spdlog::error("library '{}' changed in the store but failed to load: {}", d.name,
+                    adopted.message());
     } else {
       spdlog::info("library '{}' loaded from the store (changed by another tfproxy)", d.name);
     }
   }
   for (const auto& [name, definition] : loaded_by_name) {
     if (stale()) return;
-    std::promise<scripting::Engine::Outcome> outcome;
-    engine.remove(name, nullptr, [&](scripting::Engine::Outcome o) { outcome.set_value(o); });
-    if (!outcome.get_future().get()) {
+    std::promise<Status> outcome;
+    engine.remove(name, nullptr, [&](Status o) { outcome.set_value(o); });
+    if (outcome.get_future().get().ok()) {
       spdlog::info("library '{}' deleted (removed from the store by another tfproxy)", name);
     }
   }

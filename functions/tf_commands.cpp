@@ -71,14 +71,13 @@ void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
   AccessPolicy::Verdict verdict =
       access_.cached(client.user, equivalent, declaredKeys(*spec, argv));
   if (verdict.known) {
-    if (verdict.denial) return done(errorReply(client, *verdict.denial));
+    if (!verdict.access.ok()) return done(errorReply(client, verdict.access.message()));
     return (this->*spec->handler)(argv, client, std::move(done));
   }
   runBlocking([this, spec, argv, client, equivalent, done = std::move(done)]() mutable {
-    if (auto denial =
-            access_.check(client.user, equivalent, spec->fullName(), declaredKeys(*spec, argv))) {
-      return done(errorReply(client, *denial));
-    }
+    Status allowed =
+        access_.check(client.user, equivalent, spec->fullName(), declaredKeys(*spec, argv));
+    if (!allowed.ok()) return done(errorReply(client, allowed.message()));
     (this->*spec->handler)(argv, client, std::move(done));
   });
 }

@@ -7,6 +7,28 @@
 #include "scripting/text.h"
 
 namespace tfproxy::functions {
+namespace {
+
+// Makes a library change durable in `store` (none: nothing is stored) before it takes effect;
+// a failure, named by `prefix`, vetoes it.
+scripting::Engine::Persist persistTo(LibraryStore* store, const char* prefix) {
+  if (store == nullptr) return {};
+  return [store, prefix](const scripting::LibraryDefinition* d, const std::string& name) {
+    Status stored = d != nullptr ? store->put(*d) : store->erase(name);
+    return stored.ok() ? stored : Status::failure(prefix + stored.message());
+  };
+}
+
+// Answers the client once the change took effect or was refused.
+std::function<void(Status)> answerChange(LibraryStore* store, const ClientContext& client,
+                                         std::function<void(std::string)> done) {
+  return [store, client, done = std::move(done)](Status outcome) {
+    if (store != nullptr) store->endChange();
+    done(outcome.ok() ? std::string(kOk) : errorReply(client, outcome.message()));
+  };
+}
+
+}  // namespace
 
 void TfCommands::unknownSubcommand(const Args& argv, const ClientContext& client, Done done) {
   done(errorReply(client, errors::unknownSubcommand(lower(argv[1]))));
@@ -55,21 +77,9 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
   request.code = *code;
   request.user = client.user;
   LibraryStore* store = services_.store;
-  scripting::Engine::Persist persist;
-  if (store != nullptr) {
-    persist = [store](const scripting::LibraryDefinition* d,
-                      const std::string& name) -> scripting::Engine::Outcome {
-      auto failure = d != nullptr ? store->put(*d) : store->erase(name);
-      if (failure) return errors::kStoreFailed + *failure;
-      return std::nullopt;
-    };
-  }
   if (store != nullptr) store->beginChange();
-  services_.engine->load(std::move(request), std::move(persist),
-                         [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
-                           if (store != nullptr) store->endChange();
-                           done(error ? errorReply(client, *error) : std::string(kOk));
-                         });
+  services_.engine->load(std::move(request), persistTo(store, errors::kStoreFailed),
+                         answerChange(store, client, std::move(done)));
 }
 
 void TfCommands::remove(const Args& argv, const ClientContext& client, Done done) {
@@ -77,23 +87,9 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
   if (!scripting::isValidUtf8(argv[2]))
     return done(errorReply(client, scripting::errors::kNotUtf8));
   LibraryStore* store = services_.store;
-  scripting::Engine::Persist persist;
-  if (store != nullptr) {
-    persist = [store](const scripting::LibraryDefinition*,
-                      const std::string& name) -> scripting::Engine::Outcome {
-      if (auto failure = store->erase(name)) {
-        return errors::kRemoveFailed + *failure;
-      }
-      return std::nullopt;
-    };
-  }
   if (store != nullptr) store->beginChange();
-  services_.engine->remove(
-      argv[2], std::move(persist),
-      [store, client, done = std::move(done)](scripting::Engine::Outcome error) {
-        if (store != nullptr) store->endChange();
-        done(error ? errorReply(client, *error) : std::string(kOk));
-      });
+  services_.engine->remove(argv[2], persistTo(store, errors::kRemoveFailed),
+                           answerChange(store, client, std::move(done)));
 }
 
 void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/script_connection.h"
+#include "base/status.h"
 #include "config/gears.h"
 #include "resp/encoder.h"
 #include "resp/value.h"
@@ -84,17 +85,16 @@ class Engine {
  public:
   virtual ~Engine() = default;
 
-  // An error reply text, or nullopt for success.
-  using Outcome = std::optional<std::string>;
-  // Stores a change durably; returns an error text to veto it. Runs on a script thread.
+  // Stores a change durably; a failure (its text the error reply) vetoes it. Runs on a script
+  // thread.
   using Persist =
-      std::function<Outcome(const LibraryDefinition* definition, const std::string& name)>;
+      std::function<Status(const LibraryDefinition* definition, const std::string& name)>;
 
   // Compiles and evaluates a library (SPEC 2.5). On success `persist` is asked to store it
   // (nullptr: no storing), and only then does it replace the previous version.
-  virtual void load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) = 0;
+  virtual void load(LoadRequest request, Persist persist, std::function<void(Status)> done) = 0;
   // Deletes a library (SPEC 3.2) after `persist` removed it from the store.
-  virtual void remove(std::string name, Persist persist, std::function<void(Outcome)> done) = 0;
+  virtual void remove(std::string name, Persist persist, std::function<void(Status)> done) = 0;
   // Runs a function (SPEC 3.4) and answers with the reply bytes for request.protocol.
   virtual void call(CallRequest request, std::function<void(std::string reply)> done) = 0;
   // TFUNCTION LIST (SPEC 3.3), as a value to encode for the client.

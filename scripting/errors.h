@@ -19,6 +19,11 @@ inline constexpr char kNoRegistrations[] = "Neither function nor other registrat
 inline constexpr char kOomState[] = "JS engine reached OOM state and can not run any more code";
 inline constexpr char kTerminated[] = "Err Execution was terminated due to OOM or timeout";
 inline constexpr char kEmptyName[] = "Empty name is not allowed";
+inline constexpr char kModuleRejected[] = "Failed evaluating module: ";
+inline constexpr char kLibraryMissing[] = "library does not exists";
+inline std::string libraryExists(std::string_view name) {
+  return "Library " + std::string(name) + " already exists.";
+}
 
 // Commands.
 inline constexpr char kNotUtf8[] = "Couldn't parse as UTF-8 string";
@@ -45,7 +50,41 @@ inline constexpr char kRegisterOutOfContext[] = "Called 'register_function' out 
 inline constexpr char kTriggersUnsupported[] =
     "is not supported by tfproxy yet: triggers and cluster functions are not implemented";
 
+// Function arguments and registration (thrown into JavaScript as plain strings).
+// "Can not convert value at position <i> into <type>. <reason>." (spec §4.2)
+inline std::string conversion(int position, std::string_view type, std::string_view reason) {
+  return "Can not convert value at position " + std::to_string(position) + " into " +
+         std::string(type) + ". " + std::string(reason) + ".";
+}
+inline std::string unknownFlag(std::string_view flag) {
+  return "Failed parsing function flags, Unknow flag '" + std::string(flag) + "' was given";
+}
+inline std::string badFunctionName(std::string_view name, std::string_view problem) {
+  return "Unallowed function name '" + std::string(name) + "', " + std::string(problem) + ".";
+}
+inline std::string functionExists(std::string_view name) {
+  return "Function " + std::string(name) + " already exists";
+}
+inline constexpr char kNotBytes[] =
+    "Failed consuming arguments. Can not convert value into bytes buffer.";
+
+// TFUNCTION DEBUG.
+inline constexpr char kNoSubcommand[] = "Subcommand was not provided";
+inline constexpr char kDebugArgNotString[] = "Failed converting arguments to string";
+inline std::string unknownBackend(std::string_view name) {
+  return "Backend '" + std::string(name) + "' does not exists or not yet loaded";
+}
+inline std::string unknownDebugSubcommand(std::string_view sub) {
+  return "Unknown subcommand '" + std::string(sub) + "'";
+}
+
 // Calls from JavaScript.
+inline std::string notInScripts(std::string_view command) {
+  return "ERR command '" + std::string(command) + "' is not allowed on script mode";
+}
+inline std::string writeNotAllowed(std::string_view command) {
+  return "ERR Write command '" + std::string(command) + "' was called while write is not allowed.";
+}
 inline constexpr char kNotLocked[] = "Main thread is not locked";
 inline constexpr char kInvalidClient[] = "Used on invalid client";
 inline constexpr char kRedisAi[] = "RedisAI is not initialize";

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fails when a module includes a header of a layer above it. The layers, lowest first; each
 # may include its own headers and those of the layers before it:
-#   resp <- config <- io <- backend <- scripting <- functions <- server
+#   base <- resp <- config <- io <- backend <- scripting <- functions <- server
 set -euo pipefail
 cd "$(dirname "$0")/.."
-layers=(resp config io backend scripting functions server)
+layers=(base resp config io backend scripting functions server)
 status=0
 for i in "${!layers[@]}"; do
   module=${layers[$i]}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/script_connection.h"
+#include "base/status.h"
 #include "resp/value.h"
 #include "scripting/v8/library.h"
 
@@ -51,7 +52,7 @@ class Invocation {
   // could not be reached.
   std::optional<resp::Value> command(const std::vector<std::string>& args, std::string* error);
   // Why a command may not run from JavaScript (script mode, NO_WRITES), or nullopt.
-  std::optional<std::string> refusal(const std::vector<std::string>& args) const;
+  Status refusal(const std::vector<std::string>& args) const;
   bool blockAllowed() const { return block_allowed_; }
   uint32_t flags() const { return flags_; }
   const backend::Identity& identity() const { return identity_; }

@@ -53,7 +53,7 @@ Invocation::~Invocation() {
   if (in_section_ && owns_section_) library_.engine().host().leaveAtomicSection();
 }
 
-std::optional<std::string> Invocation::refusal(const std::vector<std::string>& args) const {
+Status Invocation::refusal(const std::vector<std::string>& args) const {
   EngineImpl& engine = library_.engine();
   std::string name;
   backend::toLower(args[0], &name);
@@ -63,19 +63,19 @@ std::optional<std::string> Invocation::refusal(const std::vector<std::string>& a
   if (!engine.allowUnsafeCommands() && (engine.host().deniedToScripts(name) ||
                                         (info != nullptr && info->has(backend::kFlag_noscript) &&
                                          !info->has(backend::kFlag_blocking)))) {
-    return "ERR command '" + full_name + "' is not allowed on script mode";
+    return Status::failure(errors::notInScripts(full_name));
   }
   if ((flags_ & kNoWrites) != 0 && info != nullptr && info->has(backend::kFlag_write)) {
-    return "ERR Write command '" + full_name + "' was called while write is not allowed.";
+    return Status::failure(errors::writeNotAllowed(full_name));
   }
-  return std::nullopt;
+  return {};
 }
 
 std::optional<resp::Value> Invocation::command(const std::vector<std::string>& args,
                                                std::string* error) {
   EngineImpl& engine = library_.engine();
-  if (auto refused = refusal(args)) {
-    *error = *refused;
+  if (Status allowed = refusal(args); !allowed.ok()) {
+    *error = allowed.message();
     return std::nullopt;
   }
   const backend::CommandInfo* info =
@@ -122,7 +122,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
     lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
     *error = failure == backend::ScriptConnections::Failure::kAuthentication
                  ? std::string(errors::kUserGone)
-                 : "ERR tfproxy: connection to the backend lost (" + broke + ")";
+                 : std::string(backend::errors::kLost) + " (" + broke + ")";
     return std::nullopt;
   }
   if (reply->isError()) {
@@ -182,7 +182,7 @@ bool commandArguments(const v8::FunctionCallbackInfo<v8::Value>& info,
       if (!v->ToString(ctx).ToLocal(&text)) return false;
       args->push_back(convert::utf8(isolate, text));
     } else {
-      throwString(isolate, "Failed consuming arguments. Can not convert value into bytes buffer.");
+      throwString(isolate, errors::kNotBytes);
       return false;
     }
   }
@@ -218,8 +218,8 @@ void callAsync(const v8::FunctionCallbackInfo<v8::Value>& info, bool raw) {
   if (!commandArguments(info, &args)) return;
   v8::Isolate* isolate = info.GetIsolate();
   v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
-  if (auto refused = invocation->refusal(args)) {
-    throwString(isolate, *refused);
+  if (Status allowed = invocation->refusal(args); !allowed.ok()) {
+    throwString(isolate, allowed.message());
     return;
   }
   Library& library = *stateOf(info)->library;

@@ -144,19 +144,19 @@ bool EngineImpl::oomState() {
   return true;
 }
 
-void EngineImpl::load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) {
+void EngineImpl::load(LoadRequest request, Persist persist, std::function<void(Status)> done) {
   admin_->post([this, request = std::move(request), persist = std::move(persist),
                 done = std::move(done)] { done(loadNow(request, persist)); });
 }
 
-Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
+Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
   std::string error;
   std::optional<Prologue> prologue = parsePrologue(request.code, &error);
-  if (!prologue) return errors::kCompilePrefix + error;
-  if (oomState()) return std::string(errors::kCompilePrefix) + errors::kOomState;
+  if (!prologue) return Status::failure(errors::kCompilePrefix + error);
+  if (oomState()) return Status::failure(std::string(errors::kCompilePrefix) + errors::kOomState);
 
   auto library = std::make_shared<Library>(*this, *prologue, request);
-  if (!library->initialize(&error)) return errors::kCompilePrefix + error;
+  if (!library->initialize(&error)) return Status::failure(errors::kCompilePrefix + error);
   const int64_t verbosity = config_.errorVerbosity();
   {
     JsScope scope(*library, /*timed=*/true, request.restoring);
@@ -167,15 +167,16 @@ Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& p
     v8::Local<v8::Script> script;
     if (!v8::Script::Compile(ctx, bindings::newString(isolate, request.code), &origin)
              .ToLocal(&script)) {
-      return errors::kCompilePrefix + convert::errorText(isolate, ctx, tc.Exception(), 1);
+      return Status::failure(errors::kCompilePrefix +
+                             convert::errorText(isolate, ctx, tc.Exception(), 1));
     }
     if (!apiVersionSupported(*prologue)) {
-      return errors::kCompilePrefix + unsupportedApiVersion(*prologue);
+      return Status::failure(errors::kCompilePrefix + unsupportedApiVersion(*prologue));
     }
     {
       std::lock_guard lock(mutex_);
       if (!request.replace && libraries_.count(prologue->name) > 0) {
-        return "Library " + prologue->name + " already exists.";
+        return Status::failure(errors::libraryExists(prologue->name));
       }
     }
     v8::Local<v8::Value> completion;
@@ -183,23 +184,24 @@ Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& p
     if (ran) scope.runMicrotasks();
     if (!ran || tc.HasTerminated()) {
       if (tc.HasTerminated() || scope.terminated()) {
-        return std::string(errors::kLoadingPrefix) + errors::kTerminated + ".";
+        return Status::failure(std::string(errors::kLoadingPrefix) + errors::kTerminated + ".");
       }
-      return errors::kLoadingPrefix + convert::errorText(isolate, ctx, tc.Exception(), verbosity) +
-             ".";
+      return Status::failure(errors::kLoadingPrefix +
+                             convert::errorText(isolate, ctx, tc.Exception(), verbosity) + ".");
     }
     if (completion->IsPromise() &&
         completion.As<v8::Promise>()->State() == v8::Promise::kRejected) {
-      return errors::kLoadingPrefix + std::string("Failed evaluating module: ") +
-             convert::errorText(isolate, ctx, completion.As<v8::Promise>()->Result(), verbosity) +
-             ".";
+      return Status::failure(
+          errors::kLoadingPrefix + std::string(errors::kModuleRejected) +
+          convert::errorText(isolate, ctx, completion.As<v8::Promise>()->Result(), verbosity) +
+          ".");
     }
     library->finishRegistering();
   }
-  if (library->functions().empty()) return std::string(errors::kNoRegistrations);
+  if (library->functions().empty()) return Status::failure(errors::kNoRegistrations);
   if (persist) {
     LibraryDefinition definition = library->definition();
-    if (Outcome refused = persist(&definition, definition.name)) return refused;
+    if (Status refused = persist(&definition, definition.name); !refused.ok()) return refused;
   }
   std::shared_ptr<Library> previous;
   {
@@ -210,21 +212,21 @@ Engine::Outcome EngineImpl::loadNow(const LoadRequest& request, const Persist& p
   }
   if (previous) watchdog_.retire(previous->isolate());
   // The previous version finishes the work it has (SPEC 9.2) and goes when nothing holds it.
-  return std::nullopt;
+  return {};
 }
 
-void EngineImpl::remove(std::string name, Persist persist, std::function<void(Outcome)> done) {
+void EngineImpl::remove(std::string name, Persist persist, std::function<void(Status)> done) {
   admin_->post(
       [this, name = std::move(name), persist = std::move(persist), done = std::move(done)] {
         {
           std::lock_guard lock(mutex_);
           if (libraries_.count(name) == 0) {
-            done(std::string("library does not exists"));
+            done(Status::failure(errors::kLibraryMissing));
             return;
           }
         }
         if (persist) {
-          if (Outcome refused = persist(nullptr, name)) {
+          if (Status refused = persist(nullptr, name); !refused.ok()) {
             done(refused);
             return;
           }
@@ -243,7 +245,7 @@ void EngineImpl::remove(std::string name, Persist persist, std::function<void(Ou
           removed->markDeleted();
           watchdog_.retire(removed->isolate());
         }
-        done(std::nullopt);
+        done(Status());
       });
 }
 
@@ -477,7 +479,7 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
   };
-  if (args.empty()) return Value::error("Subcommand was not provided");
+  if (args.empty()) return Value::error(errors::kNoSubcommand);
   const std::string sub = lower(args[0]);
   if (sub == "help") {
     return Value::array({bulk("allow_unsafe_redis_commands - allow calling unsafe commands"),
@@ -494,12 +496,11 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
     for (auto& [name, lib] : libraries_) entries.emplace_back(name, pendingCalls(*lib));
     return mapOf(std::move(entries));
   }
-  if (sub != "js")
-    return Value::error("Backend '" + args[0] + "' does not exists or not yet loaded");
+  if (sub != "js") return Value::error(errors::unknownBackend(args[0]));
   for (const std::string& a : args) {
-    if (!isValidUtf8(a)) return Value::error("Failed converting arguments to string");
+    if (!isValidUtf8(a)) return Value::error(errors::kDebugArgNotString);
   }
-  if (args.size() < 2) return Value::error("Subcommand was not provided");
+  if (args.size() < 2) return Value::error(errors::kNoSubcommand);
   const std::string cmd = lower(args[1]);
   std::vector<std::shared_ptr<Library>> active;
   size_t live = 0;
@@ -547,7 +548,7 @@ resp::Value EngineImpl::debug(const std::vector<std::string>& args) {
     }
     return mapOf(std::move(entries));
   }
-  return Value::error("Unknown subcommand '" + args[1] + "'");
+  return Value::error(errors::unknownDebugSubcommand(args[1]));
 }
 
 }  // namespace tfproxy::scripting

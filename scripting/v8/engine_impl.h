@@ -26,8 +26,8 @@ class EngineImpl : public Engine {
   ~EngineImpl() override;
 
   // Engine
-  void load(LoadRequest request, Persist persist, std::function<void(Outcome)> done) override;
-  void remove(std::string name, Persist persist, std::function<void(Outcome)> done) override;
+  void load(LoadRequest request, Persist persist, std::function<void(Status)> done) override;
+  void remove(std::string name, Persist persist, std::function<void(Status)> done) override;
   void call(CallRequest request, std::function<void(std::string reply)> done) override;
   resp::Value list(const ListRequest& request) override;
   resp::Value debug(const std::vector<std::string>& args) override;
@@ -53,7 +53,7 @@ class EngineImpl : public Engine {
 
  private:
   // The load pipeline (SPEC 2.5), on the admin queue. Returns the error reply or nullopt.
-  Outcome loadNow(const LoadRequest& request, const Persist& persist);
+  Status loadNow(const LoadRequest& request, const Persist& persist);
   void invoke(std::shared_ptr<Library> library, const struct Function* function,
               CallRequest request, std::function<void(std::string)> done);
 

@@ -18,8 +18,7 @@ Library& libraryOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
 // "Can not convert value at position <i> into <type>. <reason>." (SPEC 4.2)
 void throwConversion(v8::Isolate* isolate, int position, std::string_view type,
                      std::string_view reason) {
-  throwString(isolate, "Can not convert value at position " + std::to_string(position) + " into " +
-                           std::string(type) + ". " + std::string(reason) + ".");
+  throwString(isolate, errors::conversion(position, type, reason));
 }
 
 // Reads a string parameter, throwing the generic conversion error if it is missing or not one.
@@ -149,16 +148,16 @@ void registerFunction(const v8::FunctionCallbackInfo<v8::Value>& info, bool asyn
     } else if (*flag == "raw-arguments") {
       flags |= kRawArguments;
     } else {
-      throwString(isolate, "Failed parsing function flags, Unknow flag '" + *flag + "' was given");
+      throwString(isolate, errors::unknownFlag(*flag));
       return;
     }
   }
   if (auto problem = nameProblem(name)) {
-    throwString(isolate, "Unallowed function name '" + name + "', " + *problem + ".");
+    throwString(isolate, errors::badFunctionName(name, *problem));
     return;
   }
   if (library.findFunction(name) != nullptr) {
-    throwString(isolate, "Function " + name + " already exists");
+    throwString(isolate, errors::functionExists(name));
     return;
   }
   auto f = std::make_unique<Function>();

@@ -25,46 +25,46 @@ TEST(GearsConfig, GetByPatterns) {
 
 TEST(GearsConfig, SetWithRedisErrors) {
   GearsConfig c{GearsSettings{}};
-  EXPECT_FALSE(c.set({{"redisgears_2.lock-redis-timeout", "1000"}}));
+  EXPECT_TRUE(c.set({{"redisgears_2.lock-redis-timeout", "1000"}}).ok());
   EXPECT_EQ(c.lockTimeoutMs(), 1000);
   EXPECT_EQ(
-      c.set({{"redisgears_2.lock-redis-timeout", "abc"}}),
+      c.set({{"redisgears_2.lock-redis-timeout", "abc"}}).message(),
       "ERR CONFIG SET failed (possibly related to argument 'redisgears_2.lock-redis-timeout') "
       "- argument couldn't be parsed into an integer");
   EXPECT_EQ(
-      c.set({{"redisgears_2.lock-redis-timeout", "99"}}),
+      c.set({{"redisgears_2.lock-redis-timeout", "99"}}).message(),
       "ERR CONFIG SET failed (possibly related to argument 'redisgears_2.lock-redis-timeout') "
       "- argument must be between 100 and 1000000000 inclusive");
-  EXPECT_EQ(c.set({{"redisgears_2.v8-maxmemory", "100mb"}}),
+  EXPECT_EQ(c.set({{"redisgears_2.v8-maxmemory", "100mb"}}).message(),
             "ERR CONFIG SET failed (possibly related to argument 'redisgears_2.v8-maxmemory') - "
             "can't set immutable config");
-  EXPECT_EQ(c.set({{"redisgears_2.nope", "1"}}),
+  EXPECT_EQ(c.set({{"redisgears_2.nope", "1"}}).message(),
             "ERR Unknown option or number of arguments for CONFIG SET - 'redisgears_2.nope'");
-  EXPECT_FALSE(c.set({{"redisgears_2.library-fatal-failure-policy", "KILL"}}));
+  EXPECT_TRUE(c.set({{"redisgears_2.library-fatal-failure-policy", "KILL"}}).ok());
   EXPECT_EQ(c.policy(), FatalFailurePolicy::kKill);
   EXPECT_EQ(c.get({"redisgears_2.library-fatal-failure-policy"})[0].second, "Kill");
-  EXPECT_TRUE(c.set({{"redisgears_2.error-verbosity", "3"}}));
+  EXPECT_FALSE(c.set({{"redisgears_2.error-verbosity", "3"}}).ok());
 }
 
 TEST(GearsConfig, TimeoutsDependOnEachOther) {
   GearsConfig c{GearsSettings{}};
-  EXPECT_FALSE(c.set({{"redisgears_2.lock-redis-timeout", "40000"}}));
+  EXPECT_TRUE(c.set({{"redisgears_2.lock-redis-timeout", "40000"}}).ok());
   EXPECT_EQ(c.loadingLockTimeoutMs(), 40000);  // raised with it
-  EXPECT_EQ(c.set({{"redisgears_2.db-loading-lock-redis-timeout", "30000"}}),
+  EXPECT_EQ(c.set({{"redisgears_2.db-loading-lock-redis-timeout", "30000"}}).message(),
             "ERR CONFIG SET failed (possibly related to argument "
             "'redisgears_2.db-loading-lock-redis-timeout') - The db-loading-lock-redis-timeout "
             "value can't be less than lock-redis-timeout value.");
   // A failed multi-pair SET changes nothing.
-  EXPECT_TRUE(c.set({{"redisgears_2.error-verbosity", "2"}, {"redisgears_2.nope", "1"}}));
+  EXPECT_FALSE(c.set({{"redisgears_2.error-verbosity", "2"}, {"redisgears_2.nope", "1"}}).ok());
   EXPECT_EQ(c.errorVerbosity(), 1);
 }
 
 TEST(GearsConfig, StartupValidation) {
   GearsSettings s;
-  EXPECT_FALSE(validateStartup(s));
+  EXPECT_TRUE(validateStartup(s).ok());
   s.v8_library_initial_memory_usage = 5 << 20;
   s.v8_library_initial_memory_limit = 4 << 20;
-  EXPECT_EQ(validateStartup(s),
+  EXPECT_EQ(validateStartup(s).message(),
             "V8 library initial initial memory usage can not bypass the initial memory limit.");
   EXPECT_EQ(effectiveV8Flags("'--noexpose-wasm'"), "--noexpose-wasm");
 }
