@@ -1,5 +1,5 @@
 // What the backend is right now: primary or replica, out of memory or not. Polled with INFO on
-// the proxy's own connection (SPEC 11.5), so TFCALL can refuse writes on a replica and when
+// the proxy's own connection (spec §11.5), so TFCALL can refuse writes on a replica and when
 // out of memory without a round trip of its own.
 #pragma once
 
@@ -30,7 +30,7 @@ class BackendStatus {
   void refresh();
 
   bool writablePrimary() const { return primary_.load(std::memory_order_relaxed); }
-  // maxmemory is set and used memory is above it (SPEC 11.5 [not exact]).
+  // maxmemory is set and used memory is above it (spec §11.5 [not exact]).
   bool outOfMemory() const { return oom_.load(std::memory_order_relaxed); }
   // A new connection must authenticate before it may run commands (requirepass, or a default
   // user that is off or has a password). Probed with a fresh connection every second.

@@ -1,4 +1,4 @@
-// The atomic gate (DESIGN.md section 4). Forwarding is a shared holder; an atomic section (a
+// The atomic gate (design §4). Forwarding is a shared holder; an atomic section (a
 // sync function's body from its first Redis call, one block() callback, a sync trigger) is an
 // exclusive holder. To enter exclusively the gate closes -- sessions stop sending new commands
 // and queue them -- and waits until every command already sent has been answered, except those

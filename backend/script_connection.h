@@ -1,4 +1,4 @@
-// Connections that run commands issued from JavaScript (DESIGN.md section 3): blocking, on
+// Connections that run commands issued from JavaScript (design §3): blocking, on
 // script threads, speaking RESP3, each authenticated as the identity the commands run as, so
 // that Redis itself enforces that user's ACL on every command at no extra round trip. Pooled by
 // identity. Asio-free: the scripting module uses this header only.
@@ -88,7 +88,7 @@ class ScriptConnections {
 
 class PooledConnection;
 
-// The backend's connections (DESIGN: script connections), pooled by identity. Idle connections
+// The backend's connections (design §3, script connections), pooled by identity. Idle connections
 // are bounded as in every pool (IdleList); one the backend closed (its user deleted, `timeout`,
 // CLIENT KILL) is closed within a second by a sweep that probes them.
 class ScriptConnectionPool final : public ScriptConnections {

@@ -15,8 +15,14 @@ function(tfproxy_add_test name)
                         tfproxy_options)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   add_test(NAME ${name} COMMAND ${name})
+  # Short bounds, so that a hung test fails in minutes rather than holding CI: unit tests
+  # take milliseconds, the longest integration program about 20 s.
   if(NOT ARG_TIMEOUT)
-    set(ARG_TIMEOUT 300)
+    if(ARG_LABELS STREQUAL "unit")
+      set(ARG_TIMEOUT 60)
+    else()
+      set(ARG_TIMEOUT 180)
+    endif()
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
                        ENVIRONMENT "TFPROXY_BINARY=$<TARGET_FILE:tfproxy>")

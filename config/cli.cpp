@@ -81,7 +81,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--library-key", o.library_key,
                  "Backend key (a hash) where loaded libraries are stored");
 
-  // Triggers and Functions settings, named as upstream's module arguments (SPEC section 10).
+  // Triggers and Functions settings, named as upstream's module arguments (spec §10).
   GearsSettings& g = o.gears;
   std::string policy = "abort";
   std::string debug_command = "no";

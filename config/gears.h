@@ -1,4 +1,4 @@
-// The Triggers and Functions settings (SPEC section 10): upstream names, defaults, ranges and
+// The Triggers and Functions settings (spec §10): upstream names, defaults, ranges and
 // runtime-settability, read as CLI flags/config file at start and through
 // CONFIG GET/SET redisgears_2.<name> (and TCONFIG_GET/SET) at run time.
 #pragma once

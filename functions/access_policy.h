@@ -1,4 +1,4 @@
-// Who may run the proxy's own commands (SPEC 11.4; README "Who runs a command"): a user must be
+// Who may run the proxy's own commands (spec §11.4; README "Who runs a command"): a user must be
 // allowed to run the Redis Functions command that corresponds to the intercepted one (asked of
 // the backend with ACL DRYRUN) and, for TFCALL, to read and write its declared keys (the user's
 // key patterns from ACL GETUSER; ACL DRYRUN for keys only a selector grants). Answers are

@@ -1,4 +1,4 @@
-// Commands issued with client.callAsync / callAsyncRaw (SPEC 6.12): they may block (BLPOP k 0)
+// Commands issued with client.callAsync / callAsyncRaw (spec §6.12): they may block (BLPOP k 0)
 // and settle a promise whenever they finish. One event-loop thread drives all of them over
 // non-blocking connections, so thousands waiting at once cost neither threads nor the gate:
 // like forwarded traffic they wait while the gate is closed, and only commands that answer

@@ -117,7 +117,7 @@ void TfCommands::configSet(const std::vector<std::pair<std::string, std::string>
                            const ClientContext& client, Done done) {
   std::vector<std::pair<std::string, std::string>> ours, theirs;
   for (const auto& p : pairs) (isGearsSetting(p.first) ? ours : theirs).push_back(p);
-  // Ours are validated first, the rest forwarded, and only then ours applied (SPEC 11.9).
+  // Ours are validated first, the rest forwarded, and only then ours applied (spec §11.9).
   if (Status invalid = services_.config->set(ours, /*dry_run=*/true); !invalid.ok()) {
     return done(errorReply(client, invalid.message()));
   }

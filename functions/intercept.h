@@ -16,7 +16,7 @@ using backend::ConnectionState;
 // (protocol, database, user), and its transaction.
 struct ClientContext : ConnectionState {
   bool in_multi = false;
-  // EXEC of a transaction the proxy runs (SPEC 11.11): the commands queued after the forwarded
+  // EXEC of a transaction the proxy runs (spec §11.11): the commands queued after the forwarded
   // prefix, and a way to EXEC that prefix on the client's own connection. `exec_prefix` may be
   // called from any thread; its callback gets the reply frame (an error frame if the client
   // went away) and the connection state after it, on the client's worker thread.

@@ -1,5 +1,5 @@
 // Which keys an ACL user may read and write, from the backend's `ACL GETUSER` reply: what the
-// proxy needs to check TFCALL's declared keys up front (SPEC 6.7, 11.4) without a round trip
+// proxy needs to check TFCALL's declared keys up front (spec §6.7, 11.4) without a round trip
 // per call. Only the user's root key patterns are evaluated here; a user with selectors may be
 // granted a key by one of them, which only Redis can decide (`ACL DRYRUN`).
 #pragma once

@@ -1,4 +1,4 @@
-// Libraries kept in the backend (DESIGN.md section 6): a hash under a reserved key (default
+// Libraries kept in the backend (design §6): a hash under a reserved key (default
 // `tfproxy:libraries`), one field per library holding its code, user and configuration, and
 // the field `#generation`, incremented after every change. A restarted proxy -- or a sidecar
 // whose disk is gone -- loads them from there.

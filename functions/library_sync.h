@@ -7,7 +7,7 @@
 
 namespace tfproxy::functions {
 
-// Loads the libraries kept in the backend (DESIGN.md section 6). One that fails to load is
+// Loads the libraries kept in the backend (design §6). One that fails to load is
 // logged and skipped; it stays stored, so a fixed proxy can load it later. False when the
 // store cannot be read yet (the caller retries).
 bool restoreLibraries(LibraryStore& store, scripting::Engine& engine);

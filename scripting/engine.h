@@ -26,7 +26,7 @@ namespace tfproxy::scripting {
 class Host {
  public:
   virtual ~Host() = default;
-  // The atomic gate (DESIGN.md section 4) around commands issued from JavaScript. Blocking;
+  // The atomic gate (design §4) around commands issued from JavaScript. Blocking;
   // called on script threads.
   virtual void enterAtomicSection() = 0;
   virtual void leaveAtomicSection() = 0;
@@ -90,16 +90,16 @@ class Engine {
   using Persist =
       std::function<Status(const LibraryDefinition* definition, const std::string& name)>;
 
-  // Compiles and evaluates a library (SPEC 2.5). On success `persist` is asked to store it
+  // Compiles and evaluates a library (spec §2.5). On success `persist` is asked to store it
   // (nullptr: no storing), and only then does it replace the previous version.
   virtual void load(LoadRequest request, Persist persist, std::function<void(Status)> done) = 0;
-  // Deletes a library (SPEC 3.2) after `persist` removed it from the store.
+  // Deletes a library (spec §3.2) after `persist` removed it from the store.
   virtual void remove(std::string name, Persist persist, std::function<void(Status)> done) = 0;
-  // Runs a function (SPEC 3.4) and answers with the reply bytes for request.protocol.
+  // Runs a function (spec §3.4) and answers with the reply bytes for request.protocol.
   virtual void call(CallRequest request, std::function<void(std::string reply)> done) = 0;
-  // TFUNCTION LIST (SPEC 3.3), as a value to encode for the client.
+  // TFUNCTION LIST (spec §3.3), as a value to encode for the client.
   virtual resp::Value list(const ListRequest& request) = 0;
-  // TFUNCTION DEBUG <args...> (SPEC 3.5); `args` starts after DEBUG.
+  // TFUNCTION DEBUG <args...> (spec §3.5); `args` starts after DEBUG.
   virtual resp::Value debug(const std::vector<std::string>& args) = 0;
   // Every loaded library, for the store.
   virtual std::vector<LibraryDefinition> definitions() = 0;

@@ -1,5 +1,5 @@
 // Every client- and JavaScript-visible text of the scripting module, as upstream words it
-// (SPEC Appendix A). Placeholders are filled by the code that uses them.
+// (spec Appendix A). Placeholders are filled by the code that uses them.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// The library prologue (`#!js api_version=1.0 name=lib`, SPEC 2.1-2.4), parsed without V8.
+// The library prologue (`#!js api_version=1.0 name=lib`, spec §2.1-2.4), parsed without V8.
 #pragma once
 
 #include <optional>
@@ -20,7 +20,7 @@ struct Prologue {
 // Parses the first line of `code` with upstream's exact rules and error precedence. On error
 // returns nullopt and sets `error` to the message (without "Failed to compile library: ").
 // The engine check ("Unknown backend <engine>") and the name check are included; the
-// supported-version check is not (it comes after compilation, SPEC 2.5).
+// supported-version check is not (it comes after compilation, spec §2.5).
 std::optional<Prologue> parsePrologue(std::string_view code, std::string* error);
 
 // True for the API versions this proxy provides (1.0 and 1.1).

@@ -1,5 +1,5 @@
 // tfproxy: a Redis-protocol proxy that runs Triggers and Functions (JavaScript) in front of an
-// unmodified Redis. main() wires the modules together; see DESIGN.md and server/README.md.
+// unmodified Redis. main() wires the modules together; see docs/design.md and server/README.md.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

@@ -108,7 +108,7 @@ class Pipeline {
   bool unavailable() const { return !unavailable_error_.empty(); }
 
   // An intercepted command for the proxy to run. For EXEC of a transaction the proxy runs
-  // (SPEC 11.11), `transaction` holds the commands queued after the forwarded prefix.
+  // (spec §11.11), `transaction` holds the commands queued after the forwarded prefix.
   struct Intercepted {
     std::vector<std::string> argv;
     std::vector<std::vector<std::string>> transaction;

@@ -1,4 +1,4 @@
-// One client connection (DESIGN.md section 2). The Session moves bytes between the client's
+// One client connection (design §2). The Session moves bytes between the client's
 // socket and the backend -- the worker's shared connection, or the client's own once it needs
 // one; Pipeline decides what the bytes mean. Everything runs on the session's worker thread;
 // completions from elsewhere are posted to it.

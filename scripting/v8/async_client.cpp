@@ -1,4 +1,4 @@
-// The async client (SPEC 4.8), handed to coroutines and executeAsync bodies: it cannot run
+// The async client (spec §4.8), handed to coroutines and executeAsync bodies: it cannot run
 // commands itself; block(fn) enters one atomic section and runs fn with a sync client valid
 // only inside it.
 #include "scripting/errors.h"
@@ -33,7 +33,7 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
   }
   Host& host = library.engine().host();
   host.enterAtomicSection();
-  // The conditions are checked again now that the section is ours (SPEC 4.8, 6.5).
+  // The conditions are checked again now that the section is ours (spec §4.8, 6.5).
   if ((state->flags & kNoWrites) == 0) {
     const char* refusal = nullptr;
     if (!host.backendWritable()) {
@@ -51,7 +51,7 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
   bool ok;
   bool stopped;
   {
-    // block() sections run in db 0, as upstream's detached context does (SPEC 6.6).
+    // block() sections run in db 0, as upstream's detached context does (spec §6.6).
     Invocation invocation(library, state->identity, /*db=*/0, state->flags,
                           /*block_allowed=*/true, /*section_held=*/true, state->target);
     v8::Local<v8::Value> client[1] = {blockClient(library, &invocation)};

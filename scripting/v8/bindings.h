@@ -1,6 +1,6 @@
 // JavaScript-visible objects, one file each (STYLE "one file per binding class"): the `redis`
 // global (redis_api.cpp) and the sync client (client.cpp). Every error they raise is thrown as a
-// plain string, as upstream does (SPEC 4.12).
+// plain string, as upstream does (spec §4.12).
 #pragma once
 
 #include <v8.h>
@@ -30,7 +30,7 @@ void settle(v8::Local<v8::Context> ctx, v8::Local<v8::Promise::Resolver> resolve
 
 // redis_api.cpp: installs `redis` on the global object of a new library.
 void installRedis(Library& library, v8::Local<v8::Context> context, v8::Local<v8::Object> global);
-// promise.cpp: replaces the global `Promise` (SPEC 4.13).
+// promise.cpp: replaces the global `Promise` (spec §4.13).
 void installPromise(Library& library, v8::Local<v8::Context> context, v8::Local<v8::Object> global);
 
 }  // namespace bindings
@@ -47,7 +47,7 @@ class Invocation {
   Invocation(const Invocation&) = delete;
   Invocation& operator=(const Invocation&) = delete;
 
-  // Runs one command issued from JavaScript (SPEC 6.3, 11.3). Returns the reply (which may be
+  // Runs one command issued from JavaScript (spec §6.3, 11.3). Returns the reply (which may be
   // an error value), or nullopt with `error` set when the command was refused or the backend
   // could not be reached.
   std::optional<resp::Value> command(const std::vector<std::string>& args, std::string* error);

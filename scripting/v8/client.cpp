@@ -1,4 +1,4 @@
-// The sync client (SPEC 4.7) and the commands it issues (SPEC 6.3, 11.3).
+// The sync client (spec §4.7) and the commands it issues (spec §6.3, 11.3).
 #include <cmath>
 
 #include "backend/command_table.h"
@@ -13,7 +13,7 @@
 namespace tfproxy::scripting {
 namespace {
 
-// Redis 7.0 and 7.2 word ACL denials differently; JavaScript sees upstream's texts (SPEC 6.7).
+// Redis 7.0 and 7.2 word ACL denials differently; JavaScript sees upstream's texts (spec §6.7).
 std::string upstreamAclText(const std::string& error, const std::string& user) {
   if (error.rfind("NOPERM", 0) != 0) return error;
   if (error.find(" key") != std::string::npos) return errors::kKeyDenied;
@@ -99,7 +99,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
   std::vector<std::string_view> cmd(args.begin(), args.end());
   std::optional<resp::Value> reply;
   if (info != nullptr && info->has(backend::kFlag_blocking)) {
-    // A blocking command runs its non-blocking form, exactly as inside MULTI (SPEC 11.3).
+    // A blocking command runs its non-blocking form, exactly as inside MULTI (spec §11.3).
     std::vector<std::vector<std::string_view>> wrapped = {{"MULTI"}, cmd, {"EXEC"}};
     auto replies = lease_->run(db_, wrapped);
     if (replies) {
@@ -139,7 +139,7 @@ ClientState* stateOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
   return static_cast<ClientState*>(info.This()->GetAlignedPointerFromInternalField(0));
 }
 
-// Checks shared by every client member: SPEC 4.7 order.
+// Checks shared by every client member: spec §4.7 order.
 Invocation* activeInvocation(const v8::FunctionCallbackInfo<v8::Value>& info) {
   ClientState* state = stateOf(info);
   if (!state->library->locked()) {

@@ -24,7 +24,7 @@ namespace {
 
 Value bulk(std::string_view s) { return Value::bulk(s); }
 Value mapOf(std::vector<std::pair<std::string, Value>> entries) {
-  // Upstream builds these maps from sorted trees: keys in byte order (SPEC 3.3).
+  // Upstream builds these maps from sorted trees: keys in byte order (spec §3.3).
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Value> flat;
@@ -47,7 +47,7 @@ Value pendingCalls(const Library& lib) {
   return Value::array(std::move(calls));
 }
 
-// Writes a function's result (or the error it became) for the client (SPEC 5.2, 5.3).
+// Writes a function's result (or the error it became) for the client (spec §5.2, 5.3).
 void writeResult(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value,
                  resp::ReplyWriter& w) {
   std::string error;
@@ -124,7 +124,7 @@ size_t EngineImpl::totalHeap() {
 
 bool EngineImpl::oomState() {
   if (totalHeap() < config_.startup().v8_maxmemory) return false;
-  // Re-evaluated on every check (SPEC 6.10): garbage may be all that holds the heap up, so ask
+  // Re-evaluated on every check (spec §6.10): garbage may be all that holds the heap up, so ask
   // every library to collect, at most once a second.
   auto now = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<Library>> libraries;
@@ -211,7 +211,7 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     slot = std::move(library);
   }
   if (previous) watchdog_.retire(previous->isolate());
-  // The previous version finishes the work it has (SPEC 9.2) and goes when nothing holds it.
+  // The previous version finishes the work it has (spec §9.2) and goes when nothing holds it.
   return {};
 }
 
@@ -240,7 +240,7 @@ void EngineImpl::remove(std::string name, Persist persist, std::function<void(St
             libraries_.erase(it);
           }
         }
-        // Its work in flight goes on; what would settle its promises is dropped (SPEC 9.3).
+        // Its work in flight goes on; what would settle its promises is dropped (spec §9.3).
         if (removed) {
           removed->markDeleted();
           watchdog_.retire(removed->isolate());
@@ -281,7 +281,7 @@ void EngineImpl::call(CallRequest request, std::function<void(std::string reply)
   invoke(std::move(library), function, std::move(request), std::move(done));
 }
 
-// Converts the call's arguments for JavaScript (SPEC 3.4): strings, or ArrayBuffers with
+// Converts the call's arguments for JavaScript (spec §3.4): strings, or ArrayBuffers with
 // RAW_ARGUMENTS. False if one is not UTF-8.
 bool functionArguments(v8::Isolate* isolate, const Function& f, const CallRequest& request,
                        std::vector<v8::Local<v8::Value>>* argv) {
@@ -299,7 +299,7 @@ bool functionArguments(v8::Isolate* isolate, const Function& f, const CallReques
   return true;
 }
 
-// Runs a function (SPEC 6.1) on its library's queue. A normal callback runs at once in a locked
+// Runs a function (spec §6.1) on its library's queue. A normal callback runs at once in a locked
 // section with the sync client (A); a coroutine starts as a background job with an async
 // client (B). When blocking is allowed (TFCALLASYNC outside MULTI) a pending promise makes the
 // client wait for it.

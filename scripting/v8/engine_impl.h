@@ -46,13 +46,13 @@ class EngineImpl : public Engine {
 
   // Heap in use by every live isolate (loaded, loading, or replaced but still finishing work).
   size_t totalHeap();
-  // SPEC 6.10: the total heap is at or above v8-maxmemory.
+  // spec §6.10: the total heap is at or above v8-maxmemory.
   bool oomState();
   void libraryCreated(Library* library);
   void libraryDestroyed(Library* library);
 
  private:
-  // The load pipeline (SPEC 2.5), on the admin queue. Returns the error reply or nullopt.
+  // The load pipeline (spec §2.5), on the admin queue. Returns the error reply or nullopt.
   Status loadNow(const LoadRequest& request, const Persist& persist);
   void invoke(std::shared_ptr<Library> library, const struct Function* function,
               CallRequest request, std::function<void(std::string)> done);

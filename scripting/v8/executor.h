@@ -1,5 +1,5 @@
 // Script threads (`execution-threads`) and per-library job queues. Jobs of one library run one
-// at a time, in order; different libraries run in parallel (SPEC 6.8).
+// at a time, in order; different libraries run in parallel (spec §6.8).
 #pragma once
 
 #include <condition_variable>

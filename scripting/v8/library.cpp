@@ -14,7 +14,7 @@
 namespace tfproxy::scripting {
 namespace {
 
-// Globals a library keeps (SPEC 2.6); everything else is deleted from the global object.
+// Globals a library keeps (spec §2.6); everything else is deleted from the global object.
 constexpr std::string_view kAllowedGlobals[] = {"Object",
                                                 "Function",
                                                 "Array",
@@ -212,7 +212,7 @@ void Library::updateHeapStatistics(bool force) {
   used_heap_ = hs.used_heap_size();
 }
 
-// The memory budget (SPEC 6.10). Each library starts with v8-library-initial-memory-limit and
+// The memory budget (spec §6.10). Each library starts with v8-library-initial-memory-limit and
 // grows by v8-library-memory-usage-delta while the heap in use by all libraries together is
 // under v8-maxmemory; past that, its running JavaScript is stopped and the run ends with the
 // termination error. Checked after every full collection, every 10 ms while JavaScript runs

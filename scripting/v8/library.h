@@ -64,7 +64,7 @@ class Library : public std::enable_shared_from_this<Library> {
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;
 
-  // Creates the isolate and context with the global environment of SPEC 2.6. False with
+  // Creates the isolate and context with the global environment of spec §2.6. False with
   // `error` if V8 could not create them.
   bool initialize(std::string* error);
 
@@ -102,7 +102,7 @@ class Library : public std::enable_shared_from_this<Library> {
   // Refreshes the heap figures (at most every 10 ms unless forced). Isolate lock held.
   void updateHeapStatistics(bool force = false);
 
-  // The memory budget (SPEC 6.10): the heap may grow by v8-library-memory-usage-delta steps
+  // The memory budget (spec §6.10): the heap may grow by v8-library-memory-usage-delta steps
   // while all libraries together stay under v8-maxmemory. Over it, `collect` first collects
   // garbage (the collection checks again); otherwise the running JavaScript is stopped.
   // Isolate lock held.
@@ -117,7 +117,7 @@ class Library : public std::enable_shared_from_this<Library> {
 
   // --- Asynchronous work (job-queue thread unless noted) ---------------------------------
   // Runs `job` on this library's queue inside a JsScope (not timed: background code has no
-  // limit, SPEC 6.9). If the run is stopped, `target` (when non-zero) gets the error reply.
+  // limit, spec §6.9). If the run is stopped, `target` (when non-zero) gets the error reply.
   // Dropped, with a log line, once the library is deleted.
   void postJob(uint64_t target, std::function<void(JsScope&)> job);
   uint64_t nextId() { return ++last_id_; }

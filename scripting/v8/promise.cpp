@@ -1,4 +1,4 @@
-// The replacement `Promise` global (SPEC 4.13): `new Promise(executor)` calls the executor at
+// The replacement `Promise` global (spec §4.13): `new Promise(executor)` calls the executor at
 // once, but resolve/reject settle the promise in a later job of the library, so a promise made
 // this way is still pending when the function that made it returns.
 #include "scripting/errors.h"

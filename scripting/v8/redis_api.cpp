@@ -1,4 +1,4 @@
-// The `redis` global (SPEC 4.1): registrations, configuration, flags, logging, versions.
+// The `redis` global (spec §4.1): registrations, configuration, flags, logging, versions.
 #include <spdlog/spdlog.h>
 
 #include "scripting/errors.h"
@@ -15,7 +15,7 @@ Library& libraryOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
   return *static_cast<Library*>(info.Data().As<v8::External>()->Value());
 }
 
-// "Can not convert value at position <i> into <type>. <reason>." (SPEC 4.2)
+// "Can not convert value at position <i> into <type>. <reason>." (spec §4.2)
 void throwConversion(v8::Isolate* isolate, int position, std::string_view type,
                      std::string_view reason) {
   throwString(isolate, errors::conversion(position, type, reason));
@@ -40,11 +40,11 @@ bool stringArgument(const v8::FunctionCallbackInfo<v8::Value>& info, int positio
 struct FunctionOptions {
   std::optional<std::string> description;
   // Flag values as given; nullopt for one that is not a string. Checked after the callback
-  // (SPEC 4.3 order).
+  // (spec §4.3 order).
   std::vector<std::optional<std::string>> flags;
 };
 
-// The optional options object of registerFunction (SPEC 4.2, 4.3). Recognised fields are
+// The optional options object of registerFunction (spec §4.2, 4.3). Recognised fields are
 // removed from the caller's object, as upstream does; what is left is reported as unknown.
 bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOptions* out) {
   constexpr int kPosition = 2;
@@ -262,7 +262,7 @@ void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Ob
   setMethod(
       isolate, ctx, redis, "apiVersion",
       [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-        // Every 1.x library gets the newest 1.x API (SPEC 2.3).
+        // Every 1.x library gets the newest 1.x API (spec §2.3).
         info.GetReturnValue().Set(newString(info.GetIsolate(), "1.1"));
       },
       data);

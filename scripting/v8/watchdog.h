@@ -1,5 +1,5 @@
 // Bounds every timed JavaScript run (a function body, a library's top-level code) by
-// lock-redis-timeout, applying library-fatal-failure-policy when it is exceeded (SPEC 6.9).
+// lock-redis-timeout, applying library-fatal-failure-policy when it is exceeded (spec §6.9).
 // One thread checks the running sections every 10 ms; policy and timeouts are read at
 // detection time, so CONFIG SET takes effect on running code.
 //

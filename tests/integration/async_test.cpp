@@ -1,4 +1,4 @@
-// Async functions (SPEC sections 4.7, 4.8, 4.13, 6.1, 6.11, 6.12, 9.3, 11.11): coroutines run in
+// Async functions (spec §4.7, 4.8, 4.13, 6.1, 6.12, 9.3, 11.11): coroutines run in
 // the background, block() sections are atomic and can fail the seed's ways, callAsync waits
 // without holding anything, and transactions that contain functions run whole.
 #include <gtest/gtest.h>
@@ -276,9 +276,12 @@ redis.registerFunction('sync', function(client){ return client.call('incr', 'n')
     waiting.back()->sendCommand({"TFCALLASYNC", "many.wait", "0", "q:" + std::to_string(i)});
   }
   Client admin(redis_->port());
-  EXPECT_TRUE(testing::eventually([&] {
-    return admin.call({"INFO", "clients"}).str.find("blocked_clients:1000") != std::string::npos;
-  }));
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        return admin.call({"INFO", "clients"}).str.find("blocked_clients:1000") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(30)));
   // Functions that take the gate and plain commands keep working meanwhile.
   auto start = Clock::now();
   for (int i = 0; i < 50; ++i)

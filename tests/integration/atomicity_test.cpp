@@ -1,4 +1,4 @@
-// The atomic gate (DESIGN.md section 4): from a function's first Redis call until it returns,
+// The atomic gate (design §4): from a function's first Redis call until it returns,
 // nothing else passing through the proxy runs on the backend.
 #include <gtest/gtest.h>
 

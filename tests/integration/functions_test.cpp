@@ -1,5 +1,5 @@
 // TFUNCTION LOAD/DELETE/LIST and TFCALL against a real redis-server through the real proxy,
-// with the exact texts of SPEC Appendix A.
+// with the exact texts of spec Appendix A.
 #include <gtest/gtest.h>
 
 #include "tests/support/client.h"
@@ -345,7 +345,7 @@ redis.registerFunction('select', function(client){
   other.call({"SET", "where", "three"});
   EXPECT_EQ(other.run({"TFCALL", "rules.db", "0"}), "\"three\"");
   EXPECT_EQ(c_->run({"TFCALL", "rules.db", "0"}), "(nil)");
-  // A SELECT from JavaScript lasts for that one command (SPEC 6.6): the SET after it writes to
+  // A SELECT from JavaScript lasts for that one command (spec §6.6): the SET after it writes to
   // the caller's database, and the connection the function used goes back to the pool clean.
   EXPECT_EQ(c_->run({"TFCALL", "rules.select", "0"}), "[\"OK\", \"x\"]");
   Client redis(redis_->port());

@@ -149,7 +149,7 @@ TEST(IdentityTest, AccessPolicyFollowsRedisFunctionsPermissions) {
             "(error) NOPERM User nobody has no permissions to run the 'tfunction|list' command");
 }
 
-// SPEC 3.4 steps 5 and 6: on a replica, and when the backend is out of memory, only functions
+// spec §3.4 steps 5 and 6: on a replica, and when the backend is out of memory, only functions
 // flagged for it run.
 TEST(BackendStateTest, ReplicaAndOutOfMemoryChecks) {
   RedisServer redis;

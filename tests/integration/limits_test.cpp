@@ -59,7 +59,7 @@ TEST_F(LimitsTest, EndlessLoopIsAbortedAndTheGateReleased) {
   EXPECT_EQ(resp::toDebugString(c_->read()), kTerminated);
   EXPECT_EQ(c_->run({"TFCALL", "hostile.ok", "0"}), "\"PONG\"");
   EXPECT_NE(proxy_->log().find("Aborting script with timeout error."), std::string::npos);
-  // Also when the loop is a Promise executor (called synchronously, SPEC 4.13).
+  // Also when the loop is a Promise executor (called synchronously, spec §4.13).
   EXPECT_EQ(c_->run({"TFCALL", "hostile.promise_loop", "0"}), kTerminated);
 }
 

@@ -1,5 +1,6 @@
 // Waiting for what another thread or process does, written once for every test: poll, with a
-// bound, and hand back what was last seen so that a failing assertion shows it.
+// bound, and hand back what was last seen so that a failing assertion shows it. The bound only
+// matters when the test fails; it is generous so that a loaded machine (ctest -j) does not.
 #pragma once
 
 #include <chrono>
@@ -10,7 +11,7 @@ namespace tfproxy::testing {
 // Polls `condition` every `step` until it holds or `timeout` passes; whether it held.
 template <class Condition>
 bool eventually(Condition condition,
-                std::chrono::milliseconds timeout = std::chrono::milliseconds(5000),
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
                 std::chrono::milliseconds step = std::chrono::milliseconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
@@ -23,7 +24,7 @@ bool eventually(Condition condition,
 // Calls `produce` until it gives `expected` or `timeout` passes; the last value it gave.
 template <class Produce, class T>
 auto eventuallyEquals(Produce produce, const T& expected,
-                      std::chrono::milliseconds timeout = std::chrono::milliseconds(5000),
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
                       std::chrono::milliseconds step = std::chrono::milliseconds(50)) {
   auto last = produce();
   eventually(

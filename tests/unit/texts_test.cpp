@@ -1,10 +1,12 @@
 // Every client-visible text has exactly one home: each string written in a module's errors.h
-// appears nowhere else in the product's code (comments aside).
+// appears nowhere else in the product's code (comments aside), and each upstream text that
+// docs/spec.md lists is written in exactly one errors.h.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -63,6 +65,36 @@ std::vector<std::string> literals(const std::string& text) {
   return out;
 }
 
+// The values of the string constants of an errors.h: adjacent literals joined, escapes undone.
+std::vector<std::string> constants(const std::string& text) {
+  std::vector<std::string> out;
+  std::string current;
+  bool open = false;  // the last token was a literal: the next one continues it
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\'') {
+      i = text.find('\'', i + (text[i + 1] == '\\' ? 3 : 2));
+      if (i == std::string::npos) break;
+      continue;
+    }
+    if (c == '"') {
+      size_t end = i + 1;
+      while (end < text.size() && text[end] != '"') {
+        if (text[end] == '\\') ++end;
+        current += text[end];
+        ++end;
+      }
+      open = true;
+      i = end;
+      continue;
+    }
+    if (c == ' ' || c == '\n') continue;
+    if (open) out.push_back(std::exchange(current, {}));
+    open = false;
+  }
+  return out;
+}
+
 size_t count(const std::string& haystack, const std::string& needle) {
   size_t n = 0;
   for (size_t at = haystack.find(needle); at != std::string::npos;
@@ -94,6 +126,29 @@ TEST(Texts, EachErrorTextHasOneHome) {
     }
   }
   EXPECT_GT(checked, 50u) << "the errors headers were not found";
+}
+
+// Every upstream text docs/spec.md lists (Appendix A) is one constant of exactly one errors.h.
+TEST(Texts, EachUpstreamTextOfTheSpecIsWrittenOnce) {
+  std::vector<std::string> values;
+  for (const auto& f : sources()) {
+    if (f.filename() != "errors.h") continue;
+    for (std::string& v : constants(code(f))) values.push_back(std::move(v));
+  }
+  std::ifstream spec(fs::path(TFPROXY_SOURCE_DIR) / "docs" / "spec.md");
+  std::string line;
+  bool appendix = false;
+  size_t checked = 0;
+  while (std::getline(spec, line)) {
+    if (line.rfind("## ", 0) == 0) appendix = line.rfind("## Appendix A", 0) == 0;
+    if (!appendix || line.rfind("- `", 0) != 0) continue;
+    const std::string text = line.substr(3, line.rfind('`') - 3);
+    size_t homes = 0;
+    for (const std::string& v : values) homes += v.find(text) != std::string::npos ? 1 : 0;
+    EXPECT_EQ(homes, 1u) << text;
+    ++checked;
+  }
+  EXPECT_GT(checked, 40u) << "docs/spec.md has no Appendix A list";
 }
 
 }  // namespace

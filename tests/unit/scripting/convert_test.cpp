@@ -1,4 +1,4 @@
-// The RESP <-> JavaScript conversion tables (SPEC section 5), against a real V8 isolate.
+// The RESP <-> JavaScript conversion tables (spec §5), against a real V8 isolate.
 #include "scripting/v8/convert.h"
 
 #include <gtest/gtest.h>
