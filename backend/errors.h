@@ -10,5 +10,7 @@ inline constexpr char kUnavailablePrefix[] = "ERR tfproxy: backend unavailable: 
 inline constexpr char kLost[] = "ERR tfproxy: connection to the backend lost";
 // A forwarded command whose reply did not come within --backend-timeout.
 inline constexpr char kTimedOut[] = "ERR tfproxy: backend timed out";
+// The backend refused a client's identity (its user deleted or disabled), upstream's text.
+inline constexpr char kUserGone[] = "User does not exists or disabled";
 
 }  // namespace tfproxy::backend::errors

@@ -1,5 +1,7 @@
 #include "functions/access_policy.h"
 
+#include "backend/errors.h"
+
 #include <spdlog/spdlog.h>
 
 #include "scripting/errors.h"
@@ -158,7 +160,7 @@ Status AccessPolicy::permission(const std::string& user, const std::vector<std::
     access = Status::failure(
         scripting::errors::noPermissions(user, "to run the '" + shown_name + "' command"));
   } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
-    access = Status::failure(scripting::errors::kUserGone);
+    access = Status::failure(backend::errors::kUserGone);
   } else if (!reply || reply->isError()) {
     // The proxy's own user may not run ACL DRYRUN (managed services): allow, and say so once.
     std::call_once(dryrun_warning_, [&] {

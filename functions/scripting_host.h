@@ -2,10 +2,10 @@
 // client's identity, and the backend's role and memory state.
 #pragma once
 
+#include "backend/async_commands.h"
 #include "backend/backend_status.h"
 #include "backend/gate.h"
 #include "backend/script_connection.h"
-#include "functions/async_commands.h"
 #include "functions/commands.h"
 #include "scripting/engine.h"
 
@@ -14,7 +14,7 @@ namespace tfproxy::functions {
 class ScriptingHost : public scripting::Host {
  public:
   ScriptingHost(backend::Gate& gate, backend::ScriptConnections& connections,
-                backend::BackendStatus& status, AsyncCommands& async_commands)
+                backend::BackendStatus& status, backend::AsyncCommands& async_commands)
       : gate_(gate), connections_(connections), status_(status), async_(async_commands) {}
 
   // scripting::Host
@@ -50,7 +50,7 @@ class ScriptingHost : public scripting::Host {
   backend::Gate& gate_;
   backend::ScriptConnections& connections_;
   backend::BackendStatus& status_;
-  AsyncCommands& async_;
+  backend::AsyncCommands& async_;
 };
 
 }  // namespace tfproxy::functions

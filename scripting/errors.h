@@ -92,7 +92,6 @@ inline constexpr char kNotUtf8Value[] = "Could not decode value as string";
 inline constexpr char kBinaryMapKey[] = "Binary map key is not supported";
 inline constexpr char kBadMapKey[] = "Given object can not be a object key";
 inline constexpr char kBigNumberNotUtf8[] = "Could not decode big number as string";
-inline constexpr char kUserGone[] = "User does not exists or disabled";
 // Redis' text for a key the user may not access (also TFCALL's declared keys).
 inline constexpr char kKeyDenied[] = "NOPERM No permissions to access a key";
 // Redis' text for a command the user may not run; `what` is "to run the '<command>' command".

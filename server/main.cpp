@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
 
   // The gate has one counter per I/O worker and one after them for callAsync.
   backend::Gate gate(options.threads + 1);
-  functions::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
+  backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
   functions::ScriptingHost host(gate, connections, status, async_commands);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,

@@ -5,9 +5,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "backend/async_commands.h"
 #include "backend/link.h"
 #include "backend/shared_connection.h"
-#include "functions/async_commands.h"
 #include "server/errors.h"
 
 namespace tfproxy::server {

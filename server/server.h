@@ -19,7 +19,7 @@
 #include "server/session.h"
 #include "server/worker.h"
 
-namespace tfproxy::functions {
+namespace tfproxy::backend {
 class AsyncCommands;
 }
 
@@ -31,8 +31,8 @@ struct ServerParts {
   // One counter per I/O worker (options.threads) and one after them for callAsync.
   backend::Gate& gate;
   const CommandIndex& index;
-  functions::InterceptHandler* intercept = nullptr;    // null: nothing intercepted
-  functions::AsyncCommands* async_commands = nullptr;  // told when the gate opens
+  functions::InterceptHandler* intercept = nullptr;  // null: nothing intercepted
+  backend::AsyncCommands* async_commands = nullptr;  // told when the gate opens
   // Called on a worker thread after a FLUSHALL/FLUSHDB, or an ACL SETUSER/DELUSER/LOAD,
   // through the proxy succeeded.
   std::function<void()> on_flush;
@@ -84,7 +84,7 @@ class Server : public backend::GateListener {
   uint16_t port_ = 0;
   std::atomic<size_t> clients_{0};
   std::atomic<bool> stopping_{false};
-  functions::AsyncCommands* async_commands_;
+  backend::AsyncCommands* async_commands_;
 };
 
 }  // namespace tfproxy::server

@@ -91,7 +91,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
     lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
     if (!lease_) {
       *error = failure == backend::ScriptConnections::Failure::kAuthentication
-                   ? errors::kUserGone
+                   ? backend::errors::kUserGone
                    : backend::errors::kUnavailablePrefix + reason;
       return std::nullopt;
     }
@@ -121,7 +121,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
     std::string broke = lease_->error();
     lease_ = engine.host().connections().acquire(identity_, &failure, &reason);
     *error = failure == backend::ScriptConnections::Failure::kAuthentication
-                 ? std::string(errors::kUserGone)
+                 ? std::string(backend::errors::kUserGone)
                  : std::string(backend::errors::kLost) + " (" + broke + ")";
     return std::nullopt;
   }

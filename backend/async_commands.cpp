@@ -1,4 +1,4 @@
-#include "functions/async_commands.h"
+#include "backend/async_commands.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -15,12 +15,11 @@
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
-#include "scripting/errors.h"
 
-namespace tfproxy::functions {
+namespace tfproxy::backend {
 
 struct AsyncCommands::Call {
-  backend::Identity identity;
+  Identity identity;
   int64_t db;
   std::vector<std::string> args;
   bool may_block;
@@ -32,7 +31,7 @@ struct AsyncCommands::Call {
 // SELECT when the database differs, then the command -- all in one write.
 class AsyncCommands::Connection : public io::EventLoop::Watcher {
  public:
-  Connection(AsyncCommands& owner, int fd, backend::Identity identity)
+  Connection(AsyncCommands& owner, int fd, Identity identity)
       : owner_(owner), fd_(fd), identity_(std::move(identity)) {}
   ~Connection() override {
     if (fd_ >= 0) {
@@ -41,7 +40,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
     }
   }
 
-  const backend::Identity& identity() const { return identity_; }
+  const Identity& identity() const { return identity_; }
   bool broken() const { return broken_; }
 
   // Sends the call's command (with what the connection still needs first) and reports the
@@ -128,7 +127,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
       const resp::Value& hello = replies_[i++];
       if (hello.isError() && hello.str.rfind("WRONGPASS", 0) == 0) {
         broken_ = true;  // this identity cannot authenticate (a deleted or disabled user)
-        return report(std::nullopt, scripting::errors::kUserGone);
+        return report(std::nullopt, errors::kUserGone);
       }
     }
     if (select_pending_) {
@@ -142,7 +141,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
 
   void fail(const std::string& why) {
     broken_ = true;
-    report(std::nullopt, std::string(backend::errors::kLost) + " (" + why + ")");
+    report(std::nullopt, std::string(errors::kLost) + " (" + why + ")");
   }
 
   void report(std::optional<resp::Value> reply, const std::string& error) {
@@ -153,7 +152,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
 
   AsyncCommands& owner_;
   int fd_;
-  backend::Identity identity_;
+  Identity identity_;
   bool hello_sent_ = false;
   bool hello_pending_ = false;
   bool select_pending_ = false;
@@ -183,7 +182,7 @@ AsyncCommands::~AsyncCommands() {
   idle_.clear();
 }
 
-void AsyncCommands::run(backend::Identity identity, int64_t db, std::vector<std::string> args,
+void AsyncCommands::run(Identity identity, int64_t db, std::vector<std::string> args,
                         bool may_block, Done done) {
   auto call = std::make_shared<Call>();
   call->identity = std::move(identity);
@@ -233,7 +232,7 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
   io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
                    [this, call](int fd, const std::string& error) {
                      if (fd < 0) {
-                       finish(call, std::nullopt, backend::errors::kUnavailablePrefix + error);
+                       finish(call, std::nullopt, errors::kUnavailablePrefix + error);
                        return;
                      }
                      auto conn = std::make_unique<Connection>(*this, fd, call->identity);
@@ -285,4 +284,4 @@ void AsyncCommands::closeLater(std::unique_ptr<Connection> connection) {
   if (connection) loop_.defer([doomed = std::shared_ptr<Connection>(std::move(connection))] {});
 }
 
-}  // namespace tfproxy::functions
+}  // namespace tfproxy::backend

@@ -20,7 +20,7 @@
 #include "io/event_loop.h"
 #include "resp/value.h"
 
-namespace tfproxy::functions {
+namespace tfproxy::backend {
 
 class AsyncCommands {
  public:
@@ -29,13 +29,12 @@ class AsyncCommands {
   using Done = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
 
   // `gate_slot`: the runner's own in-flight counter in the gate (after the I/O workers').
-  AsyncCommands(backend::BackendLink& link, backend::Gate& gate, size_t gate_slot);
+  AsyncCommands(BackendLink& link, Gate& gate, size_t gate_slot);
   ~AsyncCommands();
 
   // Runs `args` as `identity` in `db`. `may_block`: the command may wait indefinitely, so it
   // does not count for the gate's drain. Thread-safe.
-  void run(backend::Identity identity, int64_t db, std::vector<std::string> args, bool may_block,
-           Done done);
+  void run(Identity identity, int64_t db, std::vector<std::string> args, bool may_block, Done done);
 
   // The gate opened: commands held back may go now. Called from any thread.
   void onGateOpened();
@@ -54,8 +53,8 @@ class AsyncCommands {
   void sweep();
   void closeLater(std::unique_ptr<Connection> connection);
 
-  backend::BackendLink& link_;
-  backend::Gate& gate_;
+  BackendLink& link_;
+  Gate& gate_;
   size_t gate_slot_;
   io::EventLoop loop_;
   std::thread thread_;
@@ -63,8 +62,8 @@ class AsyncCommands {
   std::atomic<int> waiting_count_{0};  // calls held back by the gate
   // Loop thread only.
   std::deque<std::shared_ptr<Call>> waiting_for_gate_;
-  backend::IdleList<Connection> idle_;
+  IdleList<Connection> idle_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> busy_;
 };
 
-}  // namespace tfproxy::functions
+}  // namespace tfproxy::backend
