@@ -71,6 +71,16 @@ class CommandTable {
 };
 
 // Lower-cases ASCII into `out` (reused buffer, no allocation once warm).
+// Is `word` (any case) the lower-case `lower`? Command names and keywords are ASCII.
+inline bool equalsLower(std::string_view word, std::string_view lower) {
+  if (word.size() != lower.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    char c = word[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
 void toLower(std::string_view in, std::string* out);
 
 // What a command does to the connection it runs on, beyond its reply: the one list behind the

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/command_table.h"
 #include "resp/encoder.h"
 #include "resp/number.h"
 
@@ -41,15 +42,6 @@ struct StateChange {
 
 template <class Arg>
 StateChange StateChange::read(Kind kind, size_t argc, Arg arg) {
-  auto is = [](std::string_view word, std::string_view lower) {
-    if (word.size() != lower.size()) return false;
-    for (size_t i = 0; i < word.size(); ++i) {
-      char c = word[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-      if (c != lower[i]) return false;
-    }
-    return true;
-  };
   StateChange change;
   change.kind = kind;
   switch (kind) {
@@ -58,11 +50,11 @@ StateChange StateChange::read(Kind kind, size_t argc, Arg arg) {
       if (argc < 2) break;
       change.number = resp::parseInt64(arg(1)).value_or(0);
       for (size_t i = 2; i < argc; ++i) {
-        if (is(arg(i), "auth") && i + 2 < argc) {
+        if (equalsLower(arg(i), "auth") && i + 2 < argc) {
           change.user.assign(arg(i + 1));
           change.password.assign(arg(i + 2));
           i += 2;
-        } else if (is(arg(i), "setname")) {
+        } else if (equalsLower(arg(i), "setname")) {
           ++i;
         }
       }

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/command_table.h"
 #include "functions/intercept.h"
 #include "resp/encoder.h"
 #include "resp/value.h"
@@ -11,10 +12,8 @@
 namespace tfproxy::functions {
 
 inline std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
+  std::string out;
+  backend::toLower(s, &out);
   return out;
 }
 

@@ -11,24 +11,16 @@
 namespace tfproxy::server {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (x != b[i]) return false;
-  }
-  return true;
-}
+using backend::equalsLower;
 
 // XREAD/XREADGROUP block only when they carry a BLOCK option before STREAMS.
 bool hasBlockOption(const resp::RequestParser& cmd) {
-  size_t i = iequals(cmd.arg(0), "xreadgroup") ? 4 : 1;
+  size_t i = equalsLower(cmd.arg(0), "xreadgroup") ? 4 : 1;
   while (i < cmd.argc()) {
     std::string_view a = cmd.arg(i);
-    if (iequals(a, "streams")) return false;
-    if (iequals(a, "block")) return true;
-    i += iequals(a, "count") ? 2 : 1;
+    if (equalsLower(a, "streams")) return false;
+    if (equalsLower(a, "block")) return true;
+    i += equalsLower(a, "count") ? 2 : 1;
   }
   return false;
 }
@@ -107,8 +99,9 @@ bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParse
       return true;
     }
     case CommandKind::kAcl:
-      if (cmd.argc() < 2 || !(iequals(cmd.arg(1), "setuser") || iequals(cmd.arg(1), "deluser") ||
-                              iequals(cmd.arg(1), "load"))) {
+      if (cmd.argc() < 2 ||
+          !(equalsLower(cmd.arg(1), "setuser") || equalsLower(cmd.arg(1), "deluser") ||
+            equalsLower(cmd.arg(1), "load"))) {
         return false;
       }
       slot->observe = Observe::kAclChange;
@@ -121,17 +114,17 @@ bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParse
 bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
                         Slot* slot) const {
   // CLIENT REPLY ON|OFF|SKIP decides whether this and later commands are answered at all.
-  if (entry.kind == CommandKind::kClient && cmd.argc() == 3 && iequals(cmd.arg(1), "reply")) {
+  if (entry.kind == CommandKind::kClient && cmd.argc() == 3 && equalsLower(cmd.arg(1), "reply")) {
     std::string_view mode = cmd.arg(2);
-    if (iequals(mode, "off")) {
+    if (equalsLower(mode, "off")) {
       scan->mode = ReplyMode::kOff;
       return false;
     }
-    if (iequals(mode, "skip")) {
+    if (equalsLower(mode, "skip")) {
       if (scan->mode == ReplyMode::kOn) scan->mode = ReplyMode::kSkipNext;
       return false;
     }
-    if (iequals(mode, "on")) scan->mode = ReplyMode::kOn;
+    if (equalsLower(mode, "on")) scan->mode = ReplyMode::kOn;
   }
   if (entry.kind == CommandKind::kReset) scan->mode = ReplyMode::kOn;
   if (scan->mode == ReplyMode::kOff) return false;

@@ -75,6 +75,8 @@ class SessionTest : public ::testing::Test {
     endpoint.port = backend_.port();
     link_ = std::make_unique<backend::BackendLink>(probe_, endpoint, 1000ms);
     ASSERT_TRUE(link_->start());
+    // The link's reachability probe is the backend's first connection; counts start after it.
+    ASSERT_TRUE(eventually([&] { return backend_.accepted() == 1; }));
     index_.intercept("tfcall", -3);
     services_.index = &index_;
     services_.gate = &gate_;
