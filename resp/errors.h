@@ -24,6 +24,11 @@ inline std::string wrongArity(std::string_view name) {
   return "ERR wrong number of arguments for '" + std::string(name) + "' command";
 }
 
+// Transactions, as Redis words them.
+inline constexpr char kExecAbort[] = "EXECABORT Transaction discarded because of previous errors.";
+inline constexpr char kNestedMulti[] = "ERR MULTI calls can not be nested";
+inline constexpr char kWatchInMulti[] = "ERR WATCH inside MULTI is not allowed";
+
 // Reply framing errors (a backend that sends something that is not RESP).
 inline constexpr char kBadReplyType[] = "invalid RESP type byte";
 inline constexpr char kBadReplyLength[] = "invalid RESP length";

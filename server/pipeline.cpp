@@ -13,6 +13,9 @@ namespace {
 
 using backend::equalsLower;
 
+// An error reply; the same bytes in RESP2 and RESP3.
+std::string errorFrame(std::string_view text) { return "-" + std::string(text) + "\r\n"; }
+
 // XREAD/XREADGROUP block only when they carry a BLOCK option before STREAMS.
 bool hasBlockOption(const resp::RequestParser& cmd) {
   size_t i = equalsLower(cmd.arg(0), "xreadgroup") ? 4 : 1;
@@ -332,7 +335,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
           resp::encodeCommand({"DISCARD"}, &discard);
           forwardCaptured(
               discard, [](std::string_view) {}, to_backend, /*ends_multi=*/true);
-          pushLocal("-EXECABORT Transaction discarded because of previous errors.\r\n");
+          pushLocal(errorFrame(resp::errors::kExecAbort));
           continue;
         }
         raiseBarrier(Intercepted{{"EXEC"}, std::move(done.queued)}, to_client);
@@ -393,11 +396,11 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
   std::string name;
   backend::toLower(parser_.arg(0), &name);
   if (entry.kind == CommandKind::kMulti) {
-    pushLocal("-ERR MULTI calls can not be nested\r\n");
+    pushLocal(errorFrame(resp::errors::kNestedMulti));
     return;
   }
   if (name == "watch") {
-    pushLocal("-ERR WATCH inside MULTI is not allowed\r\n");
+    pushLocal(errorFrame(resp::errors::kWatchInMulti));
     return;
   }
   // Queuing checks as Redis makes them; a failure discards the transaction at EXEC.

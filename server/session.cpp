@@ -281,7 +281,7 @@ void Session::dispatchIntercepted() {
   const Pipeline::Intercepted* request = pipeline_.readyIntercepted();
   if (request == nullptr) return;
   if (services_.intercept == nullptr) {
-    onInterceptDone("-ERR tfproxy: no handler for intercepted command\r\n");
+    onInterceptDone(errors::kNoHandler);
     return;
   }
   functions::ClientContext context;
