@@ -179,14 +179,19 @@ Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::st
 }
 
 Proxy::~Proxy() {
+  // A proxy that died on its own (a crash, a violated invariant) fails the test that ran it,
+  // even when the test did not notice.
+  const bool died = !stopped_ && !process_.running();
   if (!stopped_) process_.stop(SIGKILL);
-  // A sanitizer build reports memory errors and undefined behaviour in the log; either fails
-  // the test that ran this proxy, even where the proxy went on serving.
+  // A sanitizer build reports memory errors, undefined behaviour and data races in the log;
+  // each fails the test that ran this proxy, even where the proxy went on serving.
   const std::string text = log();
-  if (text.find("ERROR: AddressSanitizer") != std::string::npos ||
+  if (died || text.find("ERROR: AddressSanitizer") != std::string::npos ||
       text.find("ERROR: LeakSanitizer") != std::string::npos ||
-      text.find("runtime error:") != std::string::npos) {
-    ADD_FAILURE() << "tfproxy reported a sanitizer error; its log:\n" << text;
+      text.find("WARNING: ThreadSanitizer") != std::string::npos ||
+      text.find("runtime error:") != std::string::npos ||
+      text.find("invariant violated") != std::string::npos) {
+    ADD_FAILURE() << "tfproxy " << (died ? "died" : "reported an error") << "; its log:\n" << text;
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
