@@ -276,9 +276,15 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
 
   while (pos < in.size()) {
     auto r = parser_.parse(in.substr(pos));
-    if (r.status == resp::RequestParser::Status::kNeedMore) {
-      if (parser_.parsedBytes() > limits_.query_buffer_limit ||
-          in.size() - pos > limits_.query_buffer_limit) {
+    // One command may not outgrow the query buffer limit, whether its end is still to come or
+    // arrived in the same read (how much one read brings must not decide).
+    const bool too_big = r.status == resp::RequestParser::Status::kNeedMore
+                             ? parser_.parsedBytes() > limits_.query_buffer_limit ||
+                                   in.size() - pos > limits_.query_buffer_limit
+                             : r.status == resp::RequestParser::Status::kComplete &&
+                                   r.consumed > limits_.query_buffer_limit;
+    if (r.status == resp::RequestParser::Status::kNeedMore || too_big) {
+      if (too_big) {
         if (!commit()) return {Stop::kPaused, batch_start};
         protocol_error_ = errors::kQueryBufferLimit;
         closing_ = true;

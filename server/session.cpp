@@ -168,6 +168,8 @@ void Session::drive() {
     moved |= process();
     moved |= flushBackend();
     pinWhenReady();
+    // A session with nothing left to do closes now, not once its client stops sending.
+    maybeFinish();
   }
   driving_ = false;
   maybeFinish();
@@ -197,6 +199,7 @@ bool Session::readClient() {
       // Nothing more is served (QUIT, protocol error, shutdown): input is read only to notice
       // the client leaving while replies are still owed (a BLPOP that never returns).
       client_in_.consume(client_in_.size());
+      maybeFinish();  // nothing owed any more: close now rather than read on
       continue;
     }
     // Each burst goes on at once, so that held input stays bounded by the backpressure checks.

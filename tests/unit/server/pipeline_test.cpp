@@ -298,3 +298,40 @@ TEST_F(PipelineTest, ThousandsOfPipelinedCommandsShareOneSlot) {
 
 }  // namespace
 }  // namespace tfproxy::server
+
+namespace tfproxy::server {
+namespace {
+
+// The query buffer limit holds for one command however the bytes arrive: in pieces (the command
+// still unfinished) or all at once (complete in one read).
+TEST(PipelineLimitTest, OneCommandOverTheQueryBufferLimitClosesInEveryArrival) {
+  backend::CommandIndex index(backend::CommandTable::builtin());
+  PipelineLimits limits;
+  limits.query_buffer_limit = 1000;
+  std::string command = "*201\r\n$3\r\nDEL\r\n";
+  for (int i = 0; i < 200; ++i) command += "$1\r\nk\r\n";  // 1415 bytes, complete
+  for (size_t piece : {command.size(), size_t{600}}) {
+    FakeGate gate;
+    Pipeline pipeline(index, gate, limits);
+    std::string to_backend, to_client, input;
+    Pipeline::Stop stop = Pipeline::Stop::kNeedMore;
+    for (size_t at = 0; at < command.size() && stop == Pipeline::Stop::kNeedMore; at += piece) {
+      input += command.substr(at, piece);
+      auto r = pipeline.onClientInput(input, &to_backend, &to_client);
+      input.erase(0, r.consumed);
+      stop = r.stop;
+    }
+    EXPECT_EQ(stop, Pipeline::Stop::kClose) << "pieces of " << piece;
+    EXPECT_EQ(to_backend, "") << "pieces of " << piece;
+  }
+  // A command within the limit is forwarded.
+  FakeGate gate;
+  Pipeline pipeline(index, gate, limits);
+  std::string to_backend, to_client;
+  auto r = pipeline.onClientInput("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", &to_backend, &to_client);
+  EXPECT_EQ(r.stop, Pipeline::Stop::kNeedMore);
+  EXPECT_FALSE(to_backend.empty());
+}
+
+}  // namespace
+}  // namespace tfproxy::server
