@@ -225,9 +225,10 @@ TEST_F(SessionTest, ClosedGateHoldsCommandsUntilItOpens) {
 }
 
 TEST_F(SessionTest, MultiplexedClientsShareOneConnectionUntilTheyUseState) {
-  services_.multiplex = true;
+  // Sessions read their services on the worker's thread: changed there too.
   std::promise<void> set;
   worker_.loop().post([&] {
+    services_.multiplex = true;
     worker_.setShared(std::make_shared<backend::SharedConnection>(worker_.loop(), *link_));
     set.set_value();
   });
