@@ -61,10 +61,8 @@ std::vector<std::string> CommandSpec::aclCommand() const {
 }
 
 const CommandSpec* findCommand(std::string_view name) {
-  std::string lower;
-  backend::toLower(name, &lower);
   for (const CommandSpec& spec : commandSpecs()) {
-    if (spec.sub.empty() && spec.name == lower) return &spec;
+    if (spec.sub.empty() && backend::equalsLower(name, spec.name)) return &spec;
   }
   return nullptr;
 }
@@ -72,10 +70,10 @@ const CommandSpec* findCommand(std::string_view name) {
 const CommandSpec* findCommand(const std::vector<std::string>& argv) {
   const CommandSpec* own = findCommand(argv[0]);
   if (own == nullptr || argv.size() < 2) return own;
-  std::string sub;
-  backend::toLower(argv[1], &sub);
   for (const CommandSpec& spec : commandSpecs()) {
-    if (spec.name == own->name && spec.sub == sub) return &spec;
+    if (spec.name == own->name && !spec.sub.empty() && backend::equalsLower(argv[1], spec.sub)) {
+      return &spec;
+    }
   }
   return own;
 }

@@ -48,8 +48,7 @@ void TfCommands::runBlocking(std::function<void()> task) {
 }
 
 void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
-  const std::string name = lower(argv[0]);
-  if (name == "exec" && client.exec_prefix) {
+  if (client.exec_prefix && backend::equalsLower(argv[0], "exec")) {
     runBlocking([this, client, done = std::move(done)]() mutable {
       execTransaction(client, std::move(done));
     });
