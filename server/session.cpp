@@ -172,7 +172,6 @@ void Session::drive() {
     maybeFinish();
   }
   driving_ = false;
-  maybeFinish();
 }
 
 bool Session::readClient() {
