@@ -86,6 +86,8 @@ class SessionTest : public ::testing::Test {
     gate_.setListener(&gate_listener_);
     worker_.start();
     client_ = connectClient();
+    // Without multiplexing the session connects at once: counts start after that too.
+    ASSERT_TRUE(eventually([&] { return backend_.accepted() == 2; }));
   }
   void TearDown() override {
     if (client_ >= 0) ::close(client_);
