@@ -47,6 +47,16 @@ class FunctionsTest : public ::testing::Test {
     ASSERT_EQ(run({"TFUNCTION", "LOAD", kLibrary}), "+OK\r\n");
   }
 
+  static void TearDownTestSuite() {
+    delete commands_;
+    engine_->shutdown();
+    delete engine_;
+    delete config_;
+    delete host_;
+    delete connections_;
+    delete redis_;
+  }
+
   // Runs one command as `client` and returns its reply (the test fails after 5 s without one).
   static std::string run(std::vector<std::string> argv, ClientContext client = {}) {
     auto reply = std::make_shared<std::promise<std::string>>();
