@@ -13,9 +13,6 @@ namespace {
 
 using backend::equalsLower;
 
-// An error reply; the same bytes in RESP2 and RESP3.
-std::string errorFrame(std::string_view text) { return "-" + std::string(text) + "\r\n"; }
-
 // XREAD/XREADGROUP block only when they carry a BLOCK option before STREAMS.
 bool hasBlockOption(const resp::RequestParser& cmd) {
   size_t i = equalsLower(cmd.arg(0), "xreadgroup") ? 4 : 1;
@@ -244,6 +241,12 @@ bool Pipeline::commitBatch(std::string_view bytes, std::string* to_backend) {
   return true;
 }
 
+void Pipeline::pushError(std::string_view text) {
+  std::string reply;
+  resp::ReplyWriter(&reply, state_.protocol).error(text);
+  pushLocal(std::move(reply));
+}
+
 void Pipeline::pushLocal(std::string reply) {
   if (!slots_.empty() && !slots_.back().forward && slots_.back().ready) {
     slots_.back().buffer.append(reply);
@@ -276,29 +279,24 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
 
   while (pos < in.size()) {
     auto r = parser_.parse(in.substr(pos));
+    const bool need_more = r.status == resp::RequestParser::Status::kNeedMore;
     // One command may not outgrow the query buffer limit, whether its end is still to come or
     // arrived in the same read (how much one read brings must not decide).
-    const bool too_big = r.status == resp::RequestParser::Status::kNeedMore
-                             ? parser_.parsedBytes() > limits_.query_buffer_limit ||
-                                   in.size() - pos > limits_.query_buffer_limit
-                             : r.status == resp::RequestParser::Status::kComplete &&
-                                   r.consumed > limits_.query_buffer_limit;
-    if (r.status == resp::RequestParser::Status::kNeedMore || too_big) {
-      if (too_big) {
-        if (!commit()) return {Stop::kPaused, batch_start};
-        protocol_error_ = errors::kQueryBufferLimit;
-        closing_ = true;
-        flush(to_client);
-        return {Stop::kClose, in.size()};
-      }
-      break;
+    const size_t command_bytes =
+        need_more ? std::max(parser_.parsedBytes(), in.size() - pos) : r.consumed;
+    if (r.status != resp::RequestParser::Status::kError &&
+        command_bytes > limits_.query_buffer_limit) {
+      if (!commit()) return {Stop::kPaused, batch_start};
+      protocol_error_ = errors::kQueryBufferLimit;
+      closing_ = true;
+      flush(to_client);
+      return {Stop::kClose, in.size()};
     }
+    if (need_more) break;
     if (r.status == resp::RequestParser::Status::kError) {
       if (!commit()) return {Stop::kPaused, batch_start};
       protocol_error_ = parser_.error();
-      std::string reply;
-      resp::ReplyWriter(&reply, state_.protocol).error(parser_.error());
-      pushLocal(std::move(reply));
+      pushError(parser_.error());
       closing_ = true;
       flush(to_client);
       return {Stop::kClose, in.size()};
@@ -341,7 +339,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
           resp::encodeCommand({"DISCARD"}, &discard);
           forwardCaptured(
               discard, [](std::string_view) {}, to_backend, /*ends_multi=*/true);
-          pushLocal(errorFrame(resp::errors::kExecAbort));
+          pushError(resp::errors::kExecAbort);
           continue;
         }
         raiseBarrier(Intercepted{{"EXEC"}, std::move(done.queued)}, to_client);
@@ -364,9 +362,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       return {Stop::kBarrier, pos};
     }
     if (unavailable()) {
-      std::string reply;
-      resp::ReplyWriter(&reply, state_.protocol).error(unavailable_error_);
-      pushLocal(std::move(reply));
+      pushError(unavailable_error_);
       pos += r.consumed;
       batch_start = pos;
       continue;
@@ -402,11 +398,11 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
   std::string name;
   backend::toLower(parser_.arg(0), &name);
   if (entry.kind == CommandKind::kMulti) {
-    pushLocal(errorFrame(resp::errors::kNestedMulti));
+    pushError(resp::errors::kNestedMulti);
     return;
   }
   if (name == "watch") {
-    pushLocal(errorFrame(resp::errors::kWatchInMulti));
+    pushError(resp::errors::kWatchInMulti);
     return;
   }
   // Queuing checks as Redis makes them; a failure discards the transaction at EXEC.
@@ -432,9 +428,7 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
   }
   if (!error.empty()) {
     transaction_.aborted = true;
-    std::string reply;
-    resp::ReplyWriter(&reply, state_.protocol).error(error);
-    pushLocal(std::move(reply));
+    pushError(error);
     return;
   }
   std::vector<std::string> argv;

@@ -207,6 +207,8 @@ class Pipeline {
   void addToBatch(Slot&& slot);
   bool commitBatch(std::string_view bytes, std::string* to_backend);
   void pushLocal(std::string reply);
+  // An error reply of the proxy's own, in the client's protocol.
+  void pushError(std::string_view text);
   void appendForClient(size_t slot_index, std::string_view bytes, std::string* to_client);
   void handleFrame(std::string_view frame, std::string* to_client);
   bool isUnrequested(std::string_view frame, const Slot* target) const;

@@ -209,7 +209,9 @@ bool Session::readClient() {
 }
 
 bool Session::process() {
-  if (closed_ || close_after_flush_ || pin_requested_ ||
+  // Nothing to take, or taking waits for an event (the gate opening, the pin's connect): the
+  // loop's later passes must not parse held input again.
+  if (closed_ || close_after_flush_ || client_in_.empty() || waiting_for_gate_ || pin_requested_ ||
       backend_state_ == BackendState::kConnecting) {
     return false;
   }
