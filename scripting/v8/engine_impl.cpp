@@ -118,7 +118,7 @@ void EngineImpl::libraryDestroyed(Library* library) {
 size_t EngineImpl::totalHeap() {
   std::lock_guard lock(mutex_);
   size_t total = 0;
-  for (Library* l : live_) total += l->usedHeap();
+  for (Library* l : live_) total += l->countedHeap();
   return total;
 }
 
@@ -197,6 +197,7 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
           ".");
     }
     library->finishRegistering();
+    library->collectAfterLoad();
   }
   if (library->functions().empty()) return Status::failure(errors::kNoRegistrations);
   if (persist) {

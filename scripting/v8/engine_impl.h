@@ -42,6 +42,10 @@ class EngineImpl : public Engine {
   v8::ArrayBuffer::Allocator* allocator() { return allocator_.get(); }
   const backend::CommandTable& commands() const { return backend::CommandTable::builtin(); }
   bool avoidGlobalAllowList() const { return avoid_global_allow_list_; }
+  // The heap an initialized library holds before its code runs, collected (alike for every
+  // library: measured by the first one); 0 until then. Admin thread.
+  size_t isolateBaseline() const { return isolate_baseline_; }
+  void setIsolateBaseline(size_t bytes) { isolate_baseline_ = bytes; }
   bool allowUnsafeCommands() const { return allow_unsafe_commands_; }
 
   // Heap in use by every live isolate (loaded, loading, or replaced but still finishing work).
@@ -71,6 +75,7 @@ class EngineImpl : public Engine {
   std::map<std::string, std::shared_ptr<Library>> libraries_;
   std::set<Library*> live_;
   std::chrono::steady_clock::time_point last_oom_gc_;
+  size_t isolate_baseline_ = 0;
 
   std::atomic<bool> avoid_global_allow_list_{false};
   std::atomic<bool> allow_unsafe_commands_{false};

@@ -165,6 +165,12 @@ bool Library::initialize(std::string* error) {
   context_.Reset(isolate_, context);
   v8::Context::Scope context_scope(context);
   installGlobals(context);
+  if (engine_.isolateBaseline() == 0) {
+    isolate_->LowMemoryNotification();
+    updateHeapStatistics(/*force=*/true);
+    engine_.setIsolateBaseline(used_heap_);
+  }
+  baseline_heap_ = engine_.isolateBaseline();
   engine_.libraryCreated(this);  // counted in the heap total, reachable by shutdown, from now on
   return true;
 }
@@ -198,6 +204,11 @@ const Function* Library::findFunction(const std::string& name) const {
     if (f->name == name) return f.get();
   }
   return nullptr;
+}
+
+void Library::collectAfterLoad() {
+  isolate_->LowMemoryNotification();
+  updateHeapStatistics(/*force=*/true);
 }
 
 void Library::updateHeapStatistics(bool force) {
