@@ -330,6 +330,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         pos += r.consumed;
         batch_start = pos;
         scan.multi = false;
+        const bool silent = !takesReply(&scan);
         scan_ = scan;
         Transaction done = std::move(transaction_);
         transaction_ = Transaction{};
@@ -339,30 +340,34 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
           resp::encodeCommand({"DISCARD"}, &discard);
           forwardCaptured(
               discard, [](std::string_view) {}, to_backend, /*ends_multi=*/true);
-          pushError(resp::errors::kExecAbort);
+          if (!silent) pushError(resp::errors::kExecAbort);
           continue;
         }
-        raiseBarrier(Intercepted{{"EXEC"}, std::move(done.queued)}, to_client);
+        raiseBarrier(Intercepted{{"EXEC"}, std::move(done.queued)}, silent, to_client);
         return {Stop::kBarrier, pos};
       }
       if (entry.kind == CommandKind::kDiscard || entry.kind == CommandKind::kReset) {
         transaction_ = Transaction{};  // forwarded below: the backend ends its MULTI
       } else {
-        queueInTransaction(entry);
+        queueInTransaction(entry, !takesReply(&scan));
         pos += r.consumed;
         batch_start = pos;
         continue;
       }
     } else if (intercept) {
+      const bool skip_pending = scan.mode == ReplyMode::kSkipNext;
+      const bool silent = !takesReply(&scan);
       if (!commit()) return {Stop::kPaused, batch_start};
+      // The backend still waits to skip a reply: a PING uses that up, unanswered.
+      if (skip_pending) resp::encodeCommand({"PING"}, to_backend);
       Intercepted request;
       for (size_t i = 0; i < parser_.argc(); ++i) request.argv.emplace_back(parser_.arg(i));
       pos += r.consumed;
-      raiseBarrier(std::move(request), to_client);
+      raiseBarrier(std::move(request), silent, to_client);
       return {Stop::kBarrier, pos};
     }
     if (unavailable()) {
-      pushError(unavailable_error_);
+      if (takesReply(&scan)) pushError(unavailable_error_);
       pos += r.consumed;
       batch_start = pos;
       continue;
@@ -384,25 +389,34 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
 
 // The proxy runs `request` itself: its reply slot is local, and nothing after it is taken until
 // that reply is in (completeIntercepted).
-void Pipeline::raiseBarrier(Intercepted request, std::string* to_client) {
+void Pipeline::raiseBarrier(Intercepted request, bool silent, std::string* to_client) {
   intercepted_ = std::move(request);
   barrier_ = true;
   intercept_dispatched_ = false;
   Slot s;
   s.forward = false;
+  s.silent = silent;
   slots_.push_back(std::move(s));
   flush(to_client);
 }
 
-void Pipeline::queueInTransaction(const CommandEntry& entry) {
+bool Pipeline::takesReply(ScanState* scan) {
+  if (scan->mode == ReplyMode::kSkipNext) {
+    scan->mode = ReplyMode::kOn;
+    return false;
+  }
+  return scan->mode == ReplyMode::kOn;
+}
+
+void Pipeline::queueInTransaction(const CommandEntry& entry, bool silent) {
   std::string name;
   backend::toLower(parser_.arg(0), &name);
   if (entry.kind == CommandKind::kMulti) {
-    pushError(resp::errors::kNestedMulti);
+    if (!silent) pushError(resp::errors::kNestedMulti);
     return;
   }
   if (name == "watch") {
-    pushError(resp::errors::kWatchInMulti);
+    if (!silent) pushError(resp::errors::kWatchInMulti);
     return;
   }
   // Queuing checks as Redis makes them; a failure discards the transaction at EXEC.
@@ -428,18 +442,28 @@ void Pipeline::queueInTransaction(const CommandEntry& entry) {
   }
   if (!error.empty()) {
     transaction_.aborted = true;
-    pushError(error);
+    if (!silent) pushError(error);
     return;
   }
   std::vector<std::string> argv;
   for (size_t i = 0; i < parser_.argc(); ++i) argv.emplace_back(parser_.arg(i));
   transaction_.queued.push_back(std::move(argv));
-  pushLocal("+QUEUED\r\n");
+  if (!silent) pushLocal("+QUEUED\r\n");
 }
 
 void Pipeline::forwardCaptured(std::string_view bytes,
                                std::function<void(std::string_view)> on_reply,
                                std::string* to_backend, bool ends_multi) {
+  // Under CLIENT REPLY OFF the backend would not answer: replies are on around the command.
+  const bool replies_off = scan_.mode == ReplyMode::kOff;
+  if (replies_off) {
+    resp::encodeCommand({"CLIENT", "REPLY", "ON"}, to_backend);
+    Slot on;
+    on.observe = Observe::kCapture;
+    on.expected = 1;
+    slots_.push_back(std::move(on));
+    if (target_ == kNone) target_ = slots_.size() - 1;
+  }
   to_backend->append(bytes);
   Slot s;
   s.forward = true;
@@ -449,6 +473,7 @@ void Pipeline::forwardCaptured(std::string_view bytes,
   s.ends_multi = ends_multi;
   slots_.push_back(std::move(s));
   if (target_ == kNone) target_ = slots_.size() - 1;
+  if (replies_off) resp::encodeCommand({"CLIENT", "REPLY", "OFF"}, to_backend);
 }
 
 const Pipeline::Intercepted* Pipeline::readyIntercepted() {
@@ -462,7 +487,7 @@ const Pipeline::Intercepted* Pipeline::readyIntercepted() {
 void Pipeline::completeIntercepted(std::string reply, std::string* to_client) {
   for (Slot& s : slots_) {
     if (!s.forward && !s.ready) {
-      s.buffer = std::move(reply);
+      if (!s.silent) s.buffer = std::move(reply);
       s.ready = true;
       break;
     }
@@ -516,13 +541,12 @@ bool Pipeline::isUnrequested(std::string_view frame, const Slot* target) const {
 void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
   Slot* target = target_ != kNone ? &slots_[target_] : nullptr;
   if (isUnrequested(frame, target)) {
-    if (target != nullptr) {
-      appendForClient(target_, frame, to_client);
-    } else if (slots_.empty()) {
-      to_client->append(frame);
-    } else {
-      pushLocal(std::string(frame));
-    }
+    // Out of band (pushes, pub/sub messages, MONITOR lines): on to the client at once, as Redis
+    // delivers them, whatever reply is still pending. Nothing can be split: every earlier
+    // complete reply has been flushed or waits behind a pending one, and a pending reply is
+    // only ever a command the proxy runs (nothing is read after it) or a forwarded one whose
+    // replies are whole frames.
+    to_client->append(frame);
     return;
   }
   Slot& slot = *target;

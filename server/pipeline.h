@@ -179,6 +179,7 @@ class Pipeline {
     bool ends_multi = false;          // a captured EXEC or DISCARD
     Observe effect = Observe::kNone;  // kQueued: what EXEC's success applies
     uint32_t queue_index = 0;         // kQueued: position in the transaction
+    bool silent = false;              // a local reply CLIENT REPLY drops
   };
   // A transaction the proxy runs itself: entered at the first intercepted command inside
   // MULTI; commands are queued here until EXEC.
@@ -188,8 +189,9 @@ class Pipeline {
     std::vector<std::vector<std::string>> queued;
   };
   // Queues the current command of a proxy-run transaction, answering QUEUED or an error.
-  void raiseBarrier(Intercepted request, std::string* to_client);
-  void queueInTransaction(const CommandEntry& entry);
+  // `silent`: CLIENT REPLY OFF or SKIP drops the reply; the command still runs.
+  void raiseBarrier(Intercepted request, bool silent, std::string* to_client);
+  void queueInTransaction(const CommandEntry& entry, bool silent);
   enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
   // State that decides how many replies a command gets, as of the commands scanned so far.
   struct ScanState {
@@ -198,6 +200,8 @@ class Pipeline {
     uint32_t queued = 0;  // commands queued since MULTI
   };
 
+  // Whether the command being scanned gets its reply under CLIENT REPLY (SKIP is used up).
+  static bool takesReply(ScanState* scan);
   // Describes a forwarded command as a slot; returns false if it expects no reply at all.
   bool describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
                 Slot* slot) const;
