@@ -47,6 +47,9 @@ struct CommandEntry {
   // Arity of an intercepted command (the table has none for them); as Redis counts it.
   int arity = 0;
   ChannelKind channel_kind = ChannelKind::kChannel;
+  // The proxy edits its reply (functions/reply_edits.h): COMMAND, and the commands that list
+  // keys. Checked only on these commands' own path.
+  bool edited = false;
   const CommandInfo* info = nullptr;  // null for commands the table does not know
 };
 
@@ -59,6 +62,8 @@ class CommandIndex {
   // Intercepts `lower_name` only when `predicate(argv)` holds; otherwise it is forwarded.
   using Predicate = std::function<bool(const std::vector<std::string_view>& argv)>;
   void interceptWhen(std::string_view lower_name, Predicate predicate);
+  // Marks a forwarded command whose reply the proxy edits.
+  void markEdited(std::string_view lower_name) { entry(lower_name).edited = true; }
   bool conditionHolds(const std::vector<std::string_view>& argv) const {
     return condition_ && condition_(argv);
   }

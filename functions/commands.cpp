@@ -14,15 +14,17 @@ namespace tfproxy::functions {
 // clang-format off
 const CommandSpec TfCommands::kSpecs[] = {
   // name, sub, arity, flags, keys, ACL equivalent, handler
-  {"tfunction", "", -2, kNoScript, KeyRule::kNone, {}, &TfCommands::unknownSubcommand},
+  {"tfunction", "", -2, kNoScript | kListed, KeyRule::kNone, {},
+   &TfCommands::unknownSubcommand},
   {"tfunction", "load", -2, kNoScript | kDeniedInMulti, KeyRule::kNone,
    {"FUNCTION", "LOAD", "x"}, &TfCommands::load},
   {"tfunction", "delete", -2, kNoScript | kDeniedInMulti, KeyRule::kNone,
    {"FUNCTION", "DELETE", "x"}, &TfCommands::remove},
   {"tfunction", "list", -2, kNoScript, KeyRule::kNone, {"FUNCTION", "LIST"}, &TfCommands::list},
   {"tfunction", "debug", -2, kNoScript, KeyRule::kNone, {}, &TfCommands::debug},
-  {"tfcall", "", -3, kNoScript, KeyRule::kNumkeys, {"FCALL", "f", "0"}, &TfCommands::tfcall},
-  {"tfcallasync", "", -3, kNoScript, KeyRule::kNumkeys, {"FCALL", "f", "0"},
+  {"tfcall", "", -3, kNoScript | kListed, KeyRule::kNumkeys, {"FCALL", "f", "0"},
+   &TfCommands::tfcall},
+  {"tfcallasync", "", -3, kNoScript | kListed, KeyRule::kNumkeys, {"FCALL", "f", "0"},
    &TfCommands::tfcall},
   {"tconfig_get", "", -2, kNoScript, KeyRule::kNone, {"CONFIG", "GET", "x"},
    &TfCommands::tconfigGet},

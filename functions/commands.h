@@ -27,6 +27,7 @@ enum CommandFlag : uint32_t {
   kNoScript = 1u << 0,       // JavaScript cannot call it (unless unsafe commands are allowed)
   kDeniedInMulti = 1u << 1,  // answered with an error inside a transaction (spec §3.1)
   kConditional = 1u << 2,    // ours only when its arguments name redisgears_2.* settings
+  kListed = 1u << 3,         // COMMAND reports it, as Redis did with the module loaded
 };
 
 // Where a command's keys are: nowhere, or after a numkeys argument at position 2 (TFCALL).

@@ -15,6 +15,10 @@ inline constexpr char kBlockingInTransaction[] =
 inline constexpr char kEmptyInteger[] = "ERR cannot parse integer from empty string";
 inline constexpr char kInvalidDigit[] = "ERR invalid digit found in string";
 inline constexpr char kIntegerTooLarge[] = "ERR number too large to fit in target type";
+// COMMAND GETKEYS / GETKEYSANDFLAGS for TFCALL, TFCALLASYNC and TFUNCTION.
+inline constexpr char kGetKeysArity[] = "ERR Invalid number of arguments specified for command";
+inline constexpr char kGetKeysInvalid[] = "ERR Invalid arguments specified for command";
+inline constexpr char kGetKeysNone[] = "ERR The command has no key arguments";
 
 // As RedisGears 2 answers them.
 inline constexpr char kNoConfigValue[] = "configuration value was not given";

@@ -19,6 +19,7 @@
 #include "functions/commands.h"
 #include "functions/library_store.h"
 #include "functions/library_sync.h"
+#include "functions/reply_edits.h"
 #include "functions/scripting_host.h"
 #include "functions/tf_commands.h"
 #include "scripting/engine.h"
@@ -160,11 +161,14 @@ int main(int argc, char** argv) {
   functions::TfCommands commands(services);
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);
+  functions::ReplyEdits edits({options.library_key});
+  functions::ReplyEdits::registerEdited(index);
   server::Server server(main_context, options,
                         {.link = link,
                          .gate = gate,
                          .index = index,
                          .intercept = &commands,
+                         .editor = &edits,
                          .async_commands = &async_commands,
                          .on_flush = [&store] { store.notifyFlush(); },
                          .on_acl_change = [&commands] { commands.aclChanged(); }});

@@ -64,8 +64,9 @@ bool isMonitorLine(std::string_view frame) {
 
 }  // namespace
 
-Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits)
-    : index_(index), gate_(gate), limits_(limits), parser_(limits.parser) {}
+Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits,
+                   const functions::ReplyEditor* editor)
+    : index_(index), editor_(editor), gate_(gate), limits_(limits), parser_(limits.parser) {}
 
 Pipeline::~Pipeline() { abandon(); }
 
@@ -199,6 +200,39 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
   }
   slot->weight = slot->counted ? (slot->observe == Observe::kNone ? slot->expected : 1) : 0;
   return true;
+}
+
+bool Pipeline::planEdit(const resp::RequestParser& cmd, const ScanState& scan, Slot* slot,
+                        std::string* local_reply, std::string* extra) const {
+  if (editor_ == nullptr || scan.multi || scan.mode != ReplyMode::kOn) return false;
+  std::vector<std::string_view> argv;
+  for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
+  functions::ReplyEdit edit;
+  if (!editor_->plan(argv, state_, &edit)) return false;
+  if (!edit.local_reply.empty()) {
+    *local_reply = std::move(edit.local_reply);
+    return true;
+  }
+  for (const auto& command : edit.extra) {
+    std::vector<std::string_view> args(command.begin(), command.end());
+    resp::encodeCommand(args, extra);
+  }
+  slot->forward = true;
+  slot->counted = true;
+  slot->observe = Observe::kEdit;
+  slot->expected = static_cast<uint32_t>(1 + edit.extra.size());
+  slot->weight = slot->expected;
+  slot->merge = std::move(edit.merge);
+  return true;
+}
+
+void Pipeline::finishEdit(Slot& slot, std::string* to_client) {
+  std::vector<resp::Value> replies(slot.frames.size());
+  for (size_t i = 0; i < slot.frames.size(); ++i) {
+    if (!resp::decodeValue(slot.frames[i], &replies[i])) replies[i] = resp::Value::null();
+  }
+  slot.frames.clear();
+  appendForClient(target_, slot.merge(replies), to_client);
 }
 
 void Pipeline::addToBatch(Slot&& slot) {
@@ -379,6 +413,24 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       return {Stop::kPin, pos};
     }
     Slot slot;
+    if (entry.edited) {
+      std::string local_reply;
+      std::string extra;
+      if (planEdit(parser_, scan, &slot, &local_reply, &extra)) {
+        if (!local_reply.empty()) {
+          if (!commit()) return {Stop::kPaused, batch_start};
+          pushLocal(std::move(local_reply));
+          pos += r.consumed;
+          batch_start = pos;
+          continue;
+        }
+        pos += r.consumed;
+        addToBatch(std::move(slot));
+        if (!commit()) return {Stop::kPaused, batch_start};
+        to_backend->append(extra);
+        continue;
+      }
+    }
     if (describe(entry, parser_, &scan, &slot)) addToBatch(std::move(slot));
     pos += r.consumed;
   }
@@ -559,9 +611,14 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
     if (capture) capture(frame);
     return;
   }
-  appendForClient(target_, frame, to_client);
   bool done;
-  if (slot.observe == Observe::kNone) {
+  if (slot.observe == Observe::kEdit) {
+    // The replies are held until the last is in; the client gets what merge makes of them.
+    slot.frames.emplace_back(frame);
+    done = --slot.expected == 0;
+    if (done) finishEdit(slot, to_client);
+  } else if (slot.observe == Observe::kNone) {
+    appendForClient(target_, frame, to_client);
     --slot.expected;
     if (slot.counted) {
       --slot.weight;
@@ -569,6 +626,7 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
     }
     done = slot.expected == 0;
   } else {
+    appendForClient(target_, frame, to_client);
     done = observe(slot, frame);
   }
   if (done) {
@@ -617,6 +675,7 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
       if (!error) ++acl_changes_;
       return true;
     case Observe::kCapture:
+    case Observe::kEdit:  // handled in handleFrame
       return true;
     case Observe::kSubscribe:
     case Observe::kUnsubscribe: {

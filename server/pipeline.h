@@ -12,8 +12,10 @@
 // Backend frames go to the target slot; bytes for the front slot go straight to the client,
 // bytes for later slots wait in the slot's buffer until everything before it is written.
 // Consecutive plain commands share one run slot, so a pipeline of thousands of GETs costs one
-// slot. Frames no request asked for (RESP3 pushes, RESP2 pub/sub messages, MONITOR lines) are
-// written where they arrive in the stream, before the target's reply.
+// slot. Frames no request asked for (RESP3 pushes, RESP2 pub/sub messages, MONITOR lines) go to
+// the client at once, ahead of any reply still pending. A command whose reply the proxy edits
+// (functions/reply_edits.h) holds its replies -- its own and its extra commands' -- in its slot
+// until all are in.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,7 @@
 
 #include "backend/command_index.h"
 #include "backend/connection_state.h"
+#include "functions/reply_edits.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
 #include "resp/request_parser.h"
@@ -68,7 +71,9 @@ class Pipeline {
     size_t consumed;  // leading bytes of the input that are handled and can be dropped
   };
 
-  Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits);
+  // `editor` (may be null) edits the replies of the commands the index marks as edited.
+  Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits,
+           const functions::ReplyEditor* editor = nullptr);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -161,6 +166,7 @@ class Pipeline {
     kAclChange,
     kQueued,   // a state-changing command inside MULTI: its effect waits for EXEC
     kCapture,  // the reply goes to Slot::capture, not to the client
+    kEdit,     // the replies of the command and its extras make the client's (Slot::merge)
   };
   static constexpr uint32_t kAll = UINT32_MAX;  // unsubscribe without arguments
   static constexpr size_t kNone = SIZE_MAX;
@@ -180,6 +186,9 @@ class Pipeline {
     Observe effect = Observe::kNone;  // kQueued: what EXEC's success applies
     uint32_t queue_index = 0;         // kQueued: position in the transaction
     bool silent = false;              // a local reply CLIENT REPLY drops
+    // kEdit: the replies so far, and what makes the client's reply of them.
+    std::vector<std::string> frames;
+    std::function<std::string(const std::vector<resp::Value>&)> merge;
   };
   // A transaction the proxy runs itself: entered at the first intercepted command inside
   // MULTI; commands are queued here until EXEC.
@@ -205,6 +214,12 @@ class Pipeline {
   // Describes a forwarded command as a slot; returns false if it expects no reply at all.
   bool describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
                 Slot* slot) const;
+  // For a command whose reply the proxy edits: whether it does this time (outside
+  // transactions, replies on), and how (a local reply, or `slot` and the extra commands).
+  bool planEdit(const resp::RequestParser& cmd, const ScanState& scan, Slot* slot,
+                std::string* local_reply, std::string* extra) const;
+  // Makes an edited slot's reply once all its replies are in.
+  void finishEdit(Slot& slot, std::string* to_client);
   static bool describeState(const CommandEntry& entry, const resp::RequestParser& cmd, Slot* slot);
   // EXEC or DISCARD answered: the transaction's state changes apply where EXEC ran them.
   void endMulti(std::string_view frame);
@@ -224,6 +239,7 @@ class Pipeline {
   void resetConnectionState();
 
   const CommandIndex& index_;
+  const functions::ReplyEditor* editor_;
   ForwardGate& gate_;
   PipelineLimits limits_;
   resp::RequestParser parser_;

@@ -32,6 +32,7 @@ struct ServerParts {
   backend::Gate& gate;
   const CommandIndex& index;
   functions::InterceptHandler* intercept = nullptr;  // null: nothing intercepted
+  const functions::ReplyEditor* editor = nullptr;    // null: no reply is edited
   backend::AsyncCommands* async_commands = nullptr;  // told when the gate opens
   // Called on a worker thread after a FLUSHALL/FLUSHDB, or an ACL SETUSER/DELUSER/LOAD,
   // through the proxy succeeded.

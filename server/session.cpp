@@ -77,7 +77,7 @@ Session::Session(Worker& worker, int client_fd, const SessionServices& services)
       services_(services),
       client_fd_(client_fd),
       ticket_(*services.gate, worker.index()),
-      pipeline_(*services.index, ticket_, services.limits),
+      pipeline_(*services.index, ticket_, services.limits, services.editor),
       peer_(peerName(client_fd)) {}
 
 Session::~Session() {

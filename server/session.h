@@ -31,7 +31,8 @@ struct SessionServices {
   const CommandIndex* index;
   backend::Gate* gate;
   backend::BackendLink* link;
-  functions::InterceptHandler* intercept;  // may be null: nothing intercepted
+  functions::InterceptHandler* intercept;          // may be null: nothing intercepted
+  const functions::ReplyEditor* editor = nullptr;  // may be null: no reply is edited
   PipelineLimits limits;
   // Clients start on their worker's shared connection and get their own when they need it.
   bool multiplex = true;

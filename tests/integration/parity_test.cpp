@@ -115,5 +115,96 @@ TEST_F(ParityFixture, ClientReplyCoversInterceptedCommands) {
   EXPECT_EQ(c.run({"TFCALLASYNC", "parity.echo", "0", "after"}), "\"after\"");
 }
 
+// COMMAND knows the Triggers and Functions commands, merged with what the backend reports.
+TEST_F(ParityFixture, CommandKnowsTheTfCommands) {
+  Client c(proxy_->port());
+  Client direct(redis_->port());
+  const std::string info = c.run({"COMMAND", "INFO", "TFCALL", "get", "TFUNCTION", "nosuch"});
+  EXPECT_EQ(info.rfind("[[\"tfcall\", -3, [module, noscript, may_replicate, no_mandatory_keys, "
+                       "movablekeys], 0, 0, 0, [], [], [[\"flags\", [RW, access, update], "
+                       "\"begin_search\", [\"type\", \"index\", \"spec\", [\"index\", 2]], "
+                       "\"find_keys\", [\"type\", \"keynum\", \"spec\", [\"keynumidx\", 0, "
+                       "\"firstkey\", 1, \"keystep\", 1]]]], []], [\"get\", 2,",
+                       0),
+            0u)
+      << info;
+  EXPECT_NE(info.find("[\"tfunction\", -2, [module, noscript, may_replicate, "
+                      "no_mandatory_keys], 0, 0, 0, [], [], [], []], (nil)]"),
+            std::string::npos)
+      << info;
+  const int64_t backend_count = direct.call({"COMMAND", "COUNT"}).integer;
+  EXPECT_EQ(c.call({"COMMAND", "COUNT"}).integer, backend_count + 3);
+  EXPECT_EQ(c.call({"COMMAND"}).elements.size(), static_cast<size_t>(backend_count + 3));
+  EXPECT_EQ(c.call({"COMMAND", "LIST"}).elements.size(),
+            direct.call({"COMMAND", "LIST"}).elements.size() + 3);
+  EXPECT_EQ(c.run({"COMMAND", "LIST", "FILTERBY", "PATTERN", "tf*"}),
+            "[\"tfunction\", \"tfcall\", \"tfcallasync\"]");
+  EXPECT_EQ(c.run({"COMMAND", "LIST", "FILTERBY", "MODULE", "redisgears_2"}),
+            "[\"tfunction\", \"tfcall\", \"tfcallasync\"]");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYS", "TFCALL", "lib.f", "2", "a", "b", "c"}), "[\"a\", \"b\"]");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYSANDFLAGS", "tfcallasync", "lib.f", "1", "a"}),
+            "[[\"a\", [RW, access, update]]]");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYS", "TFCALL", "lib.f", "0"}),
+            "(error) ERR The command has no key arguments");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYS", "TFCALL", "lib.f", "3", "a"}),
+            "(error) ERR Invalid arguments specified for command");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYS", "TFCALL", "lib.f"}),
+            "(error) ERR Invalid number of arguments specified for command");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYS", "TFUNCTION", "LIST"}),
+            "(error) ERR The command has no key arguments");
+  EXPECT_EQ(c.run({"COMMAND", "GETKEYS", "SET", "k", "v"}), "[\"k\"]");
+  const std::string docs = c.run({"COMMAND", "DOCS", "TFCALL", "GET"});
+  EXPECT_NE(docs.find("\"tfcall\", [\"summary\", \"Runs a JavaScript function\", \"since\", "
+                      "\"2.0.0\", \"group\", \"module\", \"module\", \"redisgears_2\"]"),
+            std::string::npos)
+      << docs;
+  EXPECT_NE(docs.find("\"get\""), std::string::npos) << docs;
+  // RESP3: flags and categories are sets, docs a map.
+  c.call({"HELLO", "3"});
+  const std::string resp3 = c.run({"COMMAND", "INFO", "tfcallasync"});
+  EXPECT_EQ(resp3.rfind("[[\"tfcallasync\", -3, set[module, ", 0), 0u) << resp3;
+  EXPECT_EQ(c.call({"COMMAND", "DOCS", "tfunction"}).type, resp::Type::kMap);
+}
+
+// tfproxy's own keys (the library store) are not there for applications: after FLUSHALL the
+// database is empty by every command that lists or counts keys.
+TEST_F(ParityFixture, OwnKeysAreInvisible) {
+  Client c(proxy_->port());
+  Client direct(redis_->port());
+  ASSERT_EQ(c.run({"FLUSHALL"}), "OK");
+  ASSERT_EQ(testing::eventuallyEquals(
+                [&] {
+                  return direct.run({"EXISTS", "tfproxy:libraries"});
+                },
+                "1"),
+            "1");  // the store wrote the libraries again
+  EXPECT_EQ(c.run({"DBSIZE"}), "0");
+  EXPECT_EQ(c.run({"KEYS", "*"}), "[]");
+  EXPECT_EQ(c.run({"SCAN", "0"}), "[\"0\", []]");
+  EXPECT_EQ(c.run({"SCAN", "0", "MATCH", "tfproxy:*", "COUNT", "1000", "TYPE", "hash"}),
+            "[\"0\", []]");
+  EXPECT_EQ(c.run({"RANDOMKEY"}), "(nil)");
+  const std::string keyspace = c.call({"INFO", "keyspace"}).str;
+  EXPECT_EQ(keyspace.find("db0:"), std::string::npos) << keyspace;
+  EXPECT_EQ(c.call({"INFO"}).str.find("db0:"), std::string::npos);
+  for (int i = 0; i < 3; ++i) c.call({"SET", "app:" + std::to_string(i), "v"});
+  EXPECT_EQ(c.run({"DBSIZE"}), "3");
+  EXPECT_EQ(c.call({"KEYS", "*"}).elements.size(), 3u);
+  EXPECT_NE(c.call({"INFO", "keyspace"}).str.find("db0:keys=3,"), std::string::npos);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(c.run({"RANDOMKEY"}).rfind("\"app:", 0), 0u);
+  }
+  // Pipelined with other commands, in order.
+  c.send("*1\r\n$6\r\nDBSIZE\r\n*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nKEYS\r\n$5\r\napp:0\r\n");
+  EXPECT_EQ(resp::toDebugString(c.read()), "3");
+  EXPECT_EQ(resp::toDebugString(c.read()), "PONG");
+  EXPECT_EQ(resp::toDebugString(c.read()), "[\"app:0\"]");
+  // Another database holds none of tfproxy's keys: its replies pass unchanged.
+  EXPECT_EQ(c.run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(c.run({"DBSIZE"}), "0");
+  // The backend itself still has the store.
+  EXPECT_EQ(direct.run({"DBSIZE"}), "4");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
