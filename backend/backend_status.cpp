@@ -33,10 +33,13 @@ void BackendStatus::start() {
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
+      poll_now_ = false;
       lock.unlock();
+      if (auth_probe_wanted_.exchange(false)) probeAuth();
       poll();
       lock.lock();
-      wake_.wait_for(lock, interval_, [this] { return stopping_; });
+      wake_.wait_for(lock, interval_,
+                     [this] { return stopping_ || poll_now_ || auth_probe_wanted_.load(); });
     }
   });
 }
@@ -50,20 +53,62 @@ void BackendStatus::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BackendStatus::refresh() { poll(); }
+void BackendStatus::refresh() {
+  probeAuth();
+  poll();
+}
+
+void BackendStatus::confirm() {
+  const auto asked = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(poll_mutex_);
+    // A read that began after the question answers it.
+    if (last_poll_start_ > asked && current()) return;
+  }
+  poll();
+}
+
+void BackendStatus::refreshSoon() {
+  {
+    std::lock_guard lock(mutex_);
+    read_requests_.fetch_add(1);
+    poll_now_ = true;
+  }
+  wake_.notify_one();
+}
+
+bool BackendStatus::authRequired() {
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (now - last_auth_probe_.load(std::memory_order_relaxed) >
+          std::chrono::nanoseconds(std::chrono::seconds(1)).count() &&
+      !auth_probe_wanted_.load()) {
+    {
+      std::lock_guard lock(mutex_);
+      auth_probe_wanted_ = true;
+    }
+    wake_.notify_one();
+  }
+  return auth_required_.load(std::memory_order_relaxed);
+}
+
+void BackendStatus::probeAuth() {
+  last_auth_probe_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  std::string ignored;
+  if (auto probe = SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &ignored)) {
+    auto pong = probe->call({"PING"});
+    if (pong) auth_required_ = pong->isError() && pong->str.rfind("NOAUTH", 0) == 0;
+  }
+}
 
 void BackendStatus::poll() {
   std::lock_guard lock(poll_mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_auth_probe_ >= std::chrono::seconds(1)) {
-    last_auth_probe_ = now;
-    std::string ignored;
-    if (auto probe =
-            SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &ignored)) {
-      auto pong = probe->call({"PING"});
-      if (pong) auth_required_ = pong->isError() && pong->str.rfind("NOAUTH", 0) == 0;
-    }
-  }
+  last_poll_start_ = std::chrono::steady_clock::now();
+  const uint64_t answering = read_requests_.load();
+  struct Served {
+    std::atomic<uint64_t>& served;
+    uint64_t answering;
+    ~Served() { served = answering; }  // also when the backend did not answer: no waiting on it
+  } served{reads_served_, answering};
   if (!conn_ || conn_->broken()) {
     std::string error;
     conn_ = SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &error);
@@ -76,9 +121,13 @@ void BackendStatus::poll() {
       }
     }
   }
-  auto info = conn_->call({"INFO", "replication"});
-  auto memory = conn_->call({"INFO", "memory"});
-  if (!info || !memory || info->isError() || memory->isError()) {
+  // One command: both sections (Redis 7), or the default sections, which hold both.
+  auto info = plain_info_ ? conn_->call({"INFO"}) : conn_->call({"INFO", "replication", "memory"});
+  if (info && info->isError() && !plain_info_) {
+    plain_info_ = true;
+    info = conn_->call({"INFO"});
+  }
+  if (!info || info->isError()) {
     if (!warned_) {
       warned_ = true;
       spdlog::warn(
@@ -89,10 +138,8 @@ void BackendStatus::poll() {
     return;
   }
   primary_ = infoField(info->str, "role") != "slave";
-  std::string max = infoField(memory->str, "maxmemory");
-  std::string used = infoField(memory->str, "used_memory");
-  uint64_t maxmemory = resp::parseUint64(max).value_or(0);
-  uint64_t used_memory = resp::parseUint64(used).value_or(0);
+  uint64_t maxmemory = resp::parseUint64(infoField(info->str, "maxmemory")).value_or(0);
+  uint64_t used_memory = resp::parseUint64(infoField(info->str, "used_memory")).value_or(0);
   oom_ = maxmemory > 0 && used_memory > maxmemory;
 }
 

@@ -47,6 +47,9 @@ CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
   set("flushall", CommandKind::kFlush);
   set("flushdb", CommandKind::kFlush);
   set("acl", CommandKind::kAcl);
+  for (std::string_view name : {"config", "replicaof", "slaveof", "failover"}) {
+    entry(name).changes_status = true;
+  }
 
   // Plain, stateless commands can share a connection; everything else pins.
   for (auto& [name, e] : entries_) {

@@ -50,6 +50,9 @@ struct CommandEntry {
   // The proxy edits its reply (functions/reply_edits.h): COMMAND, and the commands that list
   // keys. Checked only on these commands' own path.
   bool edited = false;
+  // Its success changes the backend's role or memory state (CONFIG SET, REPLICAOF, SLAVEOF,
+  // FAILOVER): the proxy reads that state again (backend_status.h).
+  bool changes_status = false;
   const CommandInfo* info = nullptr;  // null for commands the table does not know
 };
 

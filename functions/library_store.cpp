@@ -13,6 +13,9 @@ namespace {
 constexpr char kFormat[] = "tfproxy-library-1";
 // Not a valid library name, so it cannot clash with one.
 constexpr char kGenerationField[] = "#generation";
+// How often the guard looks at the store: one HGET. With the backend status' INFO at the same
+// interval, an idle tfproxy sends one command a second.
+constexpr std::chrono::seconds kGuardInterval{2};
 
 std::string encode(const scripting::LibraryDefinition& d) {
   std::string out;
@@ -55,7 +58,7 @@ LibraryStore::LibraryStore(config::Endpoint endpoint, std::string user, std::str
 LibraryStore::~LibraryStore() { stop(); }
 
 Status LibraryStore::run(const std::vector<std::string>& command, std::string* reply_text,
-                         int64_t* integer) {
+                         int64_t* integer, bool* not_null) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn_ || conn_->broken()) {
       std::string error;
@@ -77,6 +80,7 @@ Status LibraryStore::run(const std::vector<std::string>& command, std::string* r
     if (reply->isError()) return Status::failure(reply->str);
     if (reply_text != nullptr) *reply_text = reply->str;
     if (integer != nullptr) *integer = reply->integer;
+    if (not_null != nullptr) *not_null = !reply->isNull();
     return {};
   }
   return Status::failure("the backend connection broke");
@@ -162,8 +166,7 @@ void LibraryStore::stop() {
 void LibraryStore::guard() {
   std::unique_lock guard_lock(guard_mutex_);
   while (!stopping_) {
-    guard_cv_.wait_for(guard_lock, std::chrono::seconds(1),
-                       [this] { return stopping_ || flushed_; });
+    guard_cv_.wait_for(guard_lock, kGuardInterval, [this] { return stopping_ || flushed_; });
     if (stopping_) return;
     flushed_ = false;
     guard_lock.unlock();
@@ -179,9 +182,13 @@ void LibraryStore::check() {
   std::optional<Definitions> stored;
   {
     std::lock_guard lock(mutex_);
-    int64_t fields = 0;
-    if (!run({"HLEN", key_}, nullptr, &fields).ok()) return;  // unreachable: next round
-    if (fields == 0) {
+    // Every change sets the generation: without it the key is gone (flushed, evicted).
+    std::string generation;
+    bool present = false;
+    if (!run({"HGET", key_, kGenerationField}, &generation, nullptr, &present).ok()) {
+      return;  // unreachable: next round
+    }
+    if (!present) {
       if (libraries.empty()) return;
       for (const auto& d : libraries) {
         if (!run({"HSET", key_, d.name, encode(d)}).ok()) return;  // next round again
@@ -191,8 +198,6 @@ void LibraryStore::check() {
                    libraries.size(), key_);
       return;
     }
-    std::string generation;
-    if (!run({"HGET", key_, kGenerationField}, &generation).ok()) return;
     if ((generation == seen_generation_ && !adopt_again_) || changes_in_flight_.load() > 0) {
       return;
     }

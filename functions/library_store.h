@@ -3,8 +3,9 @@
 // the field `#generation`, incremented after every change. A restarted proxy -- or a sidecar
 // whose disk is gone -- loads them from there.
 //
-// Several proxies in front of one Redis share the hash: each checks the generation every second
-// and, when it moved, loads, replaces and deletes libraries until it serves what is stored.
+// Several proxies in front of one Redis share the hash: each checks the generation every two
+// seconds (one HGET) and, when it moved, loads, replaces and deletes libraries until it serves what
+// is stored.
 //
 // FLUSHALL/FLUSHDB would remove the key: after a flush seen through the proxy, and whenever a
 // periodic check finds the key missing (a flush sent to the backend directly, eviction), the
@@ -62,8 +63,9 @@ class LibraryStore {
 
  private:
   // Runs `command` on the store's connection (reconnecting if needed). Caller holds mutex_.
+  // `not_null`: whether the reply was not nil.
   Status run(const std::vector<std::string>& command, std::string* reply_text = nullptr,
-             int64_t* integer = nullptr);
+             int64_t* integer = nullptr, bool* not_null = nullptr);
   void guard();
   void check();
   // Bumps the generation after a change (caller holds mutex_).

@@ -23,6 +23,8 @@ class ScriptingHost : public scripting::Host {
   backend::ScriptConnections& connections() override { return connections_; }
   bool backendWritable() override { return status_.writablePrimary(); }
   bool backendOutOfMemory() override { return status_.outOfMemory(); }
+  bool backendStateCurrent() override { return status_.current(); }
+  void confirmBackendState() override { status_.confirm(); }
   void asyncCommand(const backend::Identity& identity, int64_t db, std::vector<std::string> args,
                     bool may_block, AsyncDone done) override {
     async_.run(
@@ -42,8 +44,9 @@ class ScriptingHost : public scripting::Host {
   }
 
  private:
+  // A reply that shows the role or memory state changed (spec §11.5).
   static bool roleChanged(const std::string& error) {
-    return error.rfind("READONLY", 0) == 0 ||
+    return error.rfind("READONLY", 0) == 0 || error.rfind("OOM", 0) == 0 ||
            (error.rfind("UNBLOCKED", 0) == 0 &&
             error.find("instance state changed") != std::string::npos);
   }

@@ -32,9 +32,14 @@ class Host {
   virtual void leaveAtomicSection() = 0;
   // Connections that run commands from JavaScript as a given identity.
   virtual backend::ScriptConnections& connections() = 0;
-  // The backend's state for the replica and out-of-memory checks.
+  // The backend's state for the replica and out-of-memory checks, as last read (never blocks).
   virtual bool backendWritable() = 0;
   virtual bool backendOutOfMemory() = 0;
+  // False while a change of that state is known to be on its way (a CONFIG SET or REPLICAOF
+  // just went through): decisions confirm first then.
+  virtual bool backendStateCurrent() = 0;
+  // Reads that state again before a refusal (blocking: one round trip).
+  virtual void confirmBackendState() = 0;
   // Runs a command outside any atomic section, possibly waiting long (client.callAsync).
   // `done` runs later on another thread with the reply, or nullopt and an error text.
   using AsyncDone = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
@@ -70,9 +75,10 @@ struct CallRequest {
   backend::Identity identity;     // who the function's commands run as
   int64_t db = 0;                 // the client's selected database
   resp::Protocol protocol = resp::Protocol::kResp2;
-  bool async_call = false;      // TFCALLASYNC
-  bool in_transaction = false;  // inside MULTI/EXEC: blocking not allowed
-  bool section_held = false;    // the caller holds the atomic gate already (proxy-run EXEC)
+  bool async_call = false;       // TFCALLASYNC
+  bool in_transaction = false;   // inside MULTI/EXEC: blocking not allowed
+  bool section_held = false;     // the caller holds the atomic gate already (proxy-run EXEC)
+  bool state_confirmed = false;  // the backend's role and memory were just read (Host)
 };
 
 struct ListRequest {

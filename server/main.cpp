@@ -61,6 +61,11 @@ void learnBackendCommands(backend::ScriptConnections& connections,
   }
 }
 
+// How often an idle tfproxy reads the backend's role and memory (one INFO). Decisions that
+// refuse on them confirm first, and changes seen through the proxy are read at once, so this
+// only bounds how long a change made elsewhere takes to be noticed where nothing else shows it.
+constexpr std::chrono::seconds kStatusInterval{2};
+
 // Bound of the proxy's own permission checks (ACL GETUSER/DRYRUN) on the backend.
 constexpr std::chrono::milliseconds kCheckTimeout{2000};
 
@@ -123,7 +128,7 @@ int main(int argc, char** argv) {
 
   config::GearsConfig gears(options.gears);
   backend::BackendStatus status(backend_endpoint, options.backend_user, options.backend_password,
-                                std::chrono::milliseconds(100));
+                                kStatusInterval);
   status.refresh();
   status.start();
   // Every internal call is bounded: commands from JavaScript and proxy-run transactions by
@@ -171,7 +176,8 @@ int main(int argc, char** argv) {
                          .editor = &edits,
                          .async_commands = &async_commands,
                          .on_flush = [&store] { store.notifyFlush(); },
-                         .on_acl_change = [&commands] { commands.aclChanged(); }});
+                         .on_acl_change = [&commands] { commands.aclChanged(); },
+                         .on_status_change = [&status] { status.refreshSoon(); }});
 
   // Stored libraries are served from the first client on; if the backend cannot be read yet,
   // a thread keeps trying.

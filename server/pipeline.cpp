@@ -186,6 +186,10 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
         slot->observe = Observe::kFlush;
         break;
       default:
+        if (entry.changes_status && (entry.kind != CommandKind::kConditional ||
+                                     (cmd.argc() > 1 && equalsLower(cmd.arg(1), "set")))) {
+          slot->observe = Observe::kStatusChange;
+        }
         break;
     }
   }
@@ -602,6 +606,7 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
     return;
   }
   Slot& slot = *target;
+  if (frame[0] == '-' || frame[0] == '!') noteError(frame);
   if (slot.observe == Observe::kCapture) {
     if (slot.ends_multi) endMulti(frame);
     auto capture = std::move(slot.capture);
@@ -635,6 +640,17 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
     slot.ready = true;
     advanceTarget();
     flush(to_client);
+  }
+}
+
+void Pipeline::noteError(std::string_view frame) {
+  std::string_view text = frame.substr(1);
+  if (frame[0] == '!') {  // RESP3 bulk error: the text follows the length line
+    const size_t line = text.find('\n');
+    text = line == std::string_view::npos ? std::string_view() : text.substr(line + 1);
+  }
+  for (std::string_view prefix : {"OOM ", "READONLY ", "UNBLOCKED "}) {
+    if (text.substr(0, prefix.size()) == prefix) ++status_changes_;
   }
 }
 
@@ -673,6 +689,9 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
       return true;
     case Observe::kAclChange:
       if (!error) ++acl_changes_;
+      return true;
+    case Observe::kStatusChange:
+      if (!error) ++status_changes_;
       return true;
     case Observe::kCapture:
     case Observe::kEdit:  // handled in handleFrame

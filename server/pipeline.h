@@ -149,6 +149,9 @@ class Pipeline {
   uint64_t flushes() const { return flushes_; }
   // Successful ACL SETUSER/DELUSER/LOAD replies seen so far.
   uint64_t aclChanges() const { return acl_changes_; }
+  // Replies after which the backend's role or memory state is to be read again: successful
+  // CONFIG SET, REPLICAOF, SLAVEOF, FAILOVER, and OOM, READONLY and UNBLOCKED errors.
+  uint64_t statusChanges() const { return status_changes_; }
   const std::string& protocolError() const { return protocol_error_; }
 
  private:
@@ -164,9 +167,10 @@ class Pipeline {
     kMonitor,
     kFlush,
     kAclChange,
-    kQueued,   // a state-changing command inside MULTI: its effect waits for EXEC
-    kCapture,  // the reply goes to Slot::capture, not to the client
-    kEdit,     // the replies of the command and its extras make the client's (Slot::merge)
+    kStatusChange,  // CONFIG SET, REPLICAOF...: the backend's role or memory may have changed
+    kQueued,        // a state-changing command inside MULTI: its effect waits for EXEC
+    kCapture,       // the reply goes to Slot::capture, not to the client
+    kEdit,          // the replies of the command and its extras make the client's (Slot::merge)
   };
   static constexpr uint32_t kAll = UINT32_MAX;  // unsubscribe without arguments
   static constexpr size_t kNone = SIZE_MAX;
@@ -218,6 +222,8 @@ class Pipeline {
   // transactions, replies on), and how (a local reply, or `slot` and the extra commands).
   bool planEdit(const resp::RequestParser& cmd, const ScanState& scan, Slot* slot,
                 std::string* local_reply, std::string* extra) const;
+  // An error reply that shows the backend's role or memory changed counts in status_changes_.
+  void noteError(std::string_view frame);
   // Makes an edited slot's reply once all its replies are in.
   void finishEdit(Slot& slot, std::string* to_client);
   static bool describeState(const CommandEntry& entry, const resp::RequestParser& cmd, Slot* slot);
@@ -274,6 +280,7 @@ class Pipeline {
   bool monitor_ = false;
   uint64_t flushes_ = 0;
   uint64_t acl_changes_ = 0;
+  uint64_t status_changes_ = 0;
 };
 
 }  // namespace tfproxy::server

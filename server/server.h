@@ -38,6 +38,9 @@ struct ServerParts {
   // through the proxy succeeded.
   std::function<void()> on_flush;
   std::function<void()> on_acl_change;
+  // Called on a worker thread when a reply shows the backend's role or memory may have
+  // changed (CONFIG SET, REPLICAOF, FAILOVER, an OOM/READONLY/UNBLOCKED error).
+  std::function<void()> on_status_change;
 };
 
 class Server : public backend::GateListener {

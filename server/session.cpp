@@ -500,6 +500,10 @@ void Session::noteChanges() {
     acl_changes_seen_ = pipeline_.aclChanges();
     if (services_.on_acl_change) services_.on_acl_change();
   }
+  if (pipeline_.statusChanges() != status_changes_seen_) {
+    status_changes_seen_ = pipeline_.statusChanges();
+    if (services_.on_status_change) services_.on_status_change();
+  }
 }
 
 void Session::maybeFinish() {

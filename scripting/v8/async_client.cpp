@@ -35,11 +35,15 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
   host.enterAtomicSection();
   // The conditions are checked again now that the section is ours (spec §4.8, 6.5).
   if ((state->flags & kNoWrites) == 0) {
-    const char* refusal = nullptr;
-    if (!host.backendWritable()) {
-      refusal = errors::kLockOnReplica;
-    } else if ((state->flags & kAllowOom) == 0 && host.backendOutOfMemory()) {
-      refusal = errors::kLockOom;
+    auto refusal_now = [&]() -> const char* {
+      if (!host.backendWritable()) return errors::kLockOnReplica;
+      if ((state->flags & kAllowOom) == 0 && host.backendOutOfMemory()) return errors::kLockOom;
+      return nullptr;
+    };
+    const char* refusal = refusal_now();
+    if (refusal != nullptr || !host.backendStateCurrent()) {
+      host.confirmBackendState();  // a refusal is confirmed first (spec §11.5)
+      refusal = refusal_now();
     }
     if (refusal != nullptr) {
       host.leaveAtomicSection();

@@ -266,10 +266,20 @@ void EngineImpl::call(CallRequest request, std::function<void(std::string reply)
   const Function* function = library->findFunction(request.function);
   if (function == nullptr) return fail("Unknown function " + request.function);
   if ((function->flags & kNoWrites) == 0) {
-    if (!host_.backendWritable()) return fail(errors::kWritesOnReplica);
-    if ((function->flags & kAllowOom) == 0 && host_.backendOutOfMemory()) {
-      return fail(errors::kOomFunction);
+    const bool replica = !host_.backendWritable();
+    const bool oom = !replica && (function->flags & kAllowOom) == 0 && host_.backendOutOfMemory();
+    if ((replica || oom || !host_.backendStateCurrent()) && !request.state_confirmed) {
+      // A refusal -- or any decision while a change is on its way -- is confirmed with the
+      // backend first (spec §11.5), off this thread: the call starts over with the answer.
+      request.state_confirmed = true;
+      admin_->post([this, request = std::move(request), done = std::move(done)]() mutable {
+        host_.confirmBackendState();
+        call(std::move(request), std::move(done));
+      });
+      return;
     }
+    if (replica) return fail(errors::kWritesOnReplica);
+    if (oom) return fail(errors::kOomFunction);
   }
   const size_t after_numkeys = request.args.size();
   if (after_numkeys < request.numkeys) {

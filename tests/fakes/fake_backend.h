@@ -60,6 +60,8 @@ class FakeHost final : public scripting::Host {
   backend::ScriptConnections& connections() override { return connections_; }
   bool backendWritable() override { return true; }
   bool backendOutOfMemory() override { return false; }
+  bool backendStateCurrent() override { return true; }
+  void confirmBackendState() override {}
   void asyncCommand(const backend::Identity& identity, int64_t db, std::vector<std::string> args,
                     bool may_block, AsyncDone done) override;
   bool deniedToScripts(std::string_view lower_name) const override;

@@ -161,11 +161,12 @@ TEST_F(AsyncTest, BlockFailsOnAReplicaAndWhenOutOfMemory) {
   oom_writer.sendCommand({"TFCALLASYNC", "fail.write_later", "0"});
   oom_deleter.sendCommand({"TFCALLASYNC", "fail.del_later", "0"});
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  admin.call({"CONFIG", "SET", "maxmemory", "1"});
+  // Through tfproxy, which reads the memory state again at once.
+  Client(proxy_->port()).call({"CONFIG", "SET", "maxmemory", "1"});
   EXPECT_EQ(resp::toDebugString(oom_writer.read()),
             "\"caught: Can not lock Redis, OOM Can not lock redis for write\"");
   EXPECT_EQ(resp::toDebugString(oom_deleter.read()), "1");  // ALLOW_OOM may go on
-  admin.call({"CONFIG", "SET", "maxmemory", "0"});
+  Client(proxy_->port()).call({"CONFIG", "SET", "maxmemory", "0"});
 }
 
 TEST_F(AsyncTest, DeletedUserFailsInsideBlock) {

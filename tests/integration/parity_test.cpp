@@ -206,5 +206,74 @@ TEST_F(ParityFixture, OwnKeysAreInvisible) {
   EXPECT_EQ(direct.run({"DBSIZE"}), "4");
 }
 
+const char kWriters[] = R"(#!js api_version=1.0 name=writers
+redis.registerFunction('write', function(c){ return c.call('set', 'parity:w', '1'); });
+redis.registerAsyncFunction('write_async', async function(c){
+  return c.block((b) => b.call('set', 'parity:w', '2'));
+});
+redis.registerFunction('read', function(c){ return c.call('get', 'parity:w'); },
+                       {flags: [redis.functionFlags.NO_WRITES]});)";
+const char kOnReplica[] =
+    "(error) Err can not run a function that might perform writes on a replica or when the "
+    "\"avoid replication traffic\" option is enabled";
+const char kOom[] = "(error) OOM can not run the function when out of memory";
+
+// Role and memory are never stale when a function is refused or allowed: a refusal is
+// confirmed with the backend, and a change that passes through tfproxy is read at once.
+TEST_F(ParityFixture, BackendStateIsNeverStale) {
+  Client c(proxy_->port());
+  Client direct(redis_->port());
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kWriters}), "OK");
+  ASSERT_EQ(c.run({"SET", "parity:w", "1"}), "OK");
+  const std::string nowhere = std::to_string(freePort());
+  for (int round = 0; round < 3; ++round) {
+    // Demoted through tfproxy: refused at once, by every kind of call.
+    ASSERT_EQ(c.run({"REPLICAOF", "127.0.0.1", nowhere}), "OK");
+    EXPECT_EQ(c.run({"TFCALL", "writers.write", "0"}), kOnReplica);
+    EXPECT_EQ(c.run({"TFCALLASYNC", "writers.write_async", "0"}), kOnReplica);
+    EXPECT_EQ(c.run({"TFCALL", "writers.read", "0"}), "\"1\"");
+    EXPECT_EQ(c.run({"MULTI"}), "OK");
+    EXPECT_EQ(c.run({"TFCALL", "writers.write", "0"}), "QUEUED");
+    EXPECT_EQ(c.run({"EXEC"}), std::string("[") + kOnReplica + "]");
+    // Promoted behind tfproxy's back (a failover): allowed at once, the refusal is confirmed.
+    ASSERT_EQ(direct.run({"REPLICAOF", "NO", "ONE"}), "OK");
+    EXPECT_EQ(c.run({"TFCALL", "writers.write", "0"}), "\"OK\"");
+    EXPECT_EQ(c.run({"TFCALLASYNC", "writers.write_async", "0"}), "\"OK\"");
+
+    // Out of memory through tfproxy: refused at once with upstream's text.
+    ASSERT_EQ(c.run({"CONFIG", "SET", "maxmemory", "1"}), "OK");
+    EXPECT_EQ(c.run({"TFCALL", "writers.write", "0"}), kOom);
+    EXPECT_EQ(c.run({"TFCALLASYNC", "writers.write_async", "0"}), kOom);
+    EXPECT_EQ(c.run({"MULTI"}), "OK");
+    EXPECT_EQ(c.run({"TFCALL", "writers.write", "0"}), "QUEUED");
+    EXPECT_EQ(c.run({"EXEC"}), std::string("[") + kOom + "]");
+    // Memory freed behind tfproxy's back: allowed at once.
+    ASSERT_EQ(direct.run({"CONFIG", "SET", "maxmemory", "0"}), "OK");
+    EXPECT_EQ(c.run({"TFCALL", "writers.write", "0"}), "\"OK\"");
+    ASSERT_EQ(c.run({"SET", "parity:w", "1"}), "OK");
+  }
+}
+
+// An idle tfproxy sends at most one command a second to the backend (an INFO and a look at
+// the library store, every two seconds each).
+TEST_F(ParityFixture, IdleHousekeepingIsOneCommandASecond) {
+  // The first look after the fixture's load reads the store once more (a new generation).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  Client monitor(redis_->port());
+  ASSERT_EQ(monitor.run({"MONITOR"}), "OK");
+  constexpr auto kWatch = std::chrono::seconds(6);
+  const auto until = std::chrono::steady_clock::now() + kWatch;
+  int commands = 0;
+  std::string seen;
+  while (std::chrono::steady_clock::now() < until) {
+    if (auto line = monitor.tryRead(std::chrono::milliseconds(100))) {
+      ++commands;
+      seen += line->str + "\n";
+    }
+  }
+  EXPECT_LE(commands, 7) << seen;  // 6 s, plus one at the window's edge
+  EXPECT_GE(commands, 2);          // it does look
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
