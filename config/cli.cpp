@@ -1,6 +1,7 @@
 #include "config/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <limits>
 #include <sstream>
 
@@ -9,6 +10,9 @@
 
 namespace tfproxy::config {
 namespace {
+
+// The help group of the options named as upstream's module arguments.
+constexpr char kGearsGroup[] = "Triggers and Functions (also as module arguments: NAME VALUE)";
 
 // A CLI11 validator for Redis-style memory sizes; it rewrites the value to plain bytes.
 CLI::Validator memorySize() {
@@ -20,6 +24,32 @@ CLI::Validator memorySize() {
         return {};
       },
       "SIZE");
+}
+
+// Upstream's module arguments are `<name> <value>` pairs (spec §10): each pair whose name is one
+// of the Triggers and Functions options becomes `--name=value`, so a `loadmodule` line's
+// arguments can be pasted after tfproxy's own flags. A token that is the value of the flag
+// before it is left alone.
+std::vector<std::string> expandModuleArguments(const CLI::App& app, int argc,
+                                               const char* const* argv) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->get_group() == kGearsGroup) names.push_back(option->get_lnames().at(0));
+  }
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view token = argv[i];
+    const bool after_flag = i > 1 && std::string_view(argv[i - 1]).rfind("--", 0) == 0 &&
+                            std::string_view(argv[i - 1]).find('=') == std::string_view::npos;
+    if (i > 0 && !after_flag && i + 1 < argc &&
+        std::find(names.begin(), names.end(), token) != names.end()) {
+      out.push_back("--" + std::string(token) + "=" + argv[i + 1]);
+      ++i;
+      continue;
+    }
+    out.emplace_back(token);
+  }
+  return out;
 }
 
 }  // namespace
@@ -86,7 +116,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   std::string policy = "abort";
   std::string debug_command = "no";
   auto gears = [&](const char* name, auto& target, const char* help) {
-    return app.add_option(name, target, help)->group("Triggers and Functions");
+    return app.add_option(name, target, help)->group(kGearsGroup);
   };
   gears("--execution-threads", g.execution_threads, "Threads that run JavaScript")
       ->check(CLI::Range(1u, 32u));
@@ -128,7 +158,10 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   gears("--gearsbox-address", g.gearsbox_address, "Accepted for compatibility; not used");
 
   try {
-    app.parse(argc, argv);
+    const std::vector<std::string> expanded = expandModuleArguments(app, argc, argv);
+    std::vector<const char*> expanded_argv;
+    for (const std::string& a : expanded) expanded_argv.push_back(a.c_str());
+    app.parse(static_cast<int>(expanded_argv.size()), expanded_argv.data());
     g.library_fatal_failure_policy =
         policy == "kill" ? FatalFailurePolicy::kKill : FatalFailurePolicy::kAbort;
     g.enable_debug_command = debug_command == "yes";

@@ -2,6 +2,7 @@
 // options in the module-argument form, debug commands, and the details real clients notice.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -273,6 +274,83 @@ TEST_F(ParityFixture, IdleHousekeepingIsOneCommandASecond) {
   }
   EXPECT_LE(commands, 7) << seen;  // 6 s, plus one at the window's edge
   EXPECT_GE(commands, 2);          // it does look
+}
+
+// Upstream's module arguments, pasted as `<name> <value>` pairs after tfproxy's own flags, and
+// the same options in the configuration file.
+TEST(ParityTest, ModuleArgumentsAndConfigFile) {
+  RedisServer redis;
+  const std::string config = ::testing::TempDir() + "/tfproxy-parity.ini";
+  {
+    std::ofstream file(config);
+    file << "v8-maxmemory = 120mb\nerror-verbosity = 2\n";
+  }
+  Proxy proxy({"--backend", redis.address(), "--config", config, "lock-redis-timeout", "800",
+               "enable-debug-command", "yes", "v8-flags", "'--noexpose-wasm'", "execution-threads",
+               "2"});
+  Client c(proxy.port());
+  EXPECT_EQ(c.run({"CONFIG", "GET", "redisgears_2.lock-redis-timeout"}),
+            "[\"redisgears_2.lock-redis-timeout\", \"800\"]");
+  EXPECT_EQ(c.run({"CONFIG", "GET", "redisgears_2.execution-threads"}),
+            "[\"redisgears_2.execution-threads\", \"2\"]");
+  EXPECT_EQ(c.run({"CONFIG", "GET", "redisgears_2.v8-maxmemory"}),
+            "[\"redisgears_2.v8-maxmemory\", \"125829120\"]");
+  EXPECT_EQ(c.run({"CONFIG", "GET", "redisgears_2.error-verbosity"}),
+            "[\"redisgears_2.error-verbosity\", \"2\"]");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "js", "isolates_strong_count"}), "0");
+  // A bad value is refused at start as the flag form is.
+  std::string output;
+  EXPECT_NE(runProxyToExit({"--backend", redis.address(), "v8-maxmemory", "1kb"}, &output), 0);
+  EXPECT_NE(output.find("v8-maxmemory"), std::string::npos) << output;
+}
+
+// TFUNCTION DEBUG with upstream's reply shapes: a replaced library's isolate stays (not active)
+// while a call of the old version still runs and goes once it is released; the pending
+// callAsync commands of each library.
+TEST(ParityTest, DebugCommands) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address(), "enable-debug-command", "yes"});
+  Client c(proxy.port());
+  const std::string lib = R"(#!js api_version=1.0 name=dbg
+redis.registerAsyncFunction('wait', async function(c){
+  return await c.block(function(b){ return b.callAsync('blpop', 'dbg:wake', '10'); });
+});
+redis.registerFunction('v', function(c){ return VERSION; });)";
+  auto version = [&](int v) {
+    std::string code = lib;
+    code.replace(code.find("VERSION"), 7, std::to_string(v));
+    return code;
+  };
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", version(1)}), "OK");
+  Client waiter(proxy.port());
+  waiter.sendCommand({"TFCALLASYNC", "dbg.wait", "0"});
+  EXPECT_EQ(eventuallyEquals(
+                [&] {
+                  return c.run({"TFUNCTION", "DEBUG", "dump_pending_async_calls"});
+                },
+                "[\"dbg\", [\"blpop dbg:wake 10\"]]"),
+            "[\"dbg\", [\"blpop dbg:wake 10\"]]");
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", "REPLACE", version(2)}), "OK");
+  EXPECT_EQ(c.run({"TFCALL", "dbg.v", "0"}), "2");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "js", "isolates_aggregated_stats"}),
+            "[\"active\", 1, \"not_active\", 1, \"combined_memory_limit\", 3145728]");
+  EXPECT_EQ(c.run({"LPUSH", "dbg:wake", "x"}), "1");
+  EXPECT_EQ(resp::toDebugString(waiter.read()), "[\"dbg:wake\", \"x\"]");
+  EXPECT_EQ(eventuallyEquals(
+                [&] {
+                  return c.run({"TFUNCTION", "DEBUG", "js", "isolates_aggregated_stats"});
+                },
+                "[\"active\", 1, \"not_active\", 0, \"combined_memory_limit\", 3145728]"),
+            "[\"active\", 1, \"not_active\", 0, \"combined_memory_limit\", 3145728]");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "dump_pending_async_calls"}), "[\"dbg\", []]");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "js", "isolates_strong_count"}), "1");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "js", "isolates_gc"}), "OK");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "js", "nosuch"}), "(error) Unknown subcommand 'nosuch'");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "js"}), "(error) Subcommand was not provided");
+  EXPECT_EQ(c.run({"TFUNCTION", "DEBUG", "lua", "x"}),
+            "(error) Backend 'lua' does not exists or not yet loaded");
+  const resp::Value stats = c.call({"TFUNCTION", "DEBUG", "js", "isolates_stats"});
+  EXPECT_EQ(resp::toDebugString(stats).rfind("[\"dbg\", [\"", 0), 0u) << resp::toDebugString(stats);
 }
 
 }  // namespace
