@@ -15,8 +15,9 @@ constexpr std::chrono::seconds kAccessCacheTime{1};
 // when it holds this many.
 constexpr size_t kMaxSelectorAnswers = 10000;
 
-std::string permissionKey(const std::string& user, const std::vector<std::string>& equivalent) {
-  return user + '\0' + equivalent[0] + ' ' + equivalent[1];
+// Cached per user and intercepted command: the denial text names the command.
+std::string permissionKey(const std::string& user, const std::string& command) {
+  return user + '\0' + command;
 }
 
 // A user and a list of keys, unambiguously (keys may hold any bytes).
@@ -29,6 +30,10 @@ std::string selectorKey(const std::string& user, const std::vector<std::string_v
   return out;
 }
 
+std::string commandDenied(const std::string& user, const std::string& command) {
+  return scripting::errors::noPermissions(user, "to run the '" + command + "' command");
+}
+
 // Is the cached answer under `key` still to be trusted?
 template <typename Map>
 bool fresh(const Map& cache, const std::string& key, std::chrono::steady_clock::time_point now) {
@@ -39,8 +44,8 @@ bool fresh(const Map& cache, const std::string& key, std::chrono::steady_clock::
 }  // namespace
 
 AccessPolicy::AccessPolicy(backend::ScriptConnections& connections,
-                           backend::Identity proxy_identity)
-    : connections_(connections), proxy_identity_(std::move(proxy_identity)) {}
+                           backend::Identity proxy_identity, const AclRules* rules)
+    : connections_(connections), proxy_identity_(std::move(proxy_identity)), rules_(rules) {}
 
 void AccessPolicy::forget() {
   std::lock_guard lock(mutex_);
@@ -49,20 +54,26 @@ void AccessPolicy::forget() {
   selector_answers_.clear();
 }
 
-AccessPolicy::Verdict AccessPolicy::cached(const std::string& user,
+AccessPolicy::Verdict AccessPolicy::cached(const std::string& user, const std::string& command,
                                            const std::vector<std::string>& equivalent,
                                            const std::vector<std::string_view>& keys) {
   std::lock_guard lock(mutex_);
-  return cachedLocked(user, equivalent, keys);
+  return cachedLocked(user, command, equivalent, keys);
 }
 
 AccessPolicy::Verdict AccessPolicy::cachedLocked(const std::string& user,
+                                                 const std::string& command,
                                                  const std::vector<std::string>& equivalent,
                                                  const std::vector<std::string_view>& keys) {
   const auto now = std::chrono::steady_clock::now();
-  auto permission = permissions_.find(permissionKey(user, equivalent));
-  if (permission == permissions_.end() || permission->second.until <= now) return {};
-  if (!permission->second.access.ok()) return {true, permission->second.access};
+  const std::optional<bool> ruled =
+      rules_ != nullptr ? rules_->allows(user, command) : std::nullopt;
+  if (ruled && !*ruled) return {true, Status::failure(commandDenied(user, command))};
+  if (!ruled) {
+    auto permission = permissions_.find(permissionKey(user, command));
+    if (permission == permissions_.end() || permission->second.until <= now) return {};
+    if (!permission->second.access.ok()) return {true, permission->second.access};
+  }
   if (keys.empty()) return {true, Status()};
   auto rules = key_access_.find(user);
   if (rules == key_access_.end() || rules->second.until <= now) return {};
@@ -79,35 +90,51 @@ AccessPolicy::Verdict AccessPolicy::cachedLocked(const std::string& user,
   return {true, answer->second.access};
 }
 
-Status AccessPolicy::check(const std::string& user, const std::vector<std::string>& equivalent,
-                           const std::string& shown_name,
+Status AccessPolicy::permitted(const std::string& user, const std::string& command,
+                               const std::vector<std::string>& equivalent) {
+  if (auto ruled = rules_ != nullptr ? rules_->allows(user, command) : std::nullopt) {
+    return *ruled ? Status() : Status::failure(commandDenied(user, command));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    auto it = permissions_.find(permissionKey(user, command));
+    if (it != permissions_.end() && it->second.until > std::chrono::steady_clock::now()) {
+      return it->second.access;
+    }
+  }
+  return permission(user, equivalent, command);
+}
+
+Status AccessPolicy::check(const std::string& user, const std::string& command,
+                           const std::vector<std::string>& equivalent,
                            const std::vector<std::string_view>& keys) {
   bool permission_known = false;
   bool rules_known = keys.empty();
   {
     std::lock_guard lock(mutex_);
-    Verdict cached = cachedLocked(user, equivalent, keys);
+    Verdict cached = cachedLocked(user, command, equivalent, keys);
     if (cached.known) return cached.access;
     const auto now = std::chrono::steady_clock::now();
-    permission_known = fresh(permissions_, permissionKey(user, equivalent), now);
+    permission_known = (rules_ != nullptr && rules_->allows(user, command)) ||
+                       fresh(permissions_, permissionKey(user, command), now);
     rules_known = rules_known || fresh(key_access_, user, now);
   }
   if (!permission_known) {
-    if (Status allowed = permission(user, equivalent, shown_name); !allowed.ok()) return allowed;
+    if (Status allowed = permission(user, equivalent, command); !allowed.ok()) return allowed;
   }
   if (keys.empty()) return {};
   if (!rules_known) fetchKeyAccess(user);
   {
     std::lock_guard lock(mutex_);
-    Verdict cached = cachedLocked(user, equivalent, keys);
+    Verdict cached = cachedLocked(user, command, equivalent, keys);
     if (cached.known) return cached.access;
   }
   // A selector may grant what the root patterns deny: only Redis can tell.
-  std::vector<std::string_view> command = {"ACL", "DRYRUN", user, "FCALL", "f"};
+  std::vector<std::string_view> dryrun = {"ACL", "DRYRUN", user, "FCALL", "f"};
   const std::string numkeys = std::to_string(keys.size());
-  command.push_back(numkeys);
-  command.insert(command.end(), keys.begin(), keys.end());
-  std::optional<resp::Value> reply = askBackend(command);
+  dryrun.push_back(numkeys);
+  dryrun.insert(dryrun.end(), keys.begin(), keys.end());
+  std::optional<resp::Value> reply = askBackend(dryrun);
   Status access;
   if (reply && reply->type == resp::Type::kBulkString) {
     access = Status::failure(scripting::errors::kKeyDenied);
@@ -151,14 +178,13 @@ void AccessPolicy::fetchKeyAccess(const std::string& user) {
 
 Status AccessPolicy::permission(const std::string& user, const std::vector<std::string>& equivalent,
                                 const std::string& shown_name) {
-  const std::string key = permissionKey(user, equivalent);
+  const std::string key = permissionKey(user, shown_name);
   Status access;
   std::vector<std::string_view> command = {"ACL", "DRYRUN", user};
   for (const std::string& part : equivalent) command.push_back(part);
   std::optional<resp::Value> reply = askBackend(command);
   if (reply && reply->type == resp::Type::kBulkString) {
-    access = Status::failure(
-        scripting::errors::noPermissions(user, "to run the '" + shown_name + "' command"));
+    access = Status::failure(commandDenied(user, shown_name));
   } else if (reply && reply->isError() && reply->str.find("not found") != std::string::npos) {
     access = Status::failure(backend::errors::kUserGone);
   } else if (!reply || reply->isError()) {

@@ -38,6 +38,14 @@ const CommandSpec TfCommands::kSpecs[] = {
    {"CONFIG", "GET", "x", "y"}, &TfCommands::configGetCommand},
   {"config", "set", -2, kConditional, KeyRule::kNone,
    {"CONFIG", "SET", "x", "y"}, &TfCommands::configSetCommand},
+  // ACL as the client runs it (Redis checks its rights), with the rules naming ours kept here.
+  {"acl", "", -2, kConditional, KeyRule::kNone, {}, &TfCommands::unknownSubcommand},
+  {"acl", "setuser", -3, kConditional, KeyRule::kNone, {}, &TfCommands::aclSetuser},
+  {"acl", "getuser", 3, kConditional, KeyRule::kNone, {}, &TfCommands::aclGetuser},
+  {"acl", "list", 2, kConditional, KeyRule::kNone, {}, &TfCommands::aclList},
+  {"acl", "deluser", -3, kConditional, KeyRule::kNone, {}, &TfCommands::aclDeluser},
+  {"acl", "dryrun", -4, kConditional, KeyRule::kNone, {}, &TfCommands::aclDryrun},
+  {"acl", "load", 2, kConditional, KeyRule::kNone, {}, &TfCommands::aclLoad},
 };
 // clang-format on
 
@@ -80,6 +88,8 @@ const CommandSpec* findCommand(const std::vector<std::string>& argv) {
   return own;
 }
 
+namespace {
+
 bool interceptsConfig(const std::vector<std::string_view>& argv) {
   if (argv.size() < 3) return false;
   std::string sub;
@@ -98,6 +108,24 @@ bool interceptsConfig(const std::vector<std::string_view>& argv) {
   return false;
 }
 
+bool interceptsAcl(const std::vector<std::string_view>& argv) {
+  if (argv.size() < 2) return false;
+  for (std::string_view sub : {"setuser", "getuser", "list", "deluser", "load"}) {
+    if (backend::equalsLower(argv[1], sub)) return true;
+  }
+  if (backend::equalsLower(argv[1], "dryrun") && argv.size() >= 4) {
+    const CommandSpec* spec = findCommand(argv[3]);
+    return spec != nullptr && spec->has(kListed);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool interceptsConditional(const std::vector<std::string_view>& argv) {
+  return backend::equalsLower(argv[0], "acl") ? interceptsAcl(argv) : interceptsConfig(argv);
+}
+
 bool isGearsSetting(std::string_view name) {
   std::string lower;
   backend::toLower(name, &lower);
@@ -108,7 +136,7 @@ bool isOwnCommand(const std::vector<std::string>& argv) {
   const CommandSpec* spec = findCommand(argv[0]);
   if (spec == nullptr) return false;
   if (!spec->has(kConditional)) return true;
-  return interceptsConfig(std::vector<std::string_view>(argv.begin(), argv.end()));
+  return interceptsConditional(std::vector<std::string_view>(argv.begin(), argv.end()));
 }
 
 bool deniedToScripts(std::string_view lower_name) {
@@ -120,7 +148,7 @@ void registerIntercepts(backend::CommandIndex& index) {
   for (const CommandSpec& spec : commandSpecs()) {
     if (!spec.sub.empty()) continue;
     if (spec.has(kConditional)) {
-      index.interceptWhen(spec.name, interceptsConfig);
+      index.interceptWhen(spec.name, interceptsConditional);
     } else {
       index.intercept(spec.name, spec.arity);
     }

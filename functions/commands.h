@@ -60,8 +60,10 @@ std::span<const CommandSpec> commandSpecs();
 const CommandSpec* findCommand(std::string_view name);
 // The row of argv: its subcommand's row when the command has one by that name, else its own.
 const CommandSpec* findCommand(const std::vector<std::string>& argv);
-// For a command of the kConditional kind (CONFIG GET/SET): do these arguments make it ours?
-bool interceptsConfig(const std::vector<std::string_view>& argv);
+// For a command of the kConditional kind: do these arguments make it ours? CONFIG GET/SET of
+// redisgears_2.* settings; ACL SETUSER, GETUSER, LIST, DELUSER, LOAD, and DRYRUN of one of
+// tfproxy's commands (acl_rules.h).
+bool interceptsConditional(const std::vector<std::string_view>& argv);
 // Is `argv` a command tfproxy runs itself (and not one it forwards)?
 bool isOwnCommand(const std::vector<std::string>& argv);
 // A redisgears_2.* setting's name (any case).

@@ -11,29 +11,6 @@
 namespace tfproxy::functions {
 namespace {
 
-// Runs `command` on the backend as the client runs its own (its user, its database). The
-// reply, or nullopt with `*error` set to what the client is answered (a backend error too).
-std::optional<resp::Value> runAsClient(backend::ScriptConnections& connections,
-                                       const ClientContext& client,
-                                       std::span<const std::string_view> command,
-                                       std::string* error) {
-  backend::ScriptConnections::Failure failure;
-  std::string reason;
-  auto lease = connections.acquire({client.user, client.password}, &failure, &reason);
-  if (!lease) {
-    *error = backend::errors::kUnavailablePrefix + reason;
-    return std::nullopt;
-  }
-  auto reply = lease->run(client.db, command);
-  if (!reply) {
-    *error = errors::kPrefix + lease->error();
-  } else if (reply->isError()) {
-    *error = reply->str;
-    reply.reset();
-  }
-  return reply;
-}
-
 // The (name, value) pairs of a CONFIG GET reply as Redis sends it (RESP2 flat array or map).
 std::vector<std::pair<std::string, std::string>> configPairs(const resp::Value& reply) {
   std::vector<std::pair<std::string, std::string>> out;

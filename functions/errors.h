@@ -15,6 +15,18 @@ inline constexpr char kBlockingInTransaction[] =
 inline constexpr char kEmptyInteger[] = "ERR cannot parse integer from empty string";
 inline constexpr char kInvalidDigit[] = "ERR invalid digit found in string";
 inline constexpr char kIntegerTooLarge[] = "ERR number too large to fit in target type";
+// ACL SETUSER with a rule naming an unknown subcommand of tfproxy's commands.
+inline std::string aclBadModifier(std::string_view rule) {
+  return "ERR Error in ACL SETUSER modifier '" + std::string(rule) +
+         "': Unknown command or category name in ACL";
+}
+// ACL DRYRUN's answer for a command the user may not run.
+inline std::string dryRunDenied(std::string_view command) {
+  return "This user has no permissions to run the '" + std::string(command) + "' command";
+}
+inline std::string dryRunKeyDenied(std::string_view key) {
+  return "This user has no permissions to access the '" + std::string(key) + "' key";
+}
 // COMMAND GETKEYS / GETKEYSANDFLAGS for TFCALL, TFCALLASYNC and TFUNCTION.
 inline constexpr char kGetKeysArity[] = "ERR Invalid number of arguments specified for command";
 inline constexpr char kGetKeysInvalid[] = "ERR Invalid arguments specified for command";

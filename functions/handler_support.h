@@ -1,10 +1,13 @@
 // Helpers the intercepted commands' handlers share (functions/ only).
 #pragma once
 
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "backend/command_table.h"
+#include "backend/script_connection.h"
 #include "functions/intercept.h"
 #include "resp/encoder.h"
 #include "resp/value.h"
@@ -30,5 +33,12 @@ inline std::string valueReply(const ClientContext& client, const resp::Value& v)
 }
 
 inline constexpr char kOk[] = "+OK\r\n";
+
+// Runs `command` on the backend as the client runs its own (its user, its database). The
+// reply, or nullopt with `*error` set to what the client is answered (a backend error too).
+std::optional<resp::Value> runAsClient(backend::ScriptConnections& connections,
+                                       const ClientContext& client,
+                                       std::span<const std::string_view> command,
+                                       std::string* error);
 
 }  // namespace tfproxy::functions

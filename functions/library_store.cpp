@@ -13,6 +13,8 @@ namespace {
 constexpr char kFormat[] = "tfproxy-library-1";
 // Not a valid library name, so it cannot clash with one.
 constexpr char kGenerationField[] = "#generation";
+// Fields of users' ACL rules: not valid library names either.
+constexpr std::string_view kAclFieldPrefix = "#acl:";
 // How often the guard looks at the store: one HGET. With the backend status' INFO at the same
 // interval, an idle tfproxy sends one command a second.
 constexpr std::chrono::seconds kGuardInterval{2};
@@ -49,11 +51,12 @@ std::optional<scripting::LibraryDefinition> decode(const std::string& name,
 }  // namespace
 
 LibraryStore::LibraryStore(config::Endpoint endpoint, std::string user, std::string password,
-                           std::string key)
+                           std::string key, AclRules* acl)
     : endpoint_(std::move(endpoint)),
       user_(std::move(user)),
       password_(std::move(password)),
-      key_(std::move(key)) {}
+      key_(std::move(key)),
+      acl_(acl) {}
 
 LibraryStore::~LibraryStore() { stop(); }
 
@@ -99,9 +102,14 @@ std::optional<LibraryStore::Definitions> LibraryStore::readAll(std::string* gene
     return std::nullopt;
   }
   Definitions out;
+  AclRules::Stored acl;
   for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
     const std::string& name = reply->elements[i].str;
     if (name == kGenerationField) continue;
+    if (name.rfind(kAclFieldPrefix, 0) == 0) {
+      acl[name.substr(kAclFieldPrefix.size())] = reply->elements[i + 1].str;
+      continue;
+    }
     auto d = decode(name, reply->elements[i + 1].str);
     if (!d) {
       spdlog::error("stored library '{}' in {} is unreadable; skipped", name, key_);
@@ -109,6 +117,7 @@ std::optional<LibraryStore::Definitions> LibraryStore::readAll(std::string* gene
     }
     out.push_back(std::move(*d));
   }
+  if (acl_ != nullptr && changes_in_flight_.load() == 0) acl_->replaceAll(acl);
   return out;
 }
 
@@ -130,6 +139,22 @@ Status LibraryStore::put(const scripting::LibraryDefinition& d) {
   Status stored = run({"HSET", key_, d.name, encode(d)});
   if (stored.ok()) bump();
   return stored;
+}
+
+Status LibraryStore::putAcl(const std::string& user, const std::string& rules) {
+  std::lock_guard lock(mutex_);
+  Status stored = run({"HSET", key_, std::string(kAclFieldPrefix) + user, rules});
+  if (stored.ok()) bump();
+  return stored;
+}
+
+Status LibraryStore::eraseAcl(const std::vector<std::string>& users) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> command = {"HDEL", key_};
+  for (const std::string& u : users) command.push_back(std::string(kAclFieldPrefix) + u);
+  Status erased = run(command);
+  if (erased.ok()) bump();
+  return erased;
 }
 
 Status LibraryStore::erase(const std::string& name) {
@@ -189,9 +214,13 @@ void LibraryStore::check() {
       return;  // unreachable: next round
     }
     if (!present) {
-      if (libraries.empty()) return;
+      const AclRules::Stored acl = acl_ != nullptr ? acl_->all() : AclRules::Stored{};
+      if (libraries.empty() && acl.empty()) return;
       for (const auto& d : libraries) {
         if (!run({"HSET", key_, d.name, encode(d)}).ok()) return;  // next round again
+      }
+      for (const auto& [user, rules] : acl) {
+        if (!run({"HSET", key_, std::string(kAclFieldPrefix) + user, rules}).ok()) return;
       }
       bump();
       spdlog::info("stored {} libraries again under '{}' (the key was flushed or evicted)",

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config/options.h"
+#include "functions/acl_rules.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::backend {
@@ -33,7 +34,11 @@ namespace tfproxy::functions {
 
 class LibraryStore {
  public:
-  LibraryStore(config::Endpoint endpoint, std::string user, std::string password, std::string key);
+  // `acl` (may be null): the ACL rules naming tfproxy's commands, kept in the same hash, one
+  // field `#acl:<user>` each. The store fills it from the backend whenever it reads the
+  // libraries, and writes it again with them after a flush.
+  LibraryStore(config::Endpoint endpoint, std::string user, std::string password, std::string key,
+               AclRules* acl = nullptr);
   ~LibraryStore();
 
   // Every stored library; nullopt (with `error`) if the backend could not be read.
@@ -41,6 +46,9 @@ class LibraryStore {
   // Stores or removes one library.
   Status put(const scripting::LibraryDefinition& definition);
   Status erase(const std::string& name);
+  // Stores one user's ACL rules (their stored form), or removes users' rules.
+  Status putAcl(const std::string& user, const std::string& rules);
+  Status eraseAcl(const std::vector<std::string>& users);
 
   using Definitions = std::vector<scripting::LibraryDefinition>;
   // Every second (and at once after notifyFlush()): writes `current()` -- the loaded libraries
@@ -77,6 +85,7 @@ class LibraryStore {
   std::string user_;
   std::string password_;
   std::string key_;
+  AclRules* acl_;
   std::mutex mutex_;  // the connection
   std::unique_ptr<backend::SyncConnection> conn_;
 

@@ -2,15 +2,39 @@
 
 #include <future>
 
+#include "backend/errors.h"
 #include "functions/errors.h"
 #include "functions/handler_support.h"
 #include "resp/errors.h"
 
 namespace tfproxy::functions {
 
+// Runs `command` on the backend as the client runs its own (its user, its database). The
+// reply, or nullopt with `*error` set to what the client is answered (a backend error too).
+std::optional<resp::Value> runAsClient(backend::ScriptConnections& connections,
+                                       const ClientContext& client,
+                                       std::span<const std::string_view> command,
+                                       std::string* error) {
+  backend::ScriptConnections::Failure failure;
+  std::string reason;
+  auto lease = connections.acquire({client.user, client.password}, &failure, &reason);
+  if (!lease) {
+    *error = backend::errors::kUnavailablePrefix + reason;
+    return std::nullopt;
+  }
+  auto reply = lease->run(client.db, command);
+  if (!reply) {
+    *error = errors::kPrefix + lease->error();
+  } else if (reply->isError()) {
+    *error = reply->str;
+    reply.reset();
+  }
+  return reply;
+}
+
 TfCommands::TfCommands(Services services)
     : access_(services.checks != nullptr ? *services.checks : *services.connections,
-              services.proxy_identity),
+              services.proxy_identity, services.acl),
       services_(services) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
@@ -65,17 +89,20 @@ void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
     return done(errorReply(client, resp::errors::wrongArity(own->name)));
   }
   const CommandSpec* spec = findCommand(argv);
+  if (!spec->arityMatches(argv.size())) {
+    return done(errorReply(client, resp::errors::wrongArity(spec->fullName())));
+  }
   std::vector<std::string> equivalent = spec->aclCommand();
   if (equivalent.empty()) return (this->*spec->handler)(argv, client, std::move(done));
   AccessPolicy::Verdict verdict =
-      access_.cached(client.user, equivalent, declaredKeys(*spec, argv));
+      access_.cached(client.user, spec->fullName(), equivalent, declaredKeys(*spec, argv));
   if (verdict.known) {
     if (!verdict.access.ok()) return done(errorReply(client, verdict.access.message()));
     return (this->*spec->handler)(argv, client, std::move(done));
   }
   runBlocking([this, spec, argv, client, equivalent, done = std::move(done)]() mutable {
     Status allowed =
-        access_.check(client.user, equivalent, spec->fullName(), declaredKeys(*spec, argv));
+        access_.check(client.user, spec->fullName(), equivalent, declaredKeys(*spec, argv));
     if (!allowed.ok()) return done(errorReply(client, allowed.message()));
     (this->*spec->handler)(argv, client, std::move(done));
   });

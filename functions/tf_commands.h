@@ -42,6 +42,7 @@ class TfCommands : public InterceptHandler {
     backend::BackendStatus* status = nullptr;  // is authentication required?
     backend::Identity proxy_identity;          // runs ACL DRYRUN for the permission checks
     scripting::Host* host = nullptr;           // the atomic gate, for transactions
+    AclRules* acl = nullptr;                   // rules naming tfproxy's commands
   };
   explicit TfCommands(Services services);
   ~TfCommands() override;
@@ -76,6 +77,13 @@ class TfCommands : public InterceptHandler {
   void configSetCommand(const Args& argv, const ClientContext& client, Done done);
   void configGet(const std::vector<std::string>& patterns, bool forward,
                  const ClientContext& client, Done done);
+  // ACL, where rules name tfproxy's commands (acl_commands.cpp, acl_rules.h).
+  void aclSetuser(const Args& argv, const ClientContext& client, Done done);
+  void aclGetuser(const Args& argv, const ClientContext& client, Done done);
+  void aclList(const Args& argv, const ClientContext& client, Done done);
+  void aclDeluser(const Args& argv, const ClientContext& client, Done done);
+  void aclDryrun(const Args& argv, const ClientContext& client, Done done);
+  void aclLoad(const Args& argv, const ClientContext& client, Done done);
   void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
                  const ClientContext& client, Done done);
 

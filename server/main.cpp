@@ -152,8 +152,9 @@ int main(int argc, char** argv) {
   backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
   functions::ScriptingHost host(gate, connections, status, async_commands);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
+  functions::AclRules acl;
   functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
-                                options.library_key);
+                                options.library_key, &acl);
   functions::TfCommands::Services services;
   services.engine = engine.get();
   services.config = &gears;
@@ -163,6 +164,7 @@ int main(int argc, char** argv) {
   services.status = &status;
   services.proxy_identity = proxy_identity;
   services.host = &host;
+  services.acl = &acl;
   functions::TfCommands commands(services);
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);

@@ -353,5 +353,90 @@ redis.registerFunction('v', function(c){ return VERSION; });)";
   EXPECT_EQ(resp::toDebugString(stats).rfind("[\"dbg\", [\"", 0), 0u) << resp::toDebugString(stats);
 }
 
+// ACL rules that name the Triggers and Functions commands work as with the module: kept by
+// tfproxy, enforced per user, shown merged into Redis' answers, and stored in the backend so that
+// every tfproxy in front of it, and a restarted one, enforces them.
+TEST(ParityTest, AclRulesNamingTfCommands) {
+  RedisServer redis;
+  auto a = std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis.address()});
+  Proxy b({"--backend", redis.address()});
+  Client admin(a->port());
+  ASSERT_EQ(admin.run({"TFUNCTION", "LOAD",
+                       "#!js api_version=1.0 name=lib\n"
+                       "redis.registerFunction('f', function(c, k){ return 1; });"}),
+            "OK");
+  EXPECT_EQ(admin.run({"ACL", "SETUSER", "alice", "on", ">pass", "~cached:*", "+get", "+tfunction",
+                       "+TFCALL"}),
+            "OK");
+  EXPECT_EQ(admin.run({"ACL", "SETUSER", "bob", "on", ">pass", "~*", "+@all", "-tfcallasync",
+                       "-tfunction|delete"}),
+            "OK");
+  // A bad rule anywhere: Redis' error, and nothing applied.
+  EXPECT_EQ(admin.run({"ACL", "SETUSER", "carol", "on", "+tfcall", "+tfunction|bogus"}),
+            "(error) ERR Error in ACL SETUSER modifier '+tfunction|bogus': Unknown command or "
+            "category name in ACL");
+  EXPECT_EQ(admin.run({"ACL", "SETUSER", "carol", "on", "+tfcall", "+bogus"}),
+            "(error) ERR Error in ACL SETUSER modifier '+bogus': Unknown command or category name "
+            "in ACL");
+  EXPECT_EQ(admin.run({"ACL", "GETUSER", "carol"}), "(nil)");
+
+  const std::string alice_rules = "-@all +get +tfunction +tfcall";
+  const std::string getuser = admin.run({"ACL", "GETUSER", "alice"});
+  EXPECT_NE(getuser.find("\"commands\", \"" + alice_rules + "\""), std::string::npos) << getuser;
+  const std::string list = admin.run({"ACL", "LIST"});
+  EXPECT_NE(list.find("~cached:* resetchannels " + alice_rules + "\""), std::string::npos) << list;
+  EXPECT_NE(list.find("+@all -tfcallasync -tfunction|delete\""), std::string::npos) << list;
+  EXPECT_EQ(admin.run({"ACL", "DRYRUN", "alice", "TFCALL", "lib.f", "1", "cached:x"}), "OK");
+  EXPECT_EQ(admin.run({"ACL", "DRYRUN", "alice", "tfcallasync", "lib.f", "0"}),
+            "\"This user has no permissions to run the 'tfcallasync' command\"");
+  EXPECT_EQ(admin.run({"ACL", "DRYRUN", "alice", "tfcall", "lib.f", "1", "other"}),
+            "\"This user has no permissions to access the 'other' key\"");
+  EXPECT_EQ(admin.run({"ACL", "DRYRUN", "bob", "TFUNCTION", "DELETE", "lib"}),
+            "\"This user has no permissions to run the 'tfunction|delete' command\"");
+  EXPECT_EQ(admin.run({"ACL", "DRYRUN", "bob", "TFUNCTION", "LIST"}), "OK");
+  EXPECT_EQ(admin.run({"ACL", "DRYRUN", "nobody", "TFCALL", "lib.f", "0"}),
+            "(error) ERR User 'nobody' not found");
+
+  // Enforced by each tfproxy in front of the same Redis (the other one within two seconds).
+  auto as = [](uint16_t port, const std::string& user) {
+    auto c = std::make_unique<Client>(port);
+    EXPECT_EQ(c->run({"AUTH", user, "pass"}), "OK");
+    return c;
+  };
+  for (uint16_t port : {a->port(), b.port()}) {
+    auto alice = as(port, "alice");
+    auto bob = as(port, "bob");
+    EXPECT_EQ(eventuallyEquals(
+                  [&] {
+                    return alice->run({"TFCALL", "lib.f", "1", "cached:x"});
+                  },
+                  "1"),
+              "1");
+    EXPECT_EQ(alice->run({"TFCALLASYNC", "lib.f", "0"}),
+              "(error) NOPERM User alice has no permissions to run the 'tfcallasync' command");
+    EXPECT_EQ(alice->run({"TFUNCTION", "LIST", "LIBRARY", "none"}), "[]");
+    EXPECT_EQ(bob->run({"TFCALL", "lib.f", "0"}), "1");
+    EXPECT_EQ(bob->run({"TFCALLASYNC", "lib.f", "0"}),
+              "(error) NOPERM User bob has no permissions to run the 'tfcallasync' command");
+    EXPECT_EQ(bob->run({"TFUNCTION", "DELETE", "lib"}),
+              "(error) NOPERM User bob has no permissions to run the 'tfunction|delete' command");
+  }
+
+  // A restarted tfproxy enforces them too; DELUSER forgets them; `reset` excludes all.
+  EXPECT_EQ(a->stop(), 0);
+  a = std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis.address()});
+  Client again(a->port());
+  EXPECT_EQ(as(a->port(), "bob")->run({"TFCALLASYNC", "lib.f", "0"}),
+            "(error) NOPERM User bob has no permissions to run the 'tfcallasync' command");
+  EXPECT_EQ(again.run({"ACL", "SETUSER", "bob", "reset", "on", ">pass", "~*", "+get"}), "OK");
+  EXPECT_EQ(as(a->port(), "bob")->run({"TFCALL", "lib.f", "0"}),
+            "(error) NOPERM User bob has no permissions to run the 'tfcall' command");
+  EXPECT_EQ(again.run({"ACL", "DELUSER", "alice", "bob"}), "2");
+  EXPECT_EQ(Client(redis.port()).run({"HEXISTS", "tfproxy:libraries", "#acl:alice"}), "0");
+  EXPECT_EQ(again.run({"ACL", "SETUSER", "alice", "on", ">pass", "+@all"}), "OK");
+  EXPECT_EQ(again.run({"ACL", "GETUSER", "alice"}).find("tfcall"), std::string::npos);
+  EXPECT_EQ(as(a->port(), "alice")->run({"TFCALLASYNC", "lib.f", "0"}), "1");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing

@@ -139,4 +139,26 @@ TEST(Endpoint, Parsing) {
 }
 
 }  // namespace
+// Upstream's module arguments: <name> <value> pairs after the flags, with any value.
+TEST(Cli, ModuleArgumentPairs) {
+  CliResult r = parse({"--port", "7000", "v8-maxmemory", "104857600", "error-verbosity", "2",
+                       "v8-flags", "'--noexpose-wasm --max-lazy'", "library-fatal-failure-policy",
+                       "KILL", "--library-key", "execution-threads"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.port, 7000);
+  EXPECT_EQ(r.options.gears.v8_maxmemory, 104857600u);
+  EXPECT_EQ(r.options.gears.error_verbosity, 2);
+  EXPECT_EQ(r.options.gears.v8_flags, "'--noexpose-wasm --max-lazy'");
+  EXPECT_EQ(r.options.gears.library_fatal_failure_policy, FatalFailurePolicy::kKill);
+  // A flag's value that happens to be an option's name stays the flag's value.
+  EXPECT_EQ(r.options.library_key, "execution-threads");
+  // Out of range as a pair is refused as the flag form is.
+  CliResult bad = parse({"v8-maxmemory", "1kb"});
+  EXPECT_TRUE(bad.exit);
+  EXPECT_EQ(bad.exit_code, 2);
+  // A name without a value, or an unknown name, is an error, not ignored.
+  EXPECT_TRUE(parse({"execution-threads"}).exit);
+  EXPECT_TRUE(parse({"no-such-option", "1"}).exit);
+}
+
 }  // namespace tfproxy::config
