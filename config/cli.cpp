@@ -110,6 +110,10 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
 
   app.add_option("--library-key", o.library_key,
                  "Backend key (a hash) where loaded libraries are stored");
+  app.add_option("--aclfile", o.acl_file,
+                 "ACL file (Redis' format; rules may name TFCALL, TFCALLASYNC, TFUNCTION) applied "
+                 "at start and by ACL LOAD through tfproxy")
+      ->type_name("FILE");
 
   // Triggers and Functions settings, named as upstream's module arguments (spec §10).
   GearsSettings& g = o.gears;

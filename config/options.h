@@ -53,6 +53,9 @@ struct ProxyOptions {
   std::string redis_server = "redis-server";
   // Where the libraries are kept in the backend (a hash, one field per library).
   std::string library_key = "tfproxy:libraries";
+  // An ACL file in Redis' format whose users tfproxy applies at start and on ACL LOAD, rules
+  // naming its commands included (empty: ACL LOAD goes to Redis).
+  std::string acl_file;
   // Triggers and Functions settings (also CONFIG GET/SET redisgears_2.<name>).
   GearsSettings gears;
 };

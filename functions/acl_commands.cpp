@@ -4,6 +4,10 @@
 // (acl_rules.h), stored with the libraries, and merged into what Redis answers.
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
 #include "functions/errors.h"
 #include "functions/handler_support.h"
 #include "functions/library_store.h"
@@ -26,30 +30,71 @@ std::string_view listedUser(std::string_view line) {
 
 }  // namespace
 
+Status TfCommands::setUser(const std::string& user, const AclRules::Split& split,
+                           const ClientContext& client, std::optional<resp::Value>* reply) {
+  std::vector<std::string_view> command = {"ACL", "SETUSER", user};
+  command.insert(command.end(), split.forwarded.begin(), split.forwarded.end());
+  std::string error;
+  *reply = runAsClient(*services_.connections, client, command, &error);
+  if (!*reply) return Status::failure(error);  // Redis refused: nothing is applied
+  if (services_.acl != nullptr && !split.ours.empty()) {
+    if (services_.store != nullptr) services_.store->beginChange();
+    services_.acl->apply(user, split.ours);
+    if (services_.store != nullptr) {
+      if (Status stored = services_.store->putAcl(user, *services_.acl->stored(user));
+          !stored.ok()) {
+        spdlog::warn("the ACL rules of user '{}' were not stored: {}", user, stored.message());
+      }
+      services_.store->endChange();
+    }
+  }
+  access_.forget();
+  return {};
+}
+
 void TfCommands::aclSetuser(const Args& argv, const ClientContext& client, Done done) {
   AclRules::Split split = AclRules::split(std::span(argv).subspan(3));
   if (!split.error.empty()) return done(errorReply(client, split.error));
-  runBlocking([this, user = argv[2], split = std::move(split), client,
-               done = std::move(done)]() mutable {
-    std::vector<std::string_view> command = {"ACL", "SETUSER", user};
-    command.insert(command.end(), split.forwarded.begin(), split.forwarded.end());
-    std::string error;
-    auto reply = runAsClient(*services_.connections, client, command, &error);
-    if (!reply) return done(errorReply(client, error));  // Redis refused: nothing is applied
-    if (services_.acl != nullptr && !split.ours.empty()) {
-      if (services_.store != nullptr) services_.store->beginChange();
-      services_.acl->apply(user, split.ours);
-      if (services_.store != nullptr) {
-        if (Status stored = services_.store->putAcl(user, *services_.acl->stored(user));
-            !stored.ok()) {
-          spdlog::warn("the ACL rules of user '{}' were not stored: {}", user, stored.message());
-        }
-        services_.store->endChange();
-      }
+  runBlocking(
+      [this, user = argv[2], split = std::move(split), client, done = std::move(done)]() mutable {
+        std::optional<resp::Value> reply;
+        Status set = setUser(user, split, client, &reply);
+        done(set.ok() ? valueReply(client, *reply) : errorReply(client, set.message()));
+      });
+}
+
+Status TfCommands::applyAclFile(const ClientContext& client) {
+  std::ifstream file(services_.acl_file);
+  if (!file) return Status::failure(errors::aclFileUnreadable(services_.acl_file));
+  // Every line is checked before any is applied, as Redis loads an ACL file.
+  std::vector<std::pair<std::string, AclRules::Split>> users;
+  std::string line;
+  for (int number = 1; std::getline(file, line); ++number) {
+    std::istringstream words(line);
+    std::vector<std::string> tokens{std::istream_iterator<std::string>(words),
+                                    std::istream_iterator<std::string>()};
+    if (tokens.empty()) continue;
+    if (tokens[0] != "user" || tokens.size() < 2) {
+      return Status::failure(errors::aclFileBadLine(services_.acl_file, number));
     }
-    access_.forget();
-    done(valueReply(client, *reply));
-  });
+    std::vector<std::string> rules = {"reset"};
+    rules.insert(rules.end(), tokens.begin() + 2, tokens.end());
+    AclRules::Split split = AclRules::split(rules);
+    if (!split.error.empty()) return Status::failure(split.error);
+    users.emplace_back(tokens[1], std::move(split));
+  }
+  for (const auto& [user, split] : users) {
+    std::optional<resp::Value> reply;
+    if (Status set = setUser(user, split, client, &reply); !set.ok()) return set;
+  }
+  return {};
+}
+
+Status TfCommands::loadAclFile(const backend::Identity& identity) {
+  ClientContext as;
+  as.user = identity.user;
+  as.password = identity.password;
+  return applyAclFile(as);
 }
 
 void TfCommands::aclGetuser(const Args& argv, const ClientContext& client, Done done) {
@@ -104,6 +149,10 @@ void TfCommands::aclDeluser(const Args& argv, const ClientContext& client, Done 
 
 void TfCommands::aclLoad(const Args& argv, const ClientContext& client, Done done) {
   runBlocking([this, argv, client, done = std::move(done)]() mutable {
+    if (!services_.acl_file.empty()) {
+      Status loaded = applyAclFile(client);
+      return done(loaded.ok() ? std::string(kOk) : errorReply(client, loaded.message()));
+    }
     std::string error;
     auto reply = runAsClient(*services_.connections, client, views(argv), &error);
     if (!reply) return done(errorReply(client, error));

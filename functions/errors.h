@@ -20,6 +20,14 @@ inline std::string aclBadModifier(std::string_view rule) {
   return "ERR Error in ACL SETUSER modifier '" + std::string(rule) +
          "': Unknown command or category name in ACL";
 }
+// ACL LOAD with --aclfile.
+inline std::string aclFileUnreadable(std::string_view path) {
+  return "ERR tfproxy: cannot read the ACL file " + std::string(path);
+}
+inline std::string aclFileBadLine(std::string_view path, int line) {
+  return "ERR " + std::string(path) + ":" + std::to_string(line) +
+         ": line should start with user keyword";
+}
 // ACL DRYRUN's answer for a command the user may not run.
 inline std::string dryRunDenied(std::string_view command) {
   return "This user has no permissions to run the '" + std::string(command) + "' command";

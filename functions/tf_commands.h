@@ -43,6 +43,7 @@ class TfCommands : public InterceptHandler {
     backend::Identity proxy_identity;          // runs ACL DRYRUN for the permission checks
     scripting::Host* host = nullptr;           // the atomic gate, for transactions
     AclRules* acl = nullptr;                   // rules naming tfproxy's commands
+    std::string acl_file;                      // applied by ACL LOAD; empty: Redis' own
   };
   explicit TfCommands(Services services);
   ~TfCommands() override;
@@ -53,6 +54,8 @@ class TfCommands : public InterceptHandler {
 
   // An ACL change went through the proxy (any thread).
   void aclChanged() { access_.forget(); }
+  // Applies the ACL file's users as `identity` (start-up); blocks. Fails with the reason.
+  Status loadAclFile(const backend::Identity& identity);
 
  private:
   using Done = std::function<void(std::string)>;
@@ -84,6 +87,11 @@ class TfCommands : public InterceptHandler {
   void aclDeluser(const Args& argv, const ClientContext& client, Done done);
   void aclDryrun(const Args& argv, const ClientContext& client, Done done);
   void aclLoad(const Args& argv, const ClientContext& client, Done done);
+  // Each `user` line of the ACL file, as ACL SETUSER <name> reset <rules> run as `client`.
+  Status applyAclFile(const ClientContext& client);
+  // ACL SETUSER's work once the rules are split: Redis' part as `client`, then ours.
+  Status setUser(const std::string& user, const AclRules::Split& split, const ClientContext& client,
+                 std::optional<resp::Value>* reply);
   void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
                  const ClientContext& client, Done done);
 

@@ -165,7 +165,16 @@ int main(int argc, char** argv) {
   services.proxy_identity = proxy_identity;
   services.host = &host;
   services.acl = &acl;
+  services.acl_file = options.acl_file;
   functions::TfCommands commands(services);
+  // The ACL file's users, as Redis applies its own at start: a file that cannot be applied
+  // stops tfproxy.
+  if (!options.acl_file.empty()) {
+    if (Status loaded = commands.loadAclFile(proxy_identity); !loaded.ok()) {
+      spdlog::critical("cannot apply --aclfile: {}", loaded.message());
+      return 1;
+    }
+  }
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);
   functions::ReplyEdits edits({options.library_key});

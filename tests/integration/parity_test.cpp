@@ -438,5 +438,35 @@ TEST(ParityTest, AclRulesNamingTfCommands) {
   EXPECT_EQ(as(a->port(), "alice")->run({"TFCALLASYNC", "lib.f", "0"}), "1");
 }
 
+// --aclfile: users in Redis' ACL file format, rules naming tfproxy's commands included, applied
+// at start and again by ACL LOAD through tfproxy.
+TEST(ParityTest, AclFile) {
+  RedisServer redis;
+  const std::string path = ::testing::TempDir() + "/tfproxy-parity.acl";
+  auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+  write("user default on nopass ~* &* +@all\nuser dave on >pw ~* +@all -tfcall\n");
+  Proxy proxy({"--backend", redis.address(), "--aclfile", path});
+  Client admin(proxy.port());
+  ASSERT_EQ(admin.run({"TFUNCTION", "LOAD",
+                       "#!js api_version=1.0 name=lib\n"
+                       "redis.registerFunction('f', function(c){ return 1; });"}),
+            "OK");
+  Client dave(proxy.port());
+  ASSERT_EQ(dave.run({"AUTH", "dave", "pw"}), "OK");
+  EXPECT_EQ(dave.run({"TFCALL", "lib.f", "0"}),
+            "(error) NOPERM User dave has no permissions to run the 'tfcall' command");
+  EXPECT_EQ(dave.run({"TFCALLASYNC", "lib.f", "0"}), "1");
+  write("user default on nopass ~* &* +@all\nuser dave on >pw ~* -@all +tfcall\n");
+  EXPECT_EQ(admin.run({"ACL", "LOAD"}), "OK");
+  EXPECT_EQ(dave.run({"TFCALL", "lib.f", "0"}), "1");
+  EXPECT_EQ(dave.run({"TFCALLASYNC", "lib.f", "0"}),
+            "(error) NOPERM User dave has no permissions to run the 'tfcallasync' command");
+  // A bad file changes nothing.
+  write("user dave on >pw -@all\nnonsense\n");
+  EXPECT_EQ(admin.run({"ACL", "LOAD"}),
+            "(error) ERR " + path + ":2: line should start with user keyword");
+  EXPECT_EQ(dave.run({"TFCALL", "lib.f", "0"}), "1");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
