@@ -1,11 +1,18 @@
-#!/usr/bin/env python3
-"""Forwarding benchmark: Redis direct vs tfproxy vs twemproxy (nutcracker), same Redis.
+#!/ usr / bin / env python3
+""
+        "Forwarding benchmark: Redis direct vs tfproxy vs twemproxy (nutcracker), same Redis.
 
-Runs redis-benchmark -c 50 SET/GET at -P 1 and -P 16 against each target, alternating targets
-round by round so that machine noise hits all of them alike, and prints the median requests/s
-with ratios; then the p50 latency one client sees at -c 1, and what each proxy adds to it.
+        Runs redis -
+        benchmark - c 50 SET / GET at - P 1 and
+    -P 16 against each target,
+    alternating targets round by round so that machine noise hits all of them alike,
+    and prints the median requests / s with ratios;
+then the p50 latency one client sees at -c 1, and what each proxy adds to it.
 
-    bench/forward_bench.py [--rounds 5] [--requests 200000] [--threads 1]
+    bench/forward_bench.py [--rounds 5] [--requests 200000] [--threads 1] [--compare BIN]
+
+--compare adds another tfproxy binary (an earlier build) as a target in the same rounds, so that
+a change's cost to forwarding shows as a ratio against the build before it.
 
 Needs redis-server, redis-benchmark and nutcracker on PATH (scripts/setup.sh installs them) and
 a built tfproxy (build/server/tfproxy).
@@ -21,12 +28,14 @@ from benchlib import Processes, arguments, free_port, redis_benchmark
 def bench(port, pipeline, requests, clients=50, tests="set,get"):
     rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-P", str(pipeline),
                                   "-t", tests, "-r", "100000", "-d", "16"])
-    return {test: (float(row["rps"]), float(row["p50_latency_ms"])) for test, row in rows.items()}
-
+    return {
+test: (float(row["rps"]), float(row["p50_latency_ms"])) for test, row in rows.items()
+}
 
 def main():
     ap = arguments(requests=200000)
     ap.add_argument("--threads", type=int, default=1, help="tfproxy --threads")
+    ap.add_argument("--compare", help="another tfproxy binary to measure in the same rounds")
     args = ap.parse_args()
 
     with Processes() as procs:
@@ -42,6 +51,9 @@ def main():
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         targets = [("redis", redis_port), ("tfproxy", tf_port), ("twemproxy", tw_port)]
+        if args.compare:
+            targets.append(("compared", procs.tfproxy(args.compare, redis_port, "--threads",
+                                                      str(args.threads))))
         results = {}  # (target, test, P) -> [rps]
         for _ in range(args.rounds):
             for pipeline in (1, 16):
@@ -67,6 +79,15 @@ def main():
                 w = statistics.median(results[("twemproxy", test, pipeline)])
                 print("| %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f |"
                       % (test, pipeline, d, t, w, t / d, t / w))
+        if args.compare:
+            print()
+            print("| test | P | tfproxy | compared build | tfproxy/compared |")
+            print("|---|---|---|---|---|")
+            for pipeline in (1, 16):
+                for test in ("SET", "GET"):
+                    t = statistics.median(results[("tfproxy", test, pipeline)])
+                    c = statistics.median(results[("compared", test, pipeline)])
+                    print("| %s | %d | %.0f | %.0f | %.2f |" % (test, pipeline, t, c, t / c))
         print()
         d = statistics.median(latency["redis"])
         t = statistics.median(latency["tfproxy"])

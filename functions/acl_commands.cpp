@@ -97,41 +97,41 @@ Status TfCommands::loadAclFile(const backend::Identity& identity) {
   return applyAclFile(as);
 }
 
-void TfCommands::aclGetuser(const Args& argv, const ClientContext& client, Done done) {
-  runBlocking([this, argv, client, done = std::move(done)]() mutable {
+void TfCommands::forwardAsClient(const Args& argv, const ClientContext& client, Done done,
+                                 std::function<void(resp::Value*)> after) {
+  runBlocking([this, argv, client, done = std::move(done), after = std::move(after)]() mutable {
     std::string error;
     auto reply = runAsClient(*services_.connections, client, views(argv), &error);
     if (!reply) return done(errorReply(client, error));
-    const std::string ours = services_.acl != nullptr ? services_.acl->shown(argv[2]) : "";
+    after(&*reply);
+    done(valueReply(client, *reply));
+  });
+}
+
+void TfCommands::aclGetuser(const Args& argv, const ClientContext& client, Done done) {
+  forwardAsClient(argv, client, std::move(done), [this, user = argv[2]](resp::Value* reply) {
+    const std::string ours = services_.acl != nullptr ? services_.acl->shown(user) : "";
     // "commands" in the map (RESP3) or flat array (RESP2) Redis answers.
     for (size_t i = 0; !ours.empty() && i + 1 < reply->elements.size(); i += 2) {
       if (reply->elements[i].str != "commands") continue;
       std::string& commands = reply->elements[i + 1].str;
       commands += (commands.empty() ? "" : " ") + ours;
     }
-    done(valueReply(client, *reply));
   });
 }
 
 void TfCommands::aclList(const Args& argv, const ClientContext& client, Done done) {
-  runBlocking([this, argv, client, done = std::move(done)]() mutable {
-    std::string error;
-    auto reply = runAsClient(*services_.connections, client, views(argv), &error);
-    if (!reply) return done(errorReply(client, error));
+  forwardAsClient(argv, client, std::move(done), [this](resp::Value* reply) {
     for (resp::Value& line : reply->elements) {
       const std::string ours =
           services_.acl != nullptr ? services_.acl->shown(std::string(listedUser(line.str))) : "";
       if (!ours.empty()) line.str += " " + ours;
     }
-    done(valueReply(client, *reply));
   });
 }
 
 void TfCommands::aclDeluser(const Args& argv, const ClientContext& client, Done done) {
-  runBlocking([this, argv, client, done = std::move(done)]() mutable {
-    std::string error;
-    auto reply = runAsClient(*services_.connections, client, views(argv), &error);
-    if (!reply) return done(errorReply(client, error));
+  forwardAsClient(argv, client, std::move(done), [this, argv](resp::Value*) {
     std::vector<std::string> forgotten;
     for (size_t i = 2; services_.acl != nullptr && i < argv.size(); ++i) {
       if (services_.acl->stored(argv[i])) forgotten.push_back(argv[i]);
@@ -143,21 +143,17 @@ void TfCommands::aclDeluser(const Args& argv, const ClientContext& client, Done 
       }
     }
     access_.forget();
-    done(valueReply(client, *reply));
   });
 }
 
 void TfCommands::aclLoad(const Args& argv, const ClientContext& client, Done done) {
-  runBlocking([this, argv, client, done = std::move(done)]() mutable {
-    if (!services_.acl_file.empty()) {
-      Status loaded = applyAclFile(client);
-      return done(loaded.ok() ? std::string(kOk) : errorReply(client, loaded.message()));
-    }
-    std::string error;
-    auto reply = runAsClient(*services_.connections, client, views(argv), &error);
-    if (!reply) return done(errorReply(client, error));
-    access_.forget();
-    done(valueReply(client, *reply));
+  if (services_.acl_file.empty()) {
+    return forwardAsClient(argv, client, std::move(done),
+                           [this](resp::Value*) { access_.forget(); });
+  }
+  runBlocking([this, client, done = std::move(done)]() mutable {
+    Status loaded = applyAclFile(client);
+    done(loaded.ok() ? std::string(kOk) : errorReply(client, loaded.message()));
   });
 }
 

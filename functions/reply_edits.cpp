@@ -171,8 +171,10 @@ bool ReplyEdits::isHidden(std::string_view key) const {
 bool ReplyEdits::plan(std::span<const std::string_view> argv, const backend::ConnectionState& state,
                       ReplyEdit* edit) const {
   if (equalsLower(argv[0], "command")) return planCommand(argv, state.protocol, edit);
-  if (state.db != 0 || hidden_keys_.empty()) return false;
-  return planKeys(argv, state.protocol, edit);
+  // Whatever database the command runs in (a SELECT before it may not be answered yet): the
+  // extra EXISTS runs there too, and finds the store only in db 0.
+  if (hidden_keys_.empty()) return false;
+  return planKeys(argv, state, edit);
 }
 
 bool ReplyEdits::planCommand(std::span<const std::string_view> argv, resp::Protocol protocol,
@@ -264,8 +266,9 @@ bool ReplyEdits::planCommand(std::span<const std::string_view> argv, resp::Proto
   return false;
 }
 
-bool ReplyEdits::planKeys(std::span<const std::string_view> argv, resp::Protocol protocol,
-                          ReplyEdit* edit) const {
+bool ReplyEdits::planKeys(std::span<const std::string_view> argv,
+                          const backend::ConnectionState& state, ReplyEdit* edit) const {
+  const resp::Protocol protocol = state.protocol;
   auto exists = [this] {
     std::vector<std::string> command = {"EXISTS"};
     command.insert(command.end(), hidden_keys_.begin(), hidden_keys_.end());
@@ -337,7 +340,8 @@ bool ReplyEdits::planKeys(std::span<const std::string_view> argv, resp::Protocol
     };
     return true;
   }
-  if (equalsLower(argv[0], "info") && infoShowsKeyspace(argv)) {
+  // The db0 line, counted from db 0 only (EXISTS runs in the client's database).
+  if (equalsLower(argv[0], "info") && state.db == 0 && infoShowsKeyspace(argv)) {
     edit->extra.push_back(exists());
     edit->merge = [protocol, hiddenCount](const std::vector<Value>& replies) {
       Value reply = replies[0];

@@ -39,7 +39,8 @@ class ReplyEditor {
 
 class ReplyEdits : public ReplyEditor {
  public:
-  // `hidden_keys`: tfproxy's own keys, all in database 0.
+  // `hidden_keys`: tfproxy's own keys (in database 0; the names are left out in every
+  // database).
   explicit ReplyEdits(std::vector<std::string> hidden_keys);
   bool plan(std::span<const std::string_view> argv, const backend::ConnectionState& state,
             ReplyEdit* edit) const override;
@@ -49,7 +50,7 @@ class ReplyEdits : public ReplyEditor {
  private:
   bool planCommand(std::span<const std::string_view> argv, resp::Protocol protocol,
                    ReplyEdit* edit) const;
-  bool planKeys(std::span<const std::string_view> argv, resp::Protocol protocol,
+  bool planKeys(std::span<const std::string_view> argv, const backend::ConnectionState& state,
                 ReplyEdit* edit) const;
   bool isHidden(std::string_view key) const;
   std::vector<std::string> hidden_keys_;

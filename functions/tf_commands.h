@@ -80,6 +80,8 @@ class TfCommands : public InterceptHandler {
   void configSetCommand(const Args& argv, const ClientContext& client, Done done);
   void configGet(const std::vector<std::string>& patterns, bool forward,
                  const ClientContext& client, Done done);
+  void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
+                 const ClientContext& client, Done done);
   // ACL, where rules name tfproxy's commands (acl_commands.cpp, acl_rules.h).
   void aclSetuser(const Args& argv, const ClientContext& client, Done done);
   void aclGetuser(const Args& argv, const ClientContext& client, Done done);
@@ -87,13 +89,15 @@ class TfCommands : public InterceptHandler {
   void aclDeluser(const Args& argv, const ClientContext& client, Done done);
   void aclDryrun(const Args& argv, const ClientContext& client, Done done);
   void aclLoad(const Args& argv, const ClientContext& client, Done done);
+  // Runs `argv` on the backend as the client; `after` edits a successful reply (or acts on it)
+  // before the client gets it.
+  void forwardAsClient(const Args& argv, const ClientContext& client, Done done,
+                       std::function<void(resp::Value*)> after);
   // Each `user` line of the ACL file, as ACL SETUSER <name> reset <rules> run as `client`.
   Status applyAclFile(const ClientContext& client);
   // ACL SETUSER's work once the rules are split: Redis' part as `client`, then ours.
   Status setUser(const std::string& user, const AclRules::Split& split, const ClientContext& client,
                  std::optional<resp::Value>* reply);
-  void configSet(const std::vector<std::pair<std::string, std::string>>& pairs,
-                 const ClientContext& client, Done done);
 
   // Runs backend round trips (the forwarded part of CONFIG) off the I/O threads; on the helper
   // thread itself (inside a transaction) at once.

@@ -109,6 +109,29 @@ TEST_F(ParityFixture, ClientReplyCoversInterceptedCommands) {
   EXPECT_EQ(resp::toDebugString(c.read()), "OK");
   EXPECT_EQ(c.run({"TFCALL", "parity.echo", "0", "on"}), "\"on\"");
   EXPECT_EQ(c.run({"GET", "parity:k"}), "\"1\"");
+  // SKIP drops exactly the reply of each kind of command tfproxy runs, errors included.
+  const std::vector<std::vector<std::string>> ours = {
+      {"TFCALL", "parity.echo", "0", "x"},
+      {"TFCALLASYNC", "parity.echo", "0", "x"},
+      {"TFUNCTION", "LIST"},
+      {"TFUNCTION", "DELETE", "nosuch"},
+      {"TFUNCTION", "DEBUG", "help"},
+      {"TCONFIG_GET", "error-verbosity"},
+      {"TCONFIG_SET", "error-verbosity", "1"},
+      {"CONFIG", "GET", "redisgears_2.*"},
+      {"CONFIG", "SET", "redisgears_2.error-verbosity", "1"},
+      {"ACL", "GETUSER", "default"},
+      {"ACL", "LIST"},
+      {"ACL", "DRYRUN", "default", "TFCALL", "parity.echo", "0"},
+      {"_rg_internals.function", "x"},
+      {"TFCALL"},
+  };
+  for (const auto& command : ours) {
+    c.sendCommand({"CLIENT", "REPLY", "SKIP"});
+    c.sendCommand(command);
+    c.sendCommand({"PING"});
+    EXPECT_EQ(resp::toDebugString(c.read()), "PONG") << command[0];
+  }
   // The transaction ran while replies were off.
   EXPECT_EQ(c.run({"TFUNCTION", "LIST", "LIBRARY", "none"}), "[]");
   c.sendCommand({"CLIENT", "REPLY", "SKIP"});
