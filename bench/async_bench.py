@@ -1,11 +1,10 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """Async benchmark: GET latency through tfproxy while the seed's scan coroutine runs.
 
 The seed document's background counter (a TFCALLASYNC coroutine that SCANs the key space in
 block() steps) runs back to back over 100k hashes, while redis-benchmark -c 50 GETs through the
-same tfproxy;
-the same load with nothing running is the baseline.Rounds alternate between the two;
-the table shows median p50/p99 and the busy/idle ratio.
+same tfproxy; the same load with nothing running is the baseline. Rounds alternate between the
+two; the table shows median p50/p99 and the busy/idle ratio.
 
     bench/async_bench.py [--rounds 5] [--requests 200000] [--keys 100000]
 """
@@ -18,7 +17,7 @@ import time
 
 from benchlib import Processes, arguments, cli, redis_benchmark
 
-#The seed's coroutine, as the user wrote it.
+# The seed's coroutine, as the user wrote it.
 JS = """#!js api_version=1.0 name=lib
 
 redis.registerAsyncFunction('test', async function(async_client, expected_name){

@@ -1,13 +1,9 @@
-#!/ usr / bin / env python3
-""
-        "Forwarding benchmark: Redis direct vs tfproxy vs twemproxy (nutcracker), same Redis.
+#!/usr/bin/env python3
+"""Forwarding benchmark: Redis direct vs tfproxy vs twemproxy (nutcracker), same Redis.
 
-        Runs redis -
-        benchmark - c 50 SET / GET at - P 1 and
-    -P 16 against each target,
-    alternating targets round by round so that machine noise hits all of them alike,
-    and prints the median requests / s with ratios;
-then the p50 latency one client sees at -c 1, and what each proxy adds to it.
+Runs redis-benchmark -c 50 SET/GET at -P 1 and -P 16 against each target, alternating targets
+round by round so that machine noise hits all of them alike, and prints the median requests/s
+with ratios; then the p50 latency one client sees at -c 1, and what each proxy adds to it.
 
     bench/forward_bench.py [--rounds 5] [--requests 200000] [--threads 1] [--compare BIN]
 
@@ -28,9 +24,8 @@ from benchlib import Processes, arguments, free_port, redis_benchmark
 def bench(port, pipeline, requests, clients=50, tests="set,get"):
     rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-P", str(pipeline),
                                   "-t", tests, "-r", "100000", "-d", "16"])
-    return {
-test: (float(row["rps"]), float(row["p50_latency_ms"])) for test, row in rows.items()
-}
+    return {test: (float(row["rps"]), float(row["p50_latency_ms"])) for test, row in rows.items()}
+
 
 def main():
     ap = arguments(requests=200000)

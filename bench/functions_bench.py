@@ -1,14 +1,10 @@
-#!/ usr / bin / env python3
-""
-    "Functions benchmark: TFCALL through tfproxy vs the same logic as a Redis Function in Lua
-    (FCALL)on the same Redis,
-    side by side in one run.
+#!/usr/bin/env python3
+"""Functions benchmark: TFCALL through tfproxy vs the same logic as a Redis Function in Lua
+(FCALL) on the same Redis, side by side in one run.
 
-    Three functions : one returning a constant,
-    one doing one GET,
-    one doing GET + SET + INCR.Each is driven by redis - benchmark - c 50 against Redis(FCALL) and
-        two tfproxy instances in front of it-- one reaching Redis over loopback TCP,
-    one over a Unix socket-- alternating target by target;
+Three functions: one returning a constant, one doing one GET, one doing GET+SET+INCR. Each is
+driven by redis-benchmark -c 50 against Redis (FCALL) and two tfproxy instances in front of it --
+one reaching Redis over loopback TCP, one over a Unix socket -- alternating target by target;
 the table shows median requests/s and TFCALL/FCALL.
 
     bench/functions_bench.py [--rounds 5] [--requests 100000]
@@ -20,14 +16,12 @@ from benchlib import Processes, arguments, cli, redis_benchmark
 
 JS = """#!js api_version=1.0 name=bench
 redis.registerFunction('constant', function(client){ return 1; });
-redis.registerFunction(
-    'get', function(client, key) { return client.call('get', key); });
-redis.registerFunction(
-    'rw', function(client, key) {
-      client.call('get', key);
-      client.call('set', key, '1');
-      return client.call('incr', key);
-    });"""
+redis.registerFunction('get', function(client, key){ return client.call('get', key); });
+redis.registerFunction('rw', function(client, key){
+  client.call('get', key);
+  client.call('set', key, '1');
+  return client.call('incr', key);
+});"""
 
 LUA = """#!lua name=bench
 redis.register_function('constant', function(keys, args) return 1 end)

@@ -1,4 +1,4 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """Hundreds of libraries: tfproxy's resident memory idle and per small library, the time to
 load them through a client, and the time a restarted tfproxy takes to restore them all from the
 backend before it listens. The baseline is the same tfproxy with no library, in the same run.

@@ -1,17 +1,10 @@
-#!/ usr / bin / env python3
-""
-    "Soak: many calls of every function shape through one tfproxy, printing its memory, the
-    library's V8 heap and its open descriptors after every step, so growth shows as a trend.
+#!/usr/bin/env python3
+"""Soak: many calls of every function shape through one tfproxy, printing its memory, the
+library's V8 heap and its open descriptors after every step, so growth shows as a trend.
 
-    Shapes : a sync
-             function(objects returned),
-             a plain coroutine,
-             a coroutine with block(),
-             executeAsync,
-             and callAsync inside block();
-then every allocation pattern that once ended the process, repeated,
-    with the isolate checked after each;
-then clients that leave in every state.
+Shapes: a sync function (objects returned), a plain coroutine, a coroutine with block(),
+executeAsync, and callAsync inside block(); then every allocation pattern that once ended the
+process, repeated, with the isolate checked after each; then clients that leave in every state.
 
     bench/soak.py [--calls 1000000] [--step 100000] [--bombs 100]
 
@@ -27,56 +20,23 @@ from benchlib import Processes, arguments, cli
 
 SHAPES_JS = """#!js api_version=1.0 name=shapes
 redis.registerFunction('sync', function(c){ return [c.call('ping'), {a: 1}]; });
-redis.registerAsyncFunction(
-    'coroutine', async function(c) { return 1; });
-redis.registerAsyncFunction(
-    'block', async function(c) { return c.block(function(bc) { return bc.call('ping'); }); });
-redis.registerFunction(
-    'executeAsync', function(c) { return c.executeAsync(async function(ac) { return 1; }); });
-redis.registerAsyncFunction(
-    'callAsync',
-    async function(c) { return await c.block(function(bc) { return bc.callAsync('ping'); }); });
-""
-    "
+redis.registerAsyncFunction('coroutine', async function(c){ return 1; });
+redis.registerAsyncFunction('block', async function(c){ return c.block(function(bc){ return bc.call('ping'); }); });
+redis.registerFunction('executeAsync', function(c){ return c.executeAsync(async function(ac){ return 1; }); });
+redis.registerAsyncFunction('callAsync', async function(c){ return await c.block(function(bc){ return bc.callAsync('ping'); }); });
+"""
 
-    BOMBS_JS =
-        ""
-        "#!js api_version=1.0 name=bombs
-        redis.registerFunction(
-            'chunks', function(c) {
-              var x = [];
-              for (;;) x.push(new Array(3e6));
-            });
-redis.registerFunction(
-    'big_chunks', function(c) {
-      var x = [];
-      for (;;) x.push(new Array(1e7));
-    });
-redis.registerFunction(
-    'fill', function(c) { return new Array(30000000).fill(1.5).length; });
-redis.registerFunction(
-    'sized', function(c, n) { return new Array(parseInt(n)).length; });
-redis.registerAsyncFunction(
-    'async_chunks', async function(c) {
-      var x = [];
-      for (;;) x.push(new Array(1e7));
-    });
-redis.registerAsyncFunction(
-    'async_map', async function(c) {
-      var m = {};
-      for (var i = 0;; i++) m['k' + i] = i;
-    });
-redis.registerFunction(
-    'block_chunks', function(c) {
-      return c.executeAsync(async function(ac) {
-        return ac.block(function(bc) {
-          var x = [];
-          for (;;) x.push(new Array(1e7));
-        });
-      });
-    });
-redis.registerFunction(
-    'ok', function(c) { return c.call('ping'); });
+BOMBS_JS = """#!js api_version=1.0 name=bombs
+redis.registerFunction('chunks', function(c){ var x = []; for (;;) x.push(new Array(3e6)); });
+redis.registerFunction('big_chunks', function(c){ var x = []; for (;;) x.push(new Array(1e7)); });
+redis.registerFunction('fill', function(c){ return new Array(30000000).fill(1.5).length; });
+redis.registerFunction('sized', function(c, n){ return new Array(parseInt(n)).length; });
+redis.registerAsyncFunction('async_chunks', async function(c){ var x = []; for (;;) x.push(new Array(1e7)); });
+redis.registerAsyncFunction('async_map', async function(c){ var m = {}; for (var i = 0;; i++) m['k' + i] = i; });
+redis.registerFunction('block_chunks', function(c){
+  return c.executeAsync(async function(ac){ return ac.block(function(bc){ var x = []; for (;;) x.push(new Array(1e7)); }); });
+});
+redis.registerFunction('ok', function(c){ return c.call('ping'); });
 """
 
 BOMBS = [["TFCALL", "bombs.chunks", "0"], ["TFCALL", "bombs.big_chunks", "0"],
