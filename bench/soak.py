@@ -4,9 +4,11 @@ library's V8 heap and its open descriptors after every step, so growth shows as 
 
 Shapes: a sync function (objects returned), a plain coroutine, a coroutine with block(),
 executeAsync, and callAsync inside block(); then every allocation pattern that once ended the
-process, repeated, with the isolate checked after each; then clients that leave in every state.
+process, repeated, with the isolate checked after each; then clients that leave in every state;
+then the replies tfproxy edits (DBSIZE, SCAN, COMMAND INFO, ACL GETUSER) and a library replaced
+thousands of times.
 
-    bench/soak.py [--calls 1000000] [--step 100000] [--bombs 100]
+    bench/soak.py [--calls 1000000] [--step 100000] [--bombs 100] [--replaces 5000]
 
 The suite's bounded versions are tests/integration/hardening_test.cpp and robustness_test.cpp.
 """
@@ -97,6 +99,7 @@ def main():
     ap.add_argument("--calls", type=int, default=1000000)
     ap.add_argument("--step", type=int, default=100000)
     ap.add_argument("--bombs", type=int, default=100)
+    ap.add_argument("--replaces", type=int, default=5000)
     args = ap.parse_args()
     with Processes() as procs:
         redis = procs.redis()
@@ -128,6 +131,24 @@ def main():
             leave_in_every_state(port, 2000)
             time.sleep(0.5)
             report("clients left %d" % ((i + 1) * 6000), port, pid, "shapes")
+        # Replies tfproxy edits, and ACL rules it keeps, under load.
+        cli(port, "ACL", "SETUSER", "soak", "on", ">pw", "~*", "+@all", "-tfcallasync")
+        for command in (["DBSIZE"], ["SCAN", "0", "COUNT", "100"], ["COMMAND", "INFO", "TFCALL"],
+                        ["ACL", "GETUSER", "soak"]):
+            done = 0
+            while done < args.calls:
+                n = min(args.step, args.calls - done)
+                subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "20",
+                                "-q"] + command, check=True, stdout=subprocess.DEVNULL)
+                done += n
+            report("%s %d" % (" ".join(command[:2]), done), port, pid, "shapes")
+        # Libraries replaced over and over: each old isolate goes once nothing holds it.
+        for i in range(args.replaces):
+            cli(port, "TFUNCTION", "LOAD", "REPLACE", SHAPES_JS)
+            if (i + 1) % (args.replaces // 5 or 1) == 0:
+                stats = cli(port, "TFUNCTION", "DEBUG", "js", "isolates_aggregated_stats")
+                report("replaced %d (%s)" % (i + 1, " ".join(stats.split()[:4])), port, pid,
+                       "shapes")
 
 
 if __name__ == "__main__":

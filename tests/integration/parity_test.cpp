@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "resp/encoder.h"
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
 #include "tests/support/probes.h"
@@ -60,7 +61,8 @@ class ParityFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     redis_ = std::make_unique<RedisServer>();
-    proxy_ = std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis_->address()});
+    proxy_ = std::make_unique<Proxy>(
+        std::vector<std::string>{"--backend", redis_->address(), "enable-debug-command", "yes"});
     Client c(proxy_->port());
     ASSERT_EQ(c.run({"TFUNCTION", "LOAD", "REPLACE", R"(#!js api_version=1.0 name=parity
 redis.registerFunction('echo', function(c, x){ return x; });
@@ -489,6 +491,51 @@ TEST(ParityTest, AclFile) {
   EXPECT_EQ(admin.run({"ACL", "LOAD"}),
             "(error) ERR " + path + ":2: line should start with user keyword");
   EXPECT_EQ(dave.run({"TFCALL", "lib.f", "0"}), "1");
+}
+
+// Bounded soak (bench/soak.py runs the long one): edited replies and ACL rules under load, and
+// a library replaced many times, leave memory, isolates and descriptors where they were.
+TEST_F(ParityFixture, EditedRepliesAndReplacementsDoNotAccumulate) {
+  Client c(proxy_->port());
+  ASSERT_EQ(c.run({"ACL", "SETUSER", "soak", "on", ">pw", "~*", "+@all", "-tfcallasync"}), "OK");
+  auto load = [&](int rounds) {
+    std::string batch;
+    const std::vector<std::vector<std::string>> commands = {{"DBSIZE"},
+                                                            {"SCAN", "0"},
+                                                            {"COMMAND", "INFO", "TFCALL"},
+                                                            {"ACL", "GETUSER", "soak"},
+                                                            {"KEYS", "nothing*"}};
+    for (int i = 0; i < rounds; ++i) {
+      for (const auto& command : commands) {
+        std::vector<std::string_view> args(command.begin(), command.end());
+        resp::encodeCommand(args, &batch);
+      }
+      if (i % 100 == 99) {
+        c.send(batch);
+        batch.clear();
+        for (int r = 0; r < 100 * static_cast<int>(commands.size()); ++r) {
+          ASSERT_FALSE(c.read().isError());
+        }
+      }
+    }
+    for (int i = 0; i < rounds / 10; ++i) {
+      ASSERT_EQ(c.run({"TFUNCTION", "LOAD", "REPLACE", R"(#!js api_version=1.0 name=parity
+redis.registerFunction('echo', function(c, x){ return x; });)"}),
+                "OK");
+    }
+  };
+  load(1000);  // warm up: allocator pools, caches
+  const int64_t rss_before = rssKb(proxy_->pid());
+  const int fds_before = openFds(proxy_->pid());
+  load(4000);
+  EXPECT_LT(rssKb(proxy_->pid()) - rss_before, 8 * 1024);
+  EXPECT_LE(openFds(proxy_->pid()), fds_before + 2);
+  EXPECT_EQ(eventuallyEquals(
+                [&] {
+                  return c.run({"TFUNCTION", "DEBUG", "js", "isolates_strong_count"});
+                },
+                "1"),
+            "1");
 }
 
 }  // namespace
