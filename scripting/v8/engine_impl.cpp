@@ -197,7 +197,6 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
           ".");
     }
     library->finishRegistering();
-    library->collectAfterLoad();
   }
   if (library->functions().empty()) return Status::failure(errors::kNoRegistrations);
   if (persist) {

@@ -42,8 +42,8 @@ class EngineImpl : public Engine {
   v8::ArrayBuffer::Allocator* allocator() { return allocator_.get(); }
   const backend::CommandTable& commands() const { return backend::CommandTable::builtin(); }
   bool avoidGlobalAllowList() const { return avoid_global_allow_list_; }
-  // The heap an initialized library holds before its code runs, collected (alike for every
-  // library: measured by the first one); 0 until then. Admin thread.
+  // The heap an initialized library holds before its code runs (alike for every library:
+  // measured by the first one); 0 until then. Admin thread.
   size_t isolateBaseline() const { return isolate_baseline_; }
   void setIsolateBaseline(size_t bytes) { isolate_baseline_ = bytes; }
   bool allowUnsafeCommands() const { return allow_unsafe_commands_; }

@@ -166,7 +166,6 @@ bool Library::initialize(std::string* error) {
   v8::Context::Scope context_scope(context);
   installGlobals(context);
   if (engine_.isolateBaseline() == 0) {
-    isolate_->LowMemoryNotification();
     updateHeapStatistics(/*force=*/true);
     engine_.setIsolateBaseline(used_heap_);
   }
@@ -204,11 +203,6 @@ const Function* Library::findFunction(const std::string& name) const {
     if (f->name == name) return f.get();
   }
   return nullptr;
-}
-
-void Library::collectAfterLoad() {
-  isolate_->LowMemoryNotification();
-  updateHeapStatistics(/*force=*/true);
 }
 
 void Library::updateHeapStatistics(bool force) {

@@ -98,16 +98,13 @@ class Library : public std::enable_shared_from_this<Library> {
   // Heap figures as of the end of the last run (read without the isolate lock).
   size_t totalHeap() const { return total_heap_.load(std::memory_order_relaxed); }
   size_t usedHeap() const { return used_heap_.load(std::memory_order_relaxed); }
-  // What counts against v8-maxmemory (spec §6.10): the heap in use above what the library's
-  // isolate held, collected, before its code ran -- the empty context and the API objects,
-  // alike for every library and never freed while it lives.
+  // What counts against v8-maxmemory (spec §6.10): the heap in use above what a library's
+  // isolate holds before its code runs -- the empty context, the API objects and the garbage of
+  // making them, alike for every library.
   size_t countedHeap() const {
     const size_t used = usedHeap();
     return used > baseline_heap_ ? used - baseline_heap_ : 0;
   }
-  // Collects the garbage of loading (compiling, registering) so that an idle library is counted
-  // by what it keeps. Isolate lock held.
-  void collectAfterLoad();
   size_t heapLimit() const { return heap_limit_.load(std::memory_order_relaxed); }
   // Refreshes the heap figures (at most every 10 ms unless forced). Isolate lock held.
   void updateHeapStatistics(bool force = false);
