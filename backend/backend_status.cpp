@@ -32,14 +32,20 @@ BackendStatus::~BackendStatus() { stop(); }
 void BackendStatus::start() {
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
+    auto next_poll = std::chrono::steady_clock::now();
     while (!stopping_) {
+      // A wake-up for the auth probe alone sends no INFO.
+      const bool poll_due = poll_now_ || std::chrono::steady_clock::now() >= next_poll;
       poll_now_ = false;
       lock.unlock();
       if (auth_probe_wanted_.exchange(false)) probeAuth();
-      poll();
+      if (poll_due) {
+        poll();
+        next_poll = std::chrono::steady_clock::now() + interval_;
+      }
       lock.lock();
-      wake_.wait_for(lock, interval_,
-                     [this] { return stopping_ || poll_now_ || auth_probe_wanted_.load(); });
+      wake_.wait_until(lock, next_poll,
+                       [this] { return stopping_ || poll_now_ || auth_probe_wanted_.load(); });
     }
   });
 }
