@@ -46,7 +46,6 @@ CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
   set("client", CommandKind::kClient);
   set("flushall", CommandKind::kFlush);
   set("flushdb", CommandKind::kFlush);
-  set("acl", CommandKind::kAcl);
   for (std::string_view name : {"config", "replicaof", "slaveof", "failover"}) {
     entry(name).changes_status = true;
   }
@@ -54,7 +53,7 @@ CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
   // Plain, stateless commands can share a connection; everything else pins.
   for (auto& [name, e] : entries_) {
     e.pins = (e.kind != CommandKind::kPlain && e.kind != CommandKind::kXread &&
-              e.kind != CommandKind::kFlush && e.kind != CommandKind::kAcl) ||
+              e.kind != CommandKind::kFlush) ||
              connectionEffect(name) != ConnectionEffect::kNone;
   }
 }

@@ -33,7 +33,6 @@ enum class CommandKind : uint8_t {
   kIntercepted,  // owned by the proxy (Triggers and Functions commands)
   kConditional,  // intercepted only when a predicate on its arguments says so (CONFIG)
   kFlush,        // FLUSHALL / FLUSHDB: the library store is told after they succeed
-  kAcl,          // ACL: SETUSER / DELUSER / LOAD make the proxy forget cached ACL answers
 };
 
 // Which subscription set a (un)subscribe command works on.

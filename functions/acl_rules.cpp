@@ -31,6 +31,12 @@ bool namesOurCommand(std::string_view name, bool* known) {
   return true;
 }
 
+std::string joined(const std::vector<std::string>& rules) {
+  std::string text;
+  for (const std::string& r : rules) text += (text.empty() ? "" : " ") + r;
+  return text;
+}
+
 std::vector<std::string> words(const std::string& text) {
   std::vector<std::string> out;
   size_t pos = 0;
@@ -94,19 +100,15 @@ void AclRules::replaceAll(const Stored& stored) {
 AclRules::Stored AclRules::all() const {
   Stored out;
   std::lock_guard lock(mutex_);
-  for (const auto& [user, rules] : rules_) {
-    std::string text;
-    for (const std::string& r : rules) text += (text.empty() ? "" : " ") + r;
-    out[user] = std::move(text);
-  }
+  for (const auto& [user, rules] : rules_) out[user] = joined(rules);
   return out;
 }
 
 std::optional<std::string> AclRules::stored(const std::string& user) const {
-  Stored everything = all();
-  auto it = everything.find(user);
-  if (it == everything.end()) return std::nullopt;
-  return it->second;
+  std::lock_guard lock(mutex_);
+  auto it = rules_.find(user);
+  if (it == rules_.end()) return std::nullopt;
+  return joined(it->second);
 }
 
 std::optional<bool> AclRules::allows(const std::string& user, std::string_view command) const {

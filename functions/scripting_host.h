@@ -32,7 +32,7 @@ class ScriptingHost : public scripting::Host {
         [this, done = std::move(done)](std::optional<resp::Value> reply, const std::string& error) {
           // A reply that shows the backend changed role updates the state first, so the
           // code it wakes up sees the new role in its next block().
-          if (reply && reply->isError() && roleChanged(reply->str)) status_.refresh();
+          if (reply && reply->isError() && roleChanged(reply->str)) status_.confirm();
           done(std::move(reply), error);
         });
   }
@@ -40,7 +40,7 @@ class ScriptingHost : public scripting::Host {
     return functions::deniedToScripts(lower_name);
   }
   void commandFailed(const std::string& error) override {
-    if (roleChanged(error)) status_.refresh();
+    if (roleChanged(error)) status_.confirm();
   }
 
  private:

@@ -52,8 +52,6 @@ class TfCommands : public InterceptHandler {
   void run(const std::vector<std::string>& argv, const ClientContext& client,
            std::function<void(std::string reply)> done) override;
 
-  // An ACL change went through the proxy (any thread).
-  void aclChanged() { access_.forget(); }
   // Applies the ACL file's users as `identity` (start-up); blocks. Fails with the reason.
   Status loadAclFile(const backend::Identity& identity);
 

@@ -187,7 +187,6 @@ int main(int argc, char** argv) {
                          .editor = &edits,
                          .async_commands = &async_commands,
                          .on_flush = [&store] { store.notifyFlush(); },
-                         .on_acl_change = [&commands] { commands.aclChanged(); },
                          .on_status_change = [&status] { status.refreshSoon(); }});
 
   // Stored libraries are served from the first client on; if the backend cannot be read yet,

@@ -13,6 +13,13 @@ namespace {
 
 using backend::equalsLower;
 
+// The parsed command's arguments (views into the input).
+std::vector<std::string_view> arguments(const resp::RequestParser& cmd) {
+  std::vector<std::string_view> argv;
+  for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
+  return argv;
+}
+
 // XREAD/XREADGROUP block only when they carry a BLOCK option before STREAMS.
 bool hasBlockOption(const resp::RequestParser& cmd) {
   size_t i = equalsLower(cmd.arg(0), "xreadgroup") ? 4 : 1;
@@ -82,8 +89,7 @@ void Pipeline::abandon() {
   target_ = kNone;
 }
 
-// HELLO, AUTH and SELECT: the connection state their success changes; ACL changes, which the
-// proxy's cached ACL answers depend on.
+// HELLO, AUTH and SELECT: the connection state their success changes.
 bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParser& cmd,
                              Slot* slot) {
   switch (entry.kind) {
@@ -99,14 +105,6 @@ bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParse
           backend::StateChange::read(kind, cmd.argc(), [&cmd](size_t i) { return cmd.arg(i); });
       return true;
     }
-    case CommandKind::kAcl:
-      if (cmd.argc() < 2 ||
-          !(equalsLower(cmd.arg(1), "setuser") || equalsLower(cmd.arg(1), "deluser") ||
-            equalsLower(cmd.arg(1), "load"))) {
-        return false;
-      }
-      slot->observe = Observe::kAclChange;
-      return true;
     default:
       return false;
   }
@@ -209,10 +207,8 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
 bool Pipeline::planEdit(const resp::RequestParser& cmd, const ScanState& scan, Slot* slot,
                         std::string* local_reply, std::string* extra) const {
   if (editor_ == nullptr || scan.multi || scan.mode != ReplyMode::kOn) return false;
-  std::vector<std::string_view> argv;
-  for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
   functions::ReplyEdit edit;
-  if (!editor_->plan(argv, state_, &edit)) return false;
+  if (!editor_->plan(arguments(cmd), state_, &edit)) return false;
   if (!edit.local_reply.empty()) {
     *local_reply = std::move(edit.local_reply);
     return true;
@@ -226,17 +222,19 @@ bool Pipeline::planEdit(const resp::RequestParser& cmd, const ScanState& scan, S
   slot->observe = Observe::kEdit;
   slot->expected = static_cast<uint32_t>(1 + edit.extra.size());
   slot->weight = slot->expected;
-  slot->merge = std::move(edit.merge);
+  slot->edit = std::make_unique<Slot::Edit>();
+  slot->edit->merge = std::move(edit.merge);
   return true;
 }
 
 void Pipeline::finishEdit(Slot& slot, std::string* to_client) {
-  std::vector<resp::Value> replies(slot.frames.size());
-  for (size_t i = 0; i < slot.frames.size(); ++i) {
-    if (!resp::decodeValue(slot.frames[i], &replies[i])) replies[i] = resp::Value::null();
+  const Slot::Edit& edit = *slot.edit;
+  std::vector<resp::Value> replies(edit.frames.size());
+  for (size_t i = 0; i < edit.frames.size(); ++i) {
+    if (!resp::decodeValue(edit.frames[i], &replies[i])) replies[i] = resp::Value::null();
   }
-  slot.frames.clear();
-  appendForClient(target_, slot.merge(replies), to_client);
+  appendForClient(target_, edit.merge(replies), to_client);
+  slot.edit.reset();
 }
 
 void Pipeline::addToBatch(Slot&& slot) {
@@ -353,9 +351,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
     }
     bool intercept = entry.kind == CommandKind::kIntercepted;
     if (entry.kind == CommandKind::kConditional) {
-      std::vector<std::string_view> argv;
-      for (size_t i = 0; i < parser_.argc(); ++i) argv.push_back(parser_.arg(i));
-      intercept = index_.conditionHolds(argv);
+      intercept = index_.conditionHolds(arguments(parser_));
     }
     // From the first intercepted command inside MULTI the proxy runs the transaction itself.
     if (intercept && scan.multi && !transaction_.active && !unavailable()) {
@@ -619,7 +615,7 @@ void Pipeline::handleFrame(std::string_view frame, std::string* to_client) {
   bool done;
   if (slot.observe == Observe::kEdit) {
     // The replies are held until the last is in; the client gets what merge makes of them.
-    slot.frames.emplace_back(frame);
+    slot.edit->frames.emplace_back(frame);
     done = --slot.expected == 0;
     if (done) finishEdit(slot, to_client);
   } else if (slot.observe == Observe::kNone) {
@@ -686,9 +682,6 @@ bool Pipeline::observe(Slot& slot, std::string_view frame) {
       return true;
     case Observe::kFlush:
       if (!error) ++flushes_;
-      return true;
-    case Observe::kAclChange:
-      if (!error) ++acl_changes_;
       return true;
     case Observe::kStatusChange:
       if (!error) ++status_changes_;

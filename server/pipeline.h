@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -147,8 +148,6 @@ class Pipeline {
   bool monitoring() const { return monitor_; }
   // Successful FLUSHALL/FLUSHDB replies seen so far.
   uint64_t flushes() const { return flushes_; }
-  // Successful ACL SETUSER/DELUSER/LOAD replies seen so far.
-  uint64_t aclChanges() const { return acl_changes_; }
   // Replies after which the backend's role or memory state is to be read again: successful
   // CONFIG SET, REPLICAOF, SLAVEOF, FAILOVER, and OOM, READONLY and UNBLOCKED errors.
   uint64_t statusChanges() const { return status_changes_; }
@@ -166,7 +165,6 @@ class Pipeline {
     kUnsubscribe,
     kMonitor,
     kFlush,
-    kAclChange,
     kStatusChange,  // CONFIG SET, REPLICAOF...: the backend's role or memory may have changed
     kQueued,        // a state-changing command inside MULTI: its effect waits for EXEC
     kCapture,       // the reply goes to Slot::capture, not to the client
@@ -190,9 +188,13 @@ class Pipeline {
     Observe effect = Observe::kNone;  // kQueued: what EXEC's success applies
     uint32_t queue_index = 0;         // kQueued: position in the transaction
     bool silent = false;              // a local reply CLIENT REPLY drops
-    // kEdit: the replies so far, and what makes the client's reply of them.
-    std::vector<std::string> frames;
-    std::function<std::string(const std::vector<resp::Value>&)> merge;
+    // kEdit: the replies so far, and what makes the client's reply of them (kept apart: a
+    // slot of plain forwarded commands does not carry them).
+    struct Edit {
+      std::vector<std::string> frames;
+      std::function<std::string(const std::vector<resp::Value>&)> merge;
+    };
+    std::unique_ptr<Edit> edit;
   };
   // A transaction the proxy runs itself: entered at the first intercepted command inside
   // MULTI; commands are queued here until EXEC.
@@ -279,7 +281,6 @@ class Pipeline {
   int64_t shard_channels_ = 0;
   bool monitor_ = false;
   uint64_t flushes_ = 0;
-  uint64_t acl_changes_ = 0;
   uint64_t status_changes_ = 0;
 };
 

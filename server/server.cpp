@@ -30,7 +30,6 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   services_.intercept = parts.intercept;
   services_.editor = parts.editor;
   services_.on_flush = std::move(parts.on_flush);
-  services_.on_acl_change = std::move(parts.on_acl_change);
   services_.on_status_change = std::move(parts.on_status_change);
   services_.limits.parser.max_bulk_len = options.proto_max_bulk_len;
   services_.limits.query_buffer_limit = options.client_query_buffer_limit;

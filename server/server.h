@@ -34,10 +34,8 @@ struct ServerParts {
   functions::InterceptHandler* intercept = nullptr;  // null: nothing intercepted
   const functions::ReplyEditor* editor = nullptr;    // null: no reply is edited
   backend::AsyncCommands* async_commands = nullptr;  // told when the gate opens
-  // Called on a worker thread after a FLUSHALL/FLUSHDB, or an ACL SETUSER/DELUSER/LOAD,
-  // through the proxy succeeded.
+  // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
   std::function<void()> on_flush;
-  std::function<void()> on_acl_change;
   // Called on a worker thread when a reply shows the backend's role or memory may have
   // changed (CONFIG SET, REPLICAOF, FAILOVER, an OOM/READONLY/UNBLOCKED error).
   std::function<void()> on_status_change;

@@ -496,10 +496,6 @@ void Session::noteChanges() {
     flushes_seen_ = pipeline_.flushes();
     if (services_.on_flush) services_.on_flush();
   }
-  if (pipeline_.aclChanges() != acl_changes_seen_) {
-    acl_changes_seen_ = pipeline_.aclChanges();
-    if (services_.on_acl_change) services_.on_acl_change();
-  }
   if (pipeline_.statusChanges() != status_changes_seen_) {
     status_changes_seen_ = pipeline_.statusChanges();
     if (services_.on_status_change) services_.on_status_change();

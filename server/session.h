@@ -38,7 +38,6 @@ struct SessionServices {
   bool multiplex = true;
   // Told (on the worker thread) after a FLUSHALL/FLUSHDB through the proxy succeeded.
   std::function<void()> on_flush;
-  std::function<void()> on_acl_change;
   // Told when a reply shows the backend's role or memory may have changed.
   std::function<void()> on_status_change;
   // Connected clients; each session counts itself out when it goes.
@@ -163,7 +162,6 @@ class Session : public backend::SharedConnection::User,
   uint64_t backend_reads_ = 0;  // reads that brought bytes from this session's own connection
   io::StallClock stall_;
   uint64_t flushes_seen_ = 0;
-  uint64_t acl_changes_seen_ = 0;
   uint64_t status_changes_seen_ = 0;
   std::string peer_;
 };

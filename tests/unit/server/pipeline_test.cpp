@@ -146,22 +146,6 @@ TEST_F(PipelineTest, QueuedStateChangesApplyWhenExecRunsThem) {
   EXPECT_TRUE(pipeline_->idle());
 }
 
-// ACL SETUSER/DELUSER/LOAD that succeed are counted (the access policy forgets its answers);
-// other ACL subcommands and failures are not.
-TEST_F(PipelineTest, CountsAclChanges) {
-  client("ACL SETUSER u on\r\nACL WHOAMI\r\nACL DELUSER nobody\r\nACL SETUSER x bad\r\n");
-  backend("+OK\r\n$7\r\ndefault\r\n:0\r\n-ERR Error in ACL SETUSER modifier 'bad'\r\n");
-  EXPECT_EQ(pipeline_->aclChanges(), 2u);
-  client("MULTI\r\nACL LOAD\r\nEXEC\r\n");
-  backend("+OK\r\n+QUEUED\r\n");
-  EXPECT_EQ(pipeline_->aclChanges(), 2u);  // queued, not run
-  backend("*1\r\n+OK\r\n");
-  EXPECT_EQ(pipeline_->aclChanges(), 3u);
-  EXPECT_EQ(takeClient(),
-            "+OK\r\n$7\r\ndefault\r\n:0\r\n-ERR Error in ACL SETUSER modifier 'bad'\r\n"
-            "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
-}
-
 TEST_F(PipelineTest, Resp2SubscribeConfirmationsAndMessages) {
   client("SUBSCRIBE a b\r\n");
   backend("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
