@@ -65,24 +65,26 @@ def main():
         print("redis-benchmark -c 50, %d rounds, median requests/s (tfproxy --threads %d)"
               % (args.rounds, args.threads))
         print()
-        print("| test | P | Redis direct | tfproxy | twemproxy | tfproxy/direct | tfproxy/twemproxy |")
-        print("|---|---|---|---|---|---|---|")
-        for pipeline in (1, 16):
-            for test in ("SET", "GET"):
-                d = statistics.median(results[("redis", test, pipeline)])
-                t = statistics.median(results[("tfproxy", test, pipeline)])
-                w = statistics.median(results[("twemproxy", test, pipeline)])
-                print("| %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f |"
-                      % (test, pipeline, d, t, w, t / d, t / w))
-        if args.compare:
-            print()
-            print("| test | P | tfproxy | compared build | tfproxy/compared |")
-            print("|---|---|---|---|---|")
+        def table(columns, against):
+            """One row per test: the median of each target, then tfproxy over each of
+            `against`."""
+            print("| test | P | %s | %s |" % (" | ".join(label for _, label in columns),
+                                            " | ".join("tfproxy/" + label for _, label in against)))
+            print("|---|---|" + "---|" * (len(columns) + len(against)))
             for pipeline in (1, 16):
                 for test in ("SET", "GET"):
-                    t = statistics.median(results[("tfproxy", test, pipeline)])
-                    c = statistics.median(results[("compared", test, pipeline)])
-                    print("| %s | %d | %.0f | %.0f | %.2f |" % (test, pipeline, t, c, t / c))
+                    m = {name: statistics.median(results[(name, test, pipeline)])
+                         for name, _ in columns}
+                    print("| %s | %d | %s | %s |" % (
+                        test, pipeline, " | ".join("%.0f" % m[name] for name, _ in columns),
+                        " | ".join("%.2f" % (m["tfproxy"] / m[a]) for a, _ in against)))
+
+        table([("redis", "Redis direct"), ("tfproxy", "tfproxy"), ("twemproxy", "twemproxy")],
+              [("redis", "direct"), ("twemproxy", "twemproxy")])
+        if args.compare:
+            print()
+            table([("tfproxy", "tfproxy"), ("compared", "compared build")],
+                  [("compared", "compared")])
         print()
         d = statistics.median(latency["redis"])
         t = statistics.median(latency["tfproxy"])
