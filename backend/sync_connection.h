@@ -42,6 +42,8 @@ class SyncConnection {
   bool alive();
   const std::string& error() const { return error_; }
   bool broken() const { return fd_ < 0; }
+  // The socket (-1 once broken), for a second thread that only writes on a duplicate of it.
+  int fd() const { return fd_; }
 
  private:
   explicit SyncConnection(int fd, std::chrono::milliseconds timeout);

@@ -72,4 +72,12 @@ inline constexpr char kStoreFailed[] = "ERR tfproxy: could not store the library
 inline constexpr char kRemoveFailed[] =
     "ERR tfproxy: could not remove the library from the backend: ";
 
+// Shown as a key space trigger's last_error in TFUNCTION LIST while it cannot get events.
+inline constexpr char kNoEventsFlags[] =
+    "ERR tfproxy: this trigger receives no events: the backend's notify-keyspace-events lacks "
+    "the flags 'EAm' and refuses CONFIG SET; set them on the backend";
+inline constexpr char kNoEventsConnection[] =
+    "ERR tfproxy: this trigger receives no events: the notification connection to the backend "
+    "is down";
+
 }  // namespace tfproxy::functions::errors

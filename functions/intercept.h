@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/connection_state.h"
@@ -34,6 +35,25 @@ class InterceptHandler {
   // from any thread, exactly once, before or after run() returns.
   virtual void run(const std::vector<std::string>& argv, const ClientContext& client,
                    std::function<void(std::string reply)> done) = 0;
+};
+
+// Writes that may fire a key space trigger run together with it (spec §7.2, design §5): the
+// session hands such a write over instead of sending it, and the triggers send it in their
+// atomic section.
+class WriteTriggers {
+ public:
+  virtual ~WriteTriggers() = default;
+  // True while any key space trigger is registered: one relaxed load, asked per write.
+  virtual bool active() const = 0;
+  // May an event on `key` fire a trigger?
+  virtual bool mayFire(std::string_view key) const = 0;
+  // Sends the write on the client's own connection (from any thread); `on_reply` gets the
+  // reply frame (an error frame if the client went away), on the client's worker thread.
+  using Forward = std::function<void(std::function<void(std::string frame)> on_reply)>;
+  // Runs a write of `keys`: in one atomic section it is sent, its events are collected and the
+  // matching triggers run; then `done` gets the write's reply frame, from any thread.
+  virtual void runWrite(std::vector<std::string> keys, Forward forward,
+                        std::function<void(std::string reply)> done) = 0;
 };
 
 }  // namespace tfproxy::functions

@@ -7,6 +7,7 @@
 #include "backend/gate.h"
 #include "backend/script_connection.h"
 #include "functions/commands.h"
+#include "functions/keyspace_triggers.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::functions {
@@ -14,12 +15,27 @@ namespace tfproxy::functions {
 class ScriptingHost : public scripting::Host {
  public:
   ScriptingHost(backend::Gate& gate, backend::ScriptConnections& connections,
-                backend::BackendStatus& status, backend::AsyncCommands& async_commands)
-      : gate_(gate), connections_(connections), status_(status), async_(async_commands) {}
+                backend::BackendStatus& status, backend::AsyncCommands& async_commands,
+                KeyspaceTriggers& triggers, backend::Identity proxy_identity)
+      : gate_(gate),
+        connections_(connections),
+        status_(status),
+        async_(async_commands),
+        triggers_(triggers),
+        proxy_identity_(std::move(proxy_identity)) {}
 
   // scripting::Host
-  void enterAtomicSection() override { gate_.lockExclusive(); }
-  void leaveAtomicSection() override { gate_.unlockExclusive(); }
+  // A section's own commands fire no key space trigger (spec §6.13).
+  void enterAtomicSection() override {
+    gate_.lockExclusive();
+    quiet_ = triggers_.active();
+    if (quiet_) triggers_.beginQuiet();
+  }
+  void leaveAtomicSection() override {
+    if (quiet_) triggers_.endQuiet();
+    quiet_ = false;
+    gate_.unlockExclusive();
+  }
   backend::ScriptConnections& connections() override { return connections_; }
   bool backendWritable() override { return status_.writablePrimary(); }
   bool backendOutOfMemory() override { return status_.outOfMemory(); }
@@ -42,6 +58,12 @@ class ScriptingHost : public scripting::Host {
   void commandFailed(const std::string& error) override {
     if (roleChanged(error)) status_.confirm();
   }
+  void keyspaceTriggersChanged(std::vector<std::string> prefixes) override {
+    triggers_.setPrefixes(std::move(prefixes));
+  }
+  // tfproxy knows no library user's password: triggers run as tfproxy's own backend user.
+  backend::Identity libraryIdentity(const std::string&) override { return proxy_identity_; }
+  std::optional<std::string> keyspaceEventsProblem() override { return triggers_.problem(); }
 
  private:
   // A reply that shows the role or memory state changed (spec §11.5).
@@ -54,6 +76,9 @@ class ScriptingHost : public scripting::Host {
   backend::ScriptConnections& connections_;
   backend::BackendStatus& status_;
   backend::AsyncCommands& async_;
+  KeyspaceTriggers& triggers_;
+  backend::Identity proxy_identity_;
+  bool quiet_ = false;  // the section holding the gate began quiet (only its holder reads it)
 };
 
 }  // namespace tfproxy::functions

@@ -49,6 +49,32 @@ class Host {
   virtual bool deniedToScripts(std::string_view lower_name) const = 0;
   // A command from JavaScript failed with `error` (lets the host notice a role change).
   virtual void commandFailed(const std::string& error) = 0;
+  // The prefixes of the key space triggers changed (a library with triggers was loaded,
+  // replaced or deleted); `prefixes` holds every registered trigger's. Called on the engine's
+  // admin thread.
+  virtual void keyspaceTriggersChanged(std::vector<std::string> prefixes) = 0;
+  // Who a trigger's commands run as, for a library of `user`.
+  virtual backend::Identity libraryIdentity(const std::string& user) = 0;
+  // Why key space triggers receive no events now (shown as their last error), or nullopt.
+  virtual std::optional<std::string> keyspaceEventsProblem() = 0;
+};
+
+// A key space event (spec §4.9, §7): the database it happened in, the event, the key.
+struct KeyEvent {
+  int64_t db = 0;
+  std::string event;
+  std::string key;
+};
+
+// The libraries whose key space triggers may fire for some keys, locked for one atomic section
+// (Engine::lockTriggers). Destroying it unlocks them.
+class TriggerRun {
+ public:
+  virtual ~TriggerRun() = default;
+  // Runs the triggers that match each event (spec §7.2), event after event, each event's in
+  // registration order: onTriggerFired and a normal callback at once on the calling thread,
+  // inside the caller's atomic section; an async callback as a background job.
+  virtual void fire(const std::vector<KeyEvent>& events) = 0;
 };
 
 // A library as it is stored: enough to load it again.
@@ -107,6 +133,11 @@ class Engine {
   virtual resp::Value list(const ListRequest& request) = 0;
   // TFUNCTION DEBUG <args...> (spec §3.5); `args` starts after DEBUG.
   virtual resp::Value debug(const std::vector<std::string>& args) = 0;
+  // Locks the libraries with a key space trigger that one of `keys` matches, for firing them
+  // in an atomic section the caller enters afterwards: a running function holds its library
+  // while it waits for the gate, so libraries are always locked first. Blocks while one of them
+  // runs JavaScript elsewhere. Events fired through the run must be of these keys.
+  virtual std::unique_ptr<TriggerRun> lockTriggers(const std::vector<std::string>& keys) = 0;
   // Every loaded library, for the store.
   virtual std::vector<LibraryDefinition> definitions() = 0;
   // Stops the script threads; pending work is dropped.

@@ -48,7 +48,21 @@ inline constexpr char kFlagNotString[] =
     "Failed parsing function flags, wrong type of string value";
 inline constexpr char kRegisterOutOfContext[] = "Called 'register_function' out of context";
 inline constexpr char kTriggersUnsupported[] =
-    "is not supported by tfproxy yet: triggers and cluster functions are not implemented";
+    "is not supported by tfproxy yet: stream triggers and cluster functions are not implemented";
+inline constexpr char kKeySpaceTriggerOutOfContext[] =
+    "Called 'registerKeySpaceTrigger' out of context";
+inline constexpr char kKeySpaceTriggerNotFunction[] =
+    "Third argument to 'registerKeySpaceTrigger' must be a function";
+inline constexpr char kOnTriggerFiredNotFunction[] =
+    "'onTriggerFired' argument to 'registerKeySpaceTrigger' must be a function";
+inline constexpr char kKeySpaceTriggerBadPrefix[] =
+    "Second argument to 'registerKeySpaceTrigger' must be a string or ArrayBuffer representing "
+    "the prefix";
+inline constexpr char kKeySpaceTriggerExists[] = "Notification consumer already exists";
+inline std::string badKeySpaceTriggerName(std::string_view name, std::string_view problem) {
+  return "Unallowed key space trigger name '" + std::string(name) + "', " + std::string(problem) +
+         ".";
+}
 
 // Function arguments and registration (thrown into JavaScript as plain strings).
 // "Can not convert value at position <i> into <type>. <reason>." (spec §4.2)

@@ -17,6 +17,7 @@
 #include "backend/script_connection.h"
 #include "config/cli.h"
 #include "functions/commands.h"
+#include "functions/keyspace_triggers.h"
 #include "functions/library_store.h"
 #include "functions/library_sync.h"
 #include "functions/reply_edits.h"
@@ -150,8 +151,16 @@ int main(int argc, char** argv) {
   // The gate has one counter per I/O worker and one after them for callAsync.
   backend::Gate gate(options.threads + 1);
   backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
-  functions::ScriptingHost host(gate, connections, status, async_commands);
+  functions::KeyspaceTriggers triggers({.gate = &gate,
+                                        .status = &status,
+                                        .endpoint = backend_endpoint,
+                                        .identity = proxy_identity,
+                                        .connect_timeout = connect_timeout,
+                                        .library_key = options.library_key});
+  functions::ScriptingHost host(gate, connections, status, async_commands, triggers,
+                                proxy_identity);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
+  triggers.setEngine(engine.get());
   functions::AclRules acl;
   functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
                                 options.library_key, &acl);
@@ -185,6 +194,7 @@ int main(int argc, char** argv) {
                          .index = index,
                          .intercept = &commands,
                          .editor = &edits,
+                         .triggers = &triggers,
                          .async_commands = &async_commands,
                          .on_flush = [&store] { store.notifyFlush(); },
                          .on_status_change = [&status] { status.refreshSoon(); }});
@@ -227,6 +237,7 @@ int main(int argc, char** argv) {
 
   if (restorer.joinable()) restorer.join();
   store.stop();
+  triggers.stop();
   engine->shutdown();
   status.stop();
   link.stop();

@@ -72,8 +72,40 @@ bool isMonitorLine(std::string_view frame) {
 }  // namespace
 
 Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits,
-                   const functions::ReplyEditor* editor)
-    : index_(index), editor_(editor), gate_(gate), limits_(limits), parser_(limits.parser) {}
+                   const functions::ReplyEditor* editor, const functions::WriteTriggers* triggers)
+    : index_(index),
+      editor_(editor),
+      triggers_(triggers),
+      gate_(gate),
+      limits_(limits),
+      parser_(limits.parser) {}
+
+bool Pipeline::firingKeys(const CommandEntry& entry, const resp::RequestParser& cmd,
+                          std::vector<std::string>* keys) const {
+  const backend::CommandInfo* info = entry.info;
+  if (info == nullptr ||
+      !(info->has(backend::kFlag_write) || info->has(backend::kFlag_may_replicate))) {
+    return false;
+  }
+  const int argc = static_cast<int>(cmd.argc());
+  bool fires = false;
+  auto consider = [&](int i) {
+    std::string_view key = cmd.arg(static_cast<size_t>(i));
+    if (!triggers_->mayFire(key)) return;
+    fires = true;
+    keys->emplace_back(key);
+  };
+  if (info->has(backend::kFlag_movablekeys)) {
+    // Keys anywhere (EVAL, ZUNIONSTORE, SORT ... STORE): every argument may be one.
+    for (int i = 1; i < argc; ++i) consider(i);
+    return fires;
+  }
+  if (info->first_key <= 0) return false;
+  const int last = info->last_key < 0 ? argc + info->last_key : info->last_key;
+  const int step = info->key_step > 0 ? info->key_step : 1;
+  for (int i = info->first_key; i <= last && i < argc; i += step) consider(i);
+  return fires;
+}
 
 Pipeline::~Pipeline() { abandon(); }
 
@@ -195,10 +227,12 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
   if (entry.kind == CommandKind::kMulti) {
     scan->multi = true;
     scan->queued = 0;
+    scan->firing_keys.clear();
   }
   if (entry.kind == CommandKind::kExec || entry.kind == CommandKind::kDiscard ||
       entry.kind == CommandKind::kReset) {
     scan->multi = false;
+    scan->firing_keys.clear();
   }
   slot->weight = slot->counted ? (slot->observe == Observe::kNone ? slot->expected : 1) : 0;
   return true;
@@ -412,6 +446,32 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       flush(to_client);
       return {Stop::kPin, pos};
     }
+    // A write whose key may fire a key space trigger runs with the trigger, sent by the proxy
+    // in an atomic section; inside MULTI the EXEC does, for all of its writes.
+    if (triggers_ != nullptr && triggers_->active()) {
+      const bool exec = entry.kind == CommandKind::kExec && scan.multi;
+      std::vector<std::string> keys;
+      if (scan.multi && !exec) {
+        firingKeys(entry, parser_, &scan.firing_keys);
+      } else if (exec ? !scan.firing_keys.empty() : firingKeys(entry, parser_, &keys)) {
+        if (exec) {
+          keys = std::move(scan.firing_keys);
+          scan.firing_keys.clear();
+          scan.multi = false;
+        }
+        const bool skip_pending = scan.mode == ReplyMode::kSkipNext;
+        const bool silent = !takesReply(&scan);
+        if (!commit()) return {Stop::kPaused, batch_start};
+        if (skip_pending) resp::encodeCommand({"PING"}, to_backend);
+        Intercepted request;
+        for (size_t i = 0; i < parser_.argc(); ++i) request.argv.emplace_back(parser_.arg(i));
+        request.fires = true;
+        request.keys = std::move(keys);
+        pos += r.consumed;
+        raiseBarrier(std::move(request), silent, to_client);
+        return {Stop::kBarrier, pos};
+      }
+    }
     Slot slot;
     if (entry.edited) {
       std::string local_reply;
@@ -517,6 +577,7 @@ void Pipeline::forwardCaptured(std::string_view bytes,
     if (target_ == kNone) target_ = slots_.size() - 1;
   }
   to_backend->append(bytes);
+  if (shared_) expected_added_ += replies_off ? 2 : 1;
   Slot s;
   s.forward = true;
   s.expected = 1;

@@ -29,6 +29,7 @@
 
 #include "backend/command_index.h"
 #include "backend/connection_state.h"
+#include "functions/intercept.h"
 #include "functions/reply_edits.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
@@ -73,8 +74,11 @@ class Pipeline {
   };
 
   // `editor` (may be null) edits the replies of the commands the index marks as edited.
+  // `triggers` (may be null) says which writes may fire a key space trigger: those are handed
+  // over as intercepted commands that fire (Intercepted::fires).
   Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits,
-           const functions::ReplyEditor* editor = nullptr);
+           const functions::ReplyEditor* editor = nullptr,
+           const functions::WriteTriggers* triggers = nullptr);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -118,6 +122,10 @@ class Pipeline {
   struct Intercepted {
     std::vector<std::string> argv;
     std::vector<std::vector<std::string>> transaction;
+    // A write (or the EXEC of a transaction with writes) whose keys may fire a key space
+    // trigger: the proxy sends it itself, on the client's connection (forwardCaptured).
+    bool fires = false;
+    std::vector<std::string> keys;
   };
   // The intercepted command whose turn has come (every earlier reply is in), or nullptr. It
   // stays valid until completeIntercepted().
@@ -211,9 +219,13 @@ class Pipeline {
   // State that decides how many replies a command gets, as of the commands scanned so far.
   struct ScanState {
     ReplyMode mode = ReplyMode::kOn;
-    bool multi = false;   // inside MULTI: the backend answers QUEUED
-    uint32_t queued = 0;  // commands queued since MULTI
+    bool multi = false;                    // inside MULTI: the backend answers QUEUED
+    uint32_t queued = 0;                   // commands queued since MULTI
+    std::vector<std::string> firing_keys;  // keys of queued writes that may fire a trigger
   };
+  // Appends the keys of a write that may fire a key space trigger; false if it cannot.
+  bool firingKeys(const CommandEntry& entry, const resp::RequestParser& cmd,
+                  std::vector<std::string>* keys) const;
 
   // Whether the command being scanned gets its reply under CLIENT REPLY (SKIP is used up).
   static bool takesReply(ScanState* scan);
@@ -248,6 +260,7 @@ class Pipeline {
 
   const CommandIndex& index_;
   const functions::ReplyEditor* editor_;
+  const functions::WriteTriggers* triggers_;
   ForwardGate& gate_;
   PipelineLimits limits_;
   resp::RequestParser parser_;

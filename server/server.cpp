@@ -29,6 +29,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   services_.link = &parts.link;
   services_.intercept = parts.intercept;
   services_.editor = parts.editor;
+  services_.triggers = parts.triggers;
   services_.on_flush = std::move(parts.on_flush);
   services_.on_status_change = std::move(parts.on_status_change);
   services_.limits.parser.max_bulk_len = options.proto_max_bulk_len;

@@ -33,6 +33,7 @@ struct ServerParts {
   const CommandIndex& index;
   functions::InterceptHandler* intercept = nullptr;  // null: nothing intercepted
   const functions::ReplyEditor* editor = nullptr;    // null: no reply is edited
+  functions::WriteTriggers* triggers = nullptr;      // null: no key space triggers
   backend::AsyncCommands* async_commands = nullptr;  // told when the gate opens
   // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
   std::function<void()> on_flush;

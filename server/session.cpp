@@ -77,7 +77,7 @@ Session::Session(Worker& worker, int client_fd, const SessionServices& services)
       services_(services),
       client_fd_(client_fd),
       ticket_(*services.gate, worker.index()),
-      pipeline_(*services.index, ticket_, services.limits, services.editor),
+      pipeline_(*services.index, ticket_, services.limits, services.editor, services.triggers),
       peer_(peerName(client_fd)) {}
 
 Session::~Session() {
@@ -293,6 +293,10 @@ void Session::dispatchIntercepted() {
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
+  if (request->fires) {
+    dispatchFiring(*request);
+    return;
+  }
   if (!request->transaction.empty() || request->argv[0] == "EXEC") {
     context.in_multi = true;
     context.transaction = request->transaction;
@@ -330,6 +334,38 @@ void Session::dispatchIntercepted() {
     };
   }
   services_.intercept->run(request->argv, context, [weak, &loop](std::string reply) {
+    loop.post([weak, reply = std::move(reply)]() mutable {
+      if (auto self = weak.lock()) self->onInterceptDone(std::move(reply));
+    });
+  });
+}
+
+// A write that may fire a key space trigger: the triggers' section sends it, past the closed
+// gate, on this client's connection (shared or its own), and answers once they ran.
+void Session::dispatchFiring(const Pipeline::Intercepted& request) {
+  std::weak_ptr<Session> weak = shared_from_this();
+  io::EventLoop& loop = worker_.loop();
+  std::string bytes;
+  std::vector<std::string_view> argv(request.argv.begin(), request.argv.end());
+  resp::encodeCommand(argv, &bytes);
+  const bool ends_multi = backend::equalsLower(request.argv[0], "exec");
+  auto forward = [weak, &loop, bytes = std::move(bytes),
+                  ends_multi](std::function<void(std::string)> on_reply) {
+    loop.post([weak, bytes, ends_multi, on_reply = std::move(on_reply)] {
+      auto self = weak.lock();
+      if (!self || self->closed_) return on_reply(errors::kClientClosed);
+      const bool shared = self->backend_state_ == BackendState::kShared;
+      self->pipeline_.forwardCaptured(
+          bytes, [on_reply](std::string_view frame) { on_reply(std::string(frame)); },
+          shared ? &self->shared_out_ : &self->to_backend_, ends_multi);
+      if (shared) {
+        self->worker_.shared().send(self, self->shared_out_, self->pipeline_.takeExpectedReplies());
+        self->shared_out_.clear();
+      }
+      self->drive();
+    });
+  };
+  services_.triggers->runWrite(request.keys, std::move(forward), [weak, &loop](std::string reply) {
     loop.post([weak, reply = std::move(reply)]() mutable {
       if (auto self = weak.lock()) self->onInterceptDone(std::move(reply));
     });

@@ -33,6 +33,7 @@ struct SessionServices {
   backend::BackendLink* link;
   functions::InterceptHandler* intercept;          // may be null: nothing intercepted
   const functions::ReplyEditor* editor = nullptr;  // may be null: no reply is edited
+  functions::WriteTriggers* triggers = nullptr;    // may be null: no key space triggers
   PipelineLimits limits;
   // Clients start on their worker's shared connection and get their own when they need it.
   bool multiplex = true;
@@ -111,6 +112,7 @@ class Session : public backend::SharedConnection::User,
   // Moves to a dedicated connection once no reply is owed on the shared one.
   void pinWhenReady();
   void dispatchIntercepted();
+  void dispatchFiring(const Pipeline::Intercepted& request);
   void onInterceptDone(std::string reply);
   backend::ConnectionState connectionState() const;
   void adoptState(backend::ConnectionState state, std::function<void()> done);

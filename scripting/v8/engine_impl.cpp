@@ -15,6 +15,7 @@
 #include "scripting/v8/convert.h"
 #include "scripting/v8/library.h"
 #include "scripting/v8/platform.h"
+#include "scripting/v8/trigger_run.h"
 
 namespace tfproxy::scripting {
 
@@ -198,7 +199,9 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     }
     library->finishRegistering();
   }
-  if (library->functions().empty()) return Status::failure(errors::kNoRegistrations);
+  if (library->functions().empty() && library->keyspaceTriggers().empty()) {
+    return Status::failure(errors::kNoRegistrations);
+  }
   if (persist) {
     LibraryDefinition definition = library->definition();
     if (Status refused = persist(&definition, definition.name); !refused.ok()) return refused;
@@ -206,11 +209,27 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
   std::shared_ptr<Library> previous;
   {
     std::lock_guard lock(mutex_);
-    std::shared_ptr<Library>& slot = libraries_[prologue->name];
-    previous = std::move(slot);
-    slot = std::move(library);
+    auto it = libraries_.find(prologue->name);
+    if (it != libraries_.end()) previous = it->second;
+  }
+  // An upgrade keeps the triggers' statistics (spec §7.4) and the library's place in the
+  // trigger order.
+  library->setOrder(previous ? previous->order() : ++last_order_);
+  if (previous) {
+    for (auto& trigger : library->keyspaceTriggers()) {
+      if (const KeyspaceTrigger* old = previous->findKeyspaceTrigger(trigger->name)) {
+        trigger->stats = old->stats;
+      }
+    }
+  }
+  const bool triggers =
+      !library->keyspaceTriggers().empty() || (previous && !previous->keyspaceTriggers().empty());
+  {
+    std::lock_guard lock(mutex_);
+    libraries_[prologue->name] = std::move(library);
   }
   if (previous) watchdog_.retire(previous->isolate());
+  if (triggers) announceTriggers();
   // The previous version finishes the work it has (spec §9.2) and goes when nothing holds it.
   return {};
 }
@@ -244,6 +263,7 @@ void EngineImpl::remove(std::string name, Persist persist, std::function<void(St
         if (removed) {
           removed->markDeleted();
           watchdog_.retire(removed->isolate());
+          if (!removed->keyspaceTriggers().empty()) announceTriggers();
         }
         done(Status());
       });
@@ -431,6 +451,56 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
   });
 }
 
+void EngineImpl::announceTriggers() {
+  std::vector<std::string> prefixes;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, lib] : libraries_) {
+      for (const auto& t : lib->keyspaceTriggers()) prefixes.push_back(t->prefix);
+    }
+  }
+  host_.keyspaceTriggersChanged(std::move(prefixes));
+}
+
+std::unique_ptr<TriggerRun> EngineImpl::lockTriggers(const std::vector<std::string>& keys) {
+  std::vector<std::shared_ptr<Library>> involved;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, lib] : libraries_) {
+      const auto& triggers = lib->keyspaceTriggers();
+      const bool matches = std::any_of(triggers.begin(), triggers.end(), [&](const auto& t) {
+        return std::any_of(keys.begin(), keys.end(),
+                           [&](const std::string& key) { return t->matches(key); });
+      });
+      if (matches) involved.push_back(lib);
+    }
+  }
+  return std::make_unique<TriggerRunImpl>(*this, std::move(involved));
+}
+
+namespace {
+
+// A keyspace trigger as TFUNCTION LIST shows it at level 1 and above (spec §3.3, 7.5).
+Value keyspaceTriggerMap(const KeyspaceTrigger& t, const std::optional<std::string>& problem) {
+  std::lock_guard lock(t.stats->mutex);
+  const TriggerStats& s = *t.stats;
+  const std::optional<std::string>& error = s.last_error ? s.last_error : problem;
+  auto integer = [](auto n) { return Value::integerValue(static_cast<int64_t>(n)); };
+  return mapOf({
+      {"description", t.description ? bulk(*t.description) : Value::null()},
+      {"last_error", error ? bulk(*error) : Value::null()},
+      {"last_execution_time", integer(s.last_execution_time)},
+      {"name", bulk(t.name)},
+      {"num_failed", integer(s.num_failed)},
+      {"num_finished", integer(s.num_finished)},
+      {"num_success", integer(s.num_success)},
+      {"num_trigger", integer(s.num_trigger)},
+      {"total_execution_time", integer(s.total_execution_time)},
+  });
+}
+
+}  // namespace
+
 resp::Value EngineImpl::list(const ListRequest& request) {
   std::vector<std::shared_ptr<Library>> libraries;
   {
@@ -440,6 +510,7 @@ resp::Value EngineImpl::list(const ListRequest& request) {
     }
   }
   std::vector<Value> out;
+  const std::optional<std::string> problem = host_.keyspaceEventsProblem();
   for (const auto& lib : libraries) {
     std::vector<Value> functions;
     for (const auto& f : lib->functions()) {
@@ -458,13 +529,18 @@ resp::Value EngineImpl::list(const ListRequest& request) {
           {"name", bulk(f->name)},
       }));
     }
+    std::vector<Value> keyspace_triggers;
+    for (const auto& t : lib->keyspaceTriggers()) {
+      keyspace_triggers.push_back(request.verbosity == 0 ? bulk(t->name)
+                                                         : keyspaceTriggerMap(*t, problem));
+    }
     std::vector<std::pair<std::string, Value>> fields = {
         {"api_version", bulk(lib->apiVersion())},
         {"cluster_functions", Value::array({})},
         {"configuration", lib->config() ? bulk(*lib->config()) : Value::null()},
         {"engine", bulk("js")},
         {"functions", Value::array(std::move(functions))},
-        {"keyspace_triggers", Value::array({})},
+        {"keyspace_triggers", Value::array(std::move(keyspace_triggers))},
         {"name", bulk(lib->name())},
         {"pending_async_calls", pendingCalls(*lib)},
         {"pending_jobs", Value::integerValue(static_cast<int64_t>(lib->jobs()->pending()))},

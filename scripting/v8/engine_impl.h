@@ -31,6 +31,7 @@ class EngineImpl : public Engine {
   void call(CallRequest request, std::function<void(std::string reply)> done) override;
   resp::Value list(const ListRequest& request) override;
   resp::Value debug(const std::vector<std::string>& args) override;
+  std::unique_ptr<TriggerRun> lockTriggers(const std::vector<std::string>& keys) override;
   std::vector<LibraryDefinition> definitions() override;
   void shutdown() override;
 
@@ -58,6 +59,8 @@ class EngineImpl : public Engine {
  private:
   // The load pipeline (spec §2.5), on the admin queue. Returns the error reply or nullopt.
   Status loadNow(const LoadRequest& request, const Persist& persist);
+  // Tells the host every key space trigger's prefix (after a change of the libraries).
+  void announceTriggers();
   void invoke(std::shared_ptr<Library> library, const struct Function* function,
               CallRequest request, std::function<void(std::string)> done);
 
@@ -76,6 +79,7 @@ class EngineImpl : public Engine {
   std::set<Library*> live_;
   std::chrono::steady_clock::time_point last_oom_gc_;
   size_t isolate_baseline_ = 0;
+  uint64_t last_order_ = 0;  // admin thread
 
   std::atomic<bool> avoid_global_allow_list_{false};
   std::atomic<bool> allow_unsafe_commands_{false};

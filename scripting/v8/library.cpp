@@ -130,6 +130,10 @@ Library::~Library() {
         f->client.Reset();
         delete f->client_state;
       }
+      for (auto& t : keyspace_triggers_) {
+        t->callback.Reset();
+        t->on_fired.Reset();
+      }
       context_.Reset();
     }
     isolate_->Dispose();
@@ -203,6 +207,30 @@ const Function* Library::findFunction(const std::string& name) const {
     if (f->name == name) return f.get();
   }
   return nullptr;
+}
+
+const KeyspaceTrigger* Library::findKeyspaceTrigger(const std::string& name) const {
+  for (const auto& t : keyspace_triggers_) {
+    if (t->name == name) return t.get();
+  }
+  return nullptr;
+}
+
+void TriggerStats::finish(std::chrono::steady_clock::time_point start,
+                          std::optional<std::string> error) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  std::lock_guard lock(mutex);
+  ++num_finished;
+  last_execution_time = ms;
+  total_execution_time += ms;
+  if (error) {
+    ++num_failed;
+    last_error = std::move(error);
+  } else {
+    ++num_success;
+  }
 }
 
 void Library::updateHeapStatistics(bool force) {

@@ -57,6 +57,33 @@ struct Function {
   ClientState* client_state = nullptr;
 };
 
+// A trigger's statistics (spec §7.5). Kept across REPLACE: the new version's trigger of the
+// same name takes over the same object. Any thread.
+struct TriggerStats {
+  std::mutex mutex;
+  uint64_t num_trigger = 0;
+  uint64_t num_finished = 0;
+  uint64_t num_success = 0;
+  uint64_t num_failed = 0;
+  std::optional<std::string> last_error;
+  int64_t last_execution_time = 0;  // ms
+  int64_t total_execution_time = 0;
+  // A run that started at `start` ended: `error` is its failure, or nullopt.
+  void finish(std::chrono::steady_clock::time_point start, std::optional<std::string> error);
+};
+
+struct KeyspaceTrigger {
+  std::string name;
+  std::string prefix;  // bytes; "" matches every key
+  v8::Global<v8::Function> callback;
+  v8::Global<v8::Function> on_fired;  // empty when not given
+  bool is_coroutine = false;          // the callback is an `async function`
+  std::optional<std::string> description;
+  std::shared_ptr<TriggerStats> stats = std::make_shared<TriggerStats>();
+
+  bool matches(std::string_view key) const { return key.substr(0, prefix.size()) == prefix; }
+};
+
 class Library : public std::enable_shared_from_this<Library> {
  public:
   Library(EngineImpl& engine, Prologue prologue, const LoadRequest& request);
@@ -88,6 +115,12 @@ class Library : public std::enable_shared_from_this<Library> {
   // Registrations; written while the top-level code runs, read-only afterwards.
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
   const Function* findFunction(const std::string& name) const;
+  std::vector<std::unique_ptr<KeyspaceTrigger>>& keyspaceTriggers() { return keyspace_triggers_; }
+  const KeyspaceTrigger* findKeyspaceTrigger(const std::string& name) const;
+  // Position among libraries for trigger order (registration order across libraries); a
+  // replacement keeps its predecessor's.
+  uint64_t order() const { return order_; }
+  void setOrder(uint64_t order) { order_ = order; }
   bool registering() const { return registering_; }
   void finishRegistering() { registering_ = false; }
 
@@ -186,6 +219,8 @@ class Library : public std::enable_shared_from_this<Library> {
   v8::Global<v8::Context> context_;
   std::shared_ptr<JobQueue> jobs_;
   std::vector<std::unique_ptr<Function>> functions_;
+  std::vector<std::unique_ptr<KeyspaceTrigger>> keyspace_triggers_;
+  uint64_t order_ = 0;
   std::unordered_set<Wrapped*> wrapped_;  // isolate lock
   bool registering_ = true;
   bool locked_ = false;

@@ -37,6 +37,77 @@ bool stringArgument(const v8::FunctionCallbackInfo<v8::Value>& info, int positio
   return true;
 }
 
+// An options object (spec §4.2): recognised fields are taken -- and removed from the caller's
+// object, as upstream does -- one by one; what is left is reported as unknown. A getter or
+// proxy trap that throws leaves its exception pending: parsing stops and JavaScript gets it.
+class OptionsObject {
+ public:
+  OptionsObject(const v8::FunctionCallbackInfo<v8::Value>& info, int position,
+                std::string_view type)
+      : isolate_(info.GetIsolate()), position_(position), type_(type) {
+    if (info.Length() <= position) return;
+    if (!info[position]->IsObject()) {
+      fail("Given argument must be an object");
+      return;
+    }
+    options_ = info[position].As<v8::Object>();
+  }
+  // False once an error was thrown.
+  bool ok() const { return !failed_; }
+  // Takes field `name`; false when it is absent (null or undefined count as absent) or
+  // reading it threw (ok() is false then).
+  bool take(const char* name, v8::Local<v8::Value>* value) {
+    if (failed_ || options_.IsEmpty()) return false;
+    v8::Local<v8::Context> ctx = isolate_->GetCurrentContext();
+    v8::Local<v8::String> key = newString(isolate_, name);
+    if (!options_->Get(ctx, key).ToLocal(value) || options_->Delete(ctx, key).IsNothing()) {
+      failed_ = true;
+      return false;
+    }
+    return !(*value)->IsNullOrUndefined();
+  }
+  // Takes a string field; false when absent, or wrong (ok() is false then).
+  bool takeString(const char* name, std::optional<std::string>* out) {
+    v8::Local<v8::Value> value;
+    if (!take(name, &value)) return false;
+    if (!value->IsString()) {
+      fail(std::string("Failed getting field ") + name + ", Value is not string.");
+      return false;
+    }
+    *out = convert::utf8(isolate_, value);
+    return true;
+  }
+  // Throws the conversion error with `reason`.
+  void fail(std::string_view reason) {
+    throwConversion(isolate_, position_, type_, reason);
+    failed_ = true;
+  }
+  // After every known field was taken: fails on what is left.
+  bool finish() {
+    if (failed_) return false;
+    if (options_.IsEmpty()) return true;
+    v8::Local<v8::Context> ctx = isolate_->GetCurrentContext();
+    v8::Local<v8::Array> rest;
+    if (!options_->GetOwnPropertyNames(ctx).ToLocal(&rest) || rest->Length() == 0) return true;
+    std::string names;
+    for (uint32_t i = 0; i < rest->Length(); ++i) {
+      v8::Local<v8::Value> name;
+      if (!rest->Get(ctx, i).ToLocal(&name)) return false;
+      if (i > 0) names += ",";
+      names += convert::utf8(isolate_, name);
+    }
+    fail("Unknown properties given: " + names);
+    return false;
+  }
+
+ private:
+  v8::Isolate* isolate_;
+  int position_;
+  std::string_view type_;
+  v8::Local<v8::Object> options_;
+  bool failed_ = false;
+};
+
 struct FunctionOptions {
   std::optional<std::string> description;
   // Flag values as given; nullopt for one that is not a string. Checked after the callback
@@ -44,51 +115,18 @@ struct FunctionOptions {
   std::vector<std::optional<std::string>> flags;
 };
 
-// The optional options object of registerFunction (spec §4.2, 4.3). Recognised fields are
-// removed from the caller's object, as upstream does; what is left is reported as unknown.
+// The optional options object of registerFunction (spec §4.2, 4.3).
 bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOptions* out) {
-  constexpr int kPosition = 2;
-  constexpr std::string_view kType = "Option < NativeFunctionOptionalArgs >";
-  if (info.Length() <= kPosition) return true;
-  v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
-  v8::Local<v8::Value> arg = info[kPosition];
-  if (!arg->IsObject()) {
-    throwConversion(isolate, kPosition, kType, "Given argument must be an object");
-    return false;
-  }
-  v8::Local<v8::Object> options = arg.As<v8::Object>();
-  // A getter or proxy trap that throws leaves its exception pending: parsing stops and
-  // JavaScript gets it.
-  bool thrown = false;
-  auto field = [&](const char* name, v8::Local<v8::Value>* value) {
-    v8::Local<v8::String> key = newString(isolate, name);
-    if (!options->Get(ctx, key).ToLocal(value) || options->Delete(ctx, key).IsNothing()) {
-      thrown = true;
-      return false;
-    }
-    return !(*value)->IsNullOrUndefined();
-  };
-  v8::Local<v8::Value> description;
-  const bool has_description = field("description", &description);
-  if (thrown) return false;
-  if (has_description) {
-    if (!description->IsString()) {
-      throwConversion(isolate, kPosition, kType,
-                      "Failed getting field description, Value is not string.");
-      return false;
-    }
-    out->description = convert::utf8(isolate, description);
-  }
+  OptionsObject options(info, 2, "Option < NativeFunctionOptionalArgs >");
+  options.takeString("description", &out->description);
   v8::Local<v8::Value> flags;
-  const bool has_flags = field("flags", &flags);
-  if (thrown) return false;
-  if (has_flags) {
+  if (options.take("flags", &flags)) {
     if (!flags->IsArray()) {
-      throwConversion(isolate, kPosition, kType,
-                      "Failed getting field flags, Value is not an array.");
+      options.fail("Failed getting field flags, Value is not an array.");
       return false;
     }
+    v8::Isolate* isolate = info.GetIsolate();
+    v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
     v8::Local<v8::Array> list = flags.As<v8::Array>();
     for (uint32_t i = 0; i < list->Length(); ++i) {
       v8::Local<v8::Value> f;
@@ -100,19 +138,76 @@ bool functionOptions(const v8::FunctionCallbackInfo<v8::Value>& info, FunctionOp
       }
     }
   }
-  v8::Local<v8::Array> rest;
-  if (options->GetOwnPropertyNames(ctx).ToLocal(&rest) && rest->Length() > 0) {
-    std::string names;
-    for (uint32_t i = 0; i < rest->Length(); ++i) {
-      v8::Local<v8::Value> name;
-      if (!rest->Get(ctx, i).ToLocal(&name)) return false;
-      if (i > 0) names += ",";
-      names += convert::utf8(isolate, name);
-    }
-    throwConversion(isolate, kPosition, kType, "Unknown properties given: " + names);
-    return false;
+  return options.finish();
+}
+
+// A trigger's prefix: a string's UTF-8 bytes or an ArrayBuffer's bytes; false for anything else.
+bool prefixBytes(v8::Isolate* isolate, v8::Local<v8::Value> value, std::string* out) {
+  if (value->IsString()) {
+    *out = convert::utf8(isolate, value);
+    return true;
   }
-  return true;
+  if (value->IsArrayBuffer()) {
+    auto store = value.As<v8::ArrayBuffer>()->GetBackingStore();
+    out->assign(static_cast<const char*>(store->Data()), store->ByteLength());
+    return true;
+  }
+  return false;
+}
+
+// redis.registerKeySpaceTrigger(name, prefix, callback, {description, onTriggerFired})
+// (spec §4.4): checks in upstream's order.
+void registerKeySpaceTrigger(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  Library& library = libraryOf(info);
+  if (!library.registering()) {
+    throwString(isolate, errors::kKeySpaceTriggerOutOfContext);
+    return;
+  }
+  std::string name;
+  if (!stringArgument(info, 0, &name)) return;
+  for (int position : {1, 2}) {
+    if (info.Length() <= position) {
+      throwConversion(isolate, position, "V8LocalValue", "Wrong number of arguments given");
+      return;
+    }
+  }
+  OptionsObject options(info, 3, "Option < NoficationConsumerOptionalArgs >");
+  std::optional<std::string> description;
+  options.takeString("description", &description);
+  v8::Local<v8::Value> on_fired;
+  const bool has_on_fired = options.take("onTriggerFired", &on_fired);
+  if (!options.finish()) return;
+  if (!info[2]->IsFunction()) {
+    throwString(isolate, errors::kKeySpaceTriggerNotFunction);
+    return;
+  }
+  if (has_on_fired && (!on_fired->IsFunction() || on_fired.As<v8::Function>()->IsAsyncFunction())) {
+    throwString(isolate, errors::kOnTriggerFiredNotFunction);
+    return;
+  }
+  std::string prefix;
+  if (!prefixBytes(isolate, info[1], &prefix)) {
+    throwString(isolate, errors::kKeySpaceTriggerBadPrefix);
+    return;
+  }
+  if (auto problem = nameProblem(name)) {
+    throwString(isolate, errors::badKeySpaceTriggerName(name, *problem));
+    return;
+  }
+  if (library.findKeyspaceTrigger(name) != nullptr) {
+    throwString(isolate, errors::kKeySpaceTriggerExists);
+    return;
+  }
+  auto trigger = std::make_unique<KeyspaceTrigger>();
+  trigger->name = name;
+  trigger->prefix = std::move(prefix);
+  v8::Local<v8::Function> callback = info[2].As<v8::Function>();
+  trigger->callback.Reset(isolate, callback);
+  trigger->is_coroutine = callback->IsAsyncFunction();
+  if (has_on_fired) trigger->on_fired.Reset(isolate, on_fired.As<v8::Function>());
+  trigger->description = std::move(description);
+  library.keyspaceTriggers().push_back(std::move(trigger));
 }
 
 void registerFunction(const v8::FunctionCallbackInfo<v8::Value>& info, bool async) {
@@ -231,13 +326,7 @@ void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Ob
   setMethod(
       isolate, ctx, redis, "registerAsyncFunction",
       [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, true); }, data);
-  setMethod(
-      isolate, ctx, redis, "registerKeySpaceTrigger",
-      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-        unsupportedRegistration(info, "registerKeySpaceTrigger",
-                                "Called 'registerKeySpaceTrigger' out of context");
-      },
-      data);
+  setMethod(isolate, ctx, redis, "registerKeySpaceTrigger", registerKeySpaceTrigger, data);
   setMethod(
       isolate, ctx, redis, "registerStreamTrigger",
       [](const v8::FunctionCallbackInfo<v8::Value>& info) {

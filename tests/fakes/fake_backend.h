@@ -66,10 +66,23 @@ class FakeHost final : public scripting::Host {
                     bool may_block, AsyncDone done) override;
   bool deniedToScripts(std::string_view lower_name) const override;
   void commandFailed(const std::string&) override {}
+  void keyspaceTriggersChanged(std::vector<std::string> prefixes) override {
+    std::lock_guard lock(prefixes_mutex_);
+    prefixes_ = std::move(prefixes);
+  }
+  backend::Identity libraryIdentity(const std::string& user) override { return {user, ""}; }
+  std::optional<std::string> keyspaceEventsProblem() override { return std::nullopt; }
+  // The prefixes the engine announced last.
+  std::vector<std::string> prefixes() {
+    std::lock_guard lock(prefixes_mutex_);
+    return prefixes_;
+  }
 
  private:
   backend::ScriptConnections& connections_;
   std::mutex gate_;
+  std::mutex prefixes_mutex_;
+  std::vector<std::string> prefixes_;
 };
 
 }  // namespace tfproxy::fakes

@@ -1,0 +1,206 @@
+#include "backend/keyspace_events.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "backend/sync_connection.h"
+#include "resp/encoder.h"
+
+namespace tfproxy::backend {
+namespace {
+
+constexpr std::string_view kPattern = "__keyevent@*__:*";
+constexpr std::string_view kMarkerPrefix = "tfproxy:marker:";
+constexpr std::string_view kAllClasses = "g$lshzxetd";  // what 'A' stands for
+
+// "__keyevent@<db>__:<event>": the database and the event; false for another channel.
+bool parseChannel(std::string_view channel, int64_t* db, std::string_view* event) {
+  constexpr std::string_view kHead = "__keyevent@";
+  if (channel.substr(0, kHead.size()) != kHead) return false;
+  channel.remove_prefix(kHead.size());
+  const size_t end = channel.find("__:");
+  if (end == std::string_view::npos) return false;
+  auto r = std::from_chars(channel.data(), channel.data() + end, *db);
+  if (r.ec != std::errc() || r.ptr != channel.data() + end) return false;
+  *event = channel.substr(end + 3);
+  return true;
+}
+
+}  // namespace
+
+KeyspaceEvents::KeyspaceEvents(config::Endpoint endpoint, Identity identity,
+                               std::chrono::milliseconds connect_timeout, Listener& listener)
+    : endpoint_(std::move(endpoint)),
+      identity_(std::move(identity)),
+      connect_timeout_(connect_timeout),
+      listener_(listener) {}
+
+KeyspaceEvents::~KeyspaceEvents() { stop(); }
+
+void KeyspaceEvents::start() {
+  std::lock_guard lock(run_mutex_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void KeyspaceEvents::stop() {
+  {
+    std::lock_guard lock(run_mutex_);
+    stopping_ = true;
+  }
+  run_cv_.notify_all();
+  {
+    std::lock_guard lock(send_mutex_);
+    if (send_fd_ >= 0) ::shutdown(send_fd_, SHUT_RDWR);  // wakes the reader
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string KeyspaceEvents::withNeededFlags(std::string_view current) {
+  std::string out(current);
+  auto has = [&](char c) { return out.find(c) != std::string::npos; };
+  const bool all_classes = has('A') || std::all_of(kAllClasses.begin(), kAllClasses.end(),
+                                                   [&](char c) { return has(c); });
+  if (!has('E')) out += 'E';
+  if (!all_classes) out += 'A';
+  if (!has('m')) out += 'm';
+  return out;
+}
+
+uint64_t KeyspaceEvents::mark() {
+  std::lock_guard lock(send_mutex_);
+  if (send_fd_ < 0 || !up_.load()) return 0;
+  const uint64_t id = ++last_marker_;
+  std::string bytes;
+  const std::string payload = std::string(kMarkerPrefix) + std::to_string(id);
+  resp::encodeCommand({"ECHO", payload}, &bytes);
+  std::string_view rest = bytes;
+  while (!rest.empty()) {
+    const ssize_t n = ::send(send_fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;  // the reader sees the break too
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  return id;
+}
+
+bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
+  auto current = conn.call({"CONFIG", "GET", "notify-keyspace-events"});
+  if (!current) return false;
+  std::string value;
+  bool readable = !current->isError() && current->elements.size() >= 2;
+  if (readable) value = current->elements[1].str;  // RESP3: a map of one pair
+  if (readable && withNeededFlags(value) == value) {
+    flags_ = Flags::kEnabled;
+    return true;
+  }
+  if (readable) {
+    auto set = conn.call({"CONFIG", "SET", "notify-keyspace-events", withNeededFlags(value)});
+    if (!set) return false;
+    if (!set->isError()) {
+      spdlog::info("notify-keyspace-events set to '{}' for key space triggers (was '{}')",
+                   withNeededFlags(value), value);
+      flags_ = Flags::kEnabled;
+      return true;
+    }
+  }
+  flags_ = Flags::kRefused;
+  if (!warned_) {
+    warned_ = true;
+    spdlog::warn(
+        "key space triggers cannot receive events: the backend refuses CONFIG ({}). Add the "
+        "flags '{}' to the backend's notify-keyspace-events setting (on a managed service: its "
+        "parameter group or configuration page); tfproxy then picks them up on reconnect",
+        current->isError() ? current->str : std::string("notify-keyspace-events not readable"),
+        kNeededFlags);
+  }
+  return true;
+}
+
+std::unique_ptr<SyncConnection> KeyspaceEvents::open() {
+  std::string error;
+  auto conn = SyncConnection::connect(endpoint_, connect_timeout_, &error);
+  if (!conn) {
+    spdlog::debug("notification connection: {}", error);
+    return nullptr;
+  }
+  auto fail = [&](const std::string& what) -> std::unique_ptr<SyncConnection> {
+    spdlog::warn("notification connection: {}", what);
+    return nullptr;
+  };
+  std::optional<resp::Value> hello =
+      identity_.authenticates()
+          ? conn->call({"HELLO", "3", "AUTH", identity_.user, identity_.password})
+          : conn->call({"HELLO", "3"});
+  if (!hello) return fail(conn->error());
+  if (hello->isError()) return fail(hello->str);
+  if (!ensureFlags(*conn)) return fail(conn->error());
+  auto subscribed = conn->call({"PSUBSCRIBE", kPattern});
+  if (!subscribed) return fail(conn->error());
+  if (subscribed->isError()) return fail(subscribed->str);
+  conn->setTimeout(std::chrono::milliseconds(0));  // events may be far apart
+  return conn;
+}
+
+void KeyspaceEvents::run() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (true) {
+    {
+      std::lock_guard lock(run_mutex_);
+      if (stopping_) return;
+    }
+    std::unique_ptr<SyncConnection> conn = open();
+    if (conn) {
+      {
+        std::lock_guard lock(send_mutex_);
+        send_fd_ = ::dup(conn->fd());
+        up_ = true;
+      }
+      backoff = std::chrono::milliseconds(100);
+      listener_.onConnection(true);
+      read(*conn);
+      {
+        std::lock_guard lock(send_mutex_);
+        up_ = false;
+        if (send_fd_ >= 0) ::close(send_fd_);
+        send_fd_ = -1;
+      }
+      listener_.onConnection(false);
+    }
+    std::unique_lock lock(run_mutex_);
+    run_cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+void KeyspaceEvents::read(SyncConnection& conn) {
+  while (true) {
+    std::optional<resp::Value> frame = conn.readReply();
+    if (!frame) {
+      std::lock_guard lock(run_mutex_);
+      if (!stopping_) spdlog::warn("notification connection lost: {}", conn.error());
+      return;
+    }
+    if (frame->type == resp::Type::kPush) {
+      const auto& e = frame->elements;
+      int64_t db = 0;
+      std::string_view event;
+      if (e.size() == 4 && e[0].str == "pmessage" && parseChannel(e[2].str, &db, &event)) {
+        listener_.onEvent(db, event, e[3].str);
+      }
+      continue;
+    }
+    if (frame->type == resp::Type::kBulkString &&
+        std::string_view(frame->str).substr(0, kMarkerPrefix.size()) == kMarkerPrefix) {
+      uint64_t id = 0;
+      std::string_view digits = std::string_view(frame->str).substr(kMarkerPrefix.size());
+      std::from_chars(digits.data(), digits.data() + digits.size(), id);
+      listener_.onMarker(id);
+    }
+  }
+}
+
+}  // namespace tfproxy::backend

@@ -1,0 +1,96 @@
+// The notification connection (design §5): one RESP3 connection subscribed to every key event
+// of every database (`PSUBSCRIBE __keyevent@*__:*`), and markers on it. A marker is an ECHO:
+// Redis answers it after every event it produced before reading it, so once a marker is back,
+// every event of a command answered before the marker was sent has arrived.
+//
+// The connection turns on the notify-keyspace-events flags the triggers need, keeping every
+// flag the operator set; where CONFIG is refused (managed services) it says once which flags
+// the operator must set. It reconnects (and asserts the flags again) when the connection breaks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "backend/script_connection.h"
+#include "config/options.h"
+
+namespace tfproxy::backend {
+
+class SyncConnection;
+
+class KeyspaceEvents {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // An event, on the connection's thread, in the backend's order.
+    virtual void onEvent(int64_t db, std::string_view event, std::string_view key) = 0;
+    // The marker `id` came back: every event before it was delivered.
+    virtual void onMarker(uint64_t id) = 0;
+    // The subscription is in place (`up`), or the connection broke: events may have been lost,
+    // and markers sent before will not come back.
+    virtual void onConnection(bool up) = 0;
+  };
+
+  // Whether the backend sends the events the triggers need.
+  enum class Flags {
+    kUnknown,  // not connected yet
+    kEnabled,  // notify-keyspace-events has E, A and m (set by tfproxy or the operator)
+    kRefused,  // CONFIG is refused and the flags are missing, or could not be read
+  };
+
+  // The flags tfproxy needs in notify-keyspace-events.
+  static constexpr char kNeededFlags[] = "EAm";
+
+  KeyspaceEvents(config::Endpoint endpoint, Identity identity,
+                 std::chrono::milliseconds connect_timeout, Listener& listener);
+  ~KeyspaceEvents();
+  KeyspaceEvents(const KeyspaceEvents&) = delete;
+  KeyspaceEvents& operator=(const KeyspaceEvents&) = delete;
+
+  // Starts the connection's thread (once; later calls do nothing).
+  void start();
+  void stop();
+  // Sends a marker from any thread and returns its id; 0 when the connection is not up (no
+  // marker will come back).
+  uint64_t mark();
+  Flags flags() const { return flags_.load(std::memory_order_relaxed); }
+  bool up() const { return up_.load(std::memory_order_relaxed); }
+
+  // notify-keyspace-events `current` with the needed flags added; equal to `current` when it
+  // has them all.
+  static std::string withNeededFlags(std::string_view current);
+
+ private:
+  void run();
+  // Connects, authenticates, sets the flags and subscribes; nullptr after a failure (logged).
+  std::unique_ptr<SyncConnection> open();
+  bool ensureFlags(SyncConnection& conn);
+  void read(SyncConnection& conn);
+
+  config::Endpoint endpoint_;
+  Identity identity_;
+  std::chrono::milliseconds connect_timeout_;
+  Listener& listener_;
+
+  std::mutex send_mutex_;
+  int send_fd_ = -1;  // a duplicate of the connection's socket for markers; send_mutex_
+  uint64_t last_marker_ = 0;
+
+  std::mutex run_mutex_;
+  std::condition_variable run_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::atomic<bool> up_{false};
+  std::atomic<Flags> flags_{Flags::kUnknown};
+  bool warned_ = false;  // the flags' advice was logged
+};
+
+}  // namespace tfproxy::backend

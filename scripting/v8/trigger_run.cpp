@@ -1,0 +1,176 @@
+// Key space triggers firing (spec §7.2): the libraries are locked first, then the caller enters
+// the atomic section, then each event's triggers run on the caller's thread.
+#include "scripting/v8/trigger_run.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "scripting/errors.h"
+#include "scripting/text.h"
+#include "scripting/v8/bindings.h"
+#include "scripting/v8/convert.h"
+#include "scripting/v8/engine_impl.h"
+
+namespace tfproxy::scripting {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The event's `data` object (spec §4.9): {event, key, key_raw}.
+v8::Local<v8::Object> eventData(v8::Isolate* isolate, v8::Local<v8::Context> ctx,
+                                const KeyEvent& event) {
+  v8::Local<v8::Object> data = v8::Object::New(isolate);
+  data->Set(ctx, bindings::newString(isolate, "event"), bindings::newString(isolate, event.event))
+      .Check();
+  v8::Local<v8::Value> key = v8::Null(isolate);
+  if (isValidUtf8(event.key)) key = bindings::newString(isolate, event.key);
+  data->Set(ctx, bindings::newString(isolate, "key"), key).Check();
+  auto store = v8::ArrayBuffer::NewBackingStore(isolate, event.key.size());
+  if (!event.key.empty()) std::memcpy(store->Data(), event.key.data(), event.key.size());
+  data->Set(ctx, bindings::newString(isolate, "key_raw"),
+            v8::ArrayBuffer::New(isolate, std::move(store)))
+      .Check();
+  return data;
+}
+
+// The failure a stopped or throwing call ends with.
+std::string failureText(JsScope& scope, v8::TryCatch& tc, int64_t verbosity) {
+  if (tc.HasTerminated() || scope.terminated()) return errors::kTerminated;
+  return convert::errorText(scope.isolate(), scope.context(), tc.Exception(), verbosity);
+}
+
+}  // namespace
+
+TriggerRunImpl::TriggerRunImpl(EngineImpl& engine, std::vector<std::shared_ptr<Library>> libraries)
+    : engine_(engine) {
+  // One order for every run (registration order), so that two runs cannot wait for each other.
+  std::sort(libraries.begin(), libraries.end(),
+            [](const auto& a, const auto& b) { return a->order() < b->order(); });
+  for (auto& library : libraries) {
+    Held held;
+    held.locker = std::make_unique<v8::Locker>(library->isolate());
+    held.library = std::move(library);
+    held_.push_back(std::move(held));
+  }
+}
+
+TriggerRunImpl::~TriggerRunImpl() {
+  // Lockers go in the reverse order of taking them.
+  while (!held_.empty()) held_.pop_back();
+}
+
+void TriggerRunImpl::fire(const std::vector<KeyEvent>& events) {
+  for (const KeyEvent& event : events) {
+    for (Held& held : held_) {
+      Library& library = *held.library;
+      if (library.deleted()) continue;
+      for (const auto& trigger : library.keyspaceTriggers()) {
+        if (trigger->matches(event.key)) runTrigger(library, *trigger, event);
+      }
+    }
+  }
+}
+
+void TriggerRunImpl::runTrigger(Library& library, const KeyspaceTrigger& trigger,
+                                const KeyEvent& event) {
+  const auto start = Clock::now();
+  std::shared_ptr<TriggerStats> stats = trigger.stats;
+  {
+    std::lock_guard lock(stats->mutex);
+    ++stats->num_trigger;
+  }
+  if (engine_.oomState()) return stats->finish(start, std::string(errors::kOomState));
+  const int64_t verbosity = engine_.config().errorVerbosity();
+  const backend::Identity identity = engine_.host().libraryIdentity(library.user());
+
+  JsScope scope(library, /*timed=*/true);
+  v8::Isolate* isolate = scope.isolate();
+  v8::Local<v8::Context> ctx = scope.context();
+  v8::Local<v8::Object> data = eventData(isolate, ctx, event);
+
+  // Runs `fn(client, data)` with a sync client of `flags` inside the caller's section; false
+  // with `*error` set when it threw or was stopped.
+  auto runSync = [&](v8::Local<v8::Function> fn, uint32_t flags, v8::Local<v8::Value>* result,
+                     std::string* error) {
+    Invocation invocation(library, identity, event.db, flags, /*block_allowed=*/true,
+                          /*section_held=*/true);
+    v8::Local<v8::Value> argv[2] = {bindings::blockClient(library, &invocation), data};
+    library.setLocked(true);
+    v8::TryCatch tc(isolate);
+    bool ok = fn->Call(ctx, v8::Undefined(isolate), 2, argv).ToLocal(result);
+    if (ok) scope.runMicrotasks();
+    library.setLocked(false);
+    bindings::invalidateBlockClient(argv[0]);
+    if (!ok || tc.HasTerminated()) {
+      *error = failureText(scope, tc, verbosity);
+      return false;
+    }
+    return true;
+  };
+
+  // onTriggerFired first, never writing; it may add to `data` (spec §7.2 step 5).
+  if (!trigger.on_fired.IsEmpty()) {
+    v8::Local<v8::Value> ignored;
+    std::string error;
+    if (!runSync(trigger.on_fired.Get(isolate), kNoWrites, &ignored, &error)) {
+      return stats->finish(start, std::move(error));
+    }
+  }
+
+  // Completes the run when a promise settles: the reply target's bytes are an error reply or
+  // a value.
+  auto settleLater = [lib = &library, stats, start](v8::Local<v8::Promise> promise) {
+    Library& library = *lib;
+    const uint64_t target = library.addReplyTarget(
+        [stats, start](std::string reply) {
+          if (!reply.empty() && reply[0] == '-') {
+            const size_t end = reply.find("\r\n");
+            return stats->finish(start, reply.substr(1, end == std::string::npos ? end : end - 1));
+          }
+          stats->finish(start, std::nullopt);
+        },
+        resp::Protocol::kResp2);
+    library.replyWhenSettled(target, promise);
+  };
+
+  if (trigger.is_coroutine) {
+    // A background job with an async client (spec §7.2 step 6): no atomicity.
+    auto kept = std::make_shared<v8::Global<v8::Object>>(isolate, data);
+    library.postJob(0, [lib = library.shared_from_this(), &trigger, identity, stats, start, kept,
+                        settleLater, verbosity](JsScope& job) {
+      v8::Isolate* iso = job.isolate();
+      v8::Local<v8::Context> context = job.context();
+      v8::TryCatch tc(iso);
+      v8::Local<v8::Value> argv[2] = {
+          bindings::asyncClient(*lib, identity, /*flags=*/0, /*target=*/0), kept->Get(iso)};
+      kept->Reset();
+      v8::Local<v8::Value> result;
+      if (!trigger.callback.Get(iso)->Call(context, v8::Undefined(iso), 2, argv).ToLocal(&result)) {
+        return stats->finish(start, failureText(job, tc, verbosity));
+      }
+      if (result->IsPromise()) return settleLater(result.As<v8::Promise>());
+      stats->finish(start, std::nullopt);
+    });
+    return;
+  }
+
+  v8::Local<v8::Value> result;
+  std::string error;
+  if (!runSync(trigger.callback.Get(isolate), /*flags=*/0, &result, &error)) {
+    return stats->finish(start, std::move(error));
+  }
+  if (result->IsPromise()) {
+    v8::Local<v8::Promise> promise = result.As<v8::Promise>();
+    switch (promise->State()) {
+      case v8::Promise::kFulfilled:
+        break;
+      case v8::Promise::kRejected:
+        return stats->finish(start, convert::errorText(isolate, ctx, promise->Result(), verbosity));
+      case v8::Promise::kPending:
+        return settleLater(promise);
+    }
+  }
+  stats->finish(start, std::nullopt);
+}
+
+}  // namespace tfproxy::scripting

@@ -1,0 +1,341 @@
+// Key space triggers (spec §4.4, 4.9, 6.13, 7) against a real redis-server through the real
+// proxy: registration texts, event classes, the run before the writer's reply, atomicity with
+// the write, onTriggerFired, async callbacks, statistics, upgrade, and a backend without CONFIG.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/support/client.h"
+#include "tests/support/eventually.h"
+#include "tests/support/processes.h"
+
+namespace tfproxy::testing {
+namespace {
+
+class KeyspaceTriggersTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_ = new RedisServer();
+    proxy_ = new Proxy({"--backend", redis_->address()});
+  }
+  static void TearDownTestSuite() {
+    delete proxy_;
+    delete redis_;
+  }
+  void SetUp() override {
+    c_ = std::make_unique<Client>(proxy_->port());
+    resp::Value list = c_->call({"TFUNCTION", "LIST"});
+    for (const resp::Value& lib : list.elements) {
+      for (size_t i = 0; i + 1 < lib.elements.size(); i += 2) {
+        if (lib.elements[i].str == "name") {
+          c_->call({"TFUNCTION", "DELETE", lib.elements[i + 1].str});
+        }
+      }
+    }
+    Client(redis_->port()).call({"FLUSHALL"});
+  }
+  std::string load(const std::string& body, const std::string& name = "lib") {
+    return c_->run({"TFUNCTION", "LOAD", "#!js api_version=1.0 name=" + name + "\n" + body});
+  }
+  std::string loadError(const std::string& body) {
+    resp::Value v = c_->call({"TFUNCTION", "LOAD", "#!js api_version=1.0 name=bad\n" + body});
+    EXPECT_TRUE(v.isError()) << resp::toDebugString(v);
+    return v.str;
+  }
+  // The log list a recording trigger appends "<event>:<key>" to.
+  std::vector<std::string> log(Client& c, const std::string& key = "log") {
+    std::vector<std::string> out;
+    for (const resp::Value& v : c.call({"LRANGE", key, "0", "-1"}).elements) out.push_back(v.str);
+    return out;
+  }
+  // A field of the first keyspace trigger map of library `lib` (TFUNCTION LIST v).
+  resp::Value triggerField(const std::string& field, const std::string& lib = "lib") {
+    resp::Value list = c_->call({"TFUNCTION", "LIST", "LIBRARY", lib, "v"});
+    if (list.elements.empty()) return {};
+    const resp::Value& library = list.elements[0];
+    for (size_t i = 0; i + 1 < library.elements.size(); i += 2) {
+      if (library.elements[i].str != "keyspace_triggers") continue;
+      const resp::Value& trigger = library.elements[i + 1].elements.at(0);
+      for (size_t j = 0; j + 1 < trigger.elements.size(); j += 2) {
+        if (trigger.elements[j].str == field) return trigger.elements[j + 1];
+      }
+    }
+    return {};
+  }
+
+  static RedisServer* redis_;
+  static Proxy* proxy_;
+  std::unique_ptr<Client> c_;
+};
+RedisServer* KeyspaceTriggersTest::redis_ = nullptr;
+Proxy* KeyspaceTriggersTest::proxy_ = nullptr;
+
+// Appends "<event>:<key>" to the list `log` for every key starting with "k:".
+const char kRecorder[] = R"(
+redis.registerKeySpaceTrigger('rec', 'k:', function(client, data) {
+  client.call('rpush', 'log', data.event + ':' + data.key);
+});)";
+
+TEST_F(KeyspaceTriggersTest, RegistrationErrors) {
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('t', 'k', 5);"),
+            "Failed loading library: Third argument to 'registerKeySpaceTrigger' must be a "
+            "function.");
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('t', 'k', ()=>1, {onTriggerFired: 1});"),
+            "Failed loading library: 'onTriggerFired' argument to 'registerKeySpaceTrigger' must "
+            "be a function.");
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('t', 'k', ()=>1, {onTriggerFired: async "
+                      "function(){}});"),
+            "Failed loading library: 'onTriggerFired' argument to 'registerKeySpaceTrigger' must "
+            "be a function.");
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('t', 5, ()=>1);"),
+            "Failed loading library: Second argument to 'registerKeySpaceTrigger' must be a "
+            "string or ArrayBuffer representing the prefix.");
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('a-b', 'k', ()=>1);"),
+            "Failed loading library: Unallowed key space trigger name 'a-b', Unallowed char was "
+            "given '-'..");
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('t', 'k', ()=>1); "
+                      "redis.registerKeySpaceTrigger('t', 'j', ()=>1);"),
+            "Failed loading library: Notification consumer already exists.");
+  EXPECT_EQ(loadError("redis.registerKeySpaceTrigger('t', 'k', ()=>1, {bogus: 1});"),
+            "Failed loading library: Can not convert value at position 3 into Option < "
+            "NoficationConsumerOptionalArgs >. Unknown properties given: bogus..");
+  EXPECT_NE(loadError("redis.registerKeySpaceTrigger('t');").find("Wrong number of arguments"),
+            std::string::npos);
+  // A library of triggers only is a library.
+  EXPECT_EQ(load("redis.registerKeySpaceTrigger('t', 'k', ()=>1);"), "OK");
+  EXPECT_NE(resp::toDebugString(c_->call({"TFUNCTION", "LIST"})).find("\"t\""), std::string::npos);
+}
+
+// The trigger ran before the writer got its reply: the next command sees its effect.
+TEST_F(KeyspaceTriggersTest, SyncTriggerRunsBeforeTheReply) {
+  ASSERT_EQ(load(kRecorder), "OK");
+  EXPECT_EQ(c_->run({"SET", "k:a", "1"}), "OK");
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"set:k:a"}));
+  EXPECT_EQ(c_->run({"SET", "other", "1"}), "OK");  // no prefix match, no trigger
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"set:k:a"}));
+}
+
+TEST_F(KeyspaceTriggersTest, EventClasses) {
+  ASSERT_EQ(load(kRecorder), "OK");
+  c_->call({"SET", "k:s", "1"});
+  c_->call({"INCRBY", "k:s", "2"});
+  c_->call({"APPEND", "k:s", "x"});
+  c_->call({"HSET", "k:h", "f", "v"});
+  c_->call({"LPUSH", "k:l", "a"});
+  c_->call({"SADD", "k:t", "a"});
+  c_->call({"ZADD", "k:z", "1", "a"});
+  c_->call({"XADD", "k:x", "*", "f", "v"});
+  c_->call({"EXPIRE", "k:h", "100"});
+  c_->call({"RENAME", "k:l", "k:l2"});
+  c_->call({"DEL", "k:t"});
+  EXPECT_EQ(log(*c_),
+            (std::vector<std::string>{"set:k:s", "incrby:k:s", "append:k:s", "hset:k:h",
+                                      "lpush:k:l", "sadd:k:t", "zadd:k:z", "xadd:k:x", "expire:k:h",
+                                      "rename_from:k:l", "rename_to:k:l2", "del:k:t"}));
+}
+
+// Key misses and expiry are events nobody proxied the write of: they fire as they arrive.
+TEST_F(KeyspaceTriggersTest, KeyMissAndExpiry) {
+  ASSERT_EQ(load(kRecorder), "OK");
+  c_->call({"GET", "k:missing"});
+  c_->call({"SET", "k:e", "1", "PX", "20"});
+  EXPECT_TRUE(eventually([&] {
+    auto l = log(*c_);
+    return std::find(l.begin(), l.end(), "keymiss:k:missing") != l.end() &&
+           std::find(l.begin(), l.end(), "expired:k:e") != l.end();
+  })) << ::testing::PrintToString(log(*c_));
+}
+
+TEST_F(KeyspaceTriggersTest, WritesOfDirectClientsFire) {
+  ASSERT_EQ(load(kRecorder), "OK");
+  Client direct(redis_->port());
+  direct.call({"SET", "k:direct", "1"});
+  EXPECT_TRUE(eventually([&] { return log(*c_) == std::vector<std::string>{"set:k:direct"}; }))
+      << ::testing::PrintToString(log(*c_));
+}
+
+// Commands issued from JavaScript fire no key space trigger (spec §6.13): a function's writes,
+// and the trigger's own write to a key of its prefix.
+TEST_F(KeyspaceTriggersTest, CommandsFromJavaScriptDoNotFire) {
+  ASSERT_EQ(load(std::string(kRecorder) + R"(
+redis.registerFunction('w', function(client) { return client.call('set', 'k:fromjs', '1'); });
+redis.registerKeySpaceTrigger('echo', 'k:echo', function(client, data) {
+  client.call('set', 'k:echo:' + data.key, '1');
+});)"),
+            "OK");
+  EXPECT_EQ(c_->run({"TFCALL", "lib.w", "0"}), "\"OK\"");
+  EXPECT_EQ(c_->run({"SET", "k:echo", "1"}), "OK");
+  // Only the client's own SET fired "rec" (and "echo", whose write fired nothing).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"set:k:echo"}));
+  EXPECT_EQ(c_->run({"EXISTS", "k:echo:k:echo"}), "1");
+}
+
+// Every database's keys; the callback runs in the event's database.
+TEST_F(KeyspaceTriggersTest, EventsOfOtherDatabases) {
+  ASSERT_EQ(load(R"(redis.registerKeySpaceTrigger('db', 'k:', function(client, data) {
+  client.call('incr', 'count');
+});)"),
+            "OK");
+  c_->call({"SELECT", "3"});
+  EXPECT_EQ(c_->run({"SET", "k:a", "1"}), "OK");
+  EXPECT_EQ(c_->run({"GET", "count"}), "\"1\"");
+  c_->call({"SELECT", "0"});
+  EXPECT_EQ(c_->run({"GET", "count"}), "(nil)");
+}
+
+TEST_F(KeyspaceTriggersTest, DataObjectAndBinaryPrefix) {
+  ASSERT_EQ(load(R"(
+redis.registerKeySpaceTrigger('bin', new Uint8Array([0xff, 0x01]).buffer, function(client, data) {
+  client.call('rpush', 'log', String(data.key === null), String(data.key_raw.byteLength),
+              data.event);
+});)"),
+            "OK");
+  EXPECT_EQ(c_->run({"SET", std::string("\xff\x01z", 3), "1"}), "OK");
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"true", "3", "set"}));
+}
+
+// A transaction's writes fire after EXEC, before its reply. As the proxy gets events after the
+// whole transaction, onTriggerFired sees the data as the main callback does (spec §11.6): both
+// read "jerry" twice.
+TEST_F(KeyspaceTriggersTest, TransactionsAndOnTriggerFired) {
+  ASSERT_EQ(load(R"(
+redis.registerKeySpaceTrigger('main', 'x', function(client, data) {
+  client.call('incr', 'main:' + client.call('hget', data.key, 'name'));
+});
+redis.registerKeySpaceTrigger('fired', 'x', function(client, data) {
+  client.call('incr', 'fired:' + data.name);
+}, {onTriggerFired: function(client, data) { data.name = client.call('hget', data.key, 'name'); }});
+)"),
+            "OK");
+  c_->call({"MULTI"});
+  c_->call({"HSET", "x", "name", "tom"});
+  c_->call({"HSET", "x", "name", "jerry"});
+  resp::Value exec = c_->call({"EXEC"});
+  ASSERT_EQ(exec.elements.size(), 2u) << resp::toDebugString(exec);
+  EXPECT_EQ(c_->run({"GET", "main:jerry"}), "\"2\"");
+  EXPECT_EQ(c_->run({"GET", "fired:jerry"}), "\"2\"");
+  EXPECT_EQ(c_->run({"GET", "main:tom"}), "(nil)");
+}
+
+// onTriggerFired runs without writes; its failure skips the main callback.
+TEST_F(KeyspaceTriggersTest, OnTriggerFiredCannotWrite) {
+  ASSERT_EQ(load(R"(
+redis.registerKeySpaceTrigger('t', 'k:', function(client, data) { client.call('incr', 'main'); },
+  {onTriggerFired: function(client, data) { client.call('set', 'nope', '1'); }});)"),
+            "OK");
+  EXPECT_EQ(c_->run({"SET", "k:a", "1"}), "OK");
+  EXPECT_EQ(c_->run({"EXISTS", "main", "nope"}), "0");
+  EXPECT_NE(triggerField("last_error").str.find("was called while write is not allowed"),
+            std::string::npos)
+      << triggerField("last_error").str;
+  EXPECT_EQ(triggerField("num_failed").integer, 1);
+}
+
+TEST_F(KeyspaceTriggersTest, AsyncCallback) {
+  ASSERT_EQ(load(R"(
+redis.registerKeySpaceTrigger('t', 'k:', async function(client, data) {
+  await client.block(function(c) { c.call('rpush', 'log', 'async:' + data.key); });
+});)"),
+            "OK");
+  EXPECT_EQ(c_->run({"SET", "k:a", "1"}), "OK");
+  EXPECT_TRUE(eventually([&] { return log(*c_) == std::vector<std::string>{"async:k:a"}; }));
+  EXPECT_TRUE(eventually([&] { return triggerField("num_success").integer == 1; }));
+}
+
+// Failures never change the writer's reply; they are counted and kept (spec §7.2, 7.5), and an
+// upgrade keeps the statistics (spec §7.4).
+TEST_F(KeyspaceTriggersTest, StatisticsAndUpgrade) {
+  ASSERT_EQ(load(R"(
+redis.registerKeySpaceTrigger('t', 'k:', function(client, data) {
+  if (data.key == 'k:bad') throw 'boom';
+}, {description: 'desc'});)"),
+            "OK");
+  EXPECT_EQ(c_->run({"SET", "k:good", "1"}), "OK");
+  EXPECT_EQ(c_->run({"SET", "k:bad", "1"}), "OK");
+  EXPECT_EQ(triggerField("num_trigger").integer, 2);
+  EXPECT_EQ(triggerField("num_finished").integer, 2);
+  EXPECT_EQ(triggerField("num_success").integer, 1);
+  EXPECT_EQ(triggerField("num_failed").integer, 1);
+  EXPECT_EQ(triggerField("last_error").str, "boom");
+  EXPECT_EQ(triggerField("description").str, "desc");
+  // Level 0 lists the names.
+  resp::Value list = c_->call({"TFUNCTION", "LIST"});
+  EXPECT_NE(resp::toDebugString(list).find("\"t\""), std::string::npos);
+
+  ASSERT_EQ(c_->run({"TFUNCTION", "LOAD", "REPLACE",
+                     "#!js api_version=1.0 name=lib\n"
+                     "redis.registerKeySpaceTrigger('t', 'k:', function(client, data) {});"}),
+            "OK");
+  EXPECT_EQ(triggerField("num_trigger").integer, 2);
+  EXPECT_EQ(triggerField("last_error").str, "boom");
+  EXPECT_EQ(c_->run({"SET", "k:good", "2"}), "OK");
+  EXPECT_EQ(triggerField("num_success").integer, 2);
+  EXPECT_TRUE(triggerField("description").isNull());
+}
+
+// Triggers are visited in registration order across libraries.
+TEST_F(KeyspaceTriggersTest, RegistrationOrderAcrossLibraries) {
+  ASSERT_EQ(load("redis.registerKeySpaceTrigger('one', 'k:', (c, d) => c.call('rpush', 'log', "
+                 "'b1')); redis.registerKeySpaceTrigger('two', 'k:', (c, d) => c.call('rpush', "
+                 "'log', 'b2'));",
+                 "libb"),
+            "OK");
+  ASSERT_EQ(load("redis.registerKeySpaceTrigger('one', 'k:', (c, d) => c.call('rpush', 'log', "
+                 "'a1'));",
+                 "liba"),
+            "OK");
+  EXPECT_EQ(c_->run({"SET", "k:a", "1"}), "OK");
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"b1", "b2", "a1"}));
+  ASSERT_EQ(c_->run({"TFUNCTION", "DELETE", "libb"}), "OK");
+  EXPECT_EQ(c_->run({"SET", "k:a", "2"}), "OK");
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"b1", "b2", "a1", "a1"}));
+}
+
+// A reader through the proxy never sees a write without its trigger's effect.
+TEST_F(KeyspaceTriggersTest, AtomicWithTheWrite) {
+  ASSERT_EQ(load(R"(redis.registerKeySpaceTrigger('mirror', 'a:', function(client, data) {
+  client.call('set', 'b:' + data.key.substring(2), client.call('get', data.key));
+});)"),
+            "OK");
+  c_->call({"SET", "a:x", "0"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    Client r(proxy_->port());
+    while (!stop) {
+      resp::Value v = r.call({"MGET", "a:x", "b:x"});
+      if (v.elements.size() != 2 || v.elements[0].str != v.elements[1].str) ++torn;
+      ++reads;
+    }
+  });
+  Client w(proxy_->port());
+  for (int i = 1; i <= 500; ++i) w.call({"SET", "a:x", std::to_string(i)});
+  stop = true;
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(w.run({"GET", "b:x"}), "\"500\"");
+}
+
+// A backend that refuses CONFIG (managed services): the trigger is shown as receiving no events.
+TEST(KeyspaceTriggersManagedTest, ConfigRefusedIsShown) {
+  RedisServer redis({"--rename-command", "CONFIG", ""});
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port());
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=lib\nredis.registerKeySpaceTrigger('t', 'k:', "
+                   "function(client, data) { client.call('incr', 'n'); });"}),
+            "OK");
+  std::string shown;
+  EXPECT_TRUE(eventually([&] {
+    resp::Value list = c.call({"TFUNCTION", "LIST", "v"});
+    shown = resp::toDebugString(list);
+    return shown.find("notify-keyspace-events") != std::string::npos;
+  })) << shown;
+}
+
+}  // namespace
+}  // namespace tfproxy::testing
