@@ -95,4 +95,24 @@ enum class ConnectionEffect : uint8_t {
 // `name` in any case; no allocation.
 ConnectionEffect connectionEffect(std::string_view name);
 
+// Calls `f(i)` for each argument position of a call of `info` with `argc` arguments (the name
+// counts) that holds a key. For commands whose keys move (EVAL, SORT ... STORE, ZUNIONSTORE)
+// every argument after the name may be one.
+template <class F>
+void forEachKeyPosition(const CommandInfo& info, size_t argc, F f) {
+  const int n = static_cast<int>(argc);
+  if (info.has(kFlag_movablekeys)) {
+    for (int i = 1; i < n; ++i) f(static_cast<size_t>(i));
+    return;
+  }
+  if (info.first_key <= 0) return;
+  const int last = info.last_key < 0 ? n + info.last_key : info.last_key;
+  const int step = info.key_step > 0 ? info.key_step : 1;
+  for (int i = info.first_key; i <= last && i < n; i += step) f(static_cast<size_t>(i));
+}
+// A command that may change data: a write, or one that may replicate (EVAL, FCALL).
+inline bool mayWrite(const CommandInfo& info) {
+  return info.has(kFlag_write) || info.has(kFlag_may_replicate);
+}
+
 }  // namespace tfproxy::backend

@@ -13,7 +13,6 @@ namespace tfproxy::backend {
 namespace {
 
 constexpr std::string_view kPattern = "__keyevent@*__:*";
-constexpr std::string_view kMarkerPrefix = "tfproxy:marker:";
 constexpr std::string_view kAllClasses = "g$lshzxetd";  // what 'A' stands for
 
 // "__keyevent@<db>__:<event>": the database and the event; false for another channel.
@@ -32,10 +31,12 @@ bool parseChannel(std::string_view channel, int64_t* db, std::string_view* event
 }  // namespace
 
 KeyspaceEvents::KeyspaceEvents(config::Endpoint endpoint, Identity identity,
-                               std::chrono::milliseconds connect_timeout, Listener& listener)
+                               std::chrono::milliseconds connect_timeout, std::string channel,
+                               Listener& listener)
     : endpoint_(std::move(endpoint)),
       identity_(std::move(identity)),
       connect_timeout_(connect_timeout),
+      channel_(std::move(channel)),
       listener_(listener) {}
 
 KeyspaceEvents::~KeyspaceEvents() { stop(); }
@@ -70,21 +71,19 @@ std::string KeyspaceEvents::withNeededFlags(std::string_view current) {
   return out;
 }
 
-uint64_t KeyspaceEvents::mark() {
+bool KeyspaceEvents::publish(std::string_view payload) {
   std::lock_guard lock(send_mutex_);
-  if (send_fd_ < 0 || !up_.load()) return 0;
-  const uint64_t id = ++last_marker_;
+  if (send_fd_ < 0 || !up_.load()) return false;
   std::string bytes;
-  const std::string payload = std::string(kMarkerPrefix) + std::to_string(id);
-  resp::encodeCommand({"ECHO", payload}, &bytes);
+  resp::encodeCommand({"PUBLISH", channel_, payload}, &bytes);
   std::string_view rest = bytes;
   while (!rest.empty()) {
     const ssize_t n = ::send(send_fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;  // the reader sees the break too
+    if (n <= 0) return false;  // the reader sees the break too
     rest.remove_prefix(static_cast<size_t>(n));
   }
-  return id;
+  return true;
 }
 
 bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
@@ -138,9 +137,12 @@ std::unique_ptr<SyncConnection> KeyspaceEvents::open() {
   if (!hello) return fail(conn->error());
   if (hello->isError()) return fail(hello->str);
   if (!ensureFlags(*conn)) return fail(conn->error());
-  auto subscribed = conn->call({"PSUBSCRIBE", kPattern});
-  if (!subscribed) return fail(conn->error());
-  if (subscribed->isError()) return fail(subscribed->str);
+  for (std::string_view command : {"PSUBSCRIBE", "SUBSCRIBE"}) {
+    const std::string_view target = command == "PSUBSCRIBE" ? kPattern : channel_;
+    auto subscribed = conn->call({command, target});
+    if (!subscribed) return fail(conn->error());
+    if (subscribed->isError()) return fail(subscribed->str);
+  }
   conn->setTimeout(std::chrono::milliseconds(0));  // events may be far apart
   return conn;
 }
@@ -190,16 +192,11 @@ void KeyspaceEvents::read(SyncConnection& conn) {
       std::string_view event;
       if (e.size() == 4 && e[0].str == "pmessage" && parseChannel(e[2].str, &db, &event)) {
         listener_.onEvent(db, event, e[3].str);
+      } else if (e.size() == 3 && e[0].str == "message" && e[1].str == channel_) {
+        listener_.onMessage(e[2].str);
       }
-      continue;
     }
-    if (frame->type == resp::Type::kBulkString &&
-        std::string_view(frame->str).substr(0, kMarkerPrefix.size()) == kMarkerPrefix) {
-      uint64_t id = 0;
-      std::string_view digits = std::string_view(frame->str).substr(kMarkerPrefix.size());
-      std::from_chars(digits.data(), digits.data() + digits.size(), id);
-      listener_.onMarker(id);
-    }
+    // Anything else answers a PUBLISH: the message itself is the marker.
   }
 }
 

@@ -1,7 +1,9 @@
 // The notification connection (design §5): one RESP3 connection subscribed to every key event
-// of every database (`PSUBSCRIBE __keyevent@*__:*`), and markers on it. A marker is an ECHO:
-// Redis answers it after every event it produced before reading it, so once a marker is back,
-// every event of a command answered before the marker was sent has arrived.
+// of every database (`PSUBSCRIBE __keyevent@*__:*`) and to the channel of the tfproxy
+// instances in front of the backend, on which each of them publishes its markers. Redis
+// delivers messages and events to every subscriber in the order it produced them, so every
+// instance sees every marker in the same place among the events; once an instance's own marker
+// is back, every event of a command answered before it was published has arrived.
 //
 // The connection turns on the notify-keyspace-events flags the triggers need, keeping every
 // flag the operator set; where CONFIG is refused (managed services) it says once which flags
@@ -32,8 +34,9 @@ class KeyspaceEvents {
     virtual ~Listener() = default;
     // An event, on the connection's thread, in the backend's order.
     virtual void onEvent(int64_t db, std::string_view event, std::string_view key) = 0;
-    // The marker `id` came back: every event before it was delivered.
-    virtual void onMarker(uint64_t id) = 0;
+    // A message on the instances' channel (a marker of this instance or another), in order
+    // with the events.
+    virtual void onMessage(std::string_view payload) = 0;
     // The subscription is in place (`up`), or the connection broke: events may have been lost,
     // and markers sent before will not come back.
     virtual void onConnection(bool up) = 0;
@@ -49,8 +52,10 @@ class KeyspaceEvents {
   // The flags tfproxy needs in notify-keyspace-events.
   static constexpr char kNeededFlags[] = "EAm";
 
+  // `channel`: the instances' channel.
   KeyspaceEvents(config::Endpoint endpoint, Identity identity,
-                 std::chrono::milliseconds connect_timeout, Listener& listener);
+                 std::chrono::milliseconds connect_timeout, std::string channel,
+                 Listener& listener);
   ~KeyspaceEvents();
   KeyspaceEvents(const KeyspaceEvents&) = delete;
   KeyspaceEvents& operator=(const KeyspaceEvents&) = delete;
@@ -58,9 +63,9 @@ class KeyspaceEvents {
   // Starts the connection's thread (once; later calls do nothing).
   void start();
   void stop();
-  // Sends a marker from any thread and returns its id; 0 when the connection is not up (no
-  // marker will come back).
-  uint64_t mark();
+  // Publishes `payload` on the instances' channel, from any thread; false when the connection
+  // is not up (it will not come back).
+  bool publish(std::string_view payload);
   Flags flags() const { return flags_.load(std::memory_order_relaxed); }
   bool up() const { return up_.load(std::memory_order_relaxed); }
 
@@ -78,11 +83,11 @@ class KeyspaceEvents {
   config::Endpoint endpoint_;
   Identity identity_;
   std::chrono::milliseconds connect_timeout_;
+  std::string channel_;
   Listener& listener_;
 
   std::mutex send_mutex_;
   int send_fd_ = -1;  // a duplicate of the connection's socket for markers; send_mutex_
-  uint64_t last_marker_ = 0;
 
   std::mutex run_mutex_;
   std::condition_variable run_cv_;

@@ -3,22 +3,95 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <future>
+#include <random>
 #include <set>
 
+#include "backend/command_table.h"
 #include "functions/errors.h"
 
 namespace tfproxy::functions {
 namespace {
 
-// How long a section waits for a marker before it carries on without (a frozen backend).
+using Clock = std::chrono::steady_clock;
+
+// How long a section waits for its marker before it carries on without (a frozen backend).
 constexpr std::chrono::seconds kMarkerTimeout{5};
+// Another instance's window open this long was left by an instance that died in it.
+constexpr std::chrono::seconds kStaleWindow{30};
+// The lease lives this long unless renewed; its holder renews it at a third of that.
+constexpr std::chrono::milliseconds kLeaseTime{6000};
+constexpr std::chrono::milliseconds kLeaseRenewal{2000};
+// How long the first trigger's load waits for the events to flow.
+constexpr std::chrono::seconds kStartWait{2};
+
+std::string randomInstance() {
+  std::random_device device;
+  std::mt19937_64 random((static_cast<uint64_t>(device()) << 32) ^ device() ^
+                         static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
+  return text;
+}
+
+// A marker's payload: kind, instance, '#', id, '|', then each key as "<length>:<bytes>".
+std::string encodeMarker(char kind, const std::string& instance, uint64_t id,
+                         const std::vector<std::string>& keys) {
+  std::string out(1, kind);
+  out += instance;
+  out += '#';
+  out += std::to_string(id);
+  out += '|';
+  for (const std::string& key : keys) {
+    out += std::to_string(key.size());
+    out += ':';
+    out += key;
+  }
+  return out;
+}
+
+struct ParsedMarker {
+  char kind = 0;
+  std::string_view instance;
+  uint64_t id = 0;
+  std::vector<std::string> keys;
+};
+
+bool decodeMarker(std::string_view p, ParsedMarker* out) {
+  const size_t hash = p.find('#');
+  const size_t bar = p.find('|');
+  if (p.empty() || hash == std::string_view::npos || bar == std::string_view::npos || bar < hash) {
+    return false;
+  }
+  out->kind = p[0];
+  out->instance = p.substr(1, hash - 1);
+  if (std::from_chars(p.data() + hash + 1, p.data() + bar, out->id).ec != std::errc()) {
+    return false;
+  }
+  std::string_view rest = p.substr(bar + 1);
+  while (!rest.empty()) {
+    const size_t colon = rest.find(':');
+    size_t length = 0;
+    if (colon == std::string_view::npos ||
+        std::from_chars(rest.data(), rest.data() + colon, length).ec != std::errc() ||
+        colon + 1 + length > rest.size()) {
+      return false;
+    }
+    out->keys.emplace_back(rest.substr(colon + 1, length));
+    rest.remove_prefix(colon + 1 + length);
+  }
+  return true;
+}
 
 }  // namespace
 
 KeyspaceTriggers::KeyspaceTriggers(Services services)
     : services_(std::move(services)),
-      events_(services_.endpoint, services_.identity, services_.connect_timeout, *this),
+      instance_(randomInstance()),
+      lease_key_(leaseKey(services_.library_key)),
+      events_(services_.endpoint, services_.identity, services_.connect_timeout,
+              services_.library_key + ":markers", *this),
       thread_([this] { loop(); }) {}
 
 KeyspaceTriggers::~KeyspaceTriggers() { stop(); }
@@ -38,10 +111,19 @@ void KeyspaceTriggers::setPrefixes(std::vector<std::string> prefixes) {
   {
     std::lock_guard lock(mutex_);
     prefixes_ = std::move(prefixes);
-    start = !prefixes_.empty();
-    active_.store(start, std::memory_order_relaxed);
+    start = !prefixes_.empty() && !active();
+    active_.store(!prefixes_.empty(), std::memory_order_relaxed);
+    lease_due_ = {};  // the loop takes the lease now
   }
-  if (start) events_.start();
+  cv_.notify_all();
+  if (!start) return;
+  events_.start();
+  // The library's LOAD is answered once its triggers hear events (or after a short wait).
+  const auto deadline = Clock::now() + kStartWait;
+  while ((!events_.up() || !lease_held_) && Clock::now() < deadline &&
+         events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 std::optional<std::string> KeyspaceTriggers::problem() const {
@@ -63,70 +145,147 @@ bool KeyspaceTriggers::mayFire(std::string_view key) const {
   return matchesLocked(key);
 }
 
-uint64_t KeyspaceTriggers::mark(Marker kind) {
-  // Registered under the lock the reader takes for the answer, so the answer finds it.
+uint64_t KeyspaceTriggers::mark(Marker kind, const std::vector<std::string>& keys) {
   std::lock_guard lock(mutex_);
-  const uint64_t id = events_.mark();
-  if (id != 0) markers_[id] = kind;
+  const uint64_t id = last_marker_ + 1;
+  if (!events_.publish(encodeMarker(static_cast<char>(kind), instance_, id, keys))) return 0;
+  last_marker_ = id;
   return id;
 }
 
-bool KeyspaceTriggers::waitMarker(uint64_t id) {
+void KeyspaceTriggers::waitMarker(uint64_t id) {
+  if (id == 0) return;
   std::unique_lock lock(mutex_);
   const uint64_t epoch = connection_epoch_;
-  const bool back = cv_.wait_for(lock, kMarkerTimeout, [&] {
-    return last_marker_back_ >= id || connection_epoch_ != epoch || stopping_;
-  });
-  if (!back) spdlog::warn("key space triggers: the backend did not answer a marker in time");
-  return last_marker_back_ >= id;
+  if (!cv_.wait_for(lock, kMarkerTimeout, [&] {
+        return last_marker_back_ >= id || connection_epoch_ != epoch || stopping_;
+      })) {
+    spdlog::warn("key space triggers: the backend did not deliver a marker in time");
+  }
 }
 
 void KeyspaceTriggers::beginQuiet() {
-  if (const uint64_t id = mark(Marker::kQuiet)) waitMarker(id);
+  quiet_open_ = true;
+  waitMarker(mark(Marker::kQuiet));
 }
 
-void KeyspaceTriggers::endQuiet() { mark(Marker::kLoud); }
+void KeyspaceTriggers::noteCommand(const std::vector<std::string>& args) {
+  if (!quiet_open_ || args.empty()) return;
+  const backend::CommandInfo* info = backend::CommandTable::builtin().find(
+      args[0], args.size() > 1 ? std::string_view(args[1]) : std::string_view());
+  if (info == nullptr) return;
+  std::lock_guard lock(mutex_);
+  backend::forEachKeyPosition(*info, args.size(), [&](size_t i) {
+    if (matchesLocked(args[i])) quiet_keys_.push_back(args[i]);
+  });
+}
+
+void KeyspaceTriggers::endQuiet() {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mutex_);
+    keys.swap(quiet_keys_);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  mark(Marker::kLoud, keys);
+  quiet_open_ = false;
+}
+
+void KeyspaceTriggers::onMessage(std::string_view payload) {
+  ParsedMarker m;
+  if (!decodeMarker(payload, &m)) return;
+  std::lock_guard lock(mutex_);
+  Window& w = windows_[std::string(m.instance)];
+  w.since = Clock::now();
+  switch (static_cast<Marker>(m.kind)) {
+    case Marker::kQuiet:
+      w.quiet = true;
+      break;
+    case Marker::kLoud:
+      w.quiet = false;
+      closeQuietLocked(std::string(m.instance), m.keys);
+      break;
+    case Marker::kWrite:
+      w.keys = std::move(m.keys);
+      break;
+    case Marker::kEnd:
+      // The write is over and the section goes on to run its triggers: quiet.
+      w.keys.clear();
+      w.quiet = true;
+      break;
+  }
+  if (m.instance == instance_) {
+    last_marker_back_ = m.id;
+    if (static_cast<Marker>(m.kind) == Marker::kEnd) {
+      collected_ = std::move(window_);
+      window_.clear();
+    }
+    cv_.notify_all();
+  }
+}
 
 void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_view key) {
   std::lock_guard lock(mutex_);
-  if (quiet_ || key == services_.library_key || !matchesLocked(key)) return;
+  if (key == services_.library_key || key == lease_key_ || !matchesLocked(key)) return;
+  const auto now = Clock::now();
+  std::vector<std::string> quiet;
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    Window& w = it->second;
+    if (it->first != instance_ && (w.quiet || !w.keys.empty()) && now - w.since > kStaleWindow) {
+      // Its instance died inside it: what waited for it goes on.
+      const std::string gone = it->first;
+      it = windows_.erase(it);
+      closeQuietLocked(gone, {});
+      continue;
+    }
+    // A write's own key: that instance's event.
+    if (std::find(w.keys.begin(), w.keys.end(), key) != w.keys.end()) {
+      if (it->first == instance_) window_.push_back({db, std::string(event), std::string(key)});
+      return;
+    }
+    if (w.quiet) quiet.push_back(it->first);
+    ++it;
+  }
   scripting::KeyEvent e{db, std::string(event), std::string(key)};
-  if (collecting_) {
-    window_.push_back(std::move(e));
+  if (!quiet.empty()) {
+    held_.push_back({std::move(e), std::move(quiet)});
     return;
   }
-  unproxied_.push_back(std::move(e));
+  deliverLocked(std::move(e));
+}
+
+void KeyspaceTriggers::deliverLocked(scripting::KeyEvent event) {
+  if (!lease_held_.load()) return;
+  unproxied_.push_back(std::move(event));
   cv_.notify_all();
 }
 
-void KeyspaceTriggers::onMarker(uint64_t id) {
-  std::lock_guard lock(mutex_);
-  last_marker_back_ = id;
-  auto it = markers_.find(id);
-  if (it == markers_.end()) return;
-  switch (it->second) {
-    case Marker::kQuiet:
-      quiet_ = true;
-      break;
-    case Marker::kLoud:
-      quiet_ = false;
-      break;
-    case Marker::kCollect:
-      collected_ = std::move(window_);
-      window_.clear();
-      collecting_ = false;
-      break;
+void KeyspaceTriggers::closeQuietLocked(const std::string& instance,
+                                        const std::vector<std::string>& keys) {
+  std::deque<Held> still;
+  for (Held& h : held_) {
+    auto it = std::find(h.quiet.begin(), h.quiet.end(), instance);
+    if (it != h.quiet.end()) {
+      if (std::binary_search(keys.begin(), keys.end(), h.event.key)) continue;  // its own
+      h.quiet.erase(it);
+    }
+    if (h.quiet.empty()) {
+      deliverLocked(std::move(h.event));
+    } else {
+      still.push_back(std::move(h));
+    }
   }
-  markers_.erase(it);
-  cv_.notify_all();
+  held_.swap(still);
 }
 
 void KeyspaceTriggers::onConnection(bool up) {
   std::lock_guard lock(mutex_);
   if (up) return;
+  // Markers in flight are lost, and so is what the others' windows are.
   ++connection_epoch_;
-  markers_.clear();
-  quiet_ = false;
+  windows_.clear();
+  held_.clear();  // their windows' ends will not come: lost, as events are while down
   cv_.notify_all();
 }
 
@@ -146,23 +305,71 @@ void KeyspaceTriggers::loop() {
     std::vector<scripting::KeyEvent> batch;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !writes_.empty() || !unproxied_.empty(); });
+      cv_.wait_until(lock, lease_due_, [&] {
+        return stopping_ || !writes_.empty() || !unproxied_.empty() || Clock::now() >= lease_due_;
+      });
       if (stopping_) return;
       if (!unproxied_.empty()) {
         batch.assign(std::make_move_iterator(unproxied_.begin()),
                      std::make_move_iterator(unproxied_.end()));
         unproxied_.clear();
-      } else {
+      } else if (!writes_.empty()) {
         write = std::move(writes_.front());
         writes_.pop_front();
       }
     }
+    if (Clock::now() >= lease_due_) tendLease();
     if (write) {
       write();
-    } else {
+    } else if (!batch.empty()) {
       fireUnproxied(std::move(batch));
     }
   }
+}
+
+void KeyspaceTriggers::tendLease() {
+  lease_due_ = Clock::now() + kLeaseRenewal;
+  if (!active()) {
+    lease_due_ = Clock::now() + std::chrono::hours(1);  // setPrefixes wakes the loop
+    return;
+  }
+  if (!lease_conn_ || lease_conn_->broken()) {
+    std::string error;
+    lease_conn_ =
+        backend::SyncConnection::connect(services_.endpoint, services_.connect_timeout, &error);
+    if (lease_conn_ && services_.identity.authenticates()) {
+      auto auth = lease_conn_->call({"AUTH", services_.identity.user, services_.identity.password});
+      if (!auth || auth->isError()) lease_conn_.reset();
+    }
+    if (!lease_conn_) {
+      lease_held_ = false;
+      return;
+    }
+  }
+  const std::string ms = std::to_string(kLeaseTime.count());
+  std::optional<resp::Value> reply;
+  if (lease_held_) {
+    // Still ours? Then it lives on.
+    reply = lease_conn_->call({"GET", lease_key_});
+    if (reply && reply->str == instance_) reply = lease_conn_->call({"PEXPIRE", lease_key_, ms});
+    if (reply && !reply->isError() && reply->integer == 1) return;
+    // Gone (a FLUSHALL) or another's: taken again below, or given up.
+  }
+  reply = lease_conn_->call({"SET", lease_key_, instance_, "NX", "PX", ms});
+  if (!reply) return;
+  if (reply->isError()) {
+    // A backend that refuses the lease (an ACL, a read-only user): alone, this instance fires.
+    if (!lease_warned_) {
+      spdlog::warn(
+          "key space triggers: the trigger lease {} cannot be taken ({}); this instance "
+          "fires every event nobody proxied",
+          lease_key_, reply->str);
+      lease_warned_ = true;
+    }
+    lease_held_ = true;
+    return;
+  }
+  lease_held_ = !reply->isNull();
 }
 
 void KeyspaceTriggers::fireUnproxied(std::vector<scripting::KeyEvent> events) {
@@ -185,10 +392,11 @@ void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const 
   services_.gate->lockExclusive();
   {
     std::lock_guard lock(mutex_);
-    collecting_ = true;
     window_.clear();
     collected_.clear();
   }
+  // Every instance knows the write's keys before the write runs.
+  waitMarker(mark(Marker::kWrite, keys));
   auto reply = std::make_shared<std::promise<std::string>>();
   std::future<std::string> answer = reply->get_future();
   forward([reply](std::string frame) { reply->set_value(std::move(frame)); });
@@ -199,31 +407,19 @@ void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const 
   std::string frame = answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready
                           ? answer.get()
                           : std::string();
-  // Every event of the write is in once the marker sent after its reply is back.
-  if (const uint64_t id = mark(Marker::kCollect)) waitMarker(id);
+  // Every event of the write is in once the marker published after its reply is back; the
+  // triggers that follow are quiet.
+  quiet_open_ = true;
+  waitMarker(mark(Marker::kEnd));
   std::vector<scripting::KeyEvent> events;
   {
     std::lock_guard lock(mutex_);
-    if (collecting_) {
-      collected_ = std::move(window_);
-      window_.clear();
-      collecting_ = false;
-    }
     events = std::move(collected_);
     collected_.clear();
-    // The write's own events are those of its keys; the rest (a client of Redis itself, an
-    // expiry) nobody proxied.
-    auto others = std::stable_partition(events.begin(), events.end(), [&](const auto& e) {
-      return std::find(keys.begin(), keys.end(), e.key) != keys.end();
-    });
-    for (auto it = others; it != events.end(); ++it) unproxied_.push_back(std::move(*it));
-    events.erase(others, events.end());
+    window_.clear();
   }
-  if (run && !events.empty() && services_.status->writablePrimary()) {
-    beginQuiet();
-    run->fire(events);
-    endQuiet();
-  }
+  if (run && !events.empty() && services_.status->writablePrimary()) run->fire(events);
+  endQuiet();
   services_.gate->unlockExclusive();
   run.reset();
   done(std::move(frame));

@@ -1,18 +1,22 @@
-// Key space triggers (spec §7, design §5): where their events come from and the atomic
-// sections that run them.
+// Key space triggers (spec §7, design §5): where their events come from, whose they are, and
+// the atomic sections that run them.
 //
-// Events arrive on the notification connection (backend/keyspace_events.h). Three kinds of
-// atomic section decide what an event means:
-//   - a write forwarded through tfproxy whose key may match a trigger: the section sends the
-//     write, sends a marker, and takes the events that arrive before the marker's answer and
-//     concern the write's keys as the write's own; the triggers run in the same section, before
-//     any other command passes tfproxy and before the writer gets its reply;
-//   - a section that runs JavaScript (a function, a block(), the triggers themselves): its
-//     commands fire nothing (spec §6.13), so it is bracketed by two markers and the events
-//     between them are dropped;
-//   - events nobody proxied (expiry, eviction, clients of Redis itself) fire as soon as they
-//     arrive, each batch in a section of its own.
-// One thread runs the sections of the writes and of the unproxied events, in arrival order.
+// Events arrive on the notification connection (backend/keyspace_events.h), together with the
+// markers every tfproxy instance in front of the backend publishes on one channel, all in the
+// order Redis produced them. The markers tell each instance what an event is:
+//   - a write through an instance whose key may match a trigger is bracketed by a "write"
+//     marker naming its keys and an "end" marker: the events of those keys between the two are
+//     that instance's, which runs the triggers in the same atomic section as the write, before
+//     any other command passes it and before the writer gets its reply;
+//   - a section that runs JavaScript is bracketed by "quiet" and "loud", and "loud" names the
+//     keys its commands touched: their events fire nothing (spec §6.13). Events that arrive
+//     while any instance is quiet wait for its "loud", which drops those of its keys and lets
+//     the others go on;
+//   - every other event (expiry, eviction, key misses, clients of Redis itself) is nobody's
+//     write: the instance that holds the trigger lease (a key in the backend, renewed while it
+//     lives) fires it as soon as it arrives, in a section of its own.
+// So each event fires each trigger once however many instances run. One thread runs an
+// instance's write sections and its unproxied events, in arrival order.
 #pragma once
 
 #include <atomic>
@@ -31,6 +35,7 @@
 #include "backend/backend_status.h"
 #include "backend/gate.h"
 #include "backend/keyspace_events.h"
+#include "backend/sync_connection.h"
 #include "functions/intercept.h"
 #include "scripting/engine.h"
 
@@ -42,9 +47,11 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
     backend::Gate* gate = nullptr;
     backend::BackendStatus* status = nullptr;  // triggers fire on a writable primary only
     config::Endpoint endpoint;
-    backend::Identity identity;  // the notification connection's
+    backend::Identity identity;  // the notification and lease connections'
     std::chrono::milliseconds connect_timeout{2000};
-    std::string library_key;  // the library store's key: its events are not the users'
+    // The library store's key: its events are not the users', and the lease and the markers'
+    // channel are named after it.
+    std::string library_key;
   };
   explicit KeyspaceTriggers(Services services);
   ~KeyspaceTriggers() override;
@@ -52,15 +59,20 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   void setEngine(scripting::Engine* engine) { engine_ = engine; }
   void stop();
 
-  // The engine's libraries changed: these are every trigger's prefixes. Events start at the
-  // first trigger.
+  // The key that says which instance fires the events nobody proxied.
+  static std::string leaseKey(const std::string& library_key) { return library_key + ":lease"; }
+
+  // The engine's libraries changed: these are every trigger's prefixes. The first trigger
+  // starts the events (and waits a moment for them to flow).
   void setPrefixes(std::vector<std::string> prefixes);
   // Why registered triggers get no events, or nullopt.
   std::optional<std::string> problem() const;
 
-  // Sections that run JavaScript, from their holder (gate taken): their events are dropped.
-  // begin waits until the backend saw the bracket's start.
+  // Sections that run JavaScript, from their holder (gate taken): events of their commands are
+  // dropped. begin waits until the backend saw the bracket's start; noteCommand records a
+  // command the section is about to send.
   void beginQuiet();
+  void noteCommand(const std::vector<std::string>& args);
   void endQuiet();
 
   // WriteTriggers
@@ -71,38 +83,64 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
 
   // backend::KeyspaceEvents::Listener
   void onEvent(int64_t db, std::string_view event, std::string_view key) override;
-  void onMarker(uint64_t id) override;
+  void onMessage(std::string_view payload) override;
   void onConnection(bool up) override;
 
  private:
-  enum class Marker { kQuiet, kLoud, kCollect };
-  // Sends a marker of `kind`; 0 when the connection is down.
-  uint64_t mark(Marker kind);
-  // Waits until marker `id` is back (or the connection broke); true if it came back.
-  bool waitMarker(uint64_t id);
+  // What one instance's markers say it is doing.
+  struct Window {
+    bool quiet = false;             // between "quiet" (or "end") and "loud"
+    std::vector<std::string> keys;  // between "write" and "end": the write's keys
+    std::chrono::steady_clock::time_point since;
+  };
+  enum class Marker : char { kQuiet = 'q', kLoud = 'l', kWrite = 'w', kEnd = 'e' };
+  // Publishes a marker; its id, or 0 when the connection is down.
+  uint64_t mark(Marker kind, const std::vector<std::string>& keys = {});
+  // Waits until this instance's marker `id` is back (or the connection broke).
+  void waitMarker(uint64_t id);
   bool matchesLocked(std::string_view key) const;
+  // An event that is nobody's write and no section's own: the lease holder fires it.
+  void deliverLocked(scripting::KeyEvent event);
+  // Instance `instance`'s quiet window closed with `keys`: its held events go or are dropped.
+  void closeQuietLocked(const std::string& instance, const std::vector<std::string>& keys);
   void loop();
+  // Takes or renews the lease (every kLeaseRenewal); loop thread.
+  void tendLease();
   // Fires `events` in a section of their own.
   void fireUnproxied(std::vector<scripting::KeyEvent> events);
   void writeSection(const std::vector<std::string>& keys, const Forward& forward,
                     const std::function<void(std::string)>& done);
 
   Services services_;
+  const std::string instance_;  // this instance's name in markers (random)
+  const std::string lease_key_;
   scripting::Engine* engine_ = nullptr;
   backend::KeyspaceEvents events_;
   std::atomic<bool> active_{false};
+  std::atomic<bool> lease_held_{false};
+  std::unique_ptr<backend::SyncConnection> lease_conn_;  // loop thread
+  std::chrono::steady_clock::time_point lease_due_{};    // loop thread
+  bool lease_warned_ = false;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::string> prefixes_;
-  std::map<uint64_t, Marker> markers_;  // sent, not back yet
-  uint64_t last_marker_back_ = 0;
-  uint64_t connection_epoch_ = 0;  // counts breaks: markers of an older epoch never return
-  bool quiet_ = false;             // between a quiet marker and its loud one
-  bool collecting_ = false;        // a write section waits for its events
-  std::vector<scripting::KeyEvent> window_;     // events seen while collecting
-  std::vector<scripting::KeyEvent> collected_;  // handed over by the collect marker
+  uint64_t last_marker_ = 0;               // the last one published
+  uint64_t last_marker_back_ = 0;          // the last one of ours seen on the channel
+  uint64_t connection_epoch_ = 0;          // counts breaks: markers of an older epoch never return
+  std::map<std::string, Window> windows_;  // per instance, this one included
+  std::vector<scripting::KeyEvent> window_;     // this instance's write's events so far
+  std::vector<scripting::KeyEvent> collected_;  // handed over by its "end" marker
   std::deque<scripting::KeyEvent> unproxied_;
+  // Events that arrived while some instance was quiet, with those instances.
+  struct Held {
+    scripting::KeyEvent event;
+    std::vector<std::string> quiet;
+  };
+  std::deque<Held> held_;
+  // This instance's open quiet window and the keys its commands touched (gate holder).
+  bool quiet_open_ = false;
+  std::vector<std::string> quiet_keys_;
   std::deque<std::function<void()>> writes_;
   bool stopping_ = false;
   std::thread thread_;

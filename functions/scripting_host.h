@@ -58,6 +58,7 @@ class ScriptingHost : public scripting::Host {
   void commandFailed(const std::string& error) override {
     if (roleChanged(error)) status_.confirm();
   }
+  void commandIssued(const std::vector<std::string>& args) override { triggers_.noteCommand(args); }
   void keyspaceTriggersChanged(std::vector<std::string> prefixes) override {
     triggers_.setPrefixes(std::move(prefixes));
   }

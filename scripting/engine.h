@@ -47,6 +47,9 @@ class Host {
                             std::vector<std::string> args, bool may_block, AsyncDone done) = 0;
   // A command tfproxy runs itself that JavaScript may not call (lower-case name, spec §6.3).
   virtual bool deniedToScripts(std::string_view lower_name) const = 0;
+  // A command from JavaScript is about to run in the current atomic section (its events are
+  // the section's own: spec §6.13).
+  virtual void commandIssued(const std::vector<std::string>& args) = 0;
   // A command from JavaScript failed with `error` (lets the host notice a role change).
   virtual void commandFailed(const std::string& error) = 0;
   // The prefixes of the key space triggers changed (a library with triggers was loaded,

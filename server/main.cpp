@@ -186,7 +186,8 @@ int main(int argc, char** argv) {
   }
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);
-  functions::ReplyEdits edits({options.library_key});
+  functions::ReplyEdits edits(
+      {options.library_key, functions::KeyspaceTriggers::leaseKey(options.library_key)});
   functions::ReplyEdits::registerEdited(index);
   server::Server server(main_context, options,
                         {.link = link,

@@ -82,28 +82,14 @@ Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits 
 
 bool Pipeline::firingKeys(const CommandEntry& entry, const resp::RequestParser& cmd,
                           std::vector<std::string>* keys) const {
-  const backend::CommandInfo* info = entry.info;
-  if (info == nullptr ||
-      !(info->has(backend::kFlag_write) || info->has(backend::kFlag_may_replicate))) {
-    return false;
-  }
-  const int argc = static_cast<int>(cmd.argc());
+  if (entry.info == nullptr || !backend::mayWrite(*entry.info)) return false;
   bool fires = false;
-  auto consider = [&](int i) {
-    std::string_view key = cmd.arg(static_cast<size_t>(i));
+  backend::forEachKeyPosition(*entry.info, cmd.argc(), [&](size_t i) {
+    std::string_view key = cmd.arg(i);
     if (!triggers_->mayFire(key)) return;
     fires = true;
     keys->emplace_back(key);
-  };
-  if (info->has(backend::kFlag_movablekeys)) {
-    // Keys anywhere (EVAL, ZUNIONSTORE, SORT ... STORE): every argument may be one.
-    for (int i = 1; i < argc; ++i) consider(i);
-    return fires;
-  }
-  if (info->first_key <= 0) return false;
-  const int last = info->last_key < 0 ? argc + info->last_key : info->last_key;
-  const int step = info->key_step > 0 ? info->key_step : 1;
-  for (int i = info->first_key; i <= last && i < argc; i += step) consider(i);
+  });
   return fires;
 }
 

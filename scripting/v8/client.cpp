@@ -96,6 +96,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
       return std::nullopt;
     }
   }
+  engine.host().commandIssued(args);
   std::vector<std::string_view> cmd(args.begin(), args.end());
   std::optional<resp::Value> reply;
   if (info != nullptr && info->has(backend::kFlag_blocking)) {

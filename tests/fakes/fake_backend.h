@@ -66,6 +66,7 @@ class FakeHost final : public scripting::Host {
                     bool may_block, AsyncDone done) override;
   bool deniedToScripts(std::string_view lower_name) const override;
   void commandFailed(const std::string&) override {}
+  void commandIssued(const std::vector<std::string>&) override {}
   void keyspaceTriggersChanged(std::vector<std::string> prefixes) override {
     std::lock_guard lock(prefixes_mutex_);
     prefixes_ = std::move(prefixes);

@@ -172,6 +172,29 @@ redis.registerKeySpaceTrigger('echo', 'k:echo', function(client, data) {
   EXPECT_EQ(c_->run({"EXISTS", "k:echo:k:echo"}), "1");
 }
 
+// While a function runs, the writes of a client of Redis itself still fire (only the keys the
+// function's commands touched are its own).
+TEST_F(KeyspaceTriggersTest, DirectWritesDuringAFunctionFire) {
+  ASSERT_EQ(load(std::string(kRecorder) + R"(
+redis.registerFunction('busy', function(client) {
+  for (let i = 0; i < 3000; ++i) client.call('set', 'k:js', String(i));
+  return 'done';
+});)"),
+            "OK");
+  std::thread busy([&] {
+    Client c(proxy_->port());
+    EXPECT_EQ(c.run({"TFCALL", "lib.busy", "0"}), "\"done\"");
+  });
+  Client direct(redis_->port());
+  for (int i = 0; i < 50; ++i) direct.call({"SET", "k:d" + std::to_string(i), "1"});
+  busy.join();
+  EXPECT_TRUE(eventually([&] { return log(*c_).size() == 50; })) << log(*c_).size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto entries = log(*c_);
+  EXPECT_EQ(entries.size(), 50u);
+  EXPECT_EQ(std::count(entries.begin(), entries.end(), "set:k:js"), 0);
+}
+
 // Every database's keys; the callback runs in the event's database.
 TEST_F(KeyspaceTriggersTest, EventsOfOtherDatabases) {
   ASSERT_EQ(load(R"(redis.registerKeySpaceTrigger('db', 'k:', function(client, data) {
@@ -335,6 +358,56 @@ TEST(KeyspaceTriggersManagedTest, ConfigRefusedIsShown) {
     shown = resp::toDebugString(list);
     return shown.find("notify-keyspace-events") != std::string::npos;
   })) << shown;
+}
+
+// Several instances in front of one Redis: each event fires each trigger once. A write's
+// events are its instance's; events nobody proxied are the lease holder's, and the lease moves
+// when its holder dies.
+TEST(KeyspaceTriggersFleetTest, EachEventFiresOnce) {
+  RedisServer redis;
+  auto a = std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis.address()});
+  auto b = std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis.address()});
+  Client ca(a->port());
+  Client cb(b->port());
+  Client direct(redis.port());
+  ASSERT_EQ(ca.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=lib
+redis.registerKeySpaceTrigger('count', 'k:', function(client, data) { client.call('incr', 'n'); });
+redis.registerFunction('js', function(client) { return client.call('set', 'k:js', '1'); });)"}),
+            "OK");
+  // The second instance adopts the library from the store.
+  ASSERT_TRUE(eventually([&] { return cb.call({"TFUNCTION", "LIST"}).elements.size() == 1; }));
+  auto n = [&] { return direct.call({"GET", "n"}).str; };
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(ca.run({"SET", "k:a" + std::to_string(i), "1"}), "OK");
+    ASSERT_EQ(cb.run({"SET", "k:b" + std::to_string(i), "1"}), "OK");
+  }
+  EXPECT_EQ(n(), "100");
+  for (int i = 0; i < 20; ++i) direct.call({"SET", "k:d" + std::to_string(i), "1"});
+  EXPECT_EQ(eventuallyEquals(n, std::string("120")), "120");
+  // A function's write through either instance fires nothing anywhere.
+  EXPECT_EQ(cb.run({"TFCALL", "lib.js", "0"}), "\"OK\"");
+  EXPECT_EQ(ca.run({"TFCALL", "lib.js", "0"}), "\"OK\"");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(n(), "120");
+
+  // The lease holder dies: the other instance takes over the events nobody proxied.
+  const std::string holder = direct.call({"GET", "tfproxy:libraries:lease"}).str;
+  ASSERT_FALSE(holder.empty());
+  Proxy* survivor = b.get();
+  // Which one holds it is not known from outside: kill one, and if the survivor did not hold
+  // it, it takes over once the dead one's lease expires.
+  a->stop(9);
+  a.reset();
+  Client cs(survivor->port());
+  direct.call({"SET", "k:after", "1"});
+  EXPECT_TRUE(eventually(
+      [&] {
+        direct.call({"SET", "k:again", "1"});
+        return std::stoll(n()) > 120;
+      },
+      std::chrono::milliseconds(15000), std::chrono::milliseconds(500)))
+      << n();
+  EXPECT_EQ(cs.run({"SET", "k:through", "1"}), "OK");
 }
 
 }  // namespace
