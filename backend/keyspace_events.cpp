@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "backend/sync_connection.h"
@@ -12,19 +13,18 @@
 namespace tfproxy::backend {
 namespace {
 
-constexpr std::string_view kPattern = "__keyevent@*__:*";
+constexpr std::string_view kChannelHead = "__keyspace@";
 constexpr std::string_view kAllClasses = "g$lshzxetd";  // what 'A' stands for
 
-// "__keyevent@<db>__:<event>": the database and the event; false for another channel.
-bool parseChannel(std::string_view channel, int64_t* db, std::string_view* event) {
-  constexpr std::string_view kHead = "__keyevent@";
-  if (channel.substr(0, kHead.size()) != kHead) return false;
-  channel.remove_prefix(kHead.size());
+// "__keyspace@<db>__:<key>": the database and the key; false for another channel.
+bool parseChannel(std::string_view channel, int64_t* db, std::string_view* key) {
+  if (channel.substr(0, kChannelHead.size()) != kChannelHead) return false;
+  channel.remove_prefix(kChannelHead.size());
   const size_t end = channel.find("__:");
   if (end == std::string_view::npos) return false;
   auto r = std::from_chars(channel.data(), channel.data() + end, *db);
   if (r.ec != std::errc() || r.ptr != channel.data() + end) return false;
-  *event = channel.substr(end + 3);
+  *key = channel.substr(end + 3);
   return true;
 }
 
@@ -65,25 +65,69 @@ std::string KeyspaceEvents::withNeededFlags(std::string_view current) {
   auto has = [&](char c) { return out.find(c) != std::string::npos; };
   const bool all_classes = has('A') || std::all_of(kAllClasses.begin(), kAllClasses.end(),
                                                    [&](char c) { return has(c); });
-  if (!has('E')) out += 'E';
+  if (!has('K')) out += 'K';
   if (!all_classes) out += 'A';
   if (!has('m')) out += 'm';
   return out;
 }
 
-bool KeyspaceEvents::publish(std::string_view payload) {
-  std::lock_guard lock(send_mutex_);
+std::string KeyspaceEvents::pattern(std::string_view prefix) {
+  std::string out(kChannelHead);
+  out += "*__:";
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '*';
+  return out;
+}
+
+bool KeyspaceEvents::sendLocked(std::string_view bytes) {
   if (send_fd_ < 0 || !up_.load()) return false;
-  std::string bytes;
-  resp::encodeCommand({"PUBLISH", channel_, payload}, &bytes);
-  std::string_view rest = bytes;
-  while (!rest.empty()) {
-    const ssize_t n = ::send(send_fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(send_fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;  // the reader sees the break too
-    rest.remove_prefix(static_cast<size_t>(n));
+    bytes.remove_prefix(static_cast<size_t>(n));
   }
   return true;
+}
+
+bool KeyspaceEvents::publish(std::string_view payload) {
+  std::lock_guard lock(send_mutex_);
+  std::string bytes;
+  resp::encodeCommand({"PUBLISH", channel_, payload}, &bytes);
+  return sendLocked(bytes);
+}
+
+void KeyspaceEvents::setPrefixes(const std::vector<std::string>& prefixes) {
+  std::lock_guard lock(send_mutex_);
+  // Redis sends an event once per matching pattern: a prefix another one starts with adds
+  // nothing but duplicates.
+  std::vector<std::string> sorted(prefixes);
+  std::sort(sorted.begin(), sorted.end());
+  wanted_.clear();
+  std::string_view last;
+  bool any = false;
+  for (const std::string& prefix : sorted) {
+    if (any && std::string_view(prefix).substr(0, last.size()) == last) continue;
+    wanted_.insert(pattern(prefix));
+    last = prefix;
+    any = true;
+  }
+  syncPatternsLocked();
+}
+
+void KeyspaceEvents::syncPatternsLocked() {
+  if (send_fd_ < 0 || !up_.load()) return;
+  std::string bytes;
+  for (const std::string& p : wanted_) {
+    if (subscribed_.count(p) == 0) resp::encodeCommand({"PSUBSCRIBE", p}, &bytes);
+  }
+  for (const std::string& p : subscribed_) {
+    if (wanted_.count(p) == 0) resp::encodeCommand({"PUNSUBSCRIBE", p}, &bytes);
+  }
+  if (bytes.empty() || sendLocked(bytes)) subscribed_ = wanted_;
 }
 
 bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
@@ -137,12 +181,9 @@ std::unique_ptr<SyncConnection> KeyspaceEvents::open() {
   if (!hello) return fail(conn->error());
   if (hello->isError()) return fail(hello->str);
   if (!ensureFlags(*conn)) return fail(conn->error());
-  for (std::string_view command : {"PSUBSCRIBE", "SUBSCRIBE"}) {
-    const std::string_view target = command == "PSUBSCRIBE" ? kPattern : channel_;
-    auto subscribed = conn->call({command, target});
-    if (!subscribed) return fail(conn->error());
-    if (subscribed->isError()) return fail(subscribed->str);
-  }
+  auto subscribed = conn->call({"SUBSCRIBE", channel_});
+  if (!subscribed) return fail(conn->error());
+  if (subscribed->isError()) return fail(subscribed->str);
   conn->setTimeout(std::chrono::milliseconds(0));  // events may be far apart
   return conn;
 }
@@ -160,6 +201,8 @@ void KeyspaceEvents::run() {
         std::lock_guard lock(send_mutex_);
         send_fd_ = ::dup(conn->fd());
         up_ = true;
+        subscribed_.clear();
+        syncPatternsLocked();  // the key patterns, ahead of any marker
       }
       backoff = std::chrono::milliseconds(100);
       listener_.onConnection(true);
@@ -189,9 +232,9 @@ void KeyspaceEvents::read(SyncConnection& conn) {
     if (frame->type == resp::Type::kPush) {
       const auto& e = frame->elements;
       int64_t db = 0;
-      std::string_view event;
-      if (e.size() == 4 && e[0].str == "pmessage" && parseChannel(e[2].str, &db, &event)) {
-        listener_.onEvent(db, event, e[3].str);
+      std::string_view key;
+      if (e.size() == 4 && e[0].str == "pmessage" && parseChannel(e[2].str, &db, &key)) {
+        listener_.onEvent(db, e[3].str, key);
       } else if (e.size() == 3 && e[0].str == "message" && e[1].str == channel_) {
         listener_.onMessage(e[2].str);
       }

@@ -1,5 +1,6 @@
-// The notification connection (design §5): one RESP3 connection subscribed to every key event
-// of every database (`PSUBSCRIBE __keyevent@*__:*`) and to the channel of the tfproxy
+// The notification connection (design §5): one RESP3 connection subscribed to the key space
+// events of the keys that start with a trigger prefix, in every database (`PSUBSCRIBE
+// __keyspace@*__:<prefix>*`: Redis sends nothing for other keys) and to the channel of the tfproxy
 // instances in front of the backend, on which each of them publishes its markers. Redis
 // delivers messages and events to every subscriber in the order it produced them, so every
 // instance sees every marker in the same place among the events; once an instance's own marker
@@ -16,9 +17,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "backend/script_connection.h"
 #include "config/options.h"
@@ -45,12 +48,12 @@ class KeyspaceEvents {
   // Whether the backend sends the events the triggers need.
   enum class Flags {
     kUnknown,  // not connected yet
-    kEnabled,  // notify-keyspace-events has E, A and m (set by tfproxy or the operator)
+    kEnabled,  // notify-keyspace-events has K, A and m (set by tfproxy or the operator)
     kRefused,  // CONFIG is refused and the flags are missing, or could not be read
   };
 
   // The flags tfproxy needs in notify-keyspace-events.
-  static constexpr char kNeededFlags[] = "EAm";
+  static constexpr char kNeededFlags[] = "KAm";
 
   // `channel`: the instances' channel.
   KeyspaceEvents(config::Endpoint endpoint, Identity identity,
@@ -66,6 +69,12 @@ class KeyspaceEvents {
   // Publishes `payload` on the instances' channel, from any thread; false when the connection
   // is not up (it will not come back).
   bool publish(std::string_view payload);
+  // The key prefixes whose events are wanted (each event arrives once), from any thread. The
+  // subscription changes in the connection's order: a marker published after this returned comes
+  // back after it.
+  void setPrefixes(const std::vector<std::string>& prefixes);
+  // The subscription pattern of a prefix: `__keyspace@*__:` and the prefix, glob-escaped, `*`.
+  static std::string pattern(std::string_view prefix);
   Flags flags() const { return flags_.load(std::memory_order_relaxed); }
   bool up() const { return up_.load(std::memory_order_relaxed); }
 
@@ -79,6 +88,9 @@ class KeyspaceEvents {
   std::unique_ptr<SyncConnection> open();
   bool ensureFlags(SyncConnection& conn);
   void read(SyncConnection& conn);
+  // Sends what makes the connection's patterns the wanted ones (send_mutex_ held).
+  void syncPatternsLocked();
+  bool sendLocked(std::string_view bytes);
 
   config::Endpoint endpoint_;
   Identity identity_;
@@ -87,7 +99,9 @@ class KeyspaceEvents {
   Listener& listener_;
 
   std::mutex send_mutex_;
-  int send_fd_ = -1;  // a duplicate of the connection's socket for markers; send_mutex_
+  int send_fd_ = -1;              // a duplicate of the connection's socket for markers; send_mutex_
+  std::set<std::string> wanted_;  // patterns; send_mutex_
+  std::set<std::string> subscribed_;  // on the live connection; send_mutex_
 
   std::mutex run_mutex_;
   std::condition_variable run_cv_;

@@ -75,7 +75,7 @@ inline constexpr char kRemoveFailed[] =
 // Shown as a key space trigger's last_error in TFUNCTION LIST while it cannot get events.
 inline constexpr char kNoEventsFlags[] =
     "ERR tfproxy: this trigger receives no events: the backend's notify-keyspace-events lacks "
-    "the flags 'EAm' and refuses CONFIG SET; set them on the backend";
+    "the flags 'KAm' and refuses CONFIG SET; set them on the backend";
 inline constexpr char kNoEventsConnection[] =
     "ERR tfproxy: this trigger receives no events: the notification connection to the backend "
     "is down";

@@ -107,23 +107,32 @@ void KeyspaceTriggers::stop() {
 }
 
 void KeyspaceTriggers::setPrefixes(std::vector<std::string> prefixes) {
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
   bool start = false;
   {
     std::lock_guard lock(mutex_);
-    prefixes_ = std::move(prefixes);
+    prefixes_ = prefixes;
     start = !prefixes_.empty() && !active();
+    snapshot_.store(std::make_shared<const Prefixes>(prefixes));
+    version_.fetch_add(1, std::memory_order_release);
     active_.store(!prefixes_.empty(), std::memory_order_relaxed);
     lease_due_ = {};  // the loop takes the lease now
   }
   cv_.notify_all();
-  if (!start) return;
-  events_.start();
-  // The library's LOAD is answered once its triggers hear events (or after a short wait).
-  const auto deadline = Clock::now() + kStartWait;
-  while ((!events_.up() || !lease_held_) && Clock::now() < deadline &&
-         events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  events_.setPrefixes(prefixes);
+  if (prefixes.empty()) return;
+  if (start) {
+    events_.start();
+    // The first trigger's LOAD is answered once events flow (or after a short wait).
+    const auto deadline = Clock::now() + kStartWait;
+    while ((!events_.up() || !lease_held_) && Clock::now() < deadline &&
+           events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
+  // A write answered after this returns has its events: the subscription is in place.
+  waitMarker(mark(Marker::kSync));
 }
 
 std::optional<std::string> KeyspaceTriggers::problem() const {
@@ -141,8 +150,20 @@ bool KeyspaceTriggers::matchesLocked(std::string_view key) const {
 
 bool KeyspaceTriggers::mayFire(std::string_view key) const {
   if (!active()) return false;
-  std::lock_guard lock(mutex_);
-  return matchesLocked(key);
+  struct Cache {
+    const KeyspaceTriggers* owner = nullptr;
+    uint64_t version = 0;
+    std::shared_ptr<const Prefixes> prefixes;
+  };
+  thread_local Cache cache;
+  const uint64_t version = version_.load(std::memory_order_acquire);
+  if (cache.owner != this || cache.version != version) {
+    cache = {this, version, snapshot_.load()};
+  }
+  const Prefixes& prefixes = *cache.prefixes;
+  return std::any_of(prefixes.begin(), prefixes.end(), [key](const std::string& prefix) {
+    return key.substr(0, prefix.size()) == prefix;
+  });
 }
 
 uint64_t KeyspaceTriggers::mark(Marker kind, const std::vector<std::string>& keys) {
@@ -213,6 +234,8 @@ void KeyspaceTriggers::onMessage(std::string_view payload) {
       // The write is over and the section goes on to run its triggers: quiet.
       w.keys.clear();
       w.quiet = true;
+      break;
+    case Marker::kSync:
       break;
   }
   if (m.instance == instance_) {
@@ -391,12 +414,18 @@ void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const 
   if (engine_ != nullptr) run = engine_->lockTriggers(keys);
   services_.gate->lockExclusive();
   {
+    // This instance knows its write's keys before the write runs.
     std::lock_guard lock(mutex_);
     window_.clear();
     collected_.clear();
+    Window& own = windows_[instance_];
+    own.keys = keys;
+    own.since = Clock::now();
   }
-  // Every instance knows the write's keys before the write runs.
-  waitMarker(mark(Marker::kWrite, keys));
+  // So do the others, before the write runs, unless this instance holds the lease: then an
+  // event they cannot place is one they do not fire anyway.
+  const uint64_t write_marker = mark(Marker::kWrite, keys);
+  if (!lease_held_) waitMarker(write_marker);
   auto reply = std::make_shared<std::promise<std::string>>();
   std::future<std::string> answer = reply->get_future();
   forward([reply](std::string frame) { reply->set_value(std::move(frame)); });

@@ -93,7 +93,14 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
     std::vector<std::string> keys;  // between "write" and "end": the write's keys
     std::chrono::steady_clock::time_point since;
   };
-  enum class Marker : char { kQuiet = 'q', kLoud = 'l', kWrite = 'w', kEnd = 'e' };
+  enum class Marker : char {
+    kQuiet = 'q',
+    kLoud = 'l',
+    kWrite = 'w',
+    kEnd = 'e',
+    kSync = 's',  // nothing but its return: what was sent before it took effect
+  };
+  using Prefixes = std::vector<std::string>;
   // Publishes a marker; its id, or 0 when the connection is down.
   uint64_t mark(Marker kind, const std::vector<std::string>& keys = {});
   // Waits until this instance's marker `id` is back (or the connection broke).
@@ -125,6 +132,10 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::string> prefixes_;
+  // The same for the forwarding path, read without the lock: each I/O thread keeps the
+  // snapshot of the version it saw last.
+  std::atomic<std::shared_ptr<const Prefixes>> snapshot_;
+  std::atomic<uint64_t> version_{0};
   uint64_t last_marker_ = 0;               // the last one published
   uint64_t last_marker_back_ = 0;          // the last one of ours seen on the channel
   uint64_t connection_epoch_ = 0;          // counts breaks: markers of an older epoch never return
