@@ -151,8 +151,7 @@ bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
     }
   }
   flags_ = Flags::kRefused;
-  if (!warned_) {
-    warned_ = true;
+  if (!warned_.exchange(true)) {
     spdlog::warn(
         "key space triggers cannot receive events: the backend refuses CONFIG ({}). Add the "
         "flags '{}' to the backend's notify-keyspace-events setting (on a managed service: its "

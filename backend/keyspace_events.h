@@ -81,12 +81,14 @@ class KeyspaceEvents {
   // notify-keyspace-events `current` with the needed flags added; equal to `current` when it
   // has them all.
   static std::string withNeededFlags(std::string_view current);
+  // Reads notify-keyspace-events on `conn` and adds what is missing (any thread; the event
+  // connection does it on every connect). False when `conn` broke.
+  bool ensureFlags(SyncConnection& conn);
 
  private:
   void run();
   // Connects, authenticates, sets the flags and subscribes; nullptr after a failure (logged).
   std::unique_ptr<SyncConnection> open();
-  bool ensureFlags(SyncConnection& conn);
   void read(SyncConnection& conn);
   // Sends what makes the connection's patterns the wanted ones (send_mutex_ held).
   void syncPatternsLocked();
@@ -109,7 +111,7 @@ class KeyspaceEvents {
   std::thread thread_;
   std::atomic<bool> up_{false};
   std::atomic<Flags> flags_{Flags::kUnknown};
-  bool warned_ = false;  // the flags' advice was logged
+  std::atomic<bool> warned_{false};  // the flags' advice was logged
 };
 
 }  // namespace tfproxy::backend

@@ -6,11 +6,14 @@ Shapes: a sync function (objects returned), a plain coroutine, a coroutine with 
 executeAsync, and callAsync inside block(); then every allocation pattern that once ended the
 process, repeated, with the isolate checked after each; then clients that leave in every state;
 then the replies tfproxy edits (DBSIZE, SCAN, COMMAND INFO, ACL GETUSER) and a library replaced
-thousands of times.
+thousands of times; then key space triggers: writes through tfproxy that fire a sync trigger (with
+onTriggerFired) and an async one, and writes of a client of Redis itself.
 
     bench/soak.py [--calls 1000000] [--step 100000] [--bombs 100] [--replaces 5000]
+                  [--trigger-writes 300000]
 
-The suite's bounded versions are tests/integration/hardening_test.cpp and robustness_test.cpp.
+The suite's bounded versions are tests/integration/hardening_test.cpp, robustness_test.cpp and
+keyspace_triggers_test.cpp (BoundedSoak).
 """
 import os
 import socket
@@ -39,6 +42,14 @@ redis.registerFunction('block_chunks', function(c){
   return c.executeAsync(async function(ac){ return ac.block(function(bc){ var x = []; for (;;) x.push(new Array(1e7)); }); });
 });
 redis.registerFunction('ok', function(c){ return c.call('ping'); });
+"""
+
+TRIGGERS_JS = """#!js api_version=1.0 name=triggers
+redis.registerKeySpaceTrigger('sync', 'trig:', function(c, d){ c.call('incr', 'fired:' + d.hit); },
+  {onTriggerFired: function(c, d){ d.hit = d.event; }});
+redis.registerKeySpaceTrigger('async', 'atrig:', async function(c, d){
+  await c.block(function(bc){ bc.call('incr', 'fired:async'); });
+});
 """
 
 BOMBS = [["TFCALL", "bombs.chunks", "0"], ["TFCALL", "bombs.big_chunks", "0"],
@@ -100,6 +111,7 @@ def main():
     ap.add_argument("--step", type=int, default=100000)
     ap.add_argument("--bombs", type=int, default=100)
     ap.add_argument("--replaces", type=int, default=5000)
+    ap.add_argument("--trigger-writes", type=int, default=300000)
     args = ap.parse_args()
     with Processes() as procs:
         redis = procs.redis()
@@ -149,6 +161,19 @@ def main():
                 stats = cli(port, "TFUNCTION", "DEBUG", "js", "isolates_aggregated_stats")
                 report("replaced %d (%s)" % (i + 1, " ".join(stats.split()[:4])), port, pid,
                        "shapes")
+        # Key space triggers: through tfproxy (sync and async) and from a client of Redis.
+        cli(port, "TFUNCTION", "LOAD", TRIGGERS_JS)
+        for target, key in ((port, "trig:__rand_int__"), (port, "atrig:__rand_int__"),
+                            (redis, "trig:__rand_int__")):
+            done = 0
+            while done < args.trigger_writes:
+                n = min(args.step, args.trigger_writes - done)
+                subprocess.run(["redis-benchmark", "-p", str(target), "-n", str(n), "-c", "20",
+                                "-r", "100000", "-q", "SET", key, "v"], check=True,
+                               stdout=subprocess.DEVNULL)
+                done += n
+                report("%s %s %d" % ("proxied" if target == port else "direct", key.split(":")[0],
+                                     done), port, pid, "triggers")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,8 @@ void KeyspaceTriggers::setPrefixes(std::vector<std::string> prefixes) {
     std::lock_guard lock(mutex_);
     prefixes_ = prefixes;
     start = !prefixes_.empty() && !active();
+    // The flags may have changed since the last trigger went (or never been set).
+    if (start) flags_due_ = true;
     snapshot_.store(std::make_shared<const Prefixes>(prefixes));
     version_.fetch_add(1, std::memory_order_release);
     active_.store(!prefixes_.empty(), std::memory_order_relaxed);
@@ -126,7 +128,7 @@ void KeyspaceTriggers::setPrefixes(std::vector<std::string> prefixes) {
     events_.start();
     // The first trigger's LOAD is answered once events flow (or after a short wait).
     const auto deadline = Clock::now() + kStartWait;
-    while ((!events_.up() || !lease_held_) && Clock::now() < deadline &&
+    while ((!events_.up() || !lease_held_ || flags_due_) && Clock::now() < deadline &&
            events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -350,25 +352,39 @@ void KeyspaceTriggers::loop() {
   }
 }
 
+void KeyspaceTriggers::configChanged() {
+  if (!active()) return;
+  {
+    std::lock_guard lock(mutex_);
+    flags_due_ = true;
+    lease_due_ = {};
+  }
+  cv_.notify_all();
+}
+
+backend::SyncConnection* KeyspaceTriggers::leaseConnection() {
+  if (lease_conn_ && !lease_conn_->broken()) return lease_conn_.get();
+  std::string error;
+  lease_conn_ =
+      backend::SyncConnection::connect(services_.endpoint, services_.connect_timeout, &error);
+  if (lease_conn_ && services_.identity.authenticates()) {
+    auto auth = lease_conn_->call({"AUTH", services_.identity.user, services_.identity.password});
+    if (!auth || auth->isError()) lease_conn_.reset();
+  }
+  return lease_conn_.get();
+}
+
 void KeyspaceTriggers::tendLease() {
   lease_due_ = Clock::now() + kLeaseRenewal;
   if (!active()) {
     lease_due_ = Clock::now() + std::chrono::hours(1);  // setPrefixes wakes the loop
     return;
   }
-  if (!lease_conn_ || lease_conn_->broken()) {
-    std::string error;
-    lease_conn_ =
-        backend::SyncConnection::connect(services_.endpoint, services_.connect_timeout, &error);
-    if (lease_conn_ && services_.identity.authenticates()) {
-      auto auth = lease_conn_->call({"AUTH", services_.identity.user, services_.identity.password});
-      if (!auth || auth->isError()) lease_conn_.reset();
-    }
-    if (!lease_conn_) {
-      lease_held_ = false;
-      return;
-    }
+  if (leaseConnection() == nullptr) {
+    lease_held_ = false;
+    return;
   }
+  if (flags_due_.exchange(false)) events_.ensureFlags(*lease_conn_);
   const std::string ms = std::to_string(kLeaseTime.count());
   std::optional<resp::Value> reply;
   if (lease_held_) {

@@ -65,6 +65,9 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   // The engine's libraries changed: these are every trigger's prefixes. The first trigger
   // starts the events (and waits a moment for them to flow).
   void setPrefixes(std::vector<std::string> prefixes);
+  // A CONFIG SET went through tfproxy: notify-keyspace-events may have lost the flags the
+  // triggers need; they are added again (any thread; the work is done on the loop thread).
+  void configChanged();
   // Why registered triggers get no events, or nullopt.
   std::optional<std::string> problem() const;
 
@@ -111,8 +114,11 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   // Instance `instance`'s quiet window closed with `keys`: its held events go or are dropped.
   void closeQuietLocked(const std::string& instance, const std::vector<std::string>& keys);
   void loop();
-  // Takes or renews the lease (every kLeaseRenewal); loop thread.
+  // Takes or renews the lease (every kLeaseRenewal), and asserts the flags when due; loop
+  // thread.
   void tendLease();
+  // The lease connection, opened (and authenticated) when needed; null if it cannot be.
+  backend::SyncConnection* leaseConnection();
   // Fires `events` in a section of their own.
   void fireUnproxied(std::vector<scripting::KeyEvent> events);
   void writeSection(const std::vector<std::string>& keys, const Forward& forward,
@@ -128,6 +134,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   std::unique_ptr<backend::SyncConnection> lease_conn_;  // loop thread
   std::chrono::steady_clock::time_point lease_due_{};    // loop thread
   bool lease_warned_ = false;
+  std::atomic<bool> flags_due_{false};
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -198,7 +198,11 @@ int main(int argc, char** argv) {
                          .triggers = &triggers,
                          .async_commands = &async_commands,
                          .on_flush = [&store] { store.notifyFlush(); },
-                         .on_status_change = [&status] { status.refreshSoon(); }});
+                         .on_status_change =
+                             [&status, &triggers] {
+                               status.refreshSoon();
+                               triggers.configChanged();
+                             }});
 
   // Stored libraries are served from the first client on; if the backend cannot be read yet,
   // a thread keeps trying.

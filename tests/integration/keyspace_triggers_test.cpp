@@ -8,6 +8,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -341,6 +342,63 @@ TEST_F(KeyspaceTriggersTest, AtomicWithTheWrite) {
   EXPECT_GT(reads.load(), 0);
   EXPECT_EQ(torn.load(), 0);
   EXPECT_EQ(w.run({"GET", "b:x"}), "\"500\"");
+}
+
+// The flags triggers need are set, keeping the operator's, and set again after a CONFIG SET
+// through tfproxy took them away.
+TEST_F(KeyspaceTriggersTest, NotifyFlagsKeptAndRestored) {
+  Client direct(redis_->port());
+  direct.call({"CONFIG", "SET", "notify-keyspace-events", "Ex"});
+  c_->call({"SET", "k:x", "1"});  // loads nothing: the flags stay the operator's
+  ASSERT_EQ(load(kRecorder), "OK");
+  auto flags = [&] {
+    return direct.call({"CONFIG", "GET", "notify-keyspace-events"}).elements[1].str;
+  };
+  // The operator's E stays; K, m and every class are added (Redis writes the classes as A).
+  std::string now = flags();
+  for (char c : std::string("EKmA")) EXPECT_NE(now.find(c), std::string::npos) << now;
+  EXPECT_EQ(c_->run({"CONFIG", "SET", "notify-keyspace-events", ""}), "OK");
+  EXPECT_TRUE(eventually([&] {
+    now = flags();
+    return now.find('K') != std::string::npos && now.find('m') != std::string::npos;
+  })) << now;
+  c_->call({"SET", "k:after", "1"});
+  EXPECT_EQ(log(*c_), (std::vector<std::string>{"set:k:after"}));
+}
+
+// The bounded soak (bench/soak.py runs the long one): sync and async triggers fired by writes
+// through tfproxy and by a client of Redis itself leave memory and descriptors flat.
+TEST_F(KeyspaceTriggersTest, BoundedSoak) {
+  ASSERT_EQ(load(R"(
+redis.registerKeySpaceTrigger('sync', 'k:', function(c, d) { c.call('incr', 'n:' + d.hit); },
+  {onTriggerFired: function(c, d) { d.hit = d.event; }});
+redis.registerKeySpaceTrigger('async', 'a:', async function(c, d) {
+  await c.block(function(bc) { bc.call('incr', 'n:async'); });
+});)"),
+            "OK");
+  Client direct(redis_->port());
+  auto round = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const std::string k = std::to_string(i % 100);
+      c_->call({"SET", "k:" + k, "1"});
+      c_->call({"SET", "a:" + k, "1"});
+      direct.call({"SET", "k:" + k, "2"});
+    }
+  };
+  round(1000);  // warm: connections, isolate, caches
+  EXPECT_TRUE(eventually([&] { return c_->run({"GET", "n:async"}) == "\"1000\""; }));
+  const int64_t rss_before = rssKb(proxy_->pid());
+  const int fds_before = openFds(proxy_->pid());
+  round(5000);
+  EXPECT_TRUE(eventually([&] {
+    return c_->run({"GET", "n:async"}) == "\"6000\"";
+  })) << c_->run({"GET", "n:async"});
+  EXPECT_TRUE(eventually([&] {
+    return c_->run({"GET", "n:set"}) == "\"12000\"";
+  })) << c_->run({"GET", "n:set"});
+  const int64_t rss_after = rssKb(proxy_->pid());
+  EXPECT_LT(rss_after - rss_before, 16 * 1024) << rss_before << " -> " << rss_after << " kB";
+  EXPECT_LE(openFds(proxy_->pid()), fds_before + 2);
 }
 
 // A backend that refuses CONFIG (managed services): the trigger is shown as receiving no events.
