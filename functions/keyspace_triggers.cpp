@@ -90,8 +90,14 @@ KeyspaceTriggers::KeyspaceTriggers(Services services)
     : services_(std::move(services)),
       instance_(randomInstance()),
       lease_key_(leaseKey(services_.library_key)),
+      positions_key_(positionsKey(services_.library_key)),
       events_(services_.endpoint, services_.identity, services_.connect_timeout,
               services_.library_key + ":markers", *this),
+      streams_({.endpoint = services_.endpoint,
+                .identity = services_.identity,
+                .connect_timeout = services_.connect_timeout,
+                .positions_key = positions_key_,
+                .wake = [this] { cv_.notify_all(); }}),
       thread_([this] { loop(); }) {}
 
 KeyspaceTriggers::~KeyspaceTriggers() { stop(); }
@@ -106,13 +112,18 @@ void KeyspaceTriggers::stop() {
   events_.stop();
 }
 
-void KeyspaceTriggers::setPrefixes(std::vector<std::string> prefixes) {
+void KeyspaceTriggers::setTriggers(std::vector<std::string> keyspace_prefixes,
+                                   std::vector<scripting::StreamTriggerInfo> streams) {
+  std::vector<std::string> prefixes = keyspace_prefixes;
+  for (const auto& t : streams) prefixes.push_back(t.prefix);
   std::sort(prefixes.begin(), prefixes.end());
   prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  streams_.setTriggers(std::move(streams));
   bool start = false;
   {
     std::lock_guard lock(mutex_);
     prefixes_ = prefixes;
+    keyspace_prefixes_ = std::move(keyspace_prefixes);
     start = !prefixes_.empty() && !active();
     // The flags may have changed since the last trigger went (or never been set).
     if (start) flags_due_ = true;
@@ -145,9 +156,9 @@ std::optional<std::string> KeyspaceTriggers::problem() const {
 }
 
 bool KeyspaceTriggers::matchesLocked(std::string_view key) const {
-  return std::any_of(prefixes_.begin(), prefixes_.end(), [key](const std::string& prefix) {
-    return key.substr(0, prefix.size()) == prefix;
-  });
+  return std::any_of(
+      keyspace_prefixes_.begin(), keyspace_prefixes_.end(),
+      [key](const std::string& prefix) { return key.substr(0, prefix.size()) == prefix; });
 }
 
 bool KeyspaceTriggers::mayFire(std::string_view key) const {
@@ -252,7 +263,10 @@ void KeyspaceTriggers::onMessage(std::string_view payload) {
 
 void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_view key) {
   std::lock_guard lock(mutex_);
-  if (key == services_.library_key || key == lease_key_ || !matchesLocked(key)) return;
+  if (key == services_.library_key || key == lease_key_ || key == positions_key_) return;
+  // Stream events are never a section's own (spec §6.13): a stream trigger reads them all.
+  if (streams_.matches(key)) streams_.onEvent(db, event, key);
+  if (!matchesLocked(key)) return;
   const auto now = Clock::now();
   std::vector<std::string> quiet;
   for (auto it = windows_.begin(); it != windows_.end();) {
@@ -331,7 +345,8 @@ void KeyspaceTriggers::loop() {
     {
       std::unique_lock lock(mutex_);
       cv_.wait_until(lock, lease_due_, [&] {
-        return stopping_ || !writes_.empty() || !unproxied_.empty() || Clock::now() >= lease_due_;
+        return stopping_ || !writes_.empty() || !unproxied_.empty() || Clock::now() >= lease_due_ ||
+               streams_.hasWork();
       });
       if (stopping_) return;
       if (!unproxied_.empty()) {
@@ -348,6 +363,8 @@ void KeyspaceTriggers::loop() {
       write();
     } else if (!batch.empty()) {
       fireUnproxied(std::move(batch));
+    } else if (engine_ != nullptr && streams_.hasWork()) {
+      processStreams();
     }
   }
 }
@@ -381,7 +398,7 @@ void KeyspaceTriggers::tendLease() {
     return;
   }
   if (leaseConnection() == nullptr) {
-    lease_held_ = false;
+    setLeaseHeld(false);
     return;
   }
   if (flags_due_.exchange(false)) events_.ensureFlags(*lease_conn_);
@@ -405,10 +422,23 @@ void KeyspaceTriggers::tendLease() {
           lease_key_, reply->str);
       lease_warned_ = true;
     }
-    lease_held_ = true;
+    setLeaseHeld(true);
     return;
   }
-  lease_held_ = !reply->isNull();
+  setLeaseHeld(!reply->isNull());
+}
+
+void KeyspaceTriggers::setLeaseHeld(bool held) {
+  if (lease_held_.exchange(held) != held || held != streams_.reading()) streams_.setReading(held);
+}
+
+void KeyspaceTriggers::processStreams() {
+  auto run = engine_->lockTriggers(streams_.workKeys());
+  services_.gate->lockExclusive();
+  beginQuiet();
+  streams_.process(*run);
+  endQuiet();
+  services_.gate->unlockExclusive();
 }
 
 void KeyspaceTriggers::fireUnproxied(std::vector<scripting::KeyEvent> events) {
@@ -463,7 +493,12 @@ void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const 
     collected_.clear();
     window_.clear();
   }
-  if (run && !events.empty() && services_.status->writablePrimary()) run->fire(events);
+  if (run && services_.status->writablePrimary()) {
+    if (!events.empty()) run->fire(events);
+    // A stream the write added to is read within the section: a sync stream trigger is done
+    // with its entry before the writer's reply (spec §8.4).
+    if (streams_.hasWork()) streams_.process(*run);
+  }
   endQuiet();
   services_.gate->unlockExclusive();
   run.reset();

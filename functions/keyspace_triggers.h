@@ -37,6 +37,7 @@
 #include "backend/keyspace_events.h"
 #include "backend/sync_connection.h"
 #include "functions/intercept.h"
+#include "functions/stream_triggers.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::functions {
@@ -59,12 +60,19 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   void setEngine(scripting::Engine* engine) { engine_ = engine; }
   void stop();
 
-  // The key that says which instance fires the events nobody proxied.
+  // The key that says which instance fires the events nobody proxied and reads the streams.
   static std::string leaseKey(const std::string& library_key) { return library_key + ":lease"; }
+  // The hash of the stream triggers' acknowledged positions.
+  static std::string positionsKey(const std::string& library_key) {
+    return library_key + ":streams";
+  }
 
-  // The engine's libraries changed: these are every trigger's prefixes. The first trigger
-  // starts the events (and waits a moment for them to flow).
-  void setPrefixes(std::vector<std::string> prefixes);
+  // The engine's triggers changed: every key space trigger's prefix, and the stream triggers.
+  // The first trigger starts the events (and waits a moment for them to flow).
+  void setTriggers(std::vector<std::string> keyspace_prefixes,
+                   std::vector<scripting::StreamTriggerInfo> streams);
+  // A FLUSHALL/FLUSHDB went through tfproxy: the stream triggers' state goes (spec §8.5).
+  void flushed() { streams_.flushed(); }
   // A CONFIG SET went through tfproxy: notify-keyspace-events may have lost the flags the
   // triggers need; they are added again (any thread; the work is done on the loop thread).
   void configChanged();
@@ -121,12 +129,16 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   backend::SyncConnection* leaseConnection();
   // Fires `events` in a section of their own.
   void fireUnproxied(std::vector<scripting::KeyEvent> events);
+  // Runs the stream triggers' work in a section of its own.
+  void processStreams();
+  void setLeaseHeld(bool held);
   void writeSection(const std::vector<std::string>& keys, const Forward& forward,
                     const std::function<void(std::string)>& done);
 
   Services services_;
   const std::string instance_;  // this instance's name in markers (random)
   const std::string lease_key_;
+  const std::string positions_key_;
   scripting::Engine* engine_ = nullptr;
   backend::KeyspaceEvents events_;
   std::atomic<bool> active_{false};
@@ -138,7 +150,8 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<std::string> prefixes_;
+  std::vector<std::string> prefixes_;           // of both kinds: what the events cover
+  std::vector<std::string> keyspace_prefixes_;  // of key space triggers
   // The same for the forwarding path, read without the lock: each I/O thread keeps the
   // snapshot of the version it saw last.
   std::atomic<std::shared_ptr<const Prefixes>> snapshot_;
@@ -160,6 +173,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   bool quiet_open_ = false;
   std::vector<std::string> quiet_keys_;
   std::deque<std::function<void()>> writes_;
+  StreamTriggers streams_;
   bool stopping_ = false;
   std::thread thread_;
 };

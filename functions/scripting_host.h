@@ -59,8 +59,9 @@ class ScriptingHost : public scripting::Host {
     if (roleChanged(error)) status_.confirm();
   }
   void commandIssued(const std::vector<std::string>& args) override { triggers_.noteCommand(args); }
-  void keyspaceTriggersChanged(std::vector<std::string> prefixes) override {
-    triggers_.setPrefixes(std::move(prefixes));
+  void triggersChanged(std::vector<std::string> prefixes,
+                       std::vector<scripting::StreamTriggerInfo> streams) override {
+    triggers_.setTriggers(std::move(prefixes), std::move(streams));
   }
   // tfproxy knows no library user's password: triggers run as tfproxy's own backend user.
   backend::Identity libraryIdentity(const std::string&) override { return proxy_identity_; }

@@ -7,8 +7,11 @@
 // any JavaScript runs, on the calling thread before the call returns.
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +24,50 @@
 #include "resp/value.h"
 
 namespace tfproxy::scripting {
+
+// A stream entry ID, <ms>-<seq>.
+struct StreamId {
+  uint64_t ms = 0;
+  uint64_t seq = 0;
+  auto operator<=>(const StreamId&) const = default;
+  std::string text() const { return std::to_string(ms) + "-" + std::to_string(seq); }
+};
+
+// A stream trigger's progress on one stream (spec §8.1): kept by the functions layer's stream
+// reader, shown by TFUNCTION LIST, and carried over by REPLACE (spec §8.8).
+struct StreamProgress {
+  std::optional<StreamId> last_read;  // the last entry handed to the callback
+  std::deque<StreamId> pending;       // handed over, not completed, oldest first
+  std::optional<std::string> last_error;
+  uint64_t total_record_processed = 0;
+  int64_t last_processed_time = 0;  // ms
+  int64_t total_processed_time = 0;
+  int64_t last_lag = 0;
+  int64_t total_lag = 0;
+};
+struct StreamTriggerState {
+  std::mutex mutex;
+  std::map<std::pair<int64_t, std::string>, StreamProgress> streams;  // (db, key)
+};
+
+// A registered stream trigger as the functions layer sees it.
+struct StreamTriggerInfo {
+  std::string library;
+  std::string name;
+  std::string prefix;
+  int64_t window = 1;
+  bool trim = false;
+  std::shared_ptr<StreamTriggerState> state;  // one object for the trigger's whole life
+  bool matches(std::string_view key) const { return key.substr(0, prefix.size()) == prefix; }
+};
+
+// A stream entry handed to a stream trigger (spec §4.9).
+struct StreamRecord {
+  int64_t db = 0;
+  std::string stream;
+  StreamId id;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
 
 // What the engine needs from the proxy. Implemented by the server.
 class Host {
@@ -52,10 +99,11 @@ class Host {
   virtual void commandIssued(const std::vector<std::string>& args) = 0;
   // A command from JavaScript failed with `error` (lets the host notice a role change).
   virtual void commandFailed(const std::string& error) = 0;
-  // The prefixes of the key space triggers changed (a library with triggers was loaded,
-  // replaced or deleted); `prefixes` holds every registered trigger's. Called on the engine's
-  // admin thread.
-  virtual void keyspaceTriggersChanged(std::vector<std::string> prefixes) = 0;
+  // The triggers changed (a library with triggers was loaded, replaced or deleted):
+  // `keyspace_prefixes` holds every key space trigger's prefix, `streams` every stream
+  // trigger. Called on the engine's admin thread.
+  virtual void triggersChanged(std::vector<std::string> keyspace_prefixes,
+                               std::vector<StreamTriggerInfo> streams) = 0;
   // Who a trigger's commands run as, for a library of `user`.
   virtual backend::Identity libraryIdentity(const std::string& user) = 0;
   // Why key space triggers receive no events now (shown as their last error), or nullopt.
@@ -78,6 +126,14 @@ class TriggerRun {
   // registration order: onTriggerFired and a normal callback at once on the calling thread,
   // inside the caller's atomic section; an async callback as a background job.
   virtual void fire(const std::vector<KeyEvent>& events) = 0;
+  // Hands `record` to stream trigger `trigger` of `library` (spec §8.4): a normal callback
+  // runs at once on the calling thread inside the caller's section, an async one as a
+  // background job. `done` gets the run's failure or nullopt once it completed: before this
+  // returns for a callback that returned, later for an async one or a pending promise (then on
+  // a script thread). False, and `done` not called, when the trigger is no longer registered.
+  using Completion = std::function<void(std::optional<std::string> error)>;
+  virtual bool deliver(const StreamTriggerInfo& trigger, const StreamRecord& record,
+                       Completion done) = 0;
 };
 
 // A library as it is stored: enough to load it again.
@@ -136,8 +192,8 @@ class Engine {
   virtual resp::Value list(const ListRequest& request) = 0;
   // TFUNCTION DEBUG <args...> (spec §3.5); `args` starts after DEBUG.
   virtual resp::Value debug(const std::vector<std::string>& args) = 0;
-  // Locks the libraries with a key space trigger that one of `keys` matches, for firing them
-  // in an atomic section the caller enters afterwards: a running function holds its library
+  // Locks the libraries with a key space or stream trigger that one of `keys` matches, for firing
+  // them in an atomic section the caller enters afterwards: a running function holds its library
   // while it waits for the gate, so libraries are always locked first. Blocks while one of them
   // runs JavaScript elsewhere. Events fired through the run must be of these keys.
   virtual std::unique_ptr<TriggerRun> lockTriggers(const std::vector<std::string>& keys) = 0;

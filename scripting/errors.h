@@ -48,7 +48,7 @@ inline constexpr char kFlagNotString[] =
     "Failed parsing function flags, wrong type of string value";
 inline constexpr char kRegisterOutOfContext[] = "Called 'register_function' out of context";
 inline constexpr char kTriggersUnsupported[] =
-    "is not supported by tfproxy yet: stream triggers and cluster functions are not implemented";
+    "is not supported by tfproxy yet: cluster functions are not implemented";
 inline constexpr char kKeySpaceTriggerOutOfContext[] =
     "Called 'registerKeySpaceTrigger' out of context";
 inline constexpr char kKeySpaceTriggerNotFunction[] =
@@ -59,6 +59,25 @@ inline constexpr char kKeySpaceTriggerBadPrefix[] =
     "Second argument to 'registerKeySpaceTrigger' must be a string or ArrayBuffer representing "
     "the prefix";
 inline constexpr char kKeySpaceTriggerExists[] = "Notification consumer already exists";
+inline constexpr char kStreamTriggerOutOfContext[] = "Called 'registerFunction' out of context";
+inline constexpr char kStreamTriggerNotFunction[] =
+    "The fifth argument to 'registerStreamTrigger' must be a function";
+inline constexpr char kStreamWindowNotPositive[] = "window argument must be a positive number";
+inline constexpr char kStreamTriggerBadPrefix[] =
+    "Second argument to 'registerStreamTrigger' must be a String or ArrayBuffer representing "
+    "the prefix";
+inline constexpr char kStreamTriggerExists[] = "Stream registration already exists";
+inline std::string badStreamTriggerName(std::string_view name, std::string_view problem) {
+  return "Unallowed stream trigger name '" + std::string(name) + "', " + std::string(problem) + ".";
+}
+// `old_prefix` and `new_prefix` as shown: the text, or "[binary data]".
+inline std::string streamPrefixChanged(std::string_view name, std::string_view old_prefix,
+                                       std::string_view new_prefix) {
+  return "Can not upgrade an existing consumer with different prefix, consumer: '" +
+         std::string(name) + "', old_prefix: " + std::string(old_prefix) +
+         ", new_prefix: " + std::string(new_prefix) + ".";
+}
+inline constexpr char kBinaryData[] = "[binary data]";
 inline std::string badKeySpaceTriggerName(std::string_view name, std::string_view problem) {
   return "Unallowed key space trigger name '" + std::string(name) + "', " + std::string(problem) +
          ".";

@@ -186,8 +186,9 @@ int main(int argc, char** argv) {
   }
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);
-  functions::ReplyEdits edits(
-      {options.library_key, functions::KeyspaceTriggers::leaseKey(options.library_key)});
+  functions::ReplyEdits edits({options.library_key,
+                               functions::KeyspaceTriggers::leaseKey(options.library_key),
+                               functions::KeyspaceTriggers::positionsKey(options.library_key)});
   functions::ReplyEdits::registerEdited(index);
   server::Server server(main_context, options,
                         {.link = link,
@@ -197,7 +198,11 @@ int main(int argc, char** argv) {
                          .editor = &edits,
                          .triggers = &triggers,
                          .async_commands = &async_commands,
-                         .on_flush = [&store] { store.notifyFlush(); },
+                         .on_flush =
+                             [&store, &triggers] {
+                               store.notifyFlush();
+                               triggers.flushed();
+                             },
                          .on_status_change =
                              [&status, &triggers] {
                                status.refreshSoon();

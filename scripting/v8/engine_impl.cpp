@@ -176,8 +176,10 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     }
     {
       std::lock_guard lock(mutex_);
-      if (!request.replace && libraries_.count(prologue->name) > 0) {
-        return Status::failure(errors::libraryExists(prologue->name));
+      auto it = libraries_.find(prologue->name);
+      if (it != libraries_.end()) {
+        if (!request.replace) return Status::failure(errors::libraryExists(prologue->name));
+        library->setPredecessor(it->second);
       }
     }
     v8::Local<v8::Value> completion;
@@ -199,7 +201,9 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     }
     library->finishRegistering();
   }
-  if (library->functions().empty() && library->keyspaceTriggers().empty()) {
+  library->setPredecessor(nullptr);
+  if (library->functions().empty() && library->keyspaceTriggers().empty() &&
+      library->streamTriggers().empty()) {
     return Status::failure(errors::kNoRegistrations);
   }
   if (persist) {
@@ -222,8 +226,10 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
       }
     }
   }
-  const bool triggers =
-      !library->keyspaceTriggers().empty() || (previous && !previous->keyspaceTriggers().empty());
+  auto hasTriggers = [](const Library& l) {
+    return !l.keyspaceTriggers().empty() || !l.streamTriggers().empty();
+  };
+  const bool triggers = hasTriggers(*library) || (previous && hasTriggers(*previous));
   {
     std::lock_guard lock(mutex_);
     libraries_[prologue->name] = std::move(library);
@@ -263,7 +269,9 @@ void EngineImpl::remove(std::string name, Persist persist, std::function<void(St
         if (removed) {
           removed->markDeleted();
           watchdog_.retire(removed->isolate());
-          if (!removed->keyspaceTriggers().empty()) announceTriggers();
+          if (!removed->keyspaceTriggers().empty() || !removed->streamTriggers().empty()) {
+            announceTriggers();
+          }
         }
         done(Status());
       });
@@ -453,13 +461,21 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
 
 void EngineImpl::announceTriggers() {
   std::vector<std::string> prefixes;
+  std::vector<StreamTriggerInfo> streams;
   {
     std::lock_guard lock(mutex_);
-    for (auto& [name, lib] : libraries_) {
+    std::vector<Library*> ordered;
+    for (auto& [name, lib] : libraries_) ordered.push_back(lib.get());
+    std::sort(ordered.begin(), ordered.end(),
+              [](const Library* a, const Library* b) { return a->order() < b->order(); });
+    for (Library* lib : ordered) {
       for (const auto& t : lib->keyspaceTriggers()) prefixes.push_back(t->prefix);
+      for (const auto& t : lib->streamTriggers()) {
+        streams.push_back({lib->name(), t->name, t->prefix, t->window, t->trim, t->state});
+      }
     }
   }
-  host_.keyspaceTriggersChanged(std::move(prefixes));
+  host_.triggersChanged(std::move(prefixes), std::move(streams));
 }
 
 std::unique_ptr<TriggerRun> EngineImpl::lockTriggers(const std::vector<std::string>& keys) {
@@ -467,11 +483,17 @@ std::unique_ptr<TriggerRun> EngineImpl::lockTriggers(const std::vector<std::stri
   {
     std::lock_guard lock(mutex_);
     for (auto& [name, lib] : libraries_) {
-      const auto& triggers = lib->keyspaceTriggers();
-      const bool matches = std::any_of(triggers.begin(), triggers.end(), [&](const auto& t) {
-        return std::any_of(keys.begin(), keys.end(),
-                           [&](const std::string& key) { return t->matches(key); });
-      });
+      auto matchesKey = [&](const std::string& prefix) {
+        return std::any_of(keys.begin(), keys.end(), [&](const std::string& key) {
+          return std::string_view(key).substr(0, prefix.size()) == prefix;
+        });
+      };
+      const auto& keyspace = lib->keyspaceTriggers();
+      const auto& streams = lib->streamTriggers();
+      const bool matches = std::any_of(keyspace.begin(), keyspace.end(),
+                                       [&](const auto& t) { return matchesKey(t->prefix); }) ||
+                           std::any_of(streams.begin(), streams.end(),
+                                       [&](const auto& t) { return matchesKey(t->prefix); });
       if (matches) involved.push_back(lib);
     }
   }
@@ -497,6 +519,39 @@ Value keyspaceTriggerMap(const KeyspaceTrigger& t, const std::optional<std::stri
       {"num_trigger", integer(s.num_trigger)},
       {"total_execution_time", integer(s.total_execution_time)},
   });
+}
+
+// A stream trigger as TFUNCTION LIST shows it (spec §3.3): from level 2 with its streams.
+Value streamTriggerMap(const StreamTrigger& t, int verbosity) {
+  auto integer = [](auto n) { return Value::integerValue(static_cast<int64_t>(n)); };
+  std::vector<std::pair<std::string, Value>> fields = {
+      {"description", t.description ? bulk(*t.description) : Value::null()},
+      {"name", bulk(t.name)},
+      {"prefix", bulk(t.prefix)},
+      {"trim", boolean(t.trim)},
+      {"window", integer(t.window)},
+  };
+  if (verbosity >= 2) {
+    std::vector<Value> streams;
+    std::lock_guard lock(t.state->mutex);
+    for (const auto& [key, p] : t.state->streams) {
+      std::vector<Value> pending;
+      for (const StreamId& id : p.pending) pending.push_back(bulk(id.text()));
+      streams.push_back(mapOf({
+          {"id_to_read_from", p.last_read ? bulk(p.last_read->text()) : Value::null()},
+          {"last_error", p.last_error ? bulk(*p.last_error) : Value::null()},
+          {"last_lag", integer(p.last_lag)},
+          {"last_processed_time", integer(p.last_processed_time)},
+          {"name", bulk(key.second)},
+          {"pending_ids", Value::array(std::move(pending))},
+          {"total_lag", integer(p.total_lag)},
+          {"total_processed_time", integer(p.total_processed_time)},
+          {"total_record_processed", integer(p.total_record_processed)},
+      }));
+    }
+    fields.emplace_back("streams", Value::array(std::move(streams)));
+  }
+  return mapOf(std::move(fields));
 }
 
 }  // namespace
@@ -534,6 +589,11 @@ resp::Value EngineImpl::list(const ListRequest& request) {
       keyspace_triggers.push_back(request.verbosity == 0 ? bulk(t->name)
                                                          : keyspaceTriggerMap(*t, problem));
     }
+    std::vector<Value> stream_triggers;
+    for (const auto& t : lib->streamTriggers()) {
+      stream_triggers.push_back(request.verbosity == 0 ? bulk(t->name)
+                                                       : streamTriggerMap(*t, request.verbosity));
+    }
     std::vector<std::pair<std::string, Value>> fields = {
         {"api_version", bulk(lib->apiVersion())},
         {"cluster_functions", Value::array({})},
@@ -544,7 +604,7 @@ resp::Value EngineImpl::list(const ListRequest& request) {
         {"name", bulk(lib->name())},
         {"pending_async_calls", pendingCalls(*lib)},
         {"pending_jobs", Value::integerValue(static_cast<int64_t>(lib->jobs()->pending()))},
-        {"stream_triggers", Value::array({})},
+        {"stream_triggers", Value::array(std::move(stream_triggers))},
         {"user", bulk(lib->user())},
     };
     if (request.with_code) fields.emplace_back("code", bulk(lib->code()));

@@ -134,6 +134,7 @@ Library::~Library() {
         t->callback.Reset();
         t->on_fired.Reset();
       }
+      for (auto& t : stream_triggers_) t->callback.Reset();
       context_.Reset();
     }
     isolate_->Dispose();
@@ -211,6 +212,13 @@ const Function* Library::findFunction(const std::string& name) const {
 
 const KeyspaceTrigger* Library::findKeyspaceTrigger(const std::string& name) const {
   for (const auto& t : keyspace_triggers_) {
+    if (t->name == name) return t.get();
+  }
+  return nullptr;
+}
+
+const StreamTrigger* Library::findStreamTrigger(const std::string& name) const {
+  for (const auto& t : stream_triggers_) {
     if (t->name == name) return t.get();
   }
   return nullptr;

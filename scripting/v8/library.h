@@ -84,6 +84,18 @@ struct KeyspaceTrigger {
   bool matches(std::string_view key) const { return key.substr(0, prefix.size()) == prefix; }
 };
 
+struct StreamTrigger {
+  std::string name;
+  std::string prefix;  // bytes; "" matches every stream
+  v8::Global<v8::Function> callback;
+  bool is_coroutine = false;  // the callback is an `async function`
+  std::optional<std::string> description;
+  int64_t window = 1;  // entries in flight per stream
+  bool trim = false;   // isStreamTrimmed
+  // Positions and statistics per stream; a REPLACE hands the same object on (spec §8.8).
+  std::shared_ptr<StreamTriggerState> state = std::make_shared<StreamTriggerState>();
+};
+
 class Library : public std::enable_shared_from_this<Library> {
  public:
   Library(EngineImpl& engine, Prologue prologue, const LoadRequest& request);
@@ -116,7 +128,18 @@ class Library : public std::enable_shared_from_this<Library> {
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
   const Function* findFunction(const std::string& name) const;
   std::vector<std::unique_ptr<KeyspaceTrigger>>& keyspaceTriggers() { return keyspace_triggers_; }
+  const std::vector<std::unique_ptr<KeyspaceTrigger>>& keyspaceTriggers() const {
+    return keyspace_triggers_;
+  }
   const KeyspaceTrigger* findKeyspaceTrigger(const std::string& name) const;
+  std::vector<std::unique_ptr<StreamTrigger>>& streamTriggers() { return stream_triggers_; }
+  const std::vector<std::unique_ptr<StreamTrigger>>& streamTriggers() const {
+    return stream_triggers_;
+  }
+  const StreamTrigger* findStreamTrigger(const std::string& name) const;
+  // The version this load replaces (null for a first load): registrations check against it.
+  void setPredecessor(std::shared_ptr<Library> previous) { predecessor_ = std::move(previous); }
+  const std::shared_ptr<Library>& predecessor() const { return predecessor_; }
   // Position among libraries for trigger order (registration order across libraries); a
   // replacement keeps its predecessor's.
   uint64_t order() const { return order_; }
@@ -220,6 +243,8 @@ class Library : public std::enable_shared_from_this<Library> {
   std::shared_ptr<JobQueue> jobs_;
   std::vector<std::unique_ptr<Function>> functions_;
   std::vector<std::unique_ptr<KeyspaceTrigger>> keyspace_triggers_;
+  std::vector<std::unique_ptr<StreamTrigger>> stream_triggers_;
+  std::shared_ptr<Library> predecessor_;  // only while loading
   uint64_t order_ = 0;
   std::unordered_set<Wrapped*> wrapped_;  // isolate lock
   bool registering_ = true;

@@ -267,6 +267,95 @@ void registerFunction(const v8::FunctionCallbackInfo<v8::Value>& info, bool asyn
   library.functions().push_back(std::move(f));
 }
 
+// A prefix as the upgrade error shows it.
+std::string shownPrefix(const std::string& prefix) {
+  return isValidUtf8(prefix) ? prefix : std::string(errors::kBinaryData);
+}
+
+// redis.registerStreamTrigger(name, prefix, callback, {description, window, isStreamTrimmed})
+// (spec §4.5): checks in upstream's order.
+void registerStreamTrigger(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  Library& library = libraryOf(info);
+  if (!library.registering()) {
+    throwString(isolate, errors::kStreamTriggerOutOfContext);
+    return;
+  }
+  std::string name;
+  if (!stringArgument(info, 0, &name)) return;
+  for (int position : {1, 2}) {
+    if (info.Length() <= position) {
+      throwConversion(isolate, position, "V8LocalValue", "Wrong number of arguments given");
+      return;
+    }
+  }
+  OptionsObject options(info, 3, "Option < StreamTriggerOptionalArgs >");
+  std::optional<std::string> description;
+  options.takeString("description", &description);
+  int64_t window = 1;
+  v8::Local<v8::Value> value;
+  if (options.take("window", &value)) {
+    if (value->IsInt32()) {
+      window = value.As<v8::Int32>()->Value();
+    } else if (value->IsBigInt()) {
+      window = value.As<v8::BigInt>()->Int64Value();
+    } else {
+      options.fail("Failed getting field window, Value is not long.");
+    }
+  }
+  bool trim = false;
+  if (options.take("isStreamTrimmed", &value)) {
+    if (value->IsBoolean()) {
+      trim = value->BooleanValue(isolate);
+    } else {
+      options.fail("Failed getting field isStreamTrimmed, Value is not a boolean.");
+    }
+  }
+  if (!options.finish()) return;
+  if (!info[2]->IsFunction()) {
+    throwString(isolate, errors::kStreamTriggerNotFunction);
+    return;
+  }
+  if (window < 1) {
+    throwString(isolate, errors::kStreamWindowNotPositive);
+    return;
+  }
+  std::string prefix;
+  if (!prefixBytes(isolate, info[1], &prefix)) {
+    throwString(isolate, errors::kStreamTriggerBadPrefix);
+    return;
+  }
+  if (auto problem = nameProblem(name)) {
+    throwString(isolate, errors::badStreamTriggerName(name, *problem));
+    return;
+  }
+  if (library.findStreamTrigger(name) != nullptr) {
+    throwString(isolate, errors::kStreamTriggerExists);
+    return;
+  }
+  auto trigger = std::make_unique<StreamTrigger>();
+  // An upgrade keeps the trigger's streams, which a prefix change would orphan (spec §8.8).
+  if (library.predecessor()) {
+    if (const StreamTrigger* old = library.predecessor()->findStreamTrigger(name)) {
+      if (old->prefix != prefix) {
+        throwString(isolate, errors::streamPrefixChanged(name, shownPrefix(old->prefix),
+                                                         shownPrefix(prefix)));
+        return;
+      }
+      trigger->state = old->state;
+    }
+  }
+  trigger->name = name;
+  trigger->prefix = std::move(prefix);
+  v8::Local<v8::Function> callback = info[2].As<v8::Function>();
+  trigger->callback.Reset(isolate, callback);
+  trigger->is_coroutine = callback->IsAsyncFunction();
+  trigger->description = std::move(description);
+  trigger->window = window;
+  trigger->trim = trim;
+  library.streamTriggers().push_back(std::move(trigger));
+}
+
 void unsupportedRegistration(const v8::FunctionCallbackInfo<v8::Value>& info, const char* api_name,
                              const char* out_of_context) {
   Library& library = libraryOf(info);
@@ -327,13 +416,7 @@ void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Ob
       isolate, ctx, redis, "registerAsyncFunction",
       [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, true); }, data);
   setMethod(isolate, ctx, redis, "registerKeySpaceTrigger", registerKeySpaceTrigger, data);
-  setMethod(
-      isolate, ctx, redis, "registerStreamTrigger",
-      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-        unsupportedRegistration(info, "registerStreamTrigger",
-                                "Called 'registerFunction' out of context");
-      },
-      data);
+  setMethod(isolate, ctx, redis, "registerStreamTrigger", registerStreamTrigger, data);
   setMethod(
       isolate, ctx, redis, "registerClusterFunction",
       [](const v8::FunctionCallbackInfo<v8::Value>& info) {

@@ -16,20 +16,50 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+v8::Local<v8::Value> stringOrNull(v8::Isolate* isolate, const std::string& bytes) {
+  if (!isValidUtf8(bytes)) return v8::Null(isolate);
+  return bindings::newString(isolate, bytes);
+}
+
+v8::Local<v8::ArrayBuffer> arrayBuffer(v8::Isolate* isolate, const std::string& bytes) {
+  auto store = v8::ArrayBuffer::NewBackingStore(isolate, bytes.size());
+  if (!bytes.empty()) std::memcpy(store->Data(), bytes.data(), bytes.size());
+  return v8::ArrayBuffer::New(isolate, std::move(store));
+}
+
 // The event's `data` object (spec §4.9): {event, key, key_raw}.
 v8::Local<v8::Object> eventData(v8::Isolate* isolate, v8::Local<v8::Context> ctx,
                                 const KeyEvent& event) {
   v8::Local<v8::Object> data = v8::Object::New(isolate);
   data->Set(ctx, bindings::newString(isolate, "event"), bindings::newString(isolate, event.event))
       .Check();
-  v8::Local<v8::Value> key = v8::Null(isolate);
-  if (isValidUtf8(event.key)) key = bindings::newString(isolate, event.key);
-  data->Set(ctx, bindings::newString(isolate, "key"), key).Check();
-  auto store = v8::ArrayBuffer::NewBackingStore(isolate, event.key.size());
-  if (!event.key.empty()) std::memcpy(store->Data(), event.key.data(), event.key.size());
-  data->Set(ctx, bindings::newString(isolate, "key_raw"),
-            v8::ArrayBuffer::New(isolate, std::move(store)))
-      .Check();
+  data->Set(ctx, bindings::newString(isolate, "key"), stringOrNull(isolate, event.key)).Check();
+  data->Set(ctx, bindings::newString(isolate, "key_raw"), arrayBuffer(isolate, event.key)).Check();
+  return data;
+}
+
+// A stream entry's `data` object (spec §4.9).
+v8::Local<v8::Object> recordData(v8::Isolate* isolate, v8::Local<v8::Context> ctx,
+                                 const StreamRecord& record) {
+  v8::Local<v8::Object> data = v8::Object::New(isolate);
+  auto set = [&](const char* name, v8::Local<v8::Value> value) {
+    data->Set(ctx, bindings::newString(isolate, name), value).Check();
+  };
+  v8::Local<v8::Value> id[2] = {v8::BigInt::NewFromUnsigned(isolate, record.id.ms),
+                                v8::BigInt::NewFromUnsigned(isolate, record.id.seq)};
+  set("id", v8::Array::New(isolate, id, 2));
+  set("stream_name", stringOrNull(isolate, record.stream));
+  set("stream_name_raw", arrayBuffer(isolate, record.stream));
+  std::vector<v8::Local<v8::Value>> pairs;
+  std::vector<v8::Local<v8::Value>> raw_pairs;
+  for (const auto& [field, value] : record.fields) {
+    v8::Local<v8::Value> pair[2] = {stringOrNull(isolate, field), stringOrNull(isolate, value)};
+    pairs.push_back(v8::Array::New(isolate, pair, 2));
+    v8::Local<v8::Value> raw[2] = {arrayBuffer(isolate, field), arrayBuffer(isolate, value)};
+    raw_pairs.push_back(v8::Array::New(isolate, raw, 2));
+  }
+  set("record", v8::Array::New(isolate, pairs.data(), pairs.size()));
+  set("record_raw", v8::Array::New(isolate, raw_pairs.data(), raw_pairs.size()));
   return data;
 }
 
@@ -171,6 +201,95 @@ void TriggerRunImpl::runTrigger(Library& library, const KeyspaceTrigger& trigger
     }
   }
   stats->finish(start, std::nullopt);
+}
+
+bool TriggerRunImpl::deliver(const StreamTriggerInfo& info, const StreamRecord& record,
+                             Completion done) {
+  Library* library = nullptr;
+  const StreamTrigger* trigger = nullptr;
+  for (Held& held : held_) {
+    if (held.library->name() != info.library || held.library->deleted()) continue;
+    const StreamTrigger* t = held.library->findStreamTrigger(info.name);
+    if (t != nullptr && t->state == info.state) {
+      library = held.library.get();
+      trigger = t;
+    }
+  }
+  if (trigger == nullptr) return false;
+  if (engine_.oomState()) {
+    done(std::string(errors::kOomState));
+    return true;
+  }
+  const int64_t verbosity = engine_.config().errorVerbosity();
+  const backend::Identity identity = engine_.host().libraryIdentity(library->user());
+  auto shared_done = std::make_shared<Completion>(std::move(done));
+  // Completes the run when a promise settles (the reply target's bytes: an error or a value).
+  auto settleLater = [library, shared_done](v8::Local<v8::Promise> promise) {
+    const uint64_t target = library->addReplyTarget(
+        [shared_done](std::string reply) {
+          if (!reply.empty() && reply[0] == '-') {
+            const size_t end = reply.find("\r\n");
+            return (*shared_done)(reply.substr(1, end == std::string::npos ? end : end - 1));
+          }
+          (*shared_done)(std::nullopt);
+        },
+        resp::Protocol::kResp2);
+    library->replyWhenSettled(target, promise);
+  };
+
+  if (trigger->is_coroutine) {
+    library->postJob(0, [lib = library->shared_from_this(), trigger, identity, record, shared_done,
+                         settleLater, verbosity](JsScope& job) {
+      v8::Isolate* iso = job.isolate();
+      v8::Local<v8::Context> context = job.context();
+      v8::TryCatch tc(iso);
+      v8::Local<v8::Value> argv[2] = {
+          bindings::asyncClient(*lib, identity, /*flags=*/0, /*target=*/0),
+          recordData(iso, context, record)};
+      v8::Local<v8::Value> result;
+      if (!trigger->callback.Get(iso)
+               ->Call(context, v8::Undefined(iso), 2, argv)
+               .ToLocal(&result)) {
+        return (*shared_done)(failureText(job, tc, verbosity));
+      }
+      if (result->IsPromise()) return settleLater(result.As<v8::Promise>());
+      (*shared_done)(std::nullopt);
+    });
+    return true;
+  }
+
+  JsScope scope(*library, /*timed=*/true);
+  v8::Isolate* isolate = scope.isolate();
+  v8::Local<v8::Context> ctx = scope.context();
+  Invocation invocation(*library, identity, record.db, /*flags=*/0, /*block_allowed=*/true,
+                        /*section_held=*/true);
+  v8::Local<v8::Value> argv[2] = {bindings::blockClient(*library, &invocation),
+                                  recordData(isolate, ctx, record)};
+  library->setLocked(true);
+  v8::TryCatch tc(isolate);
+  v8::Local<v8::Value> result;
+  bool ok =
+      trigger->callback.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, argv).ToLocal(&result);
+  if (ok) scope.runMicrotasks();
+  library->setLocked(false);
+  bindings::invalidateBlockClient(argv[0]);
+  if (!ok || tc.HasTerminated()) {
+    (*shared_done)(failureText(scope, tc, verbosity));
+    return true;
+  }
+  if (result->IsPromise()) {
+    v8::Local<v8::Promise> promise = result.As<v8::Promise>();
+    if (promise->State() == v8::Promise::kPending) {
+      settleLater(promise);
+      return true;
+    }
+    if (promise->State() == v8::Promise::kRejected) {
+      (*shared_done)(convert::errorText(isolate, ctx, promise->Result(), verbosity));
+      return true;
+    }
+  }
+  (*shared_done)(std::nullopt);
+  return true;
 }
 
 }  // namespace tfproxy::scripting

@@ -20,6 +20,8 @@ class TriggerRunImpl : public TriggerRun {
   ~TriggerRunImpl() override;
 
   void fire(const std::vector<KeyEvent>& events) override;
+  bool deliver(const StreamTriggerInfo& trigger, const StreamRecord& record,
+               Completion done) override;
 
  private:
   // One event by one trigger (spec §7.2); the statistics record the outcome.

@@ -137,7 +137,7 @@ TEST_F(FunctionsTest, RegistrationErrors) {
             "Failed loading library: Function f already exists.");
   EXPECT_EQ(loadError("redis.registerFunction('', ()=>1);"),
             "Failed loading library: Unallowed function name '', Empty name is not allowed..");
-  EXPECT_NE(loadError("redis.registerStreamTrigger('t', 'k', ()=>1);").find("not supported"),
+  EXPECT_NE(loadError("redis.registerClusterFunction('t', async ()=>1);").find("not supported"),
             std::string::npos);
 }
 
