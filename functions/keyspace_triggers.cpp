@@ -110,6 +110,12 @@ void KeyspaceTriggers::stop() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   events_.stop();
+  // A graceful stop hands the lease on at once rather than at its expiry.
+  if (lease_held_ && lease_conn_ && !lease_conn_->broken()) {
+    auto holder = lease_conn_->call({"GET", lease_key_});
+    if (holder && holder->str == instance_) lease_conn_->call({"DEL", lease_key_});
+    lease_held_ = false;
+  }
 }
 
 void KeyspaceTriggers::setTriggers(std::vector<std::string> keyspace_prefixes,

@@ -256,11 +256,10 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
     }
   }
   if (starting || !added.empty()) {
-    // Positions first, then every matching stream is read from there (or the beginning); the
-    // reads come in the next round, with their libraries locked.
+    // Positions first, then every matching stream is read from there (or the beginning): the
+    // streams of libraries this round has locked now, the others in the next round.
     for (const auto& t : starting ? triggers : added) loadPositions(t);
     discover();
-    return;
   }
   applyCompletions(triggers, /*retouch=*/true);
   std::set<StreamKey> touched;
@@ -273,6 +272,9 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
       if (t.matches(stream.key)) deliver(run, t, stream);
     }
   }
+  // Trimmed once every trigger had its turn: one without a position yet would lose entries.
+  for (const StreamKey& stream : trims_) trim(stream, triggers);
+  trims_.clear();
 }
 
 void StreamTriggers::applyCompletions(const std::vector<StreamTriggerInfo>& triggers,
@@ -316,7 +318,7 @@ void StreamTriggers::complete(const Completion& c, const std::vector<StreamTrigg
   if (oldest) {
     // Acknowledged: a restart resumes after it (spec §8.6).
     call(0, {"HSET", services_.positions_key, field(*t, c.stream), c.id.text()});
-    if (t->trim) trim(c.stream, triggers);
+    if (t->trim) trims_.insert(c.stream);
   }
   if (!retouch) return;
   std::lock_guard lock(mutex_);

@@ -101,6 +101,7 @@ class StreamTriggers {
   bool flushed_ = false;
 
   // Trigger thread only.
+  std::set<StreamKey> trims_;  // due at the end of the round (after every trigger's hand-over)
   std::unique_ptr<backend::SyncConnection> conn_;
   int64_t conn_db_ = 0;
 };
