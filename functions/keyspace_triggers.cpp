@@ -400,7 +400,7 @@ backend::SyncConnection* KeyspaceTriggers::leaseConnection() {
 void KeyspaceTriggers::tendLease() {
   lease_due_ = Clock::now() + kLeaseRenewal;
   if (!active()) {
-    lease_due_ = Clock::now() + std::chrono::hours(1);  // setPrefixes wakes the loop
+    lease_due_ = Clock::now() + std::chrono::hours(1);  // setTriggers wakes the loop
     return;
   }
   if (leaseConnection() == nullptr) {
@@ -414,7 +414,7 @@ void KeyspaceTriggers::tendLease() {
     // Still ours? Then it lives on.
     reply = lease_conn_->call({"GET", lease_key_});
     if (reply && reply->str == instance_) reply = lease_conn_->call({"PEXPIRE", lease_key_, ms});
-    if (reply && !reply->isError() && reply->integer == 1) return;
+    if (reply && !reply->isError() && reply->integer == 1) return setLeaseHeld(true);
     // Gone (a FLUSHALL) or another's: taken again below, or given up.
   }
   reply = lease_conn_->call({"SET", lease_key_, instance_, "NX", "PX", ms});
@@ -435,7 +435,10 @@ void KeyspaceTriggers::tendLease() {
 }
 
 void KeyspaceTriggers::setLeaseHeld(bool held) {
-  if (lease_held_.exchange(held) != held || held != streams_.reading()) streams_.setReading(held);
+  lease_held_ = held;
+  // Streams are read by the lease holder, on a writable primary (spec §8.2).
+  const bool reading = held && services_.status->writablePrimary();
+  if (reading != streams_.reading()) streams_.setReading(reading);
 }
 
 void KeyspaceTriggers::processStreams() {

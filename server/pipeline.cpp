@@ -362,6 +362,18 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       continue;
     }
     const CommandEntry& entry = index_.lookup(parser_.arg(0));
+    // The proxy runs this command itself: its reply slot waits, nothing after it is taken.
+    auto handOver = [&](Intercepted request) -> InputResult {
+      const bool skip_pending = scan.mode == ReplyMode::kSkipNext;
+      const bool silent = !takesReply(&scan);
+      if (!commit()) return {Stop::kPaused, batch_start};
+      // The backend still waits to skip a reply: a PING uses that up, unanswered.
+      if (skip_pending) resp::encodeCommand({"PING"}, to_backend);
+      for (size_t i = 0; i < parser_.argc(); ++i) request.argv.emplace_back(parser_.arg(i));
+      pos += r.consumed;
+      raiseBarrier(std::move(request), silent, to_client);
+      return {Stop::kBarrier, pos};
+    };
     if (entry.kind == CommandKind::kQuit) {
       if (!commit()) return {Stop::kPaused, batch_start};
       if (scan_.mode == ReplyMode::kOn) pushLocal("+OK\r\n");
@@ -409,16 +421,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         continue;
       }
     } else if (intercept) {
-      const bool skip_pending = scan.mode == ReplyMode::kSkipNext;
-      const bool silent = !takesReply(&scan);
-      if (!commit()) return {Stop::kPaused, batch_start};
-      // The backend still waits to skip a reply: a PING uses that up, unanswered.
-      if (skip_pending) resp::encodeCommand({"PING"}, to_backend);
-      Intercepted request;
-      for (size_t i = 0; i < parser_.argc(); ++i) request.argv.emplace_back(parser_.arg(i));
-      pos += r.consumed;
-      raiseBarrier(std::move(request), silent, to_client);
-      return {Stop::kBarrier, pos};
+      return handOver(Intercepted{});
     }
     if (unavailable()) {
       if (takesReply(&scan)) pushError(unavailable_error_);
@@ -445,17 +448,10 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
           scan.firing_keys.clear();
           scan.multi = false;
         }
-        const bool skip_pending = scan.mode == ReplyMode::kSkipNext;
-        const bool silent = !takesReply(&scan);
-        if (!commit()) return {Stop::kPaused, batch_start};
-        if (skip_pending) resp::encodeCommand({"PING"}, to_backend);
         Intercepted request;
-        for (size_t i = 0; i < parser_.argc(); ++i) request.argv.emplace_back(parser_.arg(i));
         request.fires = true;
         request.keys = std::move(keys);
-        pos += r.consumed;
-        raiseBarrier(std::move(request), silent, to_client);
-        return {Stop::kBarrier, pos};
+        return handOver(std::move(request));
       }
     }
     Slot slot;

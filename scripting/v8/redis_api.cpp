@@ -155,23 +155,32 @@ bool prefixBytes(v8::Isolate* isolate, v8::Local<v8::Value> value, std::string* 
   return false;
 }
 
+// The arguments every trigger registration starts with: at load time, a name, a prefix and a
+// callback present (their types are checked later, in upstream's order).
+bool triggerArguments(const v8::FunctionCallbackInfo<v8::Value>& info, const char* out_of_context,
+                      std::string* name) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!libraryOf(info).registering()) {
+    throwString(isolate, out_of_context);
+    return false;
+  }
+  if (!stringArgument(info, 0, name)) return false;
+  for (int position : {1, 2}) {
+    if (info.Length() <= position) {
+      throwConversion(isolate, position, "V8LocalValue", "Wrong number of arguments given");
+      return false;
+    }
+  }
+  return true;
+}
+
 // redis.registerKeySpaceTrigger(name, prefix, callback, {description, onTriggerFired})
 // (spec §4.4): checks in upstream's order.
 void registerKeySpaceTrigger(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   Library& library = libraryOf(info);
-  if (!library.registering()) {
-    throwString(isolate, errors::kKeySpaceTriggerOutOfContext);
-    return;
-  }
   std::string name;
-  if (!stringArgument(info, 0, &name)) return;
-  for (int position : {1, 2}) {
-    if (info.Length() <= position) {
-      throwConversion(isolate, position, "V8LocalValue", "Wrong number of arguments given");
-      return;
-    }
-  }
+  if (!triggerArguments(info, errors::kKeySpaceTriggerOutOfContext, &name)) return;
   OptionsObject options(info, 3, "Option < NoficationConsumerOptionalArgs >");
   std::optional<std::string> description;
   options.takeString("description", &description);
@@ -277,18 +286,8 @@ std::string shownPrefix(const std::string& prefix) {
 void registerStreamTrigger(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   Library& library = libraryOf(info);
-  if (!library.registering()) {
-    throwString(isolate, errors::kStreamTriggerOutOfContext);
-    return;
-  }
   std::string name;
-  if (!stringArgument(info, 0, &name)) return;
-  for (int position : {1, 2}) {
-    if (info.Length() <= position) {
-      throwConversion(isolate, position, "V8LocalValue", "Wrong number of arguments given");
-      return;
-    }
-  }
+  if (!triggerArguments(info, errors::kStreamTriggerOutOfContext, &name)) return;
   OptionsObject options(info, 3, "Option < StreamTriggerOptionalArgs >");
   std::optional<std::string> description;
   options.takeString("description", &description);

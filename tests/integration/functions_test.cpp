@@ -20,14 +20,7 @@ class FunctionsTest : public ::testing::Test {
   }
   void SetUp() override {
     c_ = std::make_unique<Client>(proxy_->port());
-    // Start from no libraries.
-    resp::Value list = c_->call({"TFUNCTION", "LIST"});
-    for (const resp::Value& lib : list.elements) {
-      for (size_t i = 0; i + 1 < lib.elements.size(); i += 2) {
-        if (lib.elements[i].str == "name")
-          c_->call({"TFUNCTION", "DELETE", lib.elements[i + 1].str});
-      }
-    }
+    deleteLibraries(*c_);
     Client(redis_->port()).call({"FLUSHALL"});
   }
   std::string load(const std::string& code) { return c_->run({"TFUNCTION", "LOAD", code}); }

@@ -38,12 +38,7 @@ class StreamTriggersTest : public ::testing::Test {
   }
   void SetUp() override {
     c_ = std::make_unique<Client>(proxy_->port());
-    resp::Value list = c_->call({"TFUNCTION", "LIST"});
-    for (const resp::Value& lib : list.elements) {
-      if (const resp::Value* name = fieldOf(lib, "name")) {
-        c_->call({"TFUNCTION", "DELETE", name->str});
-      }
-    }
+    deleteLibraries(*c_);
     Client(redis_->port()).call({"FLUSHALL"});
   }
   std::string load(const std::string& body, const std::string& name = "lib") {

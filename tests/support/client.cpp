@@ -129,4 +129,15 @@ bool Client::closedByPeer(std::chrono::milliseconds wait) {
   return false;
 }
 
+void deleteLibraries(Client& c) {
+  const resp::Value list = c.call({"TFUNCTION", "LIST"});
+  for (const resp::Value& library : list.elements) {
+    for (size_t i = 0; i + 1 < library.elements.size(); i += 2) {
+      if (library.elements[i].str == "name") {
+        c.call({"TFUNCTION", "DELETE", library.elements[i + 1].str});
+      }
+    }
+  }
+}
+
 }  // namespace tfproxy::testing

@@ -48,4 +48,7 @@ class Client {
   bool eof_ = false;
 };
 
+// Deletes every library the tfproxy behind `c` has loaded (a test's clean start).
+void deleteLibraries(Client& c);
+
 }  // namespace tfproxy::testing
