@@ -23,6 +23,10 @@ constexpr std::chrono::seconds kStaleWindow{30};
 // The lease lives this long unless renewed; its holder renews it at a third of that.
 constexpr std::chrono::milliseconds kLeaseTime{6000};
 constexpr std::chrono::milliseconds kLeaseRenewal{2000};
+// Events nobody proxied waiting for their triggers; beyond this (writers of Redis itself faster
+// than the triggers) new ones are dropped, counted and logged, as Redis drops a subscriber that
+// falls behind.
+constexpr size_t kMaxQueuedEvents = 100000;
 // How long the first trigger's load waits for the events to flow.
 constexpr std::chrono::seconds kStartWait{2};
 
@@ -294,7 +298,7 @@ void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_v
   }
   scripting::KeyEvent e{db, std::string(event), std::string(key)};
   if (!quiet.empty()) {
-    held_.push_back({std::move(e), std::move(quiet)});
+    if (held_.size() < kMaxQueuedEvents) held_.push_back({std::move(e), std::move(quiet)});
     return;
   }
   deliverLocked(std::move(e));
@@ -302,6 +306,15 @@ void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_v
 
 void KeyspaceTriggers::deliverLocked(scripting::KeyEvent event) {
   if (!lease_held_.load()) return;
+  if (unproxied_.size() >= kMaxQueuedEvents) {
+    if (dropped_events_++ % kMaxQueuedEvents == 0) {
+      spdlog::warn(
+          "key space triggers fall behind the writes of clients of Redis itself: {} "
+          "events were dropped so far ({} wait)",
+          dropped_events_, unproxied_.size());
+    }
+    return;
+  }
   unproxied_.push_back(std::move(event));
   cv_.notify_all();
 }
@@ -442,7 +455,7 @@ void KeyspaceTriggers::setLeaseHeld(bool held) {
 }
 
 void KeyspaceTriggers::processStreams() {
-  auto run = engine_->lockTriggers(streams_.workKeys());
+  auto run = engine_.load()->lockTriggers(streams_.workKeys());
   services_.gate->lockExclusive();
   beginQuiet();
   streams_.process(*run);
@@ -455,7 +468,7 @@ void KeyspaceTriggers::fireUnproxied(std::vector<scripting::KeyEvent> events) {
   if (engine_ == nullptr || !services_.status->writablePrimary()) return;
   std::set<std::string> unique;
   for (const auto& e : events) unique.insert(e.key);
-  auto run = engine_->lockTriggers({unique.begin(), unique.end()});
+  auto run = engine_.load()->lockTriggers({unique.begin(), unique.end()});
   services_.gate->lockExclusive();
   beginQuiet();
   run->fire(events);
@@ -466,7 +479,7 @@ void KeyspaceTriggers::fireUnproxied(std::vector<scripting::KeyEvent> events) {
 void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const Forward& forward,
                                     const std::function<void(std::string)>& done) {
   std::unique_ptr<scripting::TriggerRun> run;
-  if (engine_ != nullptr) run = engine_->lockTriggers(keys);
+  if (engine_ != nullptr) run = engine_.load()->lockTriggers(keys);
   services_.gate->lockExclusive();
   {
     // This instance knows its write's keys before the write runs.

@@ -139,7 +139,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   const std::string instance_;  // this instance's name in markers (random)
   const std::string lease_key_;
   const std::string positions_key_;
-  scripting::Engine* engine_ = nullptr;
+  std::atomic<scripting::Engine*> engine_{nullptr};
   backend::KeyspaceEvents events_;
   std::atomic<bool> active_{false};
   std::atomic<bool> lease_held_{false};
@@ -163,6 +163,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   std::vector<scripting::KeyEvent> window_;     // this instance's write's events so far
   std::vector<scripting::KeyEvent> collected_;  // handed over by its "end" marker
   std::deque<scripting::KeyEvent> unproxied_;
+  uint64_t dropped_events_ = 0;  // over kMaxQueuedEvents
   // Events that arrived while some instance was quiet, with those instances.
   struct Held {
     scripting::KeyEvent event;

@@ -18,14 +18,6 @@
 namespace tfproxy::testing {
 namespace {
 
-// A sanitizer's shadow memory is part of the process' RSS: absolute memory bounds hold for
-// plain builds only.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-
 std::string smallLibrary(int i) {
   return "#!js api_version=1.0 name=small" + std::to_string(i) +
          "\nredis.registerFunction('f', function(c){ return " + std::to_string(i) + "; });";
