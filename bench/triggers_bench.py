@@ -6,6 +6,9 @@ front of a Redis of its own (a trigger fires for every write its Redis sees, so 
 must not share one), alternating target by target within each round:
 
   none     -- no library loaded
+  notify   -- no library loaded, but the Redis behind it sends key space notifications to a
+              subscriber whose pattern matches none of the keys (what turning notifications on
+              costs Redis itself, with tfproxy out of the picture)
   nomatch  -- a library whose key space trigger's prefix matches none of the keys
   match    -- a sync trigger on the benchmark's keys that makes one client.call (INCR)
 
@@ -101,11 +104,17 @@ def main():
     args = ap.parse_args()
     with Processes() as procs:
         targets = []
-        for name, library in (("none", None), ("nomatch", NOMATCH), ("match", MATCH)):
+        for name, library in (("none", None), ("notify", None), ("nomatch", NOMATCH),
+                              ("match", MATCH)):
             redis = procs.redis()
             port = procs.tfproxy(args.tfproxy, redis)
             if library:
                 assert cli(port, "TFUNCTION", "LOAD", library) == "OK"
+            if name == "notify":
+                cli(redis, "CONFIG", "SET", "notify-keyspace-events", "KAm")
+                procs.procs.append(subprocess.Popen(
+                    ["redis-cli", "-p", str(redis), "PSUBSCRIBE", "__keyspace@*__:nomatch:*"],
+                    stdout=subprocess.DEVNULL))
             targets.append((name, port, redis))
         results = {}
         sent = 0
@@ -116,20 +125,21 @@ def main():
                         rps(port, args.requests, pipeline))
                     if name == "match":
                         sent += args.requests
-        fired = int(cli(targets[2][2], "GET", "fired") or 0)
+        fired = int(cli(targets[3][2], "GET", "fired") or 0)
 
         print("redis-benchmark -t set -c 50 -r 100000, %d rounds, median requests/s"
               % args.rounds)
         print()
-        print("| pipeline | no library | non-matching trigger | ratio | matching sync trigger "
-              "(1 call) | ratio |")
-        print("|---|---|---|---|---|---|")
+        print("| pipeline | no library | no library, Redis notifying | ratio | non-matching "
+              "trigger | ratio | ratio to notifying | matching sync trigger (1 call) | ratio |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for pipeline in (1, 16):
             n = statistics.median(results[("none", pipeline)])
+            o = statistics.median(results[("notify", pipeline)])
             x = statistics.median(results[("nomatch", pipeline)])
             m = statistics.median(results[("match", pipeline)])
-            print("| -P %d | %.0f | %.0f | %.2f | %.0f | %.2f |"
-                  % (pipeline, n, x, x / n, m, m / n))
+            print("| -P %d | %.0f | %.0f | %.2f | %.0f | %.2f | %.2f | %.0f | %.2f |"
+                  % (pipeline, n, o, o / n, x, x / n, x / o, m, m / n))
         print()
         print("matching trigger: %d writes sent, %d trigger runs counted%s"
               % (sent, fired, "" if fired == sent else "  <-- MISMATCH"))
