@@ -30,8 +30,10 @@ void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done
   request.protocol = client.protocol;
   request.async_call = lower(argv[0]) == "tfcallasync";
   request.in_transaction = client.in_multi;
-  // Inside a proxy-run EXEC the transaction already holds the gate.
+  // Inside a proxy-run EXEC the transaction already holds the gate and the library: the
+  // function runs on its thread.
   request.section_held = client.in_multi;
+  request.run_here = client.in_multi;
   services_.engine->call(std::move(request), std::move(done));
 }
 

@@ -13,6 +13,16 @@ namespace tfproxy::functions {
 // answered as one array. SELECT and AUTH anywhere in it take effect for what follows them, and
 // for the connection afterwards, as in a transaction Redis runs.
 void TfCommands::execTransaction(const ClientContext& client, Done done) {
+  // The libraries of its functions first, then the gate: a function running elsewhere holds its
+  // library while it waits for the gate (design §4). The functions then run on this thread.
+  std::vector<std::string> libraries;
+  for (const auto& cmd : client.transaction) {
+    const CommandSpec* spec = findCommand(cmd);
+    if (spec != nullptr && spec->keys == KeyRule::kNumkeys && cmd.size() > 1) {
+      libraries.push_back(cmd[1].substr(0, cmd[1].find('.')));
+    }
+  }
+  std::unique_ptr<scripting::TriggerRun> held = services_.engine->lockLibraries(libraries);
   services_.host->enterAtomicSection();
   std::promise<std::pair<std::string, ConnectionState>> prefix_reply;
   auto prefix_future = prefix_reply.get_future();

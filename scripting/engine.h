@@ -160,9 +160,12 @@ struct CallRequest {
   backend::Identity identity;     // who the function's commands run as
   int64_t db = 0;                 // the client's selected database
   resp::Protocol protocol = resp::Protocol::kResp2;
-  bool async_call = false;       // TFCALLASYNC
-  bool in_transaction = false;   // inside MULTI/EXEC: blocking not allowed
-  bool section_held = false;     // the caller holds the atomic gate already (proxy-run EXEC)
+  bool async_call = false;      // TFCALLASYNC
+  bool in_transaction = false;  // inside MULTI/EXEC: blocking not allowed
+  bool section_held = false;    // the caller holds the atomic gate already (proxy-run EXEC)
+  // Runs on the calling thread, which holds the library (Engine::lockLibraries) and the gate:
+  // a job on the library's queue could wait behind a function that waits for that gate.
+  bool run_here = false;
   bool state_confirmed = false;  // the backend's role and memory were just read (Host)
 };
 
@@ -197,6 +200,9 @@ class Engine {
   // while it waits for the gate, so libraries are always locked first. Blocks while one of them
   // runs JavaScript elsewhere. Events fired through the run must be of these keys.
   virtual std::unique_ptr<TriggerRun> lockTriggers(const std::vector<std::string>& keys) = 0;
+  // Locks the named libraries the same way, for a caller that then enters the atomic section
+  // and runs their functions with CallRequest::run_here (a transaction tfproxy runs).
+  virtual std::unique_ptr<TriggerRun> lockLibraries(const std::vector<std::string>& names) = 0;
   // Every loaded library, for the store.
   virtual std::vector<LibraryDefinition> definitions() = 0;
   // Stops the script threads; pending work is dropped.

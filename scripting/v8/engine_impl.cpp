@@ -299,6 +299,10 @@ void EngineImpl::call(CallRequest request, std::function<void(std::string reply)
       // A refusal -- or any decision while a change is on its way -- is confirmed with the
       // backend first (spec §11.5), off this thread: the call starts over with the answer.
       request.state_confirmed = true;
+      if (request.run_here) {  // this thread may wait: it holds the library
+        host_.confirmBackendState();
+        return call(std::move(request), std::move(done));
+      }
       admin_->post([this, request = std::move(request), done = std::move(done)]() mutable {
         host_.confirmBackendState();
         call(std::move(request), std::move(done));
@@ -388,8 +392,9 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
   }
 
   Library* lib = library.get();
-  lib->jobs()->post([this, library = std::move(library), function, request = std::move(request),
-                     done = std::move(done), block_allowed]() mutable {
+  const bool run_here = request.run_here;
+  auto job = [this, library = std::move(library), function, request = std::move(request),
+              done = std::move(done), block_allowed]() mutable {
     // A client that may wait gets a target now, so background work started by the body
     // (executeAsync) knows whom it works for.
     const uint64_t target =
@@ -456,7 +461,12 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
       if (target != 0 && !answered_later) library->reply(target, std::move(reply));
     }
     if (target == 0) done(std::move(reply));
-  });
+  };
+  if (run_here) {
+    job();
+  } else {
+    lib->jobs()->post(std::move(job));
+  }
 }
 
 void EngineImpl::announceTriggers() {
@@ -495,6 +505,21 @@ std::unique_ptr<TriggerRun> EngineImpl::lockTriggers(const std::vector<std::stri
                            std::any_of(streams.begin(), streams.end(),
                                        [&](const auto& t) { return matchesKey(t->prefix); });
       if (matches) involved.push_back(lib);
+    }
+  }
+  return std::make_unique<TriggerRunImpl>(*this, std::move(involved));
+}
+
+std::unique_ptr<TriggerRun> EngineImpl::lockLibraries(const std::vector<std::string>& names) {
+  std::vector<std::shared_ptr<Library>> involved;
+  {
+    std::lock_guard lock(mutex_);
+    for (const std::string& name : names) {
+      auto it = libraries_.find(name);
+      if (it != libraries_.end() &&
+          std::find(involved.begin(), involved.end(), it->second) == involved.end()) {
+        involved.push_back(it->second);
+      }
     }
   }
   return std::make_unique<TriggerRunImpl>(*this, std::move(involved));

@@ -32,6 +32,7 @@ class EngineImpl : public Engine {
   resp::Value list(const ListRequest& request) override;
   resp::Value debug(const std::vector<std::string>& args) override;
   std::unique_ptr<TriggerRun> lockTriggers(const std::vector<std::string>& keys) override;
+  std::unique_ptr<TriggerRun> lockLibraries(const std::vector<std::string>& names) override;
   std::vector<LibraryDefinition> definitions() override;
   void shutdown() override;
 

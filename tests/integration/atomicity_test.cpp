@@ -108,5 +108,30 @@ TEST(AtomicityTest, AFunctionThatNeverCallsRedisDoesNotHoldOthersBack) {
   EXPECT_EQ(resp::toDebugString(c.read()), "\"thought\"");
 }
 
+// A transaction with a function and a function of the same library called at the same time:
+// the transaction holds the gate and needs the library, the function holds the library and
+// waits for the gate. The transaction takes the library first, so both finish.
+TEST(AtomicityTest, TransactionAndFunctionOfOneLibraryDoNotWaitForEachOther) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client setup(proxy.port());
+  ASSERT_EQ(setup.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=l
+redis.registerFunction('f', function(c) { return c.call('incr', 'x'); });)"}),
+            "OK");
+  constexpr int kRounds = 1000;
+  std::thread multi([&] {
+    Client c(proxy.port(), std::chrono::seconds(5));
+    for (int i = 0; i < kRounds; ++i) {
+      c.call({"MULTI"});
+      c.call({"TFCALL", "l.f", "0"});
+      ASSERT_EQ(c.call({"EXEC"}).elements.size(), 1u);
+    }
+  });
+  Client plain(proxy.port(), std::chrono::seconds(5));
+  for (int i = 0; i < kRounds; ++i) ASSERT_FALSE(plain.call({"TFCALL", "l.f", "0"}).isError());
+  multi.join();
+  EXPECT_EQ(plain.run({"GET", "x"}), "\"" + std::to_string(2 * kRounds) + "\"");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
