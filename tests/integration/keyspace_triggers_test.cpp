@@ -396,6 +396,31 @@ redis.registerKeySpaceTrigger('async', 'a:', async function(c, d) {
   EXPECT_LE(openFds(proxy_->pid()), fds_before + 2);
 }
 
+// Eviction is an event nobody proxied: it fires as it arrives.
+TEST(KeyspaceTriggersEvictionTest, EvictedKeysFire) {
+  RedisServer redis({"--maxmemory-policy", "allkeys-random"});
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port());
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=lib\nredis.registerKeySpaceTrigger('t', 'k:', "
+                   "function(client, data) { if (data.event == 'evicted') "
+                   "client.call('incr', 'evicted'); });"}),
+            "OK");
+  Client direct(redis.port());
+  const std::string value(10000, 'v');
+  for (int i = 0; i < 200; ++i) direct.call({"SET", "k:" + std::to_string(i), value});
+  const std::string used = direct.call({"INFO", "memory"}).str;
+  const size_t at = used.find("used_memory:");
+  ASSERT_NE(at, std::string::npos);
+  const int64_t bytes = std::stoll(used.substr(at + 12));
+  // A limit below what is in use: Redis evicts keys at the next write.
+  direct.call({"CONFIG", "SET", "maxmemory", std::to_string(bytes - 500000)});
+  direct.call({"SET", "other", "1"});
+  EXPECT_TRUE(eventually([&] {
+    return !c.call({"GET", "evicted"}).str.empty() || !direct.call({"GET", "evicted"}).str.empty();
+  })) << "no evicted event fired";
+}
+
 // A backend that refuses CONFIG (managed services): the trigger is shown as receiving no events.
 TEST(KeyspaceTriggersManagedTest, ConfigRefusedIsShown) {
   RedisServer redis({"--rename-command", "CONFIG", ""});
