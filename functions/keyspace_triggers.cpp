@@ -260,6 +260,15 @@ void KeyspaceTriggers::onMessage(std::string_view payload) {
       break;
     case Marker::kSync:
       break;
+    case Marker::kKeysBegin:
+      w.own_keys.insert(m.keys.begin(), m.keys.end());
+      break;
+    case Marker::kKeysEnd:
+      for (const std::string& key : m.keys) {
+        auto it = w.own_keys.find(key);
+        if (it != w.own_keys.end()) w.own_keys.erase(it);
+      }
+      break;
   }
   if (m.instance == instance_) {
     last_marker_back_ = m.id;
@@ -269,6 +278,23 @@ void KeyspaceTriggers::onMessage(std::string_view payload) {
     }
     cv_.notify_all();
   }
+}
+
+std::vector<std::string> KeyspaceTriggers::beginOutside(const std::vector<std::string>& args) {
+  std::vector<std::string> keys;
+  if (!active() || args.empty()) return keys;
+  const backend::CommandInfo* info = backend::CommandTable::builtin().find(
+      args[0], args.size() > 1 ? std::string_view(args[1]) : std::string_view());
+  if (info == nullptr) return keys;
+  backend::forEachKeyPosition(*info, args.size(), [&](size_t i) {
+    if (mayFire(args[i])) keys.push_back(args[i]);
+  });
+  if (!keys.empty()) waitMarker(mark(Marker::kKeysBegin, keys));
+  return keys;
+}
+
+void KeyspaceTriggers::endOutside(const std::vector<std::string>& keys) {
+  if (!keys.empty()) mark(Marker::kKeysEnd, keys);
 }
 
 void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_view key) {
@@ -281,7 +307,8 @@ void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_v
   std::vector<std::string> quiet;
   for (auto it = windows_.begin(); it != windows_.end();) {
     Window& w = it->second;
-    if (it->first != instance_ && (w.quiet || !w.keys.empty()) && now - w.since > kStaleWindow) {
+    if (it->first != instance_ && (w.quiet || !w.keys.empty() || !w.own_keys.empty()) &&
+        now - w.since > kStaleWindow) {
       // Its instance died inside it: what waited for it goes on.
       const std::string gone = it->first;
       it = windows_.erase(it);
@@ -293,6 +320,8 @@ void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_v
       if (it->first == instance_) window_.push_back({db, std::string(event), std::string(key)});
       return;
     }
+    // A key a callAsync command of that instance works on: its event fires nothing.
+    if (w.own_keys.count(std::string(key)) > 0) return;
     if (w.quiet) quiet.push_back(it->first);
     ++it;
   }

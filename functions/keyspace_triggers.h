@@ -12,6 +12,8 @@
 //     keys its commands touched: their events fire nothing (spec §6.13). Events that arrive
 //     while any instance is quiet wait for its "loud", which drops those of its keys and lets
 //     the others go on;
+//   - a callAsync command (outside any section) is bracketed by "keys" and "keys end" markers
+//     naming its keys: their events in between fire nothing;
 //   - every other event (expiry, eviction, key misses, clients of Redis itself) is nobody's
 //     write: the instance that holds the trigger lease (a key in the backend, renewed while it
 //     lives) fires it as soon as it arrives, in a section of its own.
@@ -28,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,6 +88,11 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   void beginQuiet();
   void noteCommand(const std::vector<std::string>& args);
   void endQuiet();
+  // A command from JavaScript outside any section (callAsync), about to be sent: the events of
+  // its keys until it is answered are its own. Returns the keys to pass to endOutside (none
+  // when no trigger prefix matches them); waits until the backend saw the start.
+  std::vector<std::string> beginOutside(const std::vector<std::string>& args);
+  void endOutside(const std::vector<std::string>& keys);
 
   // WriteTriggers
   bool active() const override { return active_.load(std::memory_order_relaxed); }
@@ -102,6 +110,8 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   struct Window {
     bool quiet = false;             // between "quiet" (or "end") and "loud"
     std::vector<std::string> keys;  // between "write" and "end": the write's keys
+    // Keys of commands from JavaScript outside any section (callAsync) still running.
+    std::multiset<std::string> own_keys;
     std::chrono::steady_clock::time_point since;
   };
   enum class Marker : char {
@@ -109,7 +119,9 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
     kLoud = 'l',
     kWrite = 'w',
     kEnd = 'e',
-    kSync = 's',  // nothing but its return: what was sent before it took effect
+    kSync = 's',       // nothing but its return: what was sent before it took effect
+    kKeysBegin = 'k',  // a command from JavaScript outside a section starts on these keys
+    kKeysEnd = 'u',    // and ended
   };
   using Prefixes = std::vector<std::string>;
   // Publishes a marker; its id, or 0 when the connection is down.

@@ -43,14 +43,17 @@ class ScriptingHost : public scripting::Host {
   void confirmBackendState() override { status_.confirm(); }
   void asyncCommand(const backend::Identity& identity, int64_t db, std::vector<std::string> args,
                     bool may_block, AsyncDone done) override {
-    async_.run(
-        identity, db, std::move(args), may_block,
-        [this, done = std::move(done)](std::optional<resp::Value> reply, const std::string& error) {
-          // A reply that shows the backend changed role updates the state first, so the
-          // code it wakes up sees the new role in its next block().
-          if (reply && reply->isError() && roleChanged(reply->str)) status_.confirm();
-          done(std::move(reply), error);
-        });
+    // Its keys' events are its own (spec §6.13), from before it is sent until it is answered.
+    std::vector<std::string> keys = triggers_.beginOutside(args);
+    async_.run(identity, db, std::move(args), may_block,
+               [this, keys = std::move(keys), done = std::move(done)](
+                   std::optional<resp::Value> reply, const std::string& error) {
+                 triggers_.endOutside(keys);
+                 // A reply that shows the backend changed role updates the state first, so the
+                 // code it wakes up sees the new role in its next block().
+                 if (reply && reply->isError() && roleChanged(reply->str)) status_.confirm();
+                 done(std::move(reply), error);
+               });
   }
   bool deniedToScripts(std::string_view lower_name) const override {
     return functions::deniedToScripts(lower_name);

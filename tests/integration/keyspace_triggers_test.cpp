@@ -154,11 +154,15 @@ TEST_F(KeyspaceTriggersTest, WritesOfDirectClientsFire) {
 TEST_F(KeyspaceTriggersTest, CommandsFromJavaScriptDoNotFire) {
   ASSERT_EQ(load(std::string(kRecorder) + R"(
 redis.registerFunction('w', function(client) { return client.call('set', 'k:fromjs', '1'); });
+redis.registerAsyncFunction('a', async function(client) {
+  return await client.block(function(c) { return c.callAsync('set', 'k:async', '1'); });
+});
 redis.registerKeySpaceTrigger('echo', 'k:echo', function(client, data) {
   client.call('set', 'k:echo:' + data.key, '1');
 });)"),
             "OK");
   EXPECT_EQ(c_->run({"TFCALL", "lib.w", "0"}), "\"OK\"");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "lib.a", "0"}), "\"OK\"");
   EXPECT_EQ(c_->run({"SET", "k:echo", "1"}), "OK");
   // Only the client's own SET fired "rec" (and "echo", whose write fired nothing).
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
