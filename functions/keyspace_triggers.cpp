@@ -367,8 +367,11 @@ void KeyspaceTriggers::closeQuietLocked(const std::string& instance,
 }
 
 void KeyspaceTriggers::onConnection(bool up) {
+  if (up) {
+    streams_.rediscover();  // stream events may have been missed meanwhile
+    return;
+  }
   std::lock_guard lock(mutex_);
-  if (up) return;
   // Markers in flight are lost, and so is what the others' windows are.
   ++connection_epoch_;
   windows_.clear();

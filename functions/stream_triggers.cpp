@@ -120,6 +120,15 @@ void StreamTriggers::setReading(bool reading) {
   services_.wake();
 }
 
+void StreamTriggers::rediscover() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!reading_) return;
+    rediscover_ = true;
+  }
+  services_.wake();
+}
+
 bool StreamTriggers::reading() const {
   std::lock_guard lock(mutex_);
   return reading_;
@@ -129,8 +138,8 @@ bool StreamTriggers::hasWork() const {
   std::lock_guard lock(mutex_);
   if (!removed_.empty()) return true;
   if (!reading_) return false;
-  return !touched_.empty() || !completions_.empty() || start_reading_ || !added_.empty() ||
-         !dropped_.empty() || flushed_;
+  return !touched_.empty() || !completions_.empty() || start_reading_ || rediscover_ ||
+         !added_.empty() || !dropped_.empty() || flushed_;
 }
 
 std::vector<std::string> StreamTriggers::workKeys() const {
@@ -155,15 +164,21 @@ backend::SyncConnection* StreamTriggers::connection() {
 }
 
 std::optional<resp::Value> StreamTriggers::call(int64_t db, std::vector<std::string> args) {
-  backend::SyncConnection* conn = connection();
-  if (conn == nullptr) return std::nullopt;
-  if (db != conn_db_) {
-    auto selected = conn->call({"SELECT", std::to_string(db)});
-    if (!selected || selected->isError()) return std::nullopt;
-    conn_db_ = db;
-  }
   std::vector<std::string_view> views(args.begin(), args.end());
-  auto reply = conn->call(views);
+  std::optional<resp::Value> reply;
+  // Every command sent here may be sent twice (reads, HSET of a position, XTRIM MINID): a
+  // connection the backend closed meanwhile (a restart) is replaced and the command sent again.
+  for (int attempt = 0; attempt < 2 && !reply; ++attempt) {
+    backend::SyncConnection* conn = connection();
+    if (conn == nullptr) return std::nullopt;
+    if (db != conn_db_) {
+      auto selected = conn->call({"SELECT", std::to_string(db)});
+      if (!selected) continue;
+      if (selected->isError()) return std::nullopt;
+      conn_db_ = db;
+    }
+    reply = conn->call(views);
+  }
   if (reply && reply->isError()) {
     spdlog::warn("stream triggers: {} failed: {}", args[0], reply->str);
   }
@@ -228,6 +243,7 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
   std::set<StreamKey> dropped;
   bool flushed = false;
   bool starting = false;
+  bool again = false;
   {
     std::lock_guard lock(mutex_);
     triggers = triggers_;
@@ -238,6 +254,7 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
       added.swap(added_);
       std::swap(starting, start_reading_);
     }
+    std::swap(again, rediscover_);
   }
   for (const auto& [library, trigger] : removed) forgetPositions(library, trigger);
   if (flushed) {
@@ -259,6 +276,8 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
     // Positions first, then every matching stream is read from there (or the beginning): the
     // streams of libraries this round has locked now, the others in the next round.
     for (const auto& t : starting ? triggers : added) loadPositions(t);
+    discover();
+  } else if (again) {
     discover();
   }
   applyCompletions(triggers, /*retouch=*/true);

@@ -52,6 +52,9 @@ class StreamTriggers {
   // start the positions are loaded and the matching streams discovered (spec §8.3).
   void setReading(bool reading);
   bool reading() const;
+  // The events connection came back: events may have been missed, so every matching stream is
+  // read again from its position.
+  void rediscover();
 
   // Trigger thread: whether there is work, the keys it concerns (for locking the libraries),
   // and the work, inside a section holding the gate and those libraries.
@@ -98,6 +101,7 @@ class StreamTriggers {
   std::deque<Completion> completions_;
   bool reading_ = false;
   bool start_reading_ = false;  // positions and discovery due
+  bool rediscover_ = false;     // discovery due
   bool flushed_ = false;
 
   // Trigger thread only.

@@ -316,6 +316,41 @@ TEST(StreamTriggersRestartTest, KillInTheMiddleOfABacklog) {
   EXPECT_EQ(total, kEntries + twice + 1);
 }
 
+// A backend restart with persistence on: the streams, the library and the positions come back
+// with the data, and processing goes on after the last entry, nothing twice.
+TEST(StreamTriggersRestartTest, BackendRestartWithPersistence) {
+  RedisServer redis({"--appendonly", "yes", "--appendfsync", "always"});
+  Proxy proxy({"--backend", redis.address()});
+  {
+    Client c(proxy.port());
+    ASSERT_EQ(c.run({"TFUNCTION", "LOAD", library(kCounter)}), "OK");
+    for (int i = 1; i <= 50; ++i) c.call({"XADD", "backlog", "1-" + std::to_string(i), "f", "v"});
+  }
+  redis.restart();  // SIGKILL, then the same port and directory
+  Client direct(redis.port());
+  // Once the data is loaded again.
+  ASSERT_EQ(eventuallyEquals(
+                [&] {
+                  return direct.call({"HLEN", "processed"}).integer;
+                },
+                int64_t{50}),
+            50);
+  for (int i = 51; i <= 60; ++i) {
+    direct.call({"XADD", "backlog", "1-" + std::to_string(i), "f", "v"});
+  }
+  EXPECT_TRUE(eventually(
+      [&] {
+        return direct.call({"HLEN", "processed"}).integer == 60;
+      },
+      std::chrono::seconds(20)))
+      << direct.call({"HLEN", "processed"}).integer << "\n"
+      << proxy.log();
+  resp::Value counts = direct.call({"HGETALL", "processed"});
+  for (size_t i = 1; i < counts.elements.size(); i += 2) {
+    EXPECT_EQ(counts.elements[i].str, "1") << counts.elements[i - 1].str;
+  }
+}
+
 // Two instances: one reads the streams (the lease holder); when it dies the other takes over
 // from the acknowledged positions.
 TEST(StreamTriggersFleetTest, SecondInstanceTakesOver) {
