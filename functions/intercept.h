@@ -43,7 +43,7 @@ class InterceptHandler {
 class WriteTriggers {
  public:
   virtual ~WriteTriggers() = default;
-  // True while any key space trigger is registered: one relaxed load, asked per write.
+  // True while any trigger is registered: one relaxed load, asked per write.
   virtual bool active() const = 0;
   // May an event on `key` fire a trigger?
   virtual bool mayFire(std::string_view key) const = 0;

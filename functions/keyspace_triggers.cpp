@@ -132,14 +132,13 @@ void KeyspaceTriggers::setTriggers(std::vector<std::string> keyspace_prefixes,
   bool start = false;
   {
     std::lock_guard lock(mutex_);
-    prefixes_ = prefixes;
     keyspace_prefixes_ = std::move(keyspace_prefixes);
-    start = !prefixes_.empty() && !active();
+    start = !prefixes.empty() && !active();
     // The flags may have changed since the last trigger went (or never been set).
     if (start) flags_due_ = true;
     snapshot_.store(std::make_shared<const Prefixes>(prefixes));
     version_.fetch_add(1, std::memory_order_release);
-    active_.store(!prefixes_.empty(), std::memory_order_relaxed);
+    active_.store(!prefixes.empty(), std::memory_order_relaxed);
     lease_due_ = {};  // the loop takes the lease now
   }
   cv_.notify_all();

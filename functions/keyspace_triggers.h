@@ -162,7 +162,6 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<std::string> prefixes_;           // of both kinds: what the events cover
   std::vector<std::string> keyspace_prefixes_;  // of key space triggers
   // The same for the forwarding path, read without the lock: each I/O thread keeps the
   // snapshot of the version it saw last.

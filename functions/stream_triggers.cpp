@@ -288,7 +288,7 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
   }
   for (const StreamKey& stream : touched) {
     for (const auto& t : triggers) {
-      if (t.matches(stream.key)) deliver(run, t, stream);
+      if (t.matches(stream.key)) deliver(run, t, stream, triggers);
     }
   }
   // Trimmed once every trigger had its turn: one without a position yet would lose entries.
@@ -363,7 +363,8 @@ void StreamTriggers::trim(const StreamKey& stream, const std::vector<StreamTrigg
 }
 
 void StreamTriggers::deliver(scripting::TriggerRun& run, const StreamTriggerInfo& t,
-                             const StreamKey& stream) {
+                             const StreamKey& stream,
+                             const std::vector<StreamTriggerInfo>& triggers) {
   while (true) {
     std::optional<StreamId> after;
     size_t room = 0;
@@ -414,11 +415,6 @@ void StreamTriggers::deliver(scripting::TriggerRun& run, const StreamTriggerInfo
         return;
       }
       // A callback that returned completed already: its ack goes before the next hand-over.
-      std::vector<StreamTriggerInfo> triggers;
-      {
-        std::lock_guard lock(mutex_);
-        triggers = triggers_;
-      }
       applyCompletions(triggers, /*retouch=*/false);
       after = id;
     }

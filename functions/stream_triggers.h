@@ -87,8 +87,9 @@ class StreamTriggers {
                 bool retouch);
   void trim(const StreamKey& stream, const std::vector<scripting::StreamTriggerInfo>& triggers);
   // The delivery loop of one trigger on one stream (spec §8.4).
+  // `triggers`: this round's list, for the completions it applies on the way.
   void deliver(scripting::TriggerRun& run, const scripting::StreamTriggerInfo& t,
-               const StreamKey& stream);
+               const StreamKey& stream, const std::vector<scripting::StreamTriggerInfo>& triggers);
   void applyCompletions(const std::vector<scripting::StreamTriggerInfo>& triggers, bool retouch);
 
   Services services_;

@@ -82,7 +82,7 @@ Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits 
 
 bool Pipeline::firingKeys(const CommandEntry& entry, const resp::RequestParser& cmd,
                           std::vector<std::string>* keys) const {
-  if (entry.info == nullptr || !backend::mayWrite(*entry.info)) return false;
+  if (entry.info == nullptr || !backend::mayWrite(*entry.info)) return false;  // inside MULTI
   bool fires = false;
   backend::forEachKeyPosition(*entry.info, cmd.argc(), [&](size_t i) {
     std::string_view key = cmd.arg(i);
@@ -437,7 +437,10 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
     }
     // A write whose key may fire a key space trigger runs with the trigger, sent by the proxy
     // in an atomic section; inside MULTI the EXEC does, for all of its writes.
-    if (triggers_ != nullptr && triggers_->active()) {
+    // Reads pay one flag test; writes one more load while no trigger exists.
+    if (triggers_ != nullptr &&
+        (scan.multi || (entry.info != nullptr && backend::mayWrite(*entry.info))) &&
+        triggers_->active()) {
       const bool exec = entry.kind == CommandKind::kExec && scan.multi;
       std::vector<std::string> keys;
       if (scan.multi && !exec) {

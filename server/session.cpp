@@ -284,6 +284,7 @@ void Session::onGateClosing() {
 void Session::dispatchIntercepted() {
   const Pipeline::Intercepted* request = pipeline_.readyIntercepted();
   if (request == nullptr) return;
+  if (request->fires) return dispatchFiring(*request);
   if (services_.intercept == nullptr) {
     onInterceptDone(errors::kNoHandler);
     return;
@@ -293,10 +294,6 @@ void Session::dispatchIntercepted() {
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
-  if (request->fires) {
-    dispatchFiring(*request);
-    return;
-  }
   if (!request->transaction.empty() || request->argv[0] == "EXEC") {
     context.in_multi = true;
     context.transaction = request->transaction;

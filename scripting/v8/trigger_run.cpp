@@ -63,6 +63,22 @@ v8::Local<v8::Object> recordData(v8::Isolate* isolate, v8::Local<v8::Context> ct
   return data;
 }
 
+// Completes a run when `promise` settles: `done` gets the rejection's text, or nullopt. (The
+// library's reply target for it gets the bytes a client would: an error reply or a value.)
+void completeWhenSettled(Library& library, v8::Local<v8::Promise> promise,
+                         TriggerRun::Completion done) {
+  const uint64_t target = library.addReplyTarget(
+      [done = std::move(done)](std::string reply) {
+        if (!reply.empty() && reply[0] == '-') {
+          const size_t end = reply.find("\r\n");
+          return done(reply.substr(1, end == std::string::npos ? end : end - 1));
+        }
+        done(std::nullopt);
+      },
+      resp::Protocol::kResp2);
+  library.replyWhenSettled(target, promise);
+}
+
 // The failure a stopped or throwing call ends with.
 std::string failureText(JsScope& scope, v8::TryCatch& tc, int64_t verbosity) {
   if (tc.HasTerminated() || scope.terminated()) return errors::kTerminated;
@@ -147,20 +163,10 @@ void TriggerRunImpl::runTrigger(Library& library, const KeyspaceTrigger& trigger
     }
   }
 
-  // Completes the run when a promise settles: the reply target's bytes are an error reply or
-  // a value.
   auto settleLater = [lib = &library, stats, start](v8::Local<v8::Promise> promise) {
-    Library& library = *lib;
-    const uint64_t target = library.addReplyTarget(
-        [stats, start](std::string reply) {
-          if (!reply.empty() && reply[0] == '-') {
-            const size_t end = reply.find("\r\n");
-            return stats->finish(start, reply.substr(1, end == std::string::npos ? end : end - 1));
-          }
-          stats->finish(start, std::nullopt);
-        },
-        resp::Protocol::kResp2);
-    library.replyWhenSettled(target, promise);
+    completeWhenSettled(*lib, promise, [stats, start](std::optional<std::string> error) {
+      stats->finish(start, std::move(error));
+    });
   };
 
   if (trigger.is_coroutine) {
@@ -223,18 +229,10 @@ bool TriggerRunImpl::deliver(const StreamTriggerInfo& info, const StreamRecord& 
   const int64_t verbosity = engine_.config().errorVerbosity();
   const backend::Identity identity = engine_.host().libraryIdentity(library->user());
   auto shared_done = std::make_shared<Completion>(std::move(done));
-  // Completes the run when a promise settles (the reply target's bytes: an error or a value).
   auto settleLater = [library, shared_done](v8::Local<v8::Promise> promise) {
-    const uint64_t target = library->addReplyTarget(
-        [shared_done](std::string reply) {
-          if (!reply.empty() && reply[0] == '-') {
-            const size_t end = reply.find("\r\n");
-            return (*shared_done)(reply.substr(1, end == std::string::npos ? end : end - 1));
-          }
-          (*shared_done)(std::nullopt);
-        },
-        resp::Protocol::kResp2);
-    library->replyWhenSettled(target, promise);
+    completeWhenSettled(*library, promise, [shared_done](std::optional<std::string> error) {
+      (*shared_done)(std::move(error));
+    });
   };
 
   if (trigger->is_coroutine) {
