@@ -4,25 +4,14 @@
 
 #include "tests/support/client.h"
 #include "tests/support/processes.h"
+#include "tests/support/suite.h"
 
 namespace tfproxy::testing {
 namespace {
 
-class FunctionsTest : public ::testing::Test {
+class FunctionsTest : public ProxySuite {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address(), "--enable-debug-command", "yes"});
-  }
-  static void TearDownTestSuite() {
-    delete proxy_;
-    delete redis_;
-  }
-  void SetUp() override {
-    c_ = std::make_unique<Client>(proxy_->port());
-    deleteLibraries(*c_);
-    Client(redis_->port()).call({"FLUSHALL"});
-  }
+  static void SetUpTestSuite() { startProcesses({"--enable-debug-command", "yes"}); }
   std::string load(const std::string& code) { return c_->run({"TFUNCTION", "LOAD", code}); }
   std::string loadReplace(const std::string& code) {
     return c_->run({"TFUNCTION", "LOAD", "REPLACE", code});
@@ -32,13 +21,7 @@ class FunctionsTest : public ::testing::Test {
     EXPECT_TRUE(v.isError()) << resp::toDebugString(v);
     return v.str;
   }
-
-  static RedisServer* redis_;
-  static Proxy* proxy_;
-  std::unique_ptr<Client> c_;
 };
-RedisServer* FunctionsTest::redis_ = nullptr;
-Proxy* FunctionsTest::proxy_ = nullptr;
 
 const char kHello[] = R"(#!js api_version=1.0 name=lib
 redis.registerFunction('hello', function(client){ return 'hello world'; });)";

@@ -10,25 +10,13 @@
 #include "tests/support/eventually.h"
 #include "tests/support/probes.h"
 #include "tests/support/processes.h"
+#include "tests/support/suite.h"
 
 namespace tfproxy::testing {
 namespace {
 
-class KeyspaceTriggersTest : public ::testing::Test {
+class KeyspaceTriggersTest : public ProxySuite {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
-  static void TearDownTestSuite() {
-    delete proxy_;
-    delete redis_;
-  }
-  void SetUp() override {
-    c_ = std::make_unique<Client>(proxy_->port());
-    deleteLibraries(*c_);
-    Client(redis_->port()).call({"FLUSHALL"});
-  }
   std::string load(const std::string& body, const std::string& name = "lib") {
     return c_->run({"TFUNCTION", "LOAD", "#!js api_version=1.0 name=" + name + "\n" + body});
   }
@@ -57,13 +45,7 @@ class KeyspaceTriggersTest : public ::testing::Test {
     }
     return {};
   }
-
-  static RedisServer* redis_;
-  static Proxy* proxy_;
-  std::unique_ptr<Client> c_;
 };
-RedisServer* KeyspaceTriggersTest::redis_ = nullptr;
-Proxy* KeyspaceTriggersTest::proxy_ = nullptr;
 
 // Appends "<event>:<key>" to the list `log` for every key starting with "k:".
 const char kRecorder[] = R"(

@@ -10,6 +10,7 @@
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
 #include "tests/support/processes.h"
+#include "tests/support/suite.h"
 
 namespace tfproxy::testing {
 namespace {
@@ -26,21 +27,8 @@ const resp::Value* fieldOf(const resp::Value& map, const std::string& name) {
   return nullptr;
 }
 
-class StreamTriggersTest : public ::testing::Test {
+class StreamTriggersTest : public ProxySuite {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
-  static void TearDownTestSuite() {
-    delete proxy_;
-    delete redis_;
-  }
-  void SetUp() override {
-    c_ = std::make_unique<Client>(proxy_->port());
-    deleteLibraries(*c_);
-    Client(redis_->port()).call({"FLUSHALL"});
-  }
   std::string load(const std::string& body, const std::string& name = "lib") {
     return c_->run({"TFUNCTION", "LOAD", library(body, name)});
   }
@@ -63,13 +51,7 @@ class StreamTriggersTest : public ::testing::Test {
     const resp::Value* s = fieldOf(triggers->elements[0], "streams");
     return s ? *s : resp::Value{};
   }
-
-  static RedisServer* redis_;
-  static Proxy* proxy_;
-  std::unique_ptr<Client> c_;
 };
-RedisServer* StreamTriggersTest::redis_ = nullptr;
-Proxy* StreamTriggersTest::proxy_ = nullptr;
 
 // Records "<stream>:<id>:<fields as JSON>" in the list `seen`.
 const char kRecorder[] = R"(
