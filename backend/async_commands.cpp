@@ -1,17 +1,11 @@
 #include "backend/async_commands.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "backend/errors.h"
 #include "io/buffer.h"
-#include "io/socket_io.h"
+#include "io/stream.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 #include "resp/framer.h"
@@ -31,13 +25,10 @@ struct AsyncCommands::Call {
 // SELECT when the database differs, then the command -- all in one write.
 class AsyncCommands::Connection : public io::EventLoop::Watcher {
  public:
-  Connection(AsyncCommands& owner, int fd, Identity identity)
-      : owner_(owner), fd_(fd), identity_(std::move(identity)) {}
+  Connection(AsyncCommands& owner, io::Stream stream, Identity identity)
+      : owner_(owner), stream_(std::move(stream)), identity_(std::move(identity)) {}
   ~Connection() override {
-    if (fd_ >= 0) {
-      owner_.loop_.remove(fd_);
-      ::close(fd_);
-    }
+    if (stream_.isOpen()) owner_.loop_.remove(stream_.fd());
   }
 
   const Identity& identity() const { return identity_; }
@@ -78,46 +69,50 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
   // io::EventLoop::Watcher
   void onEvents(uint32_t events) override {
     if (broken_) return;
-    if ((events & EPOLLOUT) != 0) flush();
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) read();
+    if (stream_.writableOn(events)) flush();
+    if (stream_.readableOn(events)) read();
   }
 
  private:
   void flush() {
-    if (io::writeSome(fd_, &out_, &written_) == io::IoResult::kError) fail(std::strerror(errno));
+    if (stream_.write(&out_, &written_) == io::IoResult::kError) fail(stream_.error());
   }
 
+  // Reads to EAGAIN even after the reply (hence "hung up": no short read counts as drained): the
+  // edge that brought it may also have brought the backend's close (Redis closes a connection
+  // it unblocked with UNBLOCKED), and an idle connection would never hear of it again. The
+  // replies read come before the close.
   void read() {
     while (!broken_) {
-      auto space = in_.prepare();
-      ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
-      if (n == 0) return fail("connection closed by the backend");
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        return fail(std::strerror(errno));
-      }
-      in_.commit(static_cast<size_t>(n));
-      std::string_view data = in_.view();
-      size_t pos = 0;
-      while (pos < data.size()) {
-        auto r = framer_.scan(data.substr(pos));
-        if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
-        resp::Value v;
-        if (r.status == resp::ReplyFramer::Status::kError ||
-            !resp::decodeValue(data.substr(pos, r.consumed), &v)) {
-          return fail("malformed reply");
-        }
-        pos += r.consumed;
-        if (v.type == resp::Type::kPush) continue;  // not a reply
-        replies_.push_back(std::move(v));
-      }
-      in_.consume(pos);
-      // Keep reading to EAGAIN even after the reply: the edge that brought it may also have
-      // brought the backend's close (Redis closes a connection it unblocked with UNBLOCKED),
-      // and an idle connection would never hear of it again.
-      if (expected_ > 0 && replies_.size() >= expected_) complete();
+      bool drained = false;
+      const io::IoResult r = stream_.read(&in_, /*hung_up=*/true, &drained);
+      if (!takeReplies()) return;
+      if (r == io::IoResult::kClosed) return fail("connection closed by the backend");
+      if (r == io::IoResult::kError) return fail(stream_.error());
+      if (r == io::IoResult::kWouldBlock || drained) return;
     }
+  }
+
+  // Decodes the complete replies read so far; false after a malformed one (failed).
+  bool takeReplies() {
+    std::string_view data = in_.view();
+    size_t pos = 0;
+    while (pos < data.size()) {
+      auto r = framer_.scan(data.substr(pos));
+      if (r.status == resp::ReplyFramer::Status::kNeedMore) break;
+      resp::Value v;
+      if (r.status == resp::ReplyFramer::Status::kError ||
+          !resp::decodeValue(data.substr(pos, r.consumed), &v)) {
+        fail("malformed reply");
+        return false;
+      }
+      pos += r.consumed;
+      if (v.type == resp::Type::kPush) continue;  // not a reply
+      replies_.push_back(std::move(v));
+    }
+    in_.consume(pos);
+    if (expected_ > 0 && replies_.size() >= expected_) complete();
+    return true;
   }
 
   void complete() {
@@ -151,7 +146,7 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
   }
 
   AsyncCommands& owner_;
-  int fd_;
+  io::Stream stream_;
   Identity identity_;
   bool hello_sent_ = false;
   bool hello_pending_ = false;
@@ -229,25 +224,27 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
     });
     return;
   }
-  io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
-                   [this, call](int fd, const std::string& error) {
-                     if (fd < 0) {
-                       finish(call, std::nullopt, errors::kUnavailablePrefix + error);
-                       return;
-                     }
-                     auto conn = std::make_unique<Connection>(*this, fd, call->identity);
-                     Connection* raw = conn.get();
-                     loop_.add(fd, raw);
-                     busy_[raw] = std::move(conn);
-                     raw->exchange(*call, [this, call, raw](std::optional<resp::Value> reply,
-                                                            std::string error) {
-                       auto it = busy_.find(raw);
-                       std::unique_ptr<Connection> conn = std::move(it->second);
-                       busy_.erase(it);
-                       finish(call, std::move(reply), error);
-                       giveBack(std::move(conn));
-                     });
-                   });
+  io::connectAsync(
+      loop_, link_.addresses(), link_.connectTimeout(), link_.target().tls,
+      [this, call](io::Stream stream, const std::string& error) {
+        if (!stream.isOpen()) {
+          finish(call, std::nullopt, errors::kUnavailablePrefix + error);
+          return;
+        }
+        const int fd = stream.fd();
+        auto conn = std::make_unique<Connection>(*this, std::move(stream), call->identity);
+        Connection* raw = conn.get();
+        loop_.add(fd, raw);
+        busy_[raw] = std::move(conn);
+        raw->exchange(*call,
+                      [this, call, raw](std::optional<resp::Value> reply, std::string error) {
+                        auto it = busy_.find(raw);
+                        std::unique_ptr<Connection> conn = std::move(it->second);
+                        busy_.erase(it);
+                        finish(call, std::move(reply), error);
+                        giveBack(std::move(conn));
+                      });
+      });
 }
 
 void AsyncCommands::admitWaiting() {

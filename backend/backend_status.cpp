@@ -20,9 +20,9 @@ std::string infoField(const std::string& info, const std::string& field) {
 
 }  // namespace
 
-BackendStatus::BackendStatus(config::Endpoint endpoint, std::string user, std::string password,
+BackendStatus::BackendStatus(io::Target target, std::string user, std::string password,
                              std::chrono::milliseconds interval)
-    : endpoint_(std::move(endpoint)),
+    : target_(std::move(target)),
       user_(std::move(user)),
       password_(std::move(password)),
       interval_(interval) {}
@@ -100,7 +100,7 @@ bool BackendStatus::authRequired() {
 void BackendStatus::probeAuth() {
   last_auth_probe_ = std::chrono::steady_clock::now().time_since_epoch().count();
   std::string ignored;
-  if (auto probe = SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &ignored)) {
+  if (auto probe = SyncConnection::connect(target_, std::chrono::milliseconds(1000), &ignored)) {
     auto pong = probe->call({"PING"});
     if (pong) auth_required_ = pong->isError() && pong->str.rfind("NOAUTH", 0) == 0;
   }
@@ -117,7 +117,7 @@ void BackendStatus::poll() {
   } served{reads_served_, answering};
   if (!conn_ || conn_->broken()) {
     std::string error;
-    conn_ = SyncConnection::connect(endpoint_, std::chrono::milliseconds(1000), &error);
+    conn_ = SyncConnection::connect(target_, std::chrono::milliseconds(1000), &error);
     if (!conn_) return;  // unreachable: keep the last known state
     if (!user_.empty() || !password_.empty()) {
       auto auth = conn_->call({"AUTH", user_.empty() ? "default" : user_, password_});

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "config/options.h"
+#include "io/stream.h"
 
 namespace tfproxy::backend {
 
@@ -23,7 +24,7 @@ class SyncConnection;
 class BackendStatus {
  public:
   // Polls every `interval` as `user`/`password` (empty: no AUTH).
-  BackendStatus(config::Endpoint endpoint, std::string user, std::string password,
+  BackendStatus(io::Target target, std::string user, std::string password,
                 std::chrono::milliseconds interval);
   ~BackendStatus();
 
@@ -52,7 +53,7 @@ class BackendStatus {
  private:
   void poll();
   void probeAuth();
-  config::Endpoint endpoint_;
+  io::Target target_;
   std::string user_;
   std::string password_;
   std::chrono::milliseconds interval_;

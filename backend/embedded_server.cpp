@@ -102,8 +102,8 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
       break;
     }
     std::string ignored;
-    auto conn =
-        SyncConnection::connect(server->endpoint_, std::chrono::milliseconds(200), &ignored);
+    auto conn = SyncConnection::connect(io::Target{server->endpoint_, nullptr},
+                                        std::chrono::milliseconds(200), &ignored);
     if (conn) {
       auto reply = conn->call({"PING"});
       if (reply && reply->str == "PONG") return server;

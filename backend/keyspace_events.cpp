@@ -30,10 +30,10 @@ bool parseChannel(std::string_view channel, int64_t* db, std::string_view* key) 
 
 }  // namespace
 
-KeyspaceEvents::KeyspaceEvents(config::Endpoint endpoint, Identity identity,
+KeyspaceEvents::KeyspaceEvents(io::Target target, Identity identity,
                                std::chrono::milliseconds connect_timeout, std::string channel,
                                Listener& listener)
-    : endpoint_(std::move(endpoint)),
+    : target_(std::move(target)),
       identity_(std::move(identity)),
       connect_timeout_(connect_timeout),
       channel_(std::move(channel)),
@@ -55,7 +55,7 @@ void KeyspaceEvents::stop() {
   run_cv_.notify_all();
   {
     std::lock_guard lock(send_mutex_);
-    if (send_fd_ >= 0) ::shutdown(send_fd_, SHUT_RDWR);  // wakes the reader
+    if (live_ != nullptr) ::shutdown(live_->stream().fd(), SHUT_RDWR);  // wakes the reader
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -83,14 +83,9 @@ std::string KeyspaceEvents::pattern(std::string_view prefix) {
 }
 
 bool KeyspaceEvents::sendLocked(std::string_view bytes) {
-  if (send_fd_ < 0 || !up_.load()) return false;
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(send_fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;  // the reader sees the break too
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+  if (live_ == nullptr || !up_.load()) return false;
+  // Beside the reader, which may be waiting on the same stream; a failure it sees too.
+  return live_->stream().sendAll(bytes, connect_timeout_);
 }
 
 bool KeyspaceEvents::publish(std::string_view payload) {
@@ -119,7 +114,7 @@ void KeyspaceEvents::setPrefixes(const std::vector<std::string>& prefixes) {
 }
 
 void KeyspaceEvents::syncPatternsLocked() {
-  if (send_fd_ < 0 || !up_.load()) return;
+  if (live_ == nullptr || !up_.load()) return;
   std::string bytes;
   for (const std::string& p : wanted_) {
     if (subscribed_.count(p) == 0) resp::encodeCommand({"PSUBSCRIBE", p}, &bytes);
@@ -164,7 +159,7 @@ bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
 
 std::unique_ptr<SyncConnection> KeyspaceEvents::open() {
   std::string error;
-  auto conn = SyncConnection::connect(endpoint_, connect_timeout_, &error);
+  auto conn = SyncConnection::connect(target_, connect_timeout_, &error);
   if (!conn) {
     spdlog::debug("notification connection: {}", error);
     return nullptr;
@@ -198,7 +193,7 @@ void KeyspaceEvents::run() {
     if (conn) {
       {
         std::lock_guard lock(send_mutex_);
-        send_fd_ = ::dup(conn->fd());
+        live_ = conn.get();
         up_ = true;
         subscribed_.clear();
         syncPatternsLocked();  // the key patterns, ahead of any marker
@@ -209,8 +204,7 @@ void KeyspaceEvents::run() {
       {
         std::lock_guard lock(send_mutex_);
         up_ = false;
-        if (send_fd_ >= 0) ::close(send_fd_);
-        send_fd_ = -1;
+        live_ = nullptr;
       }
       listener_.onConnection(false);
     }

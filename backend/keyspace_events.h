@@ -25,6 +25,7 @@
 
 #include "backend/script_connection.h"
 #include "config/options.h"
+#include "io/stream.h"
 
 namespace tfproxy::backend {
 
@@ -56,9 +57,8 @@ class KeyspaceEvents {
   static constexpr char kNeededFlags[] = "KAm";
 
   // `channel`: the instances' channel.
-  KeyspaceEvents(config::Endpoint endpoint, Identity identity,
-                 std::chrono::milliseconds connect_timeout, std::string channel,
-                 Listener& listener);
+  KeyspaceEvents(io::Target target, Identity identity, std::chrono::milliseconds connect_timeout,
+                 std::string channel, Listener& listener);
   ~KeyspaceEvents();
   KeyspaceEvents(const KeyspaceEvents&) = delete;
   KeyspaceEvents& operator=(const KeyspaceEvents&) = delete;
@@ -94,15 +94,15 @@ class KeyspaceEvents {
   void syncPatternsLocked();
   bool sendLocked(std::string_view bytes);
 
-  config::Endpoint endpoint_;
+  io::Target target_;
   Identity identity_;
   std::chrono::milliseconds connect_timeout_;
   std::string channel_;
   Listener& listener_;
 
   std::mutex send_mutex_;
-  int send_fd_ = -1;              // a duplicate of the connection's socket for markers; send_mutex_
-  std::set<std::string> wanted_;  // patterns; send_mutex_
+  SyncConnection* live_ = nullptr;    // the connection while it is up, for markers; send_mutex_
+  std::set<std::string> wanted_;      // patterns; send_mutex_
   std::set<std::string> subscribed_;  // on the live connection; send_mutex_
 
   std::mutex run_mutex_;

@@ -1,39 +1,41 @@
 // The proxy's view of its backend: where it is, whether it is reachable, and how to open a
 // forwarding connection to it. While the backend is unreachable, a probe retries with backoff
-// (100 ms doubling to 5 s) and logs the outage once and the recovery once; sessions meanwhile
-// answer errors at once instead of waiting on connects that will fail.
+// (100 ms doubling to 5 s, on a thread of its own) and logs the outage once and the recovery
+// once; sessions meanwhile answer errors at once instead of waiting on connects that will fail.
+// With TLS a backend whose certificate does not verify counts as down, with that reason.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <functional>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "config/options.h"
 #include "io/socket_address.h"
+#include "io/stream.h"
 
 namespace tfproxy::backend {
 
 class BackendLink {
  public:
-  // `probe_context` runs the probe timer; it must outlive the link.
-  BackendLink(boost::asio::io_context& probe_context, config::Endpoint endpoint,
-              std::chrono::milliseconds connect_timeout);
+  BackendLink(io::Target target, std::chrono::milliseconds connect_timeout);
   ~BackendLink();
+  BackendLink(const BackendLink&) = delete;
+  BackendLink& operator=(const BackendLink&) = delete;
 
-  // Resolves the backend's name and checks reachability (blocking, before serving), then keeps
-  // probing in the background while it is down. Returns false if it is unreachable now.
+  // Resolves the backend's name and checks reachability -- a connection, and its TLS handshake
+  // when TLS is on (blocking, before serving) -- then keeps probing in the background while it
+  // is down. Returns false if it is unreachable now.
   bool start();
   void stop();
 
-  const config::Endpoint& endpoint() const { return endpoint_; }
+  const config::Endpoint& endpoint() const { return target_.endpoint; }
+  // Where to connect and how (the TLS context when TLS is on).
+  const io::Target& target() const { return target_; }
   bool up() const { return up_.load(std::memory_order_relaxed); }
   // Reason of the last failure, for error replies ("Connection refused").
   std::string lastError() const;
@@ -49,27 +51,24 @@ class BackendLink {
   void markUp();
 
  private:
-  using Socket = boost::asio::generic::stream_protocol::socket;
-  using ConnectHandler = std::function<void(const boost::system::error_code&)>;
-  void asyncConnect(Socket& socket, ConnectHandler handler);
   // Resolves the endpoint into resolved_ (blocking); false, marked down, if it does not.
   bool resolveNow();
+  // One connection (and handshake) attempt; false, marked down, on failure.
+  bool probeOnce();
+  // The probe thread: after each markDown() that found it idle, probes with backoff until a
+  // probe succeeds.
+  void probeLoop();
 
-  void scheduleProbe();
-  void probe();
-
-  boost::asio::io_context& probe_context_;
-  config::Endpoint endpoint_;
-  std::chrono::milliseconds connect_timeout_;
+  const io::Target target_;
+  const std::chrono::milliseconds connect_timeout_;
   std::atomic<bool> up_{true};
-  std::atomic<bool> probing_{false};
-  std::atomic<bool> stopped_{false};
   mutable std::mutex mutex_;
-  std::string last_error_;
-  std::vector<io::SocketAddress> resolved_;  // guarded by mutex_
-  std::chrono::milliseconds backoff_{100};
-  boost::asio::steady_timer probe_timer_;
-  std::shared_ptr<Socket> probe_socket_;
+  std::string last_error_;                   // mutex_
+  std::vector<io::SocketAddress> resolved_;  // mutex_
+  bool probing_ = false;                     // mutex_: the probe thread is at work
+  bool stopped_ = false;                     // mutex_
+  std::condition_variable wake_;
+  std::thread prober_;
 };
 
 }  // namespace tfproxy::backend

@@ -99,10 +99,10 @@ std::optional<resp::Value> ScriptConnection::run(int64_t db,
   return std::move((*r)[0]);
 }
 
-ScriptConnectionPool::ScriptConnectionPool(config::Endpoint endpoint,
+ScriptConnectionPool::ScriptConnectionPool(io::Target target,
                                            std::chrono::milliseconds connect_timeout,
                                            std::chrono::milliseconds command_timeout)
-    : endpoint_(std::move(endpoint)),
+    : target_(std::move(target)),
       connect_timeout_(connect_timeout),
       command_timeout_(command_timeout),
       sweeper_([this](std::stop_token stop) {
@@ -140,7 +140,7 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
     });
     if (conn) return Lease(this, std::move(conn));
   }
-  auto sync = SyncConnection::connect(endpoint_, connect_timeout_, error);
+  auto sync = SyncConnection::connect(target_, connect_timeout_, error);
   if (!sync) {
     *failure = Failure::kUnreachable;
     return {};

@@ -17,6 +17,7 @@
 
 #include "backend/idle_list.h"
 #include "config/options.h"
+#include "io/stream.h"
 #include "resp/value.h"
 
 namespace tfproxy::backend {
@@ -93,7 +94,7 @@ class PooledConnection;
 // CLIENT KILL) is closed within a second by a sweep that probes them.
 class ScriptConnectionPool final : public ScriptConnections {
  public:
-  ScriptConnectionPool(config::Endpoint endpoint, std::chrono::milliseconds connect_timeout,
+  ScriptConnectionPool(io::Target target, std::chrono::milliseconds connect_timeout,
                        std::chrono::milliseconds command_timeout);
   ~ScriptConnectionPool() override;
 
@@ -107,7 +108,7 @@ class ScriptConnectionPool final : public ScriptConnections {
  private:
   void giveBack(std::unique_ptr<ScriptConnection> conn) override;
 
-  config::Endpoint endpoint_;
+  io::Target target_;
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds command_timeout_;
   std::mutex mutex_;

@@ -2,24 +2,16 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "backend/errors.h"
 #include "backend/link.h"
-#include "io/socket_io.h"
 
 namespace tfproxy::backend {
 
 SharedConnection::SharedConnection(io::EventLoop& loop, BackendLink& link)
     : loop_(loop), link_(link) {}
 
-SharedConnection::~SharedConnection() {
-  if (fd_ >= 0) ::close(fd_);
-}
+SharedConnection::~SharedConnection() = default;
 
 void SharedConnection::send(const std::shared_ptr<User>& user, std::string_view bytes,
                             uint32_t replies) {
@@ -41,25 +33,23 @@ void SharedConnection::send(const std::shared_ptr<User>& user, std::string_view 
 void SharedConnection::connect() {
   state_ = State::kConnecting;
   std::weak_ptr<SharedConnection> weak = shared_from_this();
-  io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(),
-                   [weak](int fd, const std::string& error) {
+  io::connectAsync(loop_, link_.addresses(), link_.connectTimeout(), link_.target().tls,
+                   [weak](io::Stream stream, const std::string& error) {
                      auto self = weak.lock();
-                     if (!self || self->state_ != State::kConnecting) {
-                       if (fd >= 0) ::close(fd);
-                       return;
-                     }
-                     if (fd < 0) {
+                     if (!self || self->state_ != State::kConnecting) return;
+                     if (!stream.isOpen()) {
                        self->link_.markDown(error);
                        self->fail("cannot connect: " + error, errors::kLost);
                        return;
                      }
                      self->link_.markUp();
-                     self->fd_ = fd;
+                     self->stream_ = std::move(stream);
                      self->state_ = State::kConnected;
                      self->blocked_ = false;
-                     self->readable_ = false;
+                     // TLS may hold bytes that came with the handshake's last message.
+                     self->readable_ = self->stream_.isTls();
                      self->hung_up_ = false;
-                     self->loop_.add(fd, self.get());
+                     self->loop_.add(self->stream_.fd(), self.get());
                      self->scheduleFlush();
                    });
 }
@@ -76,12 +66,12 @@ void SharedConnection::scheduleFlush() {
 
 void SharedConnection::onEvents(uint32_t events) {
   if (state_ != State::kConnected) return;
-  if ((events & EPOLLOUT) != 0) {
+  if (stream_.writableOn(events)) {
     blocked_ = false;
     flush();
   }
   if ((events & (EPOLLRDHUP | EPOLLHUP)) != 0) hung_up_ = true;
-  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+  if (stream_.readableOn(events)) {
     readable_ = true;
     read();
   }
@@ -89,12 +79,12 @@ void SharedConnection::onEvents(uint32_t events) {
 
 void SharedConnection::flush() {
   if (state_ != State::kConnected || blocked_) return;
-  switch (io::writeSome(fd_, &out_, &written_)) {
+  switch (stream_.write(&out_, &written_)) {
     case io::IoResult::kWouldBlock:
       blocked_ = true;  // the writable edge calls again
       return;
     case io::IoResult::kError:
-      fail(std::strerror(errno), errors::kLost);
+      fail(stream_.error(), errors::kLost);
       return;
     default:
       return;
@@ -103,25 +93,19 @@ void SharedConnection::flush() {
 
 void SharedConnection::read() {
   while (readable_ && state_ == State::kConnected) {
-    auto space = in_.prepare();
-    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
-    if (n == 0) {
+    bool drained = false;
+    const io::IoResult r = stream_.read(&in_, hung_up_, &drained);
+    if (drained) readable_ = false;
+    if (r == io::IoResult::kClosed) {
       fail("closed by the backend", errors::kLost);
       return;
     }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        readable_ = false;
-        return;
-      }
-      fail(std::strerror(errno), errors::kLost);
+    if (r == io::IoResult::kError) {
+      fail(stream_.error(), errors::kLost);
       return;
     }
+    if (r == io::IoResult::kWouldBlock) return;
     ++reads_;
-    // A short read drains the socket, unless the backend hung up: its close then follows.
-    if (!hung_up_ && static_cast<size_t>(n) < space.size()) readable_ = false;
-    in_.commit(static_cast<size_t>(n));
 
     // Hand each user the run of complete replies that belongs to it.
     std::string_view data = in_.view();
@@ -172,10 +156,9 @@ void SharedConnection::checkTimeout(std::chrono::steady_clock::time_point now,
 }
 
 void SharedConnection::close() {
-  if (fd_ >= 0) {
-    loop_.remove(fd_);
-    ::close(fd_);
-    fd_ = -1;
+  if (stream_.isOpen()) {
+    loop_.remove(stream_.fd());
+    stream_.close();
   }
   state_ = State::kIdle;
   out_.clear();

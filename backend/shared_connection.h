@@ -20,6 +20,7 @@
 #include "io/buffer.h"
 #include "io/event_loop.h"
 #include "io/stall_clock.h"
+#include "io/stream.h"
 #include "resp/framer.h"
 
 namespace tfproxy::backend {
@@ -71,7 +72,7 @@ class SharedConnection : public io::EventLoop::Watcher,
 
   io::EventLoop& loop_;
   BackendLink& link_;
-  int fd_ = -1;
+  io::Stream stream_;
   State state_ = State::kIdle;
   std::deque<Pending> fifo_;
   std::string out_;

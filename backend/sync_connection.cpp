@@ -1,114 +1,46 @@
 #include "backend/sync_connection.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
-#include "io/socket_address.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
 
 namespace tfproxy::backend {
-namespace {
 
-using Clock = std::chrono::steady_clock;
+SyncConnection::SyncConnection(io::Stream stream, std::chrono::milliseconds timeout)
+    : stream_(std::move(stream)), timeout_(timeout) {}
 
-// Waits until `fd` is ready for `events` or the deadline passes. Returns false on timeout.
-bool waitFor(int fd, short events, Clock::time_point deadline) {
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return false;
-  }
-}
-
-}  // namespace
-
-SyncConnection::SyncConnection(int fd, std::chrono::milliseconds timeout)
-    : fd_(fd), timeout_(timeout) {}
-
-SyncConnection::~SyncConnection() {
-  if (fd_ >= 0) ::close(fd_);
-}
+SyncConnection::~SyncConnection() = default;
 
 void SyncConnection::fail(std::string reason) {
   error_ = std::move(reason);
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  stream_.close();
 }
 
-std::unique_ptr<SyncConnection> SyncConnection::connect(const config::Endpoint& endpoint,
+std::unique_ptr<SyncConnection> SyncConnection::connect(const io::Target& target,
                                                         std::chrono::milliseconds timeout,
                                                         std::string* error) {
-  std::vector<io::SocketAddress> addresses = io::resolve(endpoint, error);
-  if (addresses.empty()) return nullptr;
-  const auto deadline = Clock::now() + timeout;
-  std::string last_error = "no address";
-  for (const io::SocketAddress& a : addresses) {
-    const int family = a.storage.ss_family;
-    int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      last_error = std::strerror(errno);
-      continue;
-    }
-    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
-    if (r != 0 && errno == EINPROGRESS) {
-      if (!waitFor(fd, POLLOUT, deadline)) {
-        last_error = "connection timed out";
-        ::close(fd);
-        continue;
-      }
-      int so_error = 0;
-      socklen_t len = sizeof so_error;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
-      r = so_error == 0 ? 0 : -1;
-      errno = so_error;
-    }
-    if (r != 0) {
-      last_error = std::strerror(errno);
-      ::close(fd);
-      continue;
-    }
-    if (family != AF_UNIX) {
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    // From here on the socket blocks, bounded by kernel timeouts: a reply costs one recv()
-    // instead of recv (EAGAIN), poll and recv.
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    auto conn = std::unique_ptr<SyncConnection>(new SyncConnection(fd, timeout));
-    conn->setTimeout(timeout);
-    return conn;
-  }
-  *error = last_error;
-  return nullptr;
+  io::Stream stream = io::connectWaiting(target, timeout, error);
+  if (!stream.isOpen()) return nullptr;
+  auto conn = std::unique_ptr<SyncConnection>(new SyncConnection(std::move(stream), timeout));
+  conn->setTimeout(timeout);
+  return conn;
 }
 
 void SyncConnection::setTimeout(std::chrono::milliseconds timeout) {
   timeout_ = timeout;
-  if (fd_ < 0) return;
+  if (!stream_.isOpen()) return;
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(stream_.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(stream_.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 bool SyncConnection::alive() {
-  if (fd_ < 0) return false;
-  char byte;
-  ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+  if (!stream_.isOpen()) return false;
+  if (stream_.peerClosed()) {
     fail("connection closed by the backend");
     return false;
   }
@@ -116,26 +48,14 @@ bool SyncConnection::alive() {
 }
 
 bool SyncConnection::send(std::string_view bytes) {
-  if (fd_ < 0) return false;
-  while (!bytes.empty()) {
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      bytes.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      fail("write timed out");
-      return false;
-    }
-    fail(std::string("write failed: ") + std::strerror(errno));
-    return false;
-  }
-  return true;
+  if (!stream_.isOpen()) return false;
+  if (stream_.sendAll(bytes, timeout_)) return true;
+  fail(stream_.timedOut() ? std::string("write timed out") : "write failed: " + stream_.error());
+  return false;
 }
 
 std::optional<resp::Value> SyncConnection::readReply() {
-  if (fd_ < 0) return std::nullopt;
+  if (!stream_.isOpen()) return std::nullopt;
   while (true) {
     auto r = framer_.scan(in_);
     if (r.status == resp::ReplyFramer::Status::kComplete) {
@@ -153,7 +73,7 @@ std::optional<resp::Value> SyncConnection::readReply() {
       return std::nullopt;
     }
     char buf[16384];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    ssize_t n = stream_.receive(buf, sizeof buf, timeout_);
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
       continue;
@@ -162,12 +82,12 @@ std::optional<resp::Value> SyncConnection::readReply() {
       fail("connection closed by the backend");
       return std::nullopt;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (stream_.interrupted()) continue;
+    if (stream_.timedOut()) {
       fail("read timed out");
       return std::nullopt;
     }
-    fail(std::string("read failed: ") + std::strerror(errno));
+    fail("read failed: " + stream_.error());
     return std::nullopt;
   }
 }

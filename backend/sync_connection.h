@@ -1,5 +1,6 @@
-// A blocking connection to Redis with timeouts: for probing the backend, starting the embedded
-// server and, later, commands issued from JavaScript on script threads. No Asio.
+// A blocking connection to Redis with timeouts, plaintext or TLS (io::Stream's waiting use): for
+// probing the backend, starting the embedded server, the proxy's own reads and writes, and
+// commands issued from JavaScript on script threads. No Asio.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "config/options.h"
+#include "io/stream.h"
 #include "resp/framer.h"
 #include "resp/value.h"
 
@@ -23,7 +25,7 @@ class SyncConnection {
   SyncConnection& operator=(const SyncConnection&) = delete;
 
   // Connects within `timeout`. On failure returns nullptr and sets `error` to a readable reason.
-  static std::unique_ptr<SyncConnection> connect(const config::Endpoint& endpoint,
+  static std::unique_ptr<SyncConnection> connect(const io::Target& target,
                                                  std::chrono::milliseconds timeout,
                                                  std::string* error);
 
@@ -41,15 +43,17 @@ class SyncConnection {
   // False if the backend has closed the connection (checked without blocking).
   bool alive();
   const std::string& error() const { return error_; }
-  bool broken() const { return fd_ < 0; }
-  // The socket (-1 once broken), for a second thread that only writes on a duplicate of it.
-  int fd() const { return fd_; }
+  bool broken() const { return !stream_.isOpen(); }
+  // The stream, for a second thread that only writes on it (Stream::sendAll) while this
+  // connection's own thread reads.
+  io::Stream& stream() { return stream_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:
-  explicit SyncConnection(int fd, std::chrono::milliseconds timeout);
+  SyncConnection(io::Stream stream, std::chrono::milliseconds timeout);
   void fail(std::string reason);
 
-  int fd_;
+  io::Stream stream_;
   std::chrono::milliseconds timeout_;
   std::string in_;
   resp::ReplyFramer framer_;

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <sstream>
 
@@ -54,6 +55,25 @@ std::vector<std::string> expandModuleArguments(const CLI::App& app, int argc,
 
 }  // namespace
 
+Status validateTls(const ProxyOptions& o) {
+  if (o.port == 0 && !o.tls.enabled()) return Status::failure(errors::kNoListener);
+  if (o.tls.enabled() && (o.tls.cert_file.empty() || o.tls.key_file.empty())) {
+    return Status::failure(errors::kTlsNeedsCertificate);
+  }
+  if (o.tls.enabled() && o.tls.auth_clients != TlsServerOptions::AuthClients::kNo &&
+      o.tls.ca_cert_file.empty() && o.tls.ca_cert_dir.empty()) {
+    return Status::failure(errors::kTlsNeedsCa);
+  }
+  const TlsClientOptions& b = o.backend_tls;
+  const bool backend_tls_set = !b.ca_cert_file.empty() || !b.ca_cert_dir.empty() ||
+                               !b.cert_file.empty() || !b.key_file.empty() ||
+                               !b.server_name.empty() || b.insecure;
+  if (backend_tls_set && !b.enabled) return Status::failure(errors::kBackendTlsOff);
+  if (b.enabled && !o.backend) return Status::failure(errors::kBackendTlsEmbedded);
+  if (b.cert_file.empty() != b.key_file.empty()) return Status::failure(errors::kBackendTlsPair);
+  return {};
+}
+
 CliResult parseCommandLine(int argc, const char* const* argv) {
   CliResult result;
   ProxyOptions& o = result.options;
@@ -68,11 +88,74 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
 
   std::string backend;
   app.add_option("--bind", o.bind, "Address to listen on");
-  app.add_option("--port", o.port, "Port to listen on")->check(CLI::Range(1, 65535));
+  app.add_option("--port", o.port, "Port to listen on (0: no plaintext listener, as Redis)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--backend", backend,
-                 "Redis to proxy, HOST:PORT or unix:PATH. Without it tfproxy starts a private "
+                 "Redis to proxy: HOST:PORT, unix:PATH, redis://[USER[:PASSWORD]@]HOST:PORT, "
+                 "rediss://... (TLS) or unix://PATH. Without it tfproxy starts a private "
                  "redis-server")
-      ->type_name("HOST:PORT|unix:PATH");
+      ->type_name("ADDRESS|URL");
+
+  // TLS for clients, under Redis' own option names.
+  TlsServerOptions& tls = o.tls;
+  std::string auth_clients = "yes";
+  const char* tls_group = "TLS for clients (Redis' option names)";
+  app.add_option("--tls-port", tls.port, "Port of the TLS listener (0: none)")
+      ->check(CLI::Range(0, 65535))
+      ->group(tls_group);
+  app.add_option("--tls-cert-file", tls.cert_file, "Server certificate (PEM, chain allowed)")
+      ->group(tls_group);
+  app.add_option("--tls-key-file", tls.key_file, "Private key of the server certificate")
+      ->group(tls_group);
+  app.add_option("--tls-ca-cert-file", tls.ca_cert_file,
+                 "CA certificates that may sign client certificates")
+      ->group(tls_group);
+  app.add_option("--tls-ca-cert-dir", tls.ca_cert_dir,
+                 "Directory of CA certificates (c_rehash layout) that may sign client certificates")
+      ->group(tls_group);
+  app.add_option("--tls-auth-clients", auth_clients,
+                 "Client certificates: required (yes), not asked for (no), or checked when "
+                 "given (optional)")
+      ->transform(CLI::IsMember({"yes", "no", "optional"}, CLI::ignore_case))
+      ->group(tls_group);
+  app.add_option("--tls-protocols", tls.protocols,
+                 "Protocol versions allowed, e.g. \"TLSv1.2 TLSv1.3\" (default: both)")
+      ->group(tls_group);
+  app.add_option("--tls-ciphersuites", tls.ciphersuites, "TLSv1.3 cipher suites (OpenSSL syntax)")
+      ->group(tls_group);
+  app.add_option("--tls-ciphers", tls.ciphers, "TLSv1.2 ciphers (OpenSSL syntax)")
+      ->group(tls_group);
+  app.add_option("--tls-handshake-timeout", tls.handshake_timeout_ms,
+                 "Milliseconds a client may take to finish its TLS handshake")
+      ->check(CLI::Range(1u, 600000u))
+      ->group(tls_group);
+
+  // TLS towards the backend.
+  TlsClientOptions& btls = o.backend_tls;
+  const char* btls_group = "TLS towards the backend";
+  app.add_flag("--backend-tls", btls.enabled, "Talk TLS to a HOST:PORT backend (as rediss://)")
+      ->group(btls_group);
+  app.add_option("--backend-tls-ca-cert-file", btls.ca_cert_file,
+                 "CA certificates that may sign the backend's (default: the system's)")
+      ->group(btls_group);
+  app.add_option("--backend-tls-ca-cert-dir", btls.ca_cert_dir,
+                 "Directory of CA certificates that may sign the backend's")
+      ->group(btls_group);
+  app.add_option("--backend-tls-cert-file", btls.cert_file,
+                 "Client certificate for backends that require one")
+      ->group(btls_group);
+  app.add_option("--backend-tls-key-file", btls.key_file, "Private key of the client certificate")
+      ->group(btls_group);
+  app.add_option("--backend-tls-server-name", btls.server_name,
+                 "Name sent as SNI and checked against the backend's certificate (default: the "
+                 "backend's host)")
+      ->group(btls_group);
+  app.add_flag("--backend-tls-insecure", btls.insecure,
+               "Do not verify the backend's certificate (warned about at start)")
+      ->group(btls_group);
+  app.add_option("--health-port", o.health_port,
+                 "Port for GET /healthz and /readyz (container probes; 0: off)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--backend-user", o.backend_user,
                  "ACL user of the proxy's own internal backend connections");
   app.add_option("--backend-password", o.backend_password,
@@ -161,6 +244,14 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       ->transform(CLI::IsMember({"yes", "no"}, CLI::ignore_case));
   gears("--gearsbox-address", g.gearsbox_address, "Accepted for compatibility; not used");
 
+  // Every flag can also come from the environment (containers): --tls-port as TFPROXY_TLS_PORT.
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_lnames().empty()) continue;
+    std::string name = "TFPROXY_" + option->get_lnames().front();
+    for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    if (name != "TFPROXY_HELP" && name != "TFPROXY_VERSION") option->envname(name);
+  }
+
   try {
     const std::vector<std::string> expanded = expandModuleArguments(app, argc, argv);
     std::vector<const char*> expanded_argv;
@@ -173,11 +264,20 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       throw CLI::ValidationError("settings", problem.message());
     }
     if (!backend.empty()) {
-      o.backend = parseEndpoint(backend);
-      if (!o.backend) {
-        throw CLI::ValidationError("--backend",
-                                   std::string(errors::kBadEndpoint) + ", got '" + backend + "'");
-      }
+      std::string why;
+      std::optional<BackendSpec> spec = parseBackend(backend, &why);
+      if (!spec) throw CLI::ValidationError("--backend", why + ", got '" + backend + "'");
+      o.backend = spec->endpoint;
+      btls.enabled = btls.enabled || spec->tls;
+      // Flags win over the URL's credentials.
+      if (o.backend_user.empty() && spec->user) o.backend_user = *spec->user;
+      if (o.backend_password.empty() && spec->password) o.backend_password = *spec->password;
+    }
+    tls.auth_clients = auth_clients == "no"         ? TlsServerOptions::AuthClients::kNo
+                       : auth_clients == "optional" ? TlsServerOptions::AuthClients::kOptional
+                                                    : TlsServerOptions::AuthClients::kYes;
+    if (Status problem = validateTls(o); !problem.ok()) {
+      throw CLI::ValidationError("TLS", problem.message());
     }
   } catch (const CLI::CallForHelp& e) {
     result.exit = true;

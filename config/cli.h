@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "base/status.h"
 #include "config/options.h"
 
 namespace tfproxy::config {
@@ -18,5 +19,9 @@ struct CliResult {
 };
 
 CliResult parseCommandLine(int argc, const char* const* argv);
+
+// The listeners and TLS settings fit together (a listener exists, certificates are named where
+// needed, backend TLS options have TLS to apply to).
+Status validateTls(const ProxyOptions& options);
 
 }  // namespace tfproxy::config

@@ -8,7 +8,27 @@
 namespace tfproxy::config::errors {
 
 inline constexpr char kBadEndpoint[] =
-    "expects HOST:PORT with a port from 1 to 65535, or unix:PATH to a Unix socket";
+    "expects HOST:PORT with a port from 1 to 65535, unix:PATH to a Unix socket, or a URL: "
+    "redis://[USER[:PASSWORD]@]HOST:PORT, rediss://... (TLS), unix://PATH";
+inline constexpr char kBadBackendPath[] =
+    "a backend URL may name database 0 only (tfproxy's own connections use it; clients SELECT "
+    "their own)";
+inline constexpr char kBadBackendCredentials[] =
+    "the backend URL's user or password has a malformed %-escape";
+inline constexpr char kNoListener[] =
+    "--port 0 turns the plaintext listener off; give --tls-port so that clients can connect";
+inline constexpr char kTlsNeedsCertificate[] =
+    "--tls-port needs --tls-cert-file and --tls-key-file";
+inline constexpr char kTlsNeedsCa[] =
+    "--tls-auth-clients yes|optional needs --tls-ca-cert-file or --tls-ca-cert-dir to verify "
+    "client certificates (or --tls-auth-clients no)";
+inline constexpr char kBackendTlsOff[] =
+    "--backend-tls-* options need TLS towards the backend: --backend-tls or a rediss:// backend";
+inline constexpr char kBackendTlsEmbedded[] =
+    "TLS towards the backend needs --backend (the embedded redis-server is reached over a Unix "
+    "socket)";
+inline constexpr char kBackendTlsPair[] =
+    "--backend-tls-cert-file and --backend-tls-key-file go together";
 inline constexpr char kBadMemory[] = "expects a size such as 1048576, 512mb or 1gb";
 
 // Triggers and Functions settings at start (upstream's module-load texts).

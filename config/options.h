@@ -22,12 +22,60 @@ struct Endpoint {
 // Returns nullopt when malformed.
 std::optional<Endpoint> parseEndpoint(const std::string& text);
 
+// What --backend names: an endpoint, in the forms above or as a URL
+// (redis://[user[:password]@]host:port, rediss://... for TLS, unix://PATH), with the URL's
+// credentials, percent-decoded.
+struct BackendSpec {
+  Endpoint endpoint;
+  bool tls = false;  // rediss://
+  std::optional<std::string> user;
+  std::optional<std::string> password;
+};
+// nullopt with `error` set when malformed.
+std::optional<BackendSpec> parseBackend(const std::string& text, std::string* error);
+
+// TLS towards the backend (--backend-tls-*, or a rediss:// URL).
+struct TlsClientOptions {
+  bool enabled = false;
+  // Certificates that may sign the backend's (none given: the system's CAs).
+  std::string ca_cert_file;
+  std::string ca_cert_dir;
+  // The proxy's own certificate and key, for backends that require client certificates.
+  std::string cert_file;
+  std::string key_file;
+  // Sent as SNI and checked against the backend's certificate (empty: the backend's host).
+  std::string server_name;
+  // No verification of the backend's certificate (warned about at start).
+  bool insecure = false;
+};
+
+// TLS for clients, with Redis' own option names (tls-port, tls-cert-file, ...).
+struct TlsServerOptions {
+  enum class AuthClients { kYes, kNo, kOptional };
+  uint16_t port = 0;  // 0: no TLS listener
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_cert_file;
+  std::string ca_cert_dir;
+  AuthClients auth_clients = AuthClients::kYes;  // as Redis: client certificates required
+  std::string protocols;                         // "TLSv1.2 TLSv1.3" (empty: both)
+  std::string ciphersuites;                      // TLSv1.3
+  std::string ciphers;                           // TLSv1.2
+  // A client that has not finished its handshake within this is dropped.
+  uint32_t handshake_timeout_ms = 10000;
+  bool enabled() const { return port != 0; }
+};
+
 struct ProxyOptions {
-  // Listening socket.
+  // Listening sockets: plaintext on `port` (0: none, as Redis), TLS on tls.port.
   std::string bind = "127.0.0.1";
   uint16_t port = 6380;
+  TlsServerOptions tls;
+  // GET /healthz and /readyz for container probes (0: off).
+  uint16_t health_port = 0;
   // Backend; without it tfproxy starts a private redis-server (the embedded default).
   std::optional<Endpoint> backend;
+  TlsClientOptions backend_tls;
   // The proxy's own identity for its internal connections (never used for client traffic).
   std::string backend_user;
   std::string backend_password;

@@ -95,9 +95,9 @@ KeyspaceTriggers::KeyspaceTriggers(Services services)
       instance_(randomInstance()),
       lease_key_(leaseKey(services_.library_key)),
       positions_key_(positionsKey(services_.library_key)),
-      events_(services_.endpoint, services_.identity, services_.connect_timeout,
+      events_(services_.target, services_.identity, services_.connect_timeout,
               services_.library_key + ":markers", *this),
-      streams_({.endpoint = services_.endpoint,
+      streams_({.target = services_.target,
                 .identity = services_.identity,
                 .connect_timeout = services_.connect_timeout,
                 .positions_key = positions_key_,
@@ -433,7 +433,7 @@ backend::SyncConnection* KeyspaceTriggers::leaseConnection() {
   if (lease_conn_ && !lease_conn_->broken()) return lease_conn_.get();
   std::string error;
   lease_conn_ =
-      backend::SyncConnection::connect(services_.endpoint, services_.connect_timeout, &error);
+      backend::SyncConnection::connect(services_.target, services_.connect_timeout, &error);
   if (lease_conn_ && services_.identity.authenticates()) {
     auto auth = lease_conn_->call({"AUTH", services_.identity.user, services_.identity.password});
     if (!auth || auth->isError()) lease_conn_.reset();

@@ -50,7 +50,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   struct Services {
     backend::Gate* gate = nullptr;
     backend::BackendStatus* status = nullptr;  // triggers fire on a writable primary only
-    config::Endpoint endpoint;
+    io::Target target;
     backend::Identity identity;  // the notification and lease connections'
     std::chrono::milliseconds connect_timeout{2000};
     // The library store's key: its events are not the users', and the lease and the markers'

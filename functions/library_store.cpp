@@ -50,9 +50,9 @@ std::optional<scripting::LibraryDefinition> decode(const std::string& name,
 
 }  // namespace
 
-LibraryStore::LibraryStore(config::Endpoint endpoint, std::string user, std::string password,
+LibraryStore::LibraryStore(io::Target target, std::string user, std::string password,
                            std::string key, AclRules* acl)
-    : endpoint_(std::move(endpoint)),
+    : target_(std::move(target)),
       user_(std::move(user)),
       password_(std::move(password)),
       key_(std::move(key)),
@@ -65,7 +65,7 @@ Status LibraryStore::run(const std::vector<std::string>& command, std::string* r
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn_ || conn_->broken()) {
       std::string error;
-      conn_ = backend::SyncConnection::connect(endpoint_, std::chrono::milliseconds(2000), &error);
+      conn_ = backend::SyncConnection::connect(target_, std::chrono::milliseconds(2000), &error);
       if (!conn_) return Status::failure("cannot connect to the backend: " + error);
       conn_->setTimeout(std::chrono::seconds(10));
       if (!user_.empty() || !password_.empty()) {

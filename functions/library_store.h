@@ -24,6 +24,7 @@
 
 #include "config/options.h"
 #include "functions/acl_rules.h"
+#include "io/stream.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::backend {
@@ -37,7 +38,7 @@ class LibraryStore {
   // `acl` (may be null): the ACL rules naming tfproxy's commands, kept in the same hash, one
   // field `#acl:<user>` each. The store fills it from the backend whenever it reads the
   // libraries, and writes it again with them after a flush.
-  LibraryStore(config::Endpoint endpoint, std::string user, std::string password, std::string key,
+  LibraryStore(io::Target target, std::string user, std::string password, std::string key,
                AclRules* acl = nullptr);
   ~LibraryStore();
 
@@ -81,7 +82,7 @@ class LibraryStore {
   // Reads the generation, then the libraries (caller holds mutex_).
   std::optional<Definitions> readAll(std::string* generation, std::string* error);
 
-  config::Endpoint endpoint_;
+  io::Target target_;
   std::string user_;
   std::string password_;
   std::string key_;

@@ -153,7 +153,7 @@ std::vector<std::string> StreamTriggers::workKeys() const {
 backend::SyncConnection* StreamTriggers::connection() {
   if (conn_ && !conn_->broken()) return conn_.get();
   std::string error;
-  conn_ = backend::SyncConnection::connect(services_.endpoint, services_.connect_timeout, &error);
+  conn_ = backend::SyncConnection::connect(services_.target, services_.connect_timeout, &error);
   conn_db_ = 0;
   if (conn_ && services_.identity.authenticates()) {
     auto auth = conn_->call({"AUTH", services_.identity.user, services_.identity.password});

@@ -24,6 +24,7 @@
 #include "backend/script_connection.h"
 #include "backend/sync_connection.h"
 #include "config/options.h"
+#include "io/stream.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::functions {
@@ -31,7 +32,7 @@ namespace tfproxy::functions {
 class StreamTriggers {
  public:
   struct Services {
-    config::Endpoint endpoint;
+    io::Target target;
     backend::Identity identity;
     std::chrono::milliseconds connect_timeout{2000};
     std::string positions_key;

@@ -93,11 +93,4 @@ class EventLoop {
   TimerId next_timer_ = 1;
 };
 
-// Opens a non-blocking TCP connection to the first of `addresses` that answers within `timeout`,
-// on `loop`'s thread. `done` runs at the end of a later round with the connected socket
-// (TCP_NODELAY set), or -1 and a reason. The caller owns the socket and registers it itself.
-void connectAsync(EventLoop& loop, std::vector<SocketAddress> addresses,
-                  std::chrono::milliseconds timeout,
-                  std::function<void(int fd, const std::string& error)> done);
-
 }  // namespace tfproxy::io

@@ -23,6 +23,7 @@
 #include "functions/reply_edits.h"
 #include "functions/scripting_host.h"
 #include "functions/tf_commands.h"
+#include "io/tls.h"
 #include "scripting/engine.h"
 #include "server/server.h"
 
@@ -95,6 +96,17 @@ void sizeDescriptorLimit(config::ProxyOptions& options) {
   options.maxclients = static_cast<uint32_t>(fit);
 }
 
+// "127.0.0.1:6380", "127.0.0.1:6380 and TLS 127.0.0.1:6381", "TLS 127.0.0.1:6381".
+std::string listeningOn(const config::ProxyOptions& options, const server::Server& server) {
+  std::string out;
+  if (server.port() != 0) out = options.bind + ":" + std::to_string(server.port());
+  if (server.tlsPort() != 0) {
+    if (!out.empty()) out += " and ";
+    out += "TLS " + options.bind + ":" + std::to_string(server.tlsPort());
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,13 +134,37 @@ int main(int argc, char** argv) {
     backend_endpoint = embedded->endpoint();
   }
 
+  std::string tls_error;
+  io::Target backend_target{backend_endpoint, nullptr};
+  if (options.backend_tls.enabled) {
+    backend_target.tls =
+        io::TlsContext::forClient(options.backend_tls, backend_endpoint.host, &tls_error);
+    if (!backend_target.tls) {
+      spdlog::critical("TLS towards the backend: {}", tls_error);
+      return 1;
+    }
+    if (options.backend_tls.insecure) {
+      spdlog::warn(
+          "--backend-tls-insecure: the backend's certificate is not verified; whoever sits "
+          "between tfproxy and the backend can read and change the traffic");
+    }
+  }
+  std::shared_ptr<io::TlsContext> client_tls;
+  if (options.tls.enabled()) {
+    client_tls = io::TlsContext::forServer(options.tls, &tls_error);
+    if (!client_tls) {
+      spdlog::critical("TLS for clients: {}", tls_error);
+      return 1;
+    }
+  }
+
   boost::asio::io_context main_context(1);
   const auto connect_timeout = std::chrono::milliseconds(options.backend_connect_timeout_ms);
-  backend::BackendLink link(main_context, backend_endpoint, connect_timeout);
+  backend::BackendLink link(backend_target, connect_timeout);
   link.start();
 
   config::GearsConfig gears(options.gears);
-  backend::BackendStatus status(backend_endpoint, options.backend_user, options.backend_password,
+  backend::BackendStatus status(backend_target, options.backend_user, options.backend_password,
                                 kStatusInterval);
   status.refresh();
   status.start();
@@ -138,9 +174,9 @@ int main(int argc, char** argv) {
   const auto backend_timeout = std::chrono::milliseconds(options.backend_timeout_ms);
   const auto command_timeout =
       backend_timeout.count() > 0 ? backend_timeout : std::chrono::milliseconds(30000);
-  backend::ScriptConnectionPool connections(backend_endpoint, connect_timeout, command_timeout);
+  backend::ScriptConnectionPool connections(backend_target, connect_timeout, command_timeout);
   backend::ScriptConnectionPool checks(
-      backend_endpoint, connect_timeout,
+      backend_target, connect_timeout,
       backend_timeout.count() > 0 ? std::min(backend_timeout, kCheckTimeout) : kCheckTimeout);
   backend::Identity proxy_identity;
   proxy_identity.user =
@@ -153,7 +189,7 @@ int main(int argc, char** argv) {
   backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
   functions::KeyspaceTriggers triggers({.gate = &gate,
                                         .status = &status,
-                                        .endpoint = backend_endpoint,
+                                        .target = backend_target,
                                         .identity = proxy_identity,
                                         .connect_timeout = connect_timeout,
                                         .library_key = options.library_key});
@@ -162,7 +198,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   triggers.setEngine(engine.get());
   functions::AclRules acl;
-  functions::LibraryStore store(backend_endpoint, options.backend_user, options.backend_password,
+  functions::LibraryStore store(backend_target, options.backend_user, options.backend_password,
                                 options.library_key, &acl);
   functions::TfCommands::Services services;
   services.engine = engine.get();
@@ -198,6 +234,7 @@ int main(int argc, char** argv) {
                          .editor = &edits,
                          .triggers = &triggers,
                          .async_commands = &async_commands,
+                         .tls = client_tls,
                          .on_flush =
                              [&store, &triggers] {
                                store.notifyFlush();
@@ -231,10 +268,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.start();
-  spdlog::info("tfproxy {} listening on {}:{}, backend {}{}, {} I/O thread{}, V8 {}",
-               TFPROXY_VERSION, options.bind, server.port(), backend_endpoint.toString(),
-               embedded ? " (embedded redis-server)" : "", options.threads,
-               options.threads == 1 ? "" : "s", scripting::v8Version());
+  spdlog::info("tfproxy {} listening on {}, backend {}{}, {} I/O thread{}, V8 {}", TFPROXY_VERSION,
+               listeningOn(options, server), backend_endpoint.toString(),
+               embedded                        ? " (embedded redis-server)"
+               : backend_target.tls != nullptr ? " (TLS)"
+                                               : "",
+               options.threads, options.threads == 1 ? "" : "s", scripting::v8Version());
 
   boost::asio::signal_set signals(main_context, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -243,6 +282,26 @@ int main(int argc, char** argv) {
     server.shutdown(std::chrono::milliseconds(options.shutdown_timeout_ms),
                     [&] { main_context.stop(); });
   });
+  // Certificates and keys are read again on SIGHUP (rotation); connections keep theirs.
+  boost::asio::signal_set reload_signal(main_context, SIGHUP);
+  std::function<void()> await_reload = [&] {
+    reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      for (const auto& [what, context] :
+           {std::pair{"clients", client_tls}, std::pair{"the backend", backend_target.tls}}) {
+        if (!context) continue;
+        std::string error;
+        if (context->reload(&error)) {
+          spdlog::info("SIGHUP: TLS certificates for {} reloaded", what);
+        } else {
+          spdlog::error("SIGHUP: TLS certificates for {} not reloaded, the previous ones stay: {}",
+                        what, error);
+        }
+      }
+      await_reload();
+    });
+  };
+  await_reload();
   main_context.run();
 
   if (restorer.joinable()) restorer.join();

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -8,6 +9,7 @@
 #include "backend/async_commands.h"
 #include "backend/link.h"
 #include "backend/shared_connection.h"
+#include "io/stream.h"
 #include "server/errors.h"
 
 namespace tfproxy::server {
@@ -20,9 +22,8 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
     : main_(main_context),
       options_(options),
       gate_(parts.gate),
-      acceptor_(main_context),
+      tls_(std::move(parts.tls)),
       shutdown_timer_(main_context),
-      accept_retry_timer_(main_context),
       async_commands_(parts.async_commands) {
   services_.index = &parts.index;
   services_.gate = &gate_;
@@ -52,63 +53,113 @@ Server::~Server() {
 }
 
 bool Server::listen(std::string* error) {
+  if (options_.port != 0) {
+    listeners_.push_back(std::make_unique<Listener>(main_));
+    if (!open(*listeners_.back(), options_.port, &port_, error)) return false;
+  }
+  if (options_.tls.enabled()) {
+    listeners_.push_back(std::make_unique<Listener>(main_));
+    listeners_.back()->tls = true;
+    if (!open(*listeners_.back(), options_.tls.port, &tls_port_, error)) return false;
+  }
+  return true;
+}
+
+bool Server::open(Listener& listener, uint16_t port, uint16_t* bound, std::string* error) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(options_.bind, ec);
   if (ec) {
     *error = "invalid --bind address '" + options_.bind + "'";
     return false;
   }
-  tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  tcp::endpoint endpoint(address, port);
+  tcp::acceptor& acceptor = listener.acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    *error = "cannot listen on " + options_.bind + ":" + std::to_string(options_.port) + ": " +
-             ec.message();
+    *error = "cannot listen on " + options_.bind + ":" + std::to_string(port) + ": " + ec.message();
     return false;
   }
-  port_ = acceptor_.local_endpoint(ec).port();
+  *bound = acceptor.local_endpoint(ec).port();
   return true;
 }
 
 void Server::start() {
   for (auto& w : workers_) w->start();
-  accept();
+  for (auto& listener : listeners_) accept(*listener);
 }
 
-void Server::accept() {
-  Worker& worker = *workers_[next_worker_];
-  next_worker_ = (next_worker_ + 1) % workers_.size();
-  acceptor_.async_accept([this, &worker](const boost::system::error_code& ec, tcp::socket socket) {
-    if (stopping_ || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      acceptFailed(ec);
+void Server::accept(Listener& listener) {
+  listener.acceptor.async_accept(
+      [this, &listener](const boost::system::error_code& ec, tcp::socket socket) {
+        if (stopping_ || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          acceptFailed(listener, ec);
+          return;
+        }
+        boost::system::error_code ignored;
+        if (clients_.load(std::memory_order_relaxed) >= options_.maxclients) {
+          // As Redis: the error, then the close; nothing else is read or sent. (A TLS client sees
+          // the close only: the error would have to wait for a handshake.)
+          if (!listener.tls) {
+            asio::write(socket, asio::buffer(errors::kMaxClients, sizeof errors::kMaxClients - 1),
+                        ignored);
+          }
+          socket.close(ignored);
+          accept(listener);
+          return;
+        }
+        clients_.fetch_add(1, std::memory_order_relaxed);
+        socket.non_blocking(true, ignored);
+        socket.set_option(tcp::no_delay(true), ignored);
+        Worker& worker = *workers_[next_worker_];
+        next_worker_ = (next_worker_ + 1) % workers_.size();
+        serve(worker, socket.release(ignored), listener.tls);
+        accept(listener);
+      });
+}
+
+void Server::serve(Worker& worker, int fd, bool tls) {
+  auto start = [this, &worker](io::Stream stream) {
+    auto session = std::make_shared<Session>(worker, std::move(stream), services_);
+    worker.add(session);
+    session->start();
+  };
+  if (!tls) {
+    worker.loop().post([start, fd] { start(io::Stream(fd)); });
+    return;
+  }
+  worker.loop().post([this, &worker, start, fd] {
+    std::string error;
+    ssl_st* ssl = tls_->newConnection(fd, &error);
+    if (ssl == nullptr) {
+      spdlog::warn("TLS client refused: {}", error);
+      ::close(fd);
+      clients_.fetch_sub(1, std::memory_order_relaxed);
       return;
     }
-    boost::system::error_code ignored;
-    if (clients_.load(std::memory_order_relaxed) >= options_.maxclients) {
-      // As Redis: the error, then the close; nothing else is read or sent.
-      asio::write(socket, asio::buffer(errors::kMaxClients, sizeof errors::kMaxClients - 1),
-                  ignored);
-      socket.close(ignored);
-      accept();
-      return;
-    }
-    clients_.fetch_add(1, std::memory_order_relaxed);
-    socket.non_blocking(true, ignored);
-    socket.set_option(tcp::no_delay(true), ignored);
-    int fd = socket.release(ignored);
-    worker.loop().post([this, &worker, fd] {
-      auto session = std::make_shared<Session>(worker, fd, services_);
-      worker.add(session);
-      session->start();
-    });
-    accept();
+    io::handshakeAsync(worker.loop(), io::Stream(fd, ssl),
+                       std::chrono::milliseconds(options_.tls.handshake_timeout_ms),
+                       [this, start](io::Stream stream, const std::string& error) {
+                         if (!stream.isOpen()) {
+                           // A client that cannot complete a handshake is its own problem
+                           // (wrong CA, no certificate, a port scanner): logged, not warned.
+                           spdlog::debug("TLS client dropped: {}", error);
+                           clients_.fetch_sub(1, std::memory_order_relaxed);
+                           return;
+                         }
+                         if (stopping_) {
+                           clients_.fetch_sub(1, std::memory_order_relaxed);
+                           return;
+                         }
+                         start(std::move(stream));
+                       });
   });
 }
 
-void Server::acceptFailed(const boost::system::error_code& ec) {
+void Server::acceptFailed(Listener& listener, const boost::system::error_code& ec) {
   ++accept_failures_;
   const auto now = std::chrono::steady_clock::now();
   if (now - accept_warned_ >= std::chrono::seconds(10)) {
@@ -121,12 +172,12 @@ void Server::acceptFailed(const boost::system::error_code& ec) {
   // descriptors, no memory) would fail again at once, so the acceptor pauses while the
   // existing clients are served.
   if (ec == asio::error::connection_aborted) {
-    accept();
+    accept(listener);
     return;
   }
-  accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
-  accept_retry_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
-    if (!wait_ec && !stopping_) accept();
+  listener.retry.expires_after(std::chrono::milliseconds(100));
+  listener.retry.async_wait([this, &listener](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && !stopping_) accept(listener);
   });
 }
 
@@ -146,8 +197,10 @@ void Server::shutdown(std::chrono::milliseconds timeout, std::function<void()> d
   // The main context must keep running until the sessions are done, even with no socket left.
   shutdown_guard_.emplace(main_.get_executor());
   boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  accept_retry_timer_.cancel();
+  for (auto& listener : listeners_) {
+    listener->acceptor.close(ignored);
+    listener->retry.cancel();
+  }
   for (auto& w : workers_) w->postShutdown();
   pollShutdown(std::chrono::steady_clock::now() + timeout);
 }

@@ -1,4 +1,5 @@
-// The process edge: the listening socket, the I/O workers, the gate, and graceful shutdown.
+// The process edge: the listening sockets (plaintext and TLS), the I/O workers, the gate, and
+// graceful shutdown.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "backend/command_index.h"
 #include "backend/gate.h"
 #include "config/options.h"
+#include "io/tls.h"
 #include "server/session.h"
 #include "server/worker.h"
 
@@ -35,6 +37,7 @@ struct ServerParts {
   const functions::ReplyEditor* editor = nullptr;    // null: no reply is edited
   functions::WriteTriggers* triggers = nullptr;      // null: no key space triggers
   backend::AsyncCommands* async_commands = nullptr;  // told when the gate opens
+  std::shared_ptr<io::TlsContext> tls;               // the TLS listener's (null: none)
   // Called on a worker thread after a FLUSHALL/FLUSHDB through the proxy succeeded.
   std::function<void()> on_flush;
   // Called on a worker thread when a reply shows the backend's role or memory may have
@@ -49,7 +52,8 @@ class Server : public backend::GateListener {
          ServerParts parts);
   ~Server() override;
 
-  // Binds and listens; false with `error` set if the address cannot be used.
+  // Binds and listens (plaintext and/or TLS); false with `error` set if an address cannot be
+  // used.
   bool listen(std::string* error);
   // Starts the workers and accepting.
   void start();
@@ -58,6 +62,7 @@ class Server : public backend::GateListener {
   void shutdown(std::chrono::milliseconds timeout, std::function<void()> done);
 
   uint16_t port() const { return port_; }
+  uint16_t tlsPort() const { return tls_port_; }
   bool stopping() const { return stopping_.load(); }
 
   // backend::GateListener
@@ -65,9 +70,19 @@ class Server : public backend::GateListener {
   void onGateOpened() override;
 
  private:
-  void accept();
+  // One listener: its socket, and whether its clients speak TLS.
+  struct Listener {
+    explicit Listener(boost::asio::io_context& context) : acceptor(context), retry(context) {}
+    boost::asio::ip::tcp::acceptor acceptor;
+    boost::asio::steady_timer retry;
+    bool tls = false;
+  };
+  bool open(Listener& listener, uint16_t port, uint16_t* bound, std::string* error);
+  void accept(Listener& listener);
+  // Starts serving an accepted client on `worker`: TLS clients finish their handshake first.
+  void serve(Worker& worker, int fd, bool tls);
   // An accept failed (out of descriptors, say): warn at most every 10 s, retry after a pause.
-  void acceptFailed(const boost::system::error_code& ec);
+  void acceptFailed(Listener& listener, const boost::system::error_code& ec);
   void pollShutdown(std::chrono::steady_clock::time_point deadline);
 
   boost::asio::io_context& main_;
@@ -75,9 +90,9 @@ class Server : public backend::GateListener {
   backend::Gate& gate_;
   SessionServices services_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<io::TlsContext> tls_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   boost::asio::steady_timer shutdown_timer_;
-  boost::asio::steady_timer accept_retry_timer_;
   std::chrono::steady_clock::time_point accept_warned_;
   uint64_t accept_failures_ = 0;  // since the last warning
   std::function<void()> shutdown_done_;
@@ -85,6 +100,7 @@ class Server : public backend::GateListener {
       shutdown_guard_;
   size_t next_worker_ = 0;
   uint16_t port_ = 0;
+  uint16_t tls_port_ = 0;
   std::atomic<size_t> clients_{0};
   std::atomic<bool> stopping_{false};
   backend::AsyncCommands* async_commands_;

@@ -5,17 +5,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "backend/errors.h"
 #include "backend/link.h"
 #include "backend/shared_connection.h"
 #include "functions/intercept.h"
 #include "io/check.h"
-#include "io/socket_io.h"
 #include "server/errors.h"
 #include "server/worker.h"
 
@@ -55,11 +50,12 @@ void Session::SocketWatcher::onEvents(uint32_t events) {
   // A session lives on its worker's thread: checked once per socket event here, and where
   // completions from elsewhere arrive (onInterceptDone, onSharedReplies) and at close().
   TFPROXY_CHECK(session_.worker_.loop().inLoopThread());
-  const bool readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-  const bool writable = (events & EPOLLOUT) != 0;
-  const bool hung_up = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
   Session& s = session_;
   if (s.closed_) return;
+  const io::Stream& stream = client_ ? s.client_ : s.backend_;
+  const bool readable = stream.readableOn(events);
+  const bool writable = stream.writableOn(events);
+  const bool hung_up = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
   if (client_) {
     s.client_hung_up_ = s.client_hung_up_ || hung_up;
     if (writable) s.client_blocked_ = false;
@@ -72,25 +68,25 @@ void Session::SocketWatcher::onEvents(uint32_t events) {
   s.drive();
 }
 
-Session::Session(Worker& worker, int client_fd, const SessionServices& services)
+Session::Session(Worker& worker, io::Stream client, const SessionServices& services)
     : worker_(worker),
       services_(services),
-      client_fd_(client_fd),
+      client_(std::move(client)),
       ticket_(*services.gate, worker.index()),
       pipeline_(*services.index, ticket_, services.limits, services.editor, services.triggers),
-      peer_(peerName(client_fd)) {}
+      peer_(peerName(client_.fd())) {}
 
 Session::~Session() {
-  if (client_fd_ >= 0) ::close(client_fd_);
-  if (backend_fd_ >= 0) ::close(backend_fd_);
   if (services_.clients != nullptr) services_.clients->fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::start() {
-  if (!worker_.loop().add(client_fd_, &client_watcher_)) {
+  if (!worker_.loop().add(client_.fd(), &client_watcher_)) {
     close();
     return;
   }
+  // TLS may hold a command that came with the handshake's last message.
+  client_readable_ = client_.isTls();
   if (services_.multiplex) {
     backend_state_ = BackendState::kShared;
     pipeline_.setShared(true);
@@ -106,24 +102,23 @@ void Session::connectBackend() {
   backend_state_ = BackendState::kConnecting;
   std::weak_ptr<Session> weak = shared_from_this();
   io::connectAsync(worker_.loop(), services_.link->addresses(), services_.link->connectTimeout(),
-                   [weak](int fd, const std::string& error) {
+                   services_.link->target().tls,
+                   [weak](io::Stream stream, const std::string& error) {
                      auto self = weak.lock();
-                     if (!self || self->closed_) {
-                       if (fd >= 0) ::close(fd);
-                       return;
-                     }
+                     if (!self || self->closed_) return;
                      self->pipeline_.setShared(false);
-                     if (fd < 0) {
+                     if (!stream.isOpen()) {
                        self->services_.link->markDown(error);
                        self->backend_state_ = BackendState::kUnavailable;
                        self->pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + error);
                      } else {
                        self->services_.link->markUp();
-                       self->backend_fd_ = fd;
+                       self->backend_ = std::move(stream);
                        self->backend_hung_up_ = false;
+                       self->backend_readable_ = self->backend_.isTls();
                        self->backend_state_ = BackendState::kConnected;
                        self->pipeline_.setUnavailable({});
-                       self->worker_.loop().add(fd, &self->backend_watcher_);
+                       self->worker_.loop().add(self->backend_.fd(), &self->backend_watcher_);
                      }
                      self->drive();
                    });
@@ -184,7 +179,7 @@ bool Session::readClient() {
       return moved;
     }
     bool drained = false;
-    io::IoResult r = io::readSome(client_fd_, &client_in_, client_hung_up_, &drained);
+    io::IoResult r = client_.read(&client_in_, client_hung_up_, &drained);
     if (drained) client_readable_ = false;
     if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
       // The client is gone (or reset): like Redis, drop whatever it was owed and release its
@@ -423,10 +418,10 @@ bool Session::readBackend() {
       if (!services_.gate->closed()) return moved;
     }
     bool drained = false;
-    io::IoResult r = io::readSome(backend_fd_, &backend_in_, backend_hung_up_, &drained);
+    io::IoResult r = backend_.read(&backend_in_, backend_hung_up_, &drained);
     if (drained) backend_readable_ = false;
     if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
-      backendLost(r == io::IoResult::kClosed ? "closed by the backend" : std::strerror(errno),
+      backendLost(r == io::IoResult::kClosed ? "closed by the backend" : backend_.error(),
                   backend::errors::kLost);
       return true;
     }
@@ -474,10 +469,9 @@ void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
 }
 
 void Session::closeBackendSocket() {
-  if (backend_fd_ >= 0) {
-    worker_.loop().remove(backend_fd_);
-    ::close(backend_fd_);
-    backend_fd_ = -1;
+  if (backend_.isOpen()) {
+    worker_.loop().remove(backend_.fd());
+    backend_.close();
   }
 }
 
@@ -494,7 +488,7 @@ void Session::backendLost(const std::string& why, const char* text) {
 bool Session::flushClient() {
   if (closed_ || client_blocked_ || to_client_.empty()) return false;
   const size_t before = client_written_;
-  io::IoResult r = io::writeSome(client_fd_, &to_client_, &client_written_);
+  io::IoResult r = client_.write(&to_client_, &client_written_);
   if (r == io::IoResult::kError) {
     close();
     return true;
@@ -512,9 +506,9 @@ bool Session::flushBackend() {
     return false;
   }
   const size_t before = backend_written_;
-  io::IoResult r = io::writeSome(backend_fd_, &to_backend_, &backend_written_);
+  io::IoResult r = backend_.write(&to_backend_, &backend_written_);
   if (r == io::IoResult::kError) {
-    backendLost(std::strerror(errno), backend::errors::kLost);
+    backendLost(backend_.error(), backend::errors::kLost);
     return true;
   }
   if (r == io::IoResult::kWouldBlock) {
@@ -553,10 +547,9 @@ void Session::close() {
     waiting_for_gate_ = false;
     services_.gate->removeWaiters(1);
   }
-  if (client_fd_ >= 0) {
-    worker_.loop().remove(client_fd_);
-    ::close(client_fd_);
-    client_fd_ = -1;
+  if (client_.isOpen()) {
+    worker_.loop().remove(client_.fd());
+    client_.close();
   }
   closeBackendSocket();
   pipeline_.abandon();

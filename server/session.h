@@ -16,6 +16,7 @@
 #include "io/buffer.h"
 #include "io/event_loop.h"
 #include "io/stall_clock.h"
+#include "io/stream.h"
 #include "server/pipeline.h"
 
 namespace tfproxy::backend {
@@ -48,8 +49,8 @@ struct SessionServices {
 class Session : public backend::SharedConnection::User,
                 public std::enable_shared_from_this<Session> {
  public:
-  // Takes ownership of the connected, non-blocking `client_fd`.
-  Session(Worker& worker, int client_fd, const SessionServices& services);
+  // Takes ownership of the connected client (non-blocking; a TLS handshake done).
+  Session(Worker& worker, io::Stream client, const SessionServices& services);
   ~Session() override;
 
   // Registers the client socket and starts serving it.
@@ -127,8 +128,8 @@ class Session : public backend::SharedConnection::User,
 
   Worker& worker_;
   const SessionServices& services_;
-  int client_fd_;
-  int backend_fd_ = -1;
+  io::Stream client_;
+  io::Stream backend_;  // the client's own backend connection, once it has one
   SocketWatcher client_watcher_{*this, true};
   SocketWatcher backend_watcher_{*this, false};
   GateTicket ticket_;

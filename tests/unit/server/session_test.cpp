@@ -73,7 +73,7 @@ class SessionTest : public ::testing::Test {
     config::Endpoint endpoint;
     endpoint.host = "127.0.0.1";
     endpoint.port = backend_.port();
-    link_ = std::make_unique<backend::BackendLink>(probe_, endpoint, 1000ms);
+    link_ = std::make_unique<backend::BackendLink>(io::Target{endpoint, nullptr}, 1000ms);
     ASSERT_TRUE(link_->start());
     // The link's reachability probe is the backend's first connection; counts start after it.
     ASSERT_TRUE(eventually([&] { return backend_.accepted() == 1; }));
@@ -108,7 +108,7 @@ class SessionTest : public ::testing::Test {
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     ::fcntl(fds[1], F_SETFL, O_NONBLOCK);
     worker_.loop().post([this, fd = fds[1]] {
-      auto session = std::make_shared<Session>(worker_, fd, services_);
+      auto session = std::make_shared<Session>(worker_, io::Stream(fd), services_);
       worker_.add(session);
       session->start();
     });
@@ -149,7 +149,6 @@ class SessionTest : public ::testing::Test {
   }
 
   fakes::ScriptedBackend backend_;
-  boost::asio::io_context probe_;
   std::unique_ptr<backend::BackendLink> link_;
   backend::CommandIndex index_;
   backend::Gate gate_;

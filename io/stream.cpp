@@ -1,0 +1,524 @@
+#include "io/stream.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "io/event_loop.h"
+#include "io/socket_address.h"
+
+namespace tfproxy::io {
+
+using Clock = std::chrono::steady_clock;
+
+// The TLS state of a stream. The mutex serialises OpenSSL calls between the reading thread and
+// writing threads of the waiting use; the edge-triggered use has one thread and does not take it.
+struct Stream::Tls {
+  explicit Tls(SSL* s) : ssl(s) {}
+  ~Tls() { SSL_free(ssl); }
+  SSL* ssl;
+  std::mutex mutex;
+};
+
+namespace {
+
+// Waits until `fd` is ready for `events` or `deadline` (time_point::max(): no limit).
+bool waitReady(int fd, short events, Clock::time_point deadline) {
+  while (true) {
+    int wait_ms = -1;
+    if (deadline != Clock::time_point::max()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      wait_ms = static_cast<int>(std::min<int64_t>(left.count(), INT_MAX));
+    }
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, wait_ms);
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+Clock::time_point deadlineAfter(std::chrono::milliseconds timeout) {
+  return timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max();
+}
+
+int clampToInt(size_t n) { return static_cast<int>(std::min<size_t>(n, INT_MAX)); }
+
+}  // namespace
+
+Stream::Stream() = default;
+
+Stream::Stream(int fd) : fd_(fd) {}
+
+Stream::Stream(int fd, ssl_st* ssl) : fd_(fd), tls_(std::make_unique<Tls>(ssl)) {}
+
+Stream::~Stream() { close(); }
+
+Stream::Stream(Stream&& other) noexcept
+    : fd_(other.fd_),
+      tls_(std::move(other.tls_)),
+      errno_(other.errno_),
+      tls_error_(std::move(other.tls_error_)) {
+  other.fd_ = -1;
+}
+
+Stream& Stream::operator=(Stream&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = other.fd_;
+    tls_ = std::move(other.tls_);
+    errno_ = other.errno_;
+    tls_error_ = std::move(other.tls_error_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void Stream::close() {
+  tls_.reset();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool Stream::readableOn(uint32_t events) const {
+  return tls_ != nullptr || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+}
+
+bool Stream::writableOn(uint32_t events) const {
+  return tls_ != nullptr || (events & EPOLLOUT) != 0;
+}
+
+std::string Stream::error() const {
+  if (!tls_error_.empty()) return tls_error_;
+  return errno_ != 0 ? std::strerror(errno_) : "connection closed";
+}
+
+IoResult Stream::handshake() {
+  if (!tls_) return IoResult::kDone;
+  ERR_clear_error();
+  const int r = SSL_do_handshake(tls_->ssl);
+  if (r == 1) return IoResult::kDone;
+  const int err = SSL_get_error(tls_->ssl, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    handshake_wants_write_ = err == SSL_ERROR_WANT_WRITE;
+    return IoResult::kWouldBlock;
+  }
+  errno_ = errno;
+  if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+    tls_error_ = std::string("TLS handshake failed: ") +
+                 (errno_ != 0 ? std::strerror(errno_) : "connection closed by the peer");
+  } else {
+    tls_error_ = "TLS handshake failed: " + tlsFailure(tls_->ssl);
+  }
+  return IoResult::kError;
+}
+
+IoResult Stream::tlsRead(Buffer* in, bool* drained) {
+  // A short TLS read says nothing about the socket (one record at a time): read on until
+  // OpenSSL wants more from it.
+  size_t total = 0;
+  while (total < kReadBurst) {
+    auto space = in->prepare();
+    ERR_clear_error();
+    const int n = SSL_read(tls_->ssl, space.data(), clampToInt(space.size()));
+    if (n > 0) {
+      in->commit(static_cast<size_t>(n));
+      total += static_cast<size_t>(n);
+      continue;
+    }
+    const int err = SSL_get_error(tls_->ssl, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      *drained = true;
+      return total > 0 ? IoResult::kDone : IoResult::kWouldBlock;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) return IoResult::kClosed;
+    errno_ = errno;
+    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      if (errno_ == 0) return IoResult::kClosed;
+    } else {
+      tls_error_ = tlsFailure(tls_->ssl);
+    }
+    return IoResult::kError;
+  }
+  *drained = false;
+  return IoResult::kDone;
+}
+
+IoResult Stream::tlsWrite(std::string* out, size_t* written) {
+  while (*written < out->size()) {
+    ERR_clear_error();
+    // A write OpenSSL asked to repeat is repeated from the same bytes, at least as many of them
+    // (the buffer only grows; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets it move).
+    const int n = SSL_write(tls_->ssl, out->data() + *written, clampToInt(out->size() - *written));
+    if (n > 0) {
+      *written += static_cast<size_t>(n);
+      continue;
+    }
+    const int err = SSL_get_error(tls_->ssl, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return IoResult::kWouldBlock;
+    errno_ = errno;
+    if (!(err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) tls_error_ = tlsFailure(tls_->ssl);
+    return IoResult::kError;
+  }
+  out->clear();
+  *written = 0;
+  if (out->capacity() > kKeepCapacity) std::string().swap(*out);
+  return IoResult::kDone;
+}
+
+ssize_t Stream::receive(char* buf, size_t size, std::chrono::milliseconds timeout) {
+  if (!tls_) {
+    const ssize_t n = ::recv(fd_, buf, size, 0);
+    if (n < 0) errno_ = errno;
+    return n;
+  }
+  const auto deadline = deadlineAfter(timeout);
+  while (true) {
+    int n, err;
+    {
+      std::lock_guard lock(tls_->mutex);
+      ERR_clear_error();
+      n = SSL_read(tls_->ssl, buf, clampToInt(size));
+      err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl, n);
+      if (err == SSL_ERROR_SSL) tls_error_ = tlsFailure(tls_->ssl);
+      errno_ = errno;
+    }
+    if (n > 0) return n;
+    if (err == SSL_ERROR_ZERO_RETURN) return 0;
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (waitReady(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
+      errno_ = EAGAIN;
+      return -1;
+    }
+    if (err == SSL_ERROR_SYSCALL && errno_ == 0) return 0;
+    return -1;
+  }
+}
+
+bool Stream::sendAll(std::string_view bytes, std::chrono::milliseconds timeout) {
+  if (!tls_) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      errno_ = n < 0 ? errno : EPIPE;
+      return false;
+    }
+    return true;
+  }
+  const auto deadline = deadlineAfter(timeout);
+  while (!bytes.empty()) {
+    int n, err;
+    {
+      std::lock_guard lock(tls_->mutex);
+      ERR_clear_error();
+      n = SSL_write(tls_->ssl, bytes.data(), clampToInt(bytes.size()));
+      err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl, n);
+      if (err == SSL_ERROR_SSL) tls_error_ = tlsFailure(tls_->ssl);
+      errno_ = errno;
+    }
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (waitReady(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
+      errno_ = EAGAIN;
+      return false;
+    }
+    if (errno_ == 0) errno_ = EPIPE;
+    return false;
+  }
+  return true;
+}
+
+bool Stream::peerClosed() {
+  if (fd_ < 0) return true;
+  char byte;
+  const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  if (!tls_) return false;
+  // Bytes are waiting: a record that may be data, a session ticket or the peer's close_notify.
+  // Only OpenSSL can tell; a peek consumes nothing of the data.
+  std::lock_guard lock(tls_->mutex);
+  ERR_clear_error();
+  const int r = SSL_peek(tls_->ssl, &byte, 1);
+  if (r > 0) return false;
+  const int err = SSL_get_error(tls_->ssl, r);
+  ERR_clear_error();
+  return err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE;
+}
+
+namespace {
+
+// A TLS handshake in flight on an event loop: the socket registered, and a timer.
+class Handshake : public EventLoop::Watcher, public std::enable_shared_from_this<Handshake> {
+ public:
+  using Done = std::function<void(Stream, const std::string&)>;
+  Handshake(EventLoop& loop, Stream stream, Done done)
+      : loop_(loop), stream_(std::move(stream)), done_(std::move(done)) {}
+
+  void start(std::chrono::milliseconds timeout) {
+    self_ = shared_from_this();
+    if (!loop_.add(stream_.fd(), this)) return finish("cannot watch the socket");
+    registered_ = true;
+    std::weak_ptr<Handshake> weak = self_;
+    timer_ = loop_.runAfter(timeout, [weak] {
+      if (auto self = weak.lock()) {
+        self->timer_ = 0;
+        self->finish("TLS handshake timed out");
+      }
+    });
+    step();
+  }
+
+  void onEvents(uint32_t) override { step(); }
+
+ private:
+  void step() {
+    if (!self_) return;
+    switch (stream_.handshake()) {
+      case IoResult::kDone:
+        return finish({});
+      case IoResult::kWouldBlock:
+        return;
+      default:
+        return finish(stream_.error());
+    }
+  }
+
+  // Reports from the end of the round (this watcher may still be named by its events).
+  void finish(const std::string& error) {
+    if (!self_) return;
+    if (timer_ != 0) loop_.cancel(timer_);
+    timer_ = 0;
+    if (registered_) loop_.remove(stream_.fd());
+    registered_ = false;
+    if (!error.empty()) stream_.close();
+    loop_.defer([self = std::move(self_), error]() mutable {
+      self->done_(std::move(self->stream_), error);
+    });
+  }
+
+  EventLoop& loop_;
+  Stream stream_;
+  Done done_;
+  bool registered_ = false;
+  EventLoop::TimerId timer_ = 0;
+  std::shared_ptr<Handshake> self_;
+};
+
+// One connection attempt in flight: a registered socket waiting for writability, and a timer.
+class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<Connect> {
+ public:
+  Connect(EventLoop& loop, std::vector<SocketAddress> addresses, std::chrono::milliseconds timeout,
+          std::shared_ptr<TlsContext> tls, std::function<void(Stream, const std::string&)> done)
+      : loop_(loop),
+        addresses_(std::move(addresses)),
+        timeout_(timeout),
+        tls_(std::move(tls)),
+        done_(std::move(done)) {}
+
+  void start() {
+    self_ = shared_from_this();  // alive until finished
+    next();
+  }
+
+  void onEvents(uint32_t events) override {
+    if (fd_ < 0) return;
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &len);
+    if (so_error == 0 && (events & EPOLLOUT) != 0) {
+      connected(takeSocket());
+    } else if (so_error != 0 || (events & (EPOLLERR | EPOLLHUP)) != 0) {
+      error_ = std::strerror(so_error != 0 ? so_error : ECONNREFUSED);
+      closeSocket();
+      next();
+    }
+  }
+
+ private:
+  void next() {
+    while (index_ < addresses_.size()) {
+      const SocketAddress& a = addresses_[index_++];
+      fd_ = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd_ < 0) {
+        error_ = std::strerror(errno);
+        continue;
+      }
+      if (a.storage.ss_family != AF_UNIX) {
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      int r = ::connect(fd_, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
+      if (r == 0) {
+        connected(takeSocket());
+        return;
+      }
+      if (errno != EINPROGRESS) {
+        error_ = std::strerror(errno);
+        closeSocket();
+        continue;
+      }
+      loop_.add(fd_, this);
+      std::weak_ptr<Connect> weak = shared_from_this();
+      timer_ = loop_.runAfter(timeout_, [weak] {
+        if (auto self = weak.lock()) {
+          self->timer_ = 0;
+          self->error_ = "Connection timed out";
+          self->closeSocket();
+          self->next();
+        }
+      });
+      return;
+    }
+    finishWith(Stream(), error_.empty() ? "no address to connect to" : error_);
+  }
+
+  // TCP is up: plaintext is done; TLS shakes hands first, within a timeout of its own.
+  void connected(int fd) {
+    if (!tls_) return finishWith(Stream(fd), {});
+    std::string error;
+    ssl_st* ssl = tls_->newConnection(fd, &error);
+    if (ssl == nullptr) {
+      ::close(fd);
+      return finishWith(Stream(), error);
+    }
+    // The watcher of this attempt is done; the handshake reports to the caller itself.
+    auto keep = std::move(self_);
+    std::make_shared<Handshake>(loop_, Stream(fd, ssl), std::move(done_))->start(timeout_);
+    loop_.defer([keep] {});  // events of this round may still name this watcher
+  }
+
+  int takeSocket() {
+    int fd = fd_;
+    if (timer_ != 0) loop_.cancel(timer_);
+    timer_ = 0;
+    loop_.remove(fd);
+    fd_ = -1;
+    return fd;
+  }
+
+  void closeSocket() {
+    if (timer_ != 0) loop_.cancel(timer_);
+    timer_ = 0;
+    if (fd_ >= 0) {
+      loop_.remove(fd_);
+      ::close(fd_);
+    }
+    fd_ = -1;
+  }
+
+  // Reports from the end of the round, never from inside connectAsync() itself; this watcher
+  // may still be named by events of the current round, so it lives until then too.
+  void finishWith(Stream stream, const std::string& error) {
+    loop_.defer([self = std::move(self_), done = std::move(done_),
+                 stream = std::make_shared<Stream>(std::move(stream)),
+                 error] { done(std::move(*stream), error); });
+  }
+
+  EventLoop& loop_;
+  std::vector<SocketAddress> addresses_;
+  std::chrono::milliseconds timeout_;
+  std::shared_ptr<TlsContext> tls_;
+  std::function<void(Stream, const std::string&)> done_;
+  size_t index_ = 0;
+  int fd_ = -1;
+  EventLoop::TimerId timer_ = 0;
+  std::string error_;
+  std::shared_ptr<Connect> self_;
+};
+
+}  // namespace
+
+void connectAsync(EventLoop& loop, std::vector<SocketAddress> addresses,
+                  std::chrono::milliseconds timeout, std::shared_ptr<TlsContext> tls,
+                  std::function<void(Stream stream, const std::string& error)> done) {
+  std::make_shared<Connect>(loop, std::move(addresses), timeout, std::move(tls), std::move(done))
+      ->start();
+}
+
+void handshakeAsync(EventLoop& loop, Stream stream, std::chrono::milliseconds timeout,
+                    std::function<void(Stream stream, const std::string& error)> done) {
+  std::make_shared<Handshake>(loop, std::move(stream), std::move(done))->start(timeout);
+}
+
+Stream connectWaiting(const Target& target, std::chrono::milliseconds timeout, std::string* error) {
+  std::vector<SocketAddress> addresses = resolve(target.endpoint, error);
+  if (addresses.empty()) return Stream();
+  const auto deadline = Clock::now() + timeout;
+  std::string last_error = "no address";
+  for (const SocketAddress& a : addresses) {
+    const int family = a.storage.ss_family;
+    int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last_error = std::strerror(errno);
+      continue;
+    }
+    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
+    if (r != 0 && errno == EINPROGRESS) {
+      if (!waitReady(fd, POLLOUT, deadline)) {
+        last_error = "connection timed out";
+        ::close(fd);
+        continue;
+      }
+      int so_error = 0;
+      socklen_t len = sizeof so_error;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      r = so_error == 0 ? 0 : -1;
+      errno = so_error;
+    }
+    if (r != 0) {
+      last_error = std::strerror(errno);
+      ::close(fd);
+      continue;
+    }
+    if (family != AF_UNIX) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (!target.tls) {
+      // A plaintext socket blocks from here on, bounded by kernel timeouts: a reply costs one
+      // recv() instead of recv (EAGAIN), poll and recv.
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      return Stream(fd);
+    }
+    ssl_st* ssl = target.tls->newConnection(fd, error);
+    if (ssl == nullptr) {
+      ::close(fd);
+      return Stream();
+    }
+    Stream stream(fd, ssl);
+    while (true) {
+      const IoResult step = stream.handshake();
+      if (step == IoResult::kDone) return stream;
+      if (step == IoResult::kError) {
+        *error = stream.error();
+        return Stream();
+      }
+      if (!waitReady(fd, stream.handshakeWantsWrite() ? POLLOUT : POLLIN, deadline)) {
+        *error = "TLS handshake timed out";
+        return Stream();
+      }
+    }
+  }
+  *error = last_error;
+  return Stream();
+}
+
+}  // namespace tfproxy::io
