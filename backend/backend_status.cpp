@@ -118,7 +118,10 @@ void BackendStatus::poll() {
   if (!conn_ || conn_->broken()) {
     std::string error;
     conn_ = SyncConnection::connect(target_, std::chrono::milliseconds(1000), &error);
-    if (!conn_) return;  // unreachable: keep the last known state
+    if (!conn_) {
+      reachable_ = false;  // keep the last known state otherwise
+      return;
+    }
     if (!user_.empty() || !password_.empty()) {
       auto auth = conn_->call({"AUTH", user_.empty() ? "default" : user_, password_});
       if (!auth || auth->isError()) {
@@ -133,6 +136,7 @@ void BackendStatus::poll() {
     plain_info_ = true;
     info = conn_->call({"INFO"});
   }
+  reachable_ = info.has_value();
   if (!info || info->isError()) {
     if (!warned_) {
       warned_ = true;

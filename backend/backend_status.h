@@ -49,6 +49,8 @@ class BackendStatus {
   // user that is off or has a password). Probed with a fresh connection when asked and the last
   // probe is a second old (the answer of that probe is used meanwhile); never while idle.
   bool authRequired();
+  // The last poll had an answer (any answer, an error included).
+  bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
 
  private:
   void poll();
@@ -59,6 +61,7 @@ class BackendStatus {
   std::chrono::milliseconds interval_;
   std::atomic<bool> primary_{true};
   std::atomic<bool> oom_{false};
+  std::atomic<bool> reachable_{true};
   std::atomic<bool> auth_required_{false};
   std::atomic<int64_t> last_auth_probe_{0};  // steady clock, nanoseconds
   std::atomic<bool> auth_probe_wanted_{false};

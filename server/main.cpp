@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include "functions/tf_commands.h"
 #include "io/tls.h"
 #include "scripting/engine.h"
+#include "server/health.h"
 #include "server/server.h"
 
 namespace {
@@ -246,14 +248,35 @@ int main(int argc, char** argv) {
                                triggers.configChanged();
                              }});
 
+  // The listening sockets first: a port in use ends tfproxy before anything else starts.
+  std::string error;
+  if (!server.listen(&error)) {
+    spdlog::critical("{}", error);
+    return 1;
+  }
+  std::atomic<bool> libraries_loaded{false};
+  server::HealthEndpoint health(main_context, [&]() -> std::string {
+    if (server.stopping()) return "shutting down";
+    if (!link.up()) return "backend unreachable: " + link.lastError();
+    if (!status.reachable()) return "the backend does not answer the status poll";
+    if (!libraries_loaded) return "the stored libraries are not loaded yet";
+    return {};
+  });
+  if (options.health_port != 0 && !health.listen(options.bind, options.health_port, &error)) {
+    spdlog::critical("{}", error);
+    return 1;
+  }
+
   // Stored libraries are served from the first client on; if the backend cannot be read yet,
   // a thread keeps trying.
+  libraries_loaded = functions::restoreLibraries(store, *engine);
   std::thread restorer;
-  if (!functions::restoreLibraries(store, *engine)) {
+  if (!libraries_loaded) {
     restorer = std::thread([&] {
       while (!server.stopping() && !functions::restoreLibraries(store, *engine)) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
       }
+      libraries_loaded = !server.stopping();
     });
   }
   store.startGuard([&engine] { return engine->definitions(); },
@@ -262,11 +285,6 @@ int main(int argc, char** argv) {
                      functions::adoptLibraries(*engine, stored, stale);
                    });
 
-  std::string error;
-  if (!server.listen(&error)) {
-    spdlog::critical("{}", error);
-    return 1;
-  }
   server.start();
   spdlog::info("tfproxy {} listening on {}, backend {}{}, {} I/O thread{}, V8 {}", TFPROXY_VERSION,
                listeningOn(options, server), backend_endpoint.toString(),
@@ -279,8 +297,10 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::info("received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
-    server.shutdown(std::chrono::milliseconds(options.shutdown_timeout_ms),
-                    [&] { main_context.stop(); });
+    server.shutdown(std::chrono::milliseconds(options.shutdown_timeout_ms), [&] {
+      health.stop();
+      main_context.stop();
+    });
   });
   // Certificates and keys are read again on SIGHUP (rotation); connections keep theirs.
   boost::asio::signal_set reload_signal(main_context, SIGHUP);

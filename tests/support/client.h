@@ -12,11 +12,24 @@
 #include "resp/framer.h"
 #include "resp/value.h"
 
+struct ssl_st;
+
 namespace tfproxy::testing {
+
+// How a client speaks TLS: the CA that must have signed the server's certificate, and the
+// client's own certificate (empty: none).
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
 
 class Client {
  public:
   explicit Client(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // A TLS client; throws when the handshake fails (the reason in the message).
+  Client(uint16_t port, const ClientTls& tls,
+         std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -37,11 +50,14 @@ class Client {
   bool closedByPeer(std::chrono::milliseconds wait = std::chrono::seconds(5));
   void setTimeout(std::chrono::milliseconds t) { timeout_ = t; }
   void close();
+  // The subject of the server's certificate (TLS clients), as OpenSSL prints it one-line.
+  std::string peerSubject() const;
 
  private:
   // Appends available bytes; returns false on EOF. Waits up to `wait` for data.
   bool fill(std::chrono::milliseconds wait);
   int fd_ = -1;
+  ssl_st* ssl_ = nullptr;
   std::chrono::milliseconds timeout_;
   std::string in_;
   resp::ReplyFramer framer_;

@@ -125,6 +125,56 @@ RedisServer::RedisServer(std::vector<std::string> extra, uint16_t port)
   launch();
 }
 
+RedisServer::RedisServer(TlsOnly tls, std::vector<std::string> extra)
+    : port_(freePort()), extra_(std::move(extra)), tls_(std::move(tls)), dir_(makeTempDir()) {
+  launch();
+}
+
+namespace {
+
+void run(const std::string& command) {
+  if (std::system((command + " >/dev/null 2>&1").c_str()) != 0) {
+    throw std::runtime_error("failed: " + command);
+  }
+}
+
+}  // namespace
+
+void TestCertificates::issueServer(const std::string& cn, const std::string& cert,
+                                   const std::string& key) const {
+  const std::string csr = cert + ".csr";
+  run("openssl req -newkey rsa:2048 -nodes -keyout " + key + " -out " + csr + " -subj /CN=" + cn);
+  run("openssl x509 -req -in " + csr + " -CA " + ca + " -CAkey " + ca_key +
+      " -CAcreateserial -days 3650 -out " + cert + " -extfile " + dir + "/san.cnf");
+}
+
+const TestCertificates& testCertificates() {
+  static const TestCertificates certs = [] {
+    TestCertificates c;
+    c.dir = makeTempDir();
+    c.ca = c.dir + "/ca.crt";
+    c.ca_key = c.dir + "/ca.key";
+    c.server_cert = c.dir + "/server.crt";
+    c.server_key = c.dir + "/server.key";
+    c.client_cert = c.dir + "/client.crt";
+    c.client_key = c.dir + "/client.key";
+    c.other_ca = c.dir + "/other-ca.crt";
+    std::ofstream(c.dir + "/san.cnf") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    run("openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=tfproxy-test-ca -keyout " +
+        c.ca_key + " -out " + c.ca);
+    run("openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=other-ca -keyout " + c.dir +
+        "/other-ca.key -out " + c.other_ca);
+    c.issueServer("localhost", c.server_cert, c.server_key);
+    const std::string csr = c.dir + "/client.csr";
+    run("openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout " + c.client_key + " -out " +
+        csr);
+    run("openssl x509 -req -in " + csr + " -CA " + c.ca + " -CAkey " + c.ca_key +
+        " -CAcreateserial -days 3650 -out " + c.client_cert);
+    return c;
+  }();
+  return certs;
+}
+
 RedisServer::~RedisServer() {
   process_.stop(SIGKILL);
   std::error_code ec;
@@ -134,7 +184,7 @@ RedisServer::~RedisServer() {
 void RedisServer::launch() {
   std::vector<std::string> argv = {"redis-server",
                                    "--port",
-                                   std::to_string(port_),
+                                   tls_ ? "0" : std::to_string(port_),
                                    "--bind",
                                    "127.0.0.1",
                                    "--save",
@@ -145,6 +195,13 @@ void RedisServer::launch() {
                                    dir_,
                                    "--enable-debug-command",
                                    "yes"};
+  if (tls_) {
+    const TestCertificates& certs = testCertificates();
+    argv.insert(argv.end(),
+                {"--tls-port", std::to_string(port_), "--tls-cert-file", certs.server_cert,
+                 "--tls-key-file", certs.server_key, "--tls-ca-cert-file", certs.ca,
+                 "--tls-auth-clients", tls_->auth_clients});
+  }
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   process_.spawn(argv, dir_ + "/redis.log");
   if (!waitForPort(port_, std::chrono::seconds(10))) {
@@ -168,9 +225,12 @@ std::string proxyBinary() {
   return path != nullptr ? path : "tfproxy";
 }
 
-Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::string> extra_env)
+Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::string> extra_env,
+             Listen listen)
     : port_(freePort()), dir_(makeTempDir()) {
   std::vector<std::string> argv = {proxyBinary(), "--port", std::to_string(port_)};
+  if (listen == Listen::kTlsOnly)
+    argv = {proxyBinary(), "--port", "0", "--tls-port", std::to_string(port_)};
   argv.insert(argv.end(), args.begin(), args.end());
   process_.spawn(argv, dir_ + "/tfproxy.log", extra_env);
   if (wait_ready && !waitForPort(port_, std::chrono::seconds(20))) {

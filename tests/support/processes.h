@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,31 @@ class ChildProcess {
   int status_ = 0;
 };
 
+// Certificates for TLS tests, made once per test program with the openssl command: a CA, a
+// server certificate for localhost and 127.0.0.1 and a client certificate signed by it, and a
+// second CA that signed neither.
+struct TestCertificates {
+  std::string dir;
+  std::string ca, ca_key;
+  std::string server_cert, server_key;
+  std::string client_cert, client_key;
+  std::string other_ca;
+  // Signs a new server certificate (subject CN=`cn`, for localhost and 127.0.0.1) by the CA and
+  // writes it and its key to `cert` and `key`.
+  void issueServer(const std::string& cn, const std::string& cert, const std::string& key) const;
+};
+const TestCertificates& testCertificates();
+
 class RedisServer {
  public:
   // Starts redis-server on a free port (or `port` if non-zero) with `extra` arguments.
   explicit RedisServer(std::vector<std::string> extra = {}, uint16_t port = 0);
+  // A TLS-only redis-server (plaintext port 0) with testCertificates()' server certificate;
+  // `auth_clients` as Redis' tls-auth-clients.
+  struct TlsOnly {
+    std::string auth_clients = "yes";
+  };
+  RedisServer(TlsOnly tls, std::vector<std::string> extra = {});
   ~RedisServer();
 
   uint16_t port() const { return port_; }
@@ -57,16 +79,20 @@ class RedisServer {
   void launch();
   uint16_t port_;
   std::vector<std::string> extra_;
+  std::optional<TlsOnly> tls_;
   std::string dir_;
   ChildProcess process_;
 };
 
 class Proxy {
  public:
+  // How the proxy listens: plaintext on port() (the default), or TLS only on port() (--port 0
+  // --tls-port; the TLS options come with the arguments).
+  enum class Listen { kPlain, kTlsOnly };
   // Starts the tfproxy binary ($TFPROXY_BINARY) listening on a free port with `args`.
   // When `wait_ready` is set, returns once the port accepts connections.
   explicit Proxy(std::vector<std::string> args, bool wait_ready = true,
-                 std::vector<std::string> extra_env = {});
+                 std::vector<std::string> extra_env = {}, Listen listen = Listen::kPlain);
   ~Proxy();
 
   uint16_t port() const { return port_; }
