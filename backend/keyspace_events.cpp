@@ -150,7 +150,8 @@ bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
     spdlog::warn(
         "key space triggers cannot receive events: the backend refuses CONFIG ({}). Add the "
         "flags '{}' to the backend's notify-keyspace-events setting (on a managed service: its "
-        "parameter group or configuration page); tfproxy then picks them up on reconnect",
+        "parameter group or configuration page); the triggers fire from the first event that "
+        "arrives",
         current->isError() ? current->str : std::string("notify-keyspace-events not readable"),
         kNeededFlags);
   }
@@ -227,6 +228,9 @@ void KeyspaceEvents::read(SyncConnection& conn) {
       int64_t db = 0;
       std::string_view key;
       if (e.size() == 4 && e[0].str == "pmessage" && parseChannel(e[2].str, &db, &key)) {
+        // Events arrive although CONFIG was refused: the operator has set the flags (a managed
+        // service's parameter group applies without a reconnect).
+        if (flags_.load(std::memory_order_relaxed) == Flags::kRefused) flags_ = Flags::kEnabled;
         listener_.onEvent(db, e[3].str, key);
       } else if (e.size() == 3 && e[0].str == "message" && e[1].str == channel_) {
         listener_.onMessage(e[2].str);

@@ -50,7 +50,8 @@ class KeyspaceEvents {
   enum class Flags {
     kUnknown,  // not connected yet
     kEnabled,  // notify-keyspace-events has K, A and m (set by tfproxy or the operator)
-    kRefused,  // CONFIG is refused and the flags are missing, or could not be read
+    kRefused,  // CONFIG is refused and the flags are missing, or could not be read (until an
+               // event arrives: then the operator has set them)
   };
 
   // The flags tfproxy needs in notify-keyspace-events.

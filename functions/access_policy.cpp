@@ -192,7 +192,9 @@ Status AccessPolicy::permission(const std::string& user, const std::vector<std::
     std::call_once(dryrun_warning_, [&] {
       spdlog::warn(
           "ACL DRYRUN is not available to the proxy's backend user ({}); Triggers and "
-          "Functions commands are allowed for every authenticated client",
+          "Functions commands are allowed for every authenticated client. To check them per "
+          "user (ACL rules naming TFCALL, TFUNCTION), allow 'acl|dryrun' to the user of "
+          "--backend-user, or name the rules in --aclfile",
           reply ? reply->str : std::string("no connection"));
     });
   }

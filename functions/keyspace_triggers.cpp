@@ -452,6 +452,11 @@ void KeyspaceTriggers::tendLease() {
     return;
   }
   if (flags_due_.exchange(false)) events_.ensureFlags(*lease_conn_);
+  // Without key space events (a backend that refuses CONFIG and lacks the flags) nothing tells
+  // the stream triggers of new records: their reader looks at the streams at every renewal.
+  if (events_.flags() == backend::KeyspaceEvents::Flags::kRefused && streams_.reading()) {
+    streams_.rediscover();
+  }
   const std::string ms = std::to_string(kLeaseTime.count());
   std::optional<resp::Value> reply;
   if (lease_held_) {

@@ -53,11 +53,18 @@ void learnBackendCommands(backend::ScriptConnections& connections,
     const std::string_view command[] = {"COMMAND"};
     reply = lease->run(0, command);
   }
-  if (!reply || reply->isError()) {
+  if (reply && reply->isError()) {
+    spdlog::warn(
+        "the backend refuses COMMAND to tfproxy's user ({}): tfproxy uses its built-in command "
+        "table, so commands the backend has beyond it (a newer Redis or Valkey, modules) are "
+        "forwarded as they are but functions and transactions do not know their flags. Allow "
+        "COMMAND to the user of --backend-user (ACL: +command) to read the backend's own",
+        reply->str);
+    return;
+  }
+  if (!reply) {
     spdlog::info("the backend's command table was not read ({}); using the built-in one",
-                 reply   ? reply->str
-                 : lease ? lease->error()
-                         : error);
+                 lease ? lease->error() : error);
     return;
   }
   if (size_t added = backend::CommandTable::learn(*reply)) {
