@@ -91,6 +91,73 @@ TEST(Cli, UnixSocketBackend) {
   EXPECT_EQ(too_long.exit_code, 2);
 }
 
+TEST(Cli, BackendUrls) {
+  CliResult r = parse({"--backend", "rediss://app%40team:p%3Ass@cache.example.com:6380/0"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.backend->host, "cache.example.com");
+  EXPECT_EQ(r.options.backend->port, 6380);
+  EXPECT_TRUE(r.options.backend_tls.enabled);
+  EXPECT_EQ(r.options.backend_user, "app@team");
+  EXPECT_EQ(r.options.backend_password, "p:ss");
+  // Flags win over the URL's credentials; a password alone authenticates the default user.
+  r = parse({"--backend", "redis://:only@[::1]:7000", "--backend-user", "ops"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.backend->host, "::1");
+  EXPECT_FALSE(r.options.backend_tls.enabled);
+  EXPECT_EQ(r.options.backend_user, "ops");
+  EXPECT_EQ(r.options.backend_password, "only");
+  r = parse({"--backend", "unix:///run/redis.sock"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.backend->unix_path, "/run/redis.sock");
+  for (const char* bad : {"redis://host:6379/2", "redis://u:%zz@host:1", "rediss://host",
+                          "redis://user@unix:/x", "rediss://:1"}) {
+    CliResult b = parse({"--backend", bad});
+    EXPECT_TRUE(b.exit) << bad;
+    EXPECT_EQ(b.exit_code, 2) << bad;
+    EXPECT_NE(b.output.find("--backend"), std::string::npos) << b.output;
+  }
+}
+
+TEST(Cli, TlsSettingsFitTogether) {
+  CliResult r = parse({"--port", "0", "--tls-port", "6390", "--tls-cert-file", "c.pem",
+                       "--tls-key-file", "k.pem", "--tls-auth-clients", "no"});
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.port, 0);
+  EXPECT_EQ(r.options.tls.port, 6390);
+  EXPECT_EQ(r.options.tls.auth_clients, TlsServerOptions::AuthClients::kNo);
+  const std::vector<std::pair<std::vector<const char*>, const char*>> bad = {
+      {{"--port", "0"}, "--port 0 turns the plaintext listener off"},
+      {{"--tls-port", "6390", "--tls-cert-file", "c.pem"}, "needs --tls-cert-file and"},
+      {{"--tls-port", "6390", "--tls-cert-file", "c", "--tls-key-file", "k"},
+       "needs --tls-ca-cert-file"},
+      {{"--backend", "h:1", "--backend-tls-ca-cert-file", "ca"}, "need TLS towards the backend"},
+      {{"--backend-tls"}, "needs --backend"},
+      {{"--backend", "rediss://h:1", "--backend-tls-cert-file", "c"}, "go together"},
+      {{"--tls-auth-clients", "maybe"}, "--tls-auth-clients"},
+  };
+  for (const auto& [args, text] : bad) {
+    CliResult b = parse(args);
+    EXPECT_TRUE(b.exit) << text;
+    EXPECT_EQ(b.exit_code, 2) << text;
+    EXPECT_NE(b.output.find(text), std::string::npos) << b.output;
+  }
+}
+
+TEST(Cli, EveryFlagFromTheEnvironment) {
+  ::setenv("TFPROXY_TLS_PORT", "6391", 1);
+  ::setenv("TFPROXY_BACKEND", "rediss://cache:6379", 1);
+  ::setenv("TFPROXY_PORT", "7001", 1);
+  CliResult r = parse({"--port", "7002", "--tls-cert-file", "c", "--tls-key-file", "k",
+                       "--tls-auth-clients", "no"});
+  ::unsetenv("TFPROXY_TLS_PORT");
+  ::unsetenv("TFPROXY_BACKEND");
+  ::unsetenv("TFPROXY_PORT");
+  ASSERT_FALSE(r.exit) << r.output;
+  EXPECT_EQ(r.options.tls.port, 6391);
+  EXPECT_TRUE(r.options.backend_tls.enabled);
+  EXPECT_EQ(r.options.port, 7002);  // a flag given wins
+}
+
 TEST(Cli, HelpAndVersionExitZero) {
   CliResult help = parse({"--help"});
   EXPECT_TRUE(help.exit);
