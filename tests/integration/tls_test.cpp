@@ -12,6 +12,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -282,6 +283,59 @@ TEST_F(TlsEdgeTest, BackendNameMustMatchItsCertificate) {
   flags[1] = "rediss://localhost:" + std::to_string(redis_->port());
   Proxy by_name(flags, true, {}, Proxy::Listen::kTlsOnly);
   EXPECT_EQ(Client(by_name.port(), withCertificate()).run({"PING"}), "PONG");
+}
+
+// The suite's bounded soak (bench/tls_soak.py runs it for minutes): clients that leave in every
+// state -- mid-handshake, after a reply, with replies owed -- leave no descriptor, and memory
+// stays flat across reloads.
+TEST_F(TlsEdgeTest, BoundedSoakLeavesNoDescriptorsOrMemoryBehind) {
+  const TestCertificates& certs = testCertificates();
+  Proxy proxy(tlsFlags(*redis_, certs.server_cert, certs.server_key, certs.ca), true, {},
+              Proxy::Listen::kTlsOnly);
+  auto churn = [&](int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+      switch (i % 4) {
+        case 0: {
+          Client c(proxy.port(), withCertificate());
+          ASSERT_EQ(c.run({"SET", "soak", std::to_string(i)}), "OK");
+          break;
+        }
+        case 1: {
+          Client c(proxy.port(), withCertificate());
+          std::string batch;
+          for (int j = 0; j < 50; ++j) batch += "*2\r\n$3\r\nGET\r\n$4\r\nsoak\r\n";
+          c.send(batch);  // leaves with replies owed
+          break;
+        }
+        case 2: {
+          Client half(proxy.port());  // leaves before its handshake
+          half.send(std::string("\x16\x03\x01\x00\x10", 5));
+          break;
+        }
+        default: {
+          Client c(proxy.port(), withCertificate());
+          c.sendCommand({"BLPOP", "never", "0"});  // leaves while blocked
+          break;
+        }
+      }
+    }
+  };
+  churn(200);  // warm up: pools, the allocator, OpenSSL's tables
+  ASSERT_TRUE(
+      eventually([&] { return Client(proxy.port(), withCertificate()).run({"PING"}) == "PONG"; }));
+  std::this_thread::sleep_for(500ms);
+  const int fds_before = openFds(proxy.pid());
+  const int64_t rss_before = rssKb(proxy.pid());
+  for (int reload = 0; reload < 4; ++reload) {
+    churn(200);
+    ::kill(proxy.pid(), SIGHUP);
+  }
+  EXPECT_EQ(eventuallyEquals([&] { return openFds(proxy.pid()); }, fds_before), fds_before);
+  if (!kSanitized) {
+    const int64_t grown = rssKb(proxy.pid()) - rss_before;
+    EXPECT_LT(grown, 8 * 1024) << "kB after 800 TLS clients and 4 reloads";
+  }
+  EXPECT_EQ(Client(proxy.port(), withCertificate()).run({"GET", "soak"}).size() > 0, true);
 }
 
 TEST_F(TlsEdgeTest, BadTlsSettingsStopTfproxyWithAClearError) {

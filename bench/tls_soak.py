@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""TLS soak: a TLS-only tfproxy in front of a TLS-only Redis, under minutes of load from
+redis-benchmark --tls (new connections every round, pipelined and not) and clients that leave in
+every state -- before their handshake, mid-handshake, with replies owed, blocked -- with a
+certificate reload (SIGHUP) every round. Prints tfproxy's memory and descriptors after each
+round, so growth shows as a trend.
+
+    bench/tls_soak.py [--rounds 20] [--requests 200000] [--leavers 300]
+
+The suite's bounded version is tests/integration/tls_test.cpp (BoundedSoak...).
+"""
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+from benchlib import Processes, arguments, free_port, redis_benchmark
+from tls_bench import make_certificates
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def leave_in_every_state(port, context, n):
+    for i in range(n):
+        raw = socket.create_connection(("127.0.0.1", port))
+        if i % 4 == 0:
+            raw.close()  # before the handshake
+            continue
+        if i % 4 == 1:
+            raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello, cut
+            raw.close()
+            continue
+        s = context.wrap_socket(raw, server_hostname="localhost")
+        if i % 4 == 2:
+            s.sendall(b"*2\r\n$3\r\nGET\r\n$4\r\nsoak\r\n" * 100)  # replies owed
+        else:
+            s.sendall(b"*3\r\n$5\r\nBLPOP\r\n$5\r\nnever\r\n$1\r\n0\r\n")  # blocked
+        s.close()
+
+
+def main():
+    ap = arguments(requests=200000, rounds=20)
+    ap.add_argument("--leavers", type=int, default=300)
+    args = ap.parse_args()
+
+    with Processes() as procs:
+        cert = make_certificates(procs.tmp)
+        server_tls = ["--tls-cert-file", cert("server.crt"), "--tls-key-file", cert("server.key"),
+                      "--tls-ca-cert-file", cert("ca.crt")]
+        redis_port = free_port()
+        procs.spawn(["redis-server", "--port", "0", "--tls-port", str(redis_port), "--save", "",
+                     "--appendonly", "no", "--dir", procs.tmp] + server_tls, redis_port,
+                    stdout=subprocess.DEVNULL)
+        tf_port = free_port()
+        procs.spawn([args.tfproxy, "--port", "0", "--tls-port", str(tf_port), "--log-level",
+                     "warn", "--backend", "rediss://127.0.0.1:%d" % redis_port,
+                     "--backend-tls-ca-cert-file", cert("ca.crt"),
+                     "--backend-tls-cert-file", cert("client.crt"),
+                     "--backend-tls-key-file", cert("client.key")] + server_tls, tf_port)
+        pid = procs.procs[-1].pid
+        context = ssl.create_default_context(cafile=cert("ca.crt"))
+        context.load_cert_chain(cert("client.crt"), cert("client.key"))
+        tls = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
+               cert("client.key")]
+        start = time.time()
+        total = 0
+        for r in range(args.rounds):
+            for pipeline in ("1", "16"):
+                redis_benchmark(tf_port, tls + ["-c", "50", "-n", str(args.requests), "-P",
+                                                pipeline, "-t", "set,get", "-r", "100000"])
+                total += 2 * args.requests
+            leave_in_every_state(tf_port, context, args.leavers)
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(0.5)
+            print("round %2d  %9d requests  %4d leavers  rss %7d kB  fds %4d  %4.0f s"
+                  % (r + 1, total, (r + 1) * args.leavers, rss_kb(pid), fds(pid),
+                     time.time() - start), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
