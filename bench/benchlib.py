@@ -92,3 +92,59 @@ class Processes:
                     "--log-level", "warn"] + list(flags), port)
         time.sleep(0.3)  # the first backend status poll
         return port
+
+
+def rss_kb(pid):
+    """VmRSS of `pid` in kB (-1 if unknown)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def fds(pid):
+    """Descriptors `pid` has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def make_certificates(folder):
+    """A CA and a server and a client certificate it signed (for localhost and 127.0.0.1), made
+    with the openssl command in `folder`; returns a function from file name to path."""
+    def run(*argv):
+        subprocess.run(argv, check=True, capture_output=True)
+    with open(os.path.join(folder, "san.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    p = lambda name: os.path.join(folder, name)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+        "/CN=bench-ca", "-keyout", p("ca.key"), "-out", p("ca.crt"))
+    for name in ("server", "client"):
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout",
+            p(name + ".key"), "-out", p(name + ".csr"))
+        run("openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.crt"), "-CAkey",
+            p("ca.key"), "-CAcreateserial", "-days", "30", "-out", p(name + ".crt"), "-extfile",
+            p("san.cnf"))
+    return p
+
+
+def tls_pair(procs, binary, *flags):
+    """A TLS-only Redis and a TLS-only tfproxy in front of it (TLS on both sides, client
+    certificates required by both, as Redis' default). Returns (cert, redis_port, tfproxy_port,
+    redis-benchmark's TLS arguments); cert maps a file name to its path."""
+    cert = make_certificates(procs.tmp)
+    server_tls = ["--tls-cert-file", cert("server.crt"), "--tls-key-file", cert("server.key"),
+                  "--tls-ca-cert-file", cert("ca.crt")]
+    redis_port = free_port()
+    procs.spawn(["redis-server", "--port", "0", "--tls-port", str(redis_port), "--save", "",
+                 "--appendonly", "no", "--dir", procs.tmp] + server_tls, redis_port,
+                stdout=subprocess.DEVNULL)
+    tf_port = free_port()
+    procs.spawn([binary, "--port", "0", "--tls-port", str(tf_port), "--log-level", "warn",
+                 "--backend", "rediss://127.0.0.1:%d" % redis_port,
+                 "--backend-tls-ca-cert-file", cert("ca.crt"),
+                 "--backend-tls-cert-file", cert("client.crt"),
+                 "--backend-tls-key-file", cert("client.key")] + server_tls + list(flags),
+                tf_port)
+    tls = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
+           cert("client.key")]
+    return cert, redis_port, tf_port, tls

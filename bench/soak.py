@@ -15,13 +15,12 @@ onTriggerFired) and an async one, and writes of a client of Redis itself.
 The suite's bounded versions are tests/integration/hardening_test.cpp, robustness_test.cpp and
 keyspace_triggers_test.cpp (BoundedSoak).
 """
-import os
 import socket
 import subprocess
 import sys
 import time
 
-from benchlib import Processes, arguments, cli
+from benchlib import Processes, arguments, cli, fds, rss_kb
 
 SHAPES_JS = """#!js api_version=1.0 name=shapes
 redis.registerFunction('sync', function(c){ return [c.call('ping'), {a: 1}]; });
@@ -62,18 +61,6 @@ def proxy_pid(port):
     out = subprocess.run(["ss", "-Hltnp", "sport = :%d" % port], capture_output=True,
                          text=True).stdout
     return int(out.split("pid=")[1].split(",")[0])
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
-def fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def heap(port, library):

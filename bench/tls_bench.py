@@ -10,29 +10,10 @@ servers (Redis' default), so every connection does the full handshake redis-benc
 
 Needs redis-server, redis-benchmark and openssl on PATH and a built tfproxy.
 """
-import os
 import statistics
-import subprocess
 import sys
 
-from benchlib import Processes, arguments, free_port, redis_benchmark
-
-
-def make_certificates(folder):
-    def run(*argv):
-        subprocess.run(argv, check=True, capture_output=True)
-    with open(os.path.join(folder, "san.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    p = lambda name: os.path.join(folder, name)
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-        "/CN=bench-ca", "-keyout", p("ca.key"), "-out", p("ca.crt"))
-    for name in ("server", "client"):
-        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout",
-            p(name + ".key"), "-out", p(name + ".csr"))
-        run("openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.crt"), "-CAkey",
-            p("ca.key"), "-CAcreateserial", "-days", "30", "-out", p(name + ".crt"), "-extfile",
-            p("san.cnf"))
-    return p
+from benchlib import Processes, arguments, redis_benchmark, tls_pair
 
 
 def main():
@@ -41,22 +22,8 @@ def main():
     args = ap.parse_args()
 
     with Processes() as procs:
-        cert = make_certificates(procs.tmp)
-        server_tls = ["--tls-cert-file", cert("server.crt"), "--tls-key-file", cert("server.key"),
-                      "--tls-ca-cert-file", cert("ca.crt")]
-        redis_port = free_port()
-        procs.spawn(["redis-server", "--port", "0", "--tls-port", str(redis_port), "--save", "",
-                     "--appendonly", "no", "--dir", procs.tmp] + server_tls, redis_port,
-                    stdout=subprocess.DEVNULL)
-        tf_port = free_port()
-        procs.spawn([args.tfproxy, "--port", "0", "--tls-port", str(tf_port), "--log-level",
-                     "warn", "--threads", str(args.threads),
-                     "--backend", "rediss://127.0.0.1:%d" % redis_port,
-                     "--backend-tls-ca-cert-file", cert("ca.crt"),
-                     "--backend-tls-cert-file", cert("client.crt"),
-                     "--backend-tls-key-file", cert("client.key")] + server_tls, tf_port)
-        tls = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
-               cert("client.key")]
+        _, redis_port, tf_port, tls = tls_pair(procs, args.tfproxy, "--threads",
+                                               str(args.threads))
 
         def bench(port, pipeline, requests, clients=50, tests="set,get"):
             rows = redis_benchmark(port, tls + ["-c", str(clients), "-n", str(requests), "-P",

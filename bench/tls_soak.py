@@ -13,24 +13,10 @@ import os
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import time
 
-from benchlib import Processes, arguments, free_port, redis_benchmark
-from tls_bench import make_certificates
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
-def fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
+from benchlib import Processes, arguments, fds, redis_benchmark, rss_kb, tls_pair
 
 
 def leave_in_every_state(port, context, n):
@@ -57,24 +43,10 @@ def main():
     args = ap.parse_args()
 
     with Processes() as procs:
-        cert = make_certificates(procs.tmp)
-        server_tls = ["--tls-cert-file", cert("server.crt"), "--tls-key-file", cert("server.key"),
-                      "--tls-ca-cert-file", cert("ca.crt")]
-        redis_port = free_port()
-        procs.spawn(["redis-server", "--port", "0", "--tls-port", str(redis_port), "--save", "",
-                     "--appendonly", "no", "--dir", procs.tmp] + server_tls, redis_port,
-                    stdout=subprocess.DEVNULL)
-        tf_port = free_port()
-        procs.spawn([args.tfproxy, "--port", "0", "--tls-port", str(tf_port), "--log-level",
-                     "warn", "--backend", "rediss://127.0.0.1:%d" % redis_port,
-                     "--backend-tls-ca-cert-file", cert("ca.crt"),
-                     "--backend-tls-cert-file", cert("client.crt"),
-                     "--backend-tls-key-file", cert("client.key")] + server_tls, tf_port)
+        cert, _, tf_port, tls = tls_pair(procs, args.tfproxy)
         pid = procs.procs[-1].pid
         context = ssl.create_default_context(cafile=cert("ca.crt"))
         context.load_cert_chain(cert("client.crt"), cert("client.key"))
-        tls = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
-               cert("client.key")]
         start = time.time()
         total = 0
         for r in range(args.rounds):
