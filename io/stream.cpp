@@ -21,12 +21,68 @@ namespace tfproxy::io {
 
 using Clock = std::chrono::steady_clock;
 
+// The socket under a TLS stream, as OpenSSL's BIO: recv() and send() on the descriptor, and a
+// note whether the last recv() came back short or empty -- the socket was drained then, as the
+// plaintext path's short-read rule says, so a read can stop without another recv() to find
+// EAGAIN.
+struct SocketBio {
+  int fd;
+  bool drained = false;
+
+  static int read(BIO* bio, char* buf, int size) {
+    auto* self = static_cast<SocketBio*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    while (true) {
+      const ssize_t n = ::recv(self->fd, buf, static_cast<size_t>(size), 0);
+      if (n >= 0) {
+        self->drained = n < size;
+        return static_cast<int>(n);
+      }
+      if (errno == EINTR) continue;
+      self->drained = true;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(bio);
+      return -1;
+    }
+  }
+  static int write(BIO* bio, const char* buf, int size) {
+    auto* self = static_cast<SocketBio*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    while (true) {
+      const ssize_t n = ::send(self->fd, buf, static_cast<size_t>(size), MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<int>(n);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(bio);
+      return -1;
+    }
+  }
+  static long control(BIO*, int command, long, void*) {
+    // OpenSSL flushes after writing and asks about pending bytes; nothing is buffered here.
+    return command == BIO_CTRL_FLUSH ? 1 : 0;
+  }
+  static const BIO_METHOD* method() {
+    static BIO_METHOD* const kMethod = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tfproxy socket");
+      BIO_meth_set_read(m, &SocketBio::read);
+      BIO_meth_set_write(m, &SocketBio::write);
+      BIO_meth_set_ctrl(m, &SocketBio::control);
+      return m;
+    }();
+    return kMethod;
+  }
+};
+
 // The TLS state of a stream. The mutex serialises OpenSSL calls between the reading thread and
 // writing threads of the waiting use; the edge-triggered use has one thread and does not take it.
 struct Stream::Tls {
-  explicit Tls(SSL* s) : ssl(s) {}
+  Tls(SSL* s, int fd) : ssl(s), socket{fd} {
+    BIO* bio = BIO_new(SocketBio::method());
+    BIO_set_data(bio, &socket);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl, bio, bio);  // one reference for both directions, owned by the SSL
+  }
   ~Tls() { SSL_free(ssl); }
   SSL* ssl;
+  SocketBio socket;
   std::mutex mutex;
 };
 
@@ -60,7 +116,7 @@ Stream::Stream() = default;
 
 Stream::Stream(int fd) : fd_(fd) {}
 
-Stream::Stream(int fd, ssl_st* ssl) : fd_(fd), tls_(std::make_unique<Tls>(ssl)) {}
+Stream::Stream(int fd, ssl_st* ssl) : fd_(fd), tls_(std::make_unique<Tls>(ssl, fd)) {}
 
 Stream::~Stream() { close(); }
 
@@ -123,9 +179,9 @@ IoResult Stream::handshake() {
   return IoResult::kError;
 }
 
-IoResult Stream::tlsRead(Buffer* in, bool* drained) {
-  // A short TLS read says nothing about the socket (one record at a time): read on until
-  // OpenSSL wants more from it.
+IoResult Stream::tlsRead(Buffer* in, bool hung_up, bool* drained) {
+  // Only a recv() of this read says the socket is drained now.
+  tls_->socket.drained = false;
   size_t total = 0;
   while (total < kReadBurst) {
     auto space = in->prepare();
@@ -134,6 +190,12 @@ IoResult Stream::tlsRead(Buffer* in, bool* drained) {
     if (n > 0) {
       in->commit(static_cast<size_t>(n));
       total += static_cast<size_t>(n);
+      // Drained: nothing decrypted or received is left in OpenSSL, and its last recv() came
+      // back short (unless the peer hung up: its close sits behind the data).
+      if (!hung_up && tls_->socket.drained && SSL_has_pending(tls_->ssl) == 0) {
+        *drained = true;
+        return IoResult::kDone;
+      }
       continue;
     }
     const int err = SSL_get_error(tls_->ssl, n);
@@ -394,7 +456,7 @@ class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<C
   void connected(int fd) {
     if (!tls_) return finishWith(Stream(fd), {});
     std::string error;
-    ssl_st* ssl = tls_->newConnection(fd, &error);
+    ssl_st* ssl = tls_->newConnection(&error);
     if (ssl == nullptr) {
       ::close(fd);
       return finishWith(Stream(), error);
@@ -498,7 +560,7 @@ Stream connectWaiting(const Target& target, std::chrono::milliseconds timeout, s
       ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
       return Stream(fd);
     }
-    ssl_st* ssl = target.tls->newConnection(fd, error);
+    ssl_st* ssl = target.tls->newConnection(error);
     if (ssl == nullptr) {
       ::close(fd);
       return Stream();

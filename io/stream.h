@@ -60,7 +60,7 @@ class Stream {
 
   // Edge-triggered use. As readSome()/writeSome() (socket_io.h); error() tells why of kError.
   IoResult read(Buffer* in, bool hung_up, bool* drained) {
-    return tls_ ? tlsRead(in, drained) : readSome(fd_, in, hung_up, drained);
+    return tls_ ? tlsRead(in, hung_up, drained) : readSome(fd_, in, hung_up, drained);
   }
   IoResult write(std::string* out, size_t* written) {
     return tls_ ? tlsWrite(out, written) : writeSome(fd_, out, written);
@@ -91,7 +91,7 @@ class Stream {
 
  private:
   struct Tls;
-  IoResult tlsRead(Buffer* in, bool* drained);
+  IoResult tlsRead(Buffer* in, bool hung_up, bool* drained);
   IoResult tlsWrite(std::string* out, size_t* written);
 
   int fd_ = -1;

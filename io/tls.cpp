@@ -202,7 +202,7 @@ std::shared_ptr<SSL_CTX> TlsContext::build(std::string* error) const {
   return ctx;
 }
 
-ssl_st* TlsContext::newConnection(int fd, std::string* error) const {
+ssl_st* TlsContext::newConnection(std::string* error) const {
   std::shared_ptr<SSL_CTX> ctx;
   {
     std::lock_guard lock(mutex_);
@@ -210,7 +210,7 @@ ssl_st* TlsContext::newConnection(int fd, std::string* error) const {
   }
   ERR_clear_error();
   SSL* ssl = SSL_new(ctx.get());
-  if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+  if (ssl == nullptr) {
     *error = tlsFailure(nullptr);
     SSL_free(ssl);
     return nullptr;

@@ -30,9 +30,9 @@ class TlsContext {
   // Reads the certificates and keys again; on failure the context in use stays and `error`
   // says why.
   bool reload(std::string* error);
-  // A new connection's TLS state over the connected socket `fd`, set up to accept (server) or
-  // to connect and verify (client); nullptr with `error` set on failure.
-  ssl_st* newConnection(int fd, std::string* error) const;
+  // A new connection's TLS state, set up to accept (server) or to connect and verify (client),
+  // for a Stream to put over its socket; nullptr with `error` set on failure.
+  ssl_st* newConnection(std::string* error) const;
   bool isServer() const { return server_; }
   // The name the backend's certificate is checked against (client contexts).
   const std::string& peerName() const { return peer_name_; }

@@ -133,7 +133,7 @@ void Server::serve(Worker& worker, int fd, bool tls) {
   }
   worker.loop().post([this, &worker, start, fd] {
     std::string error;
-    ssl_st* ssl = tls_->newConnection(fd, &error);
+    ssl_st* ssl = tls_->newConnection(&error);
     if (ssl == nullptr) {
       spdlog::warn("TLS client refused: {}", error);
       ::close(fd);
