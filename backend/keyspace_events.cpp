@@ -85,7 +85,8 @@ std::string KeyspaceEvents::pattern(std::string_view prefix) {
 bool KeyspaceEvents::sendLocked(std::string_view bytes) {
   if (live_ == nullptr || !up_.load()) return false;
   // Beside the reader, which may be waiting on the same stream; a failure it sees too.
-  return live_->stream().sendAll(bytes, connect_timeout_);
+  std::string ignored;
+  return live_->stream().sendAll(bytes, connect_timeout_, &ignored) == io::Stream::Wait::kDone;
 }
 
 bool KeyspaceEvents::publish(std::string_view payload) {

@@ -49,9 +49,17 @@ bool SyncConnection::alive() {
 
 bool SyncConnection::send(std::string_view bytes) {
   if (!stream_.isOpen()) return false;
-  if (stream_.sendAll(bytes, timeout_)) return true;
-  fail(stream_.timedOut() ? std::string("write timed out") : "write failed: " + stream_.error());
-  return false;
+  std::string why;
+  switch (stream_.sendAll(bytes, timeout_, &why)) {
+    case io::Stream::Wait::kDone:
+      return true;
+    case io::Stream::Wait::kTimedOut:
+      fail("write timed out");
+      return false;
+    default:
+      fail("write failed: " + why);
+      return false;
+  }
 }
 
 std::optional<resp::Value> SyncConnection::readReply() {
@@ -73,22 +81,22 @@ std::optional<resp::Value> SyncConnection::readReply() {
       return std::nullopt;
     }
     char buf[16384];
-    ssize_t n = stream_.receive(buf, sizeof buf, timeout_);
-    if (n > 0) {
-      in_.append(buf, static_cast<size_t>(n));
-      continue;
+    size_t got = 0;
+    std::string why;
+    switch (stream_.receive(buf, sizeof buf, timeout_, &got, &why)) {
+      case io::Stream::Wait::kDone:
+        in_.append(buf, got);
+        continue;
+      case io::Stream::Wait::kClosed:
+        fail("connection closed by the backend");
+        return std::nullopt;
+      case io::Stream::Wait::kTimedOut:
+        fail("read timed out");
+        return std::nullopt;
+      case io::Stream::Wait::kFailed:
+        fail("read failed: " + why);
+        return std::nullopt;
     }
-    if (n == 0) {
-      fail("connection closed by the backend");
-      return std::nullopt;
-    }
-    if (stream_.interrupted()) continue;
-    if (stream_.timedOut()) {
-      fail("read timed out");
-      return std::nullopt;
-    }
-    fail("read failed: " + stream_.error());
-    return std::nullopt;
   }
 }
 

@@ -238,36 +238,52 @@ IoResult Stream::tlsWrite(std::string* out, size_t* written) {
   return IoResult::kDone;
 }
 
-ssize_t Stream::receive(char* buf, size_t size, std::chrono::milliseconds timeout) {
+Stream::Wait Stream::receive(char* buf, size_t size, std::chrono::milliseconds timeout, size_t* got,
+                             std::string* error) {
   if (!tls_) {
-    const ssize_t n = ::recv(fd_, buf, size, 0);
-    if (n < 0) errno_ = errno;
-    return n;
+    while (true) {
+      const ssize_t n = ::recv(fd_, buf, size, 0);
+      if (n > 0) {
+        *got = static_cast<size_t>(n);
+        return Wait::kDone;
+      }
+      if (n == 0) return Wait::kClosed;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Wait::kTimedOut;  // SO_RCVTIMEO
+      *error = std::strerror(errno);
+      return Wait::kFailed;
+    }
   }
   const auto deadline = deadlineAfter(timeout);
   while (true) {
-    int n, err;
+    int n, err, saved_errno;
     {
       std::lock_guard lock(tls_->mutex);
       ERR_clear_error();
       n = SSL_read(tls_->ssl, buf, clampToInt(size));
       err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl, n);
-      if (err == SSL_ERROR_SSL) tls_error_ = tlsFailure(tls_->ssl);
-      errno_ = errno;
+      saved_errno = errno;
+      if (err == SSL_ERROR_SSL) *error = tlsFailure(tls_->ssl);
     }
-    if (n > 0) return n;
-    if (err == SSL_ERROR_ZERO_RETURN) return 0;
+    if (n > 0) {
+      *got = static_cast<size_t>(n);
+      return Wait::kDone;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) return Wait::kClosed;
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       if (waitReady(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
-      errno_ = EAGAIN;
-      return -1;
+      return Wait::kTimedOut;
     }
-    if (err == SSL_ERROR_SYSCALL && errno_ == 0) return 0;
-    return -1;
+    if (err == SSL_ERROR_SYSCALL) {
+      if (saved_errno == 0) return Wait::kClosed;
+      *error = std::strerror(saved_errno);
+    }
+    return Wait::kFailed;
   }
 }
 
-bool Stream::sendAll(std::string_view bytes, std::chrono::milliseconds timeout) {
+Stream::Wait Stream::sendAll(std::string_view bytes, std::chrono::milliseconds timeout,
+                             std::string* error) {
   if (!tls_) {
     while (!bytes.empty()) {
       const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -276,21 +292,22 @@ bool Stream::sendAll(std::string_view bytes, std::chrono::milliseconds timeout) 
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      errno_ = n < 0 ? errno : EPIPE;
-      return false;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Wait::kTimedOut;
+      *error = n < 0 ? std::strerror(errno) : "connection closed";
+      return Wait::kFailed;
     }
-    return true;
+    return Wait::kDone;
   }
   const auto deadline = deadlineAfter(timeout);
   while (!bytes.empty()) {
-    int n, err;
+    int n, err, saved_errno;
     {
       std::lock_guard lock(tls_->mutex);
       ERR_clear_error();
       n = SSL_write(tls_->ssl, bytes.data(), clampToInt(bytes.size()));
       err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl, n);
-      if (err == SSL_ERROR_SSL) tls_error_ = tlsFailure(tls_->ssl);
-      errno_ = errno;
+      saved_errno = errno;
+      if (err == SSL_ERROR_SSL) *error = tlsFailure(tls_->ssl);
     }
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
@@ -298,13 +315,14 @@ bool Stream::sendAll(std::string_view bytes, std::chrono::milliseconds timeout) 
     }
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       if (waitReady(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
-      errno_ = EAGAIN;
-      return false;
+      return Wait::kTimedOut;
     }
-    if (errno_ == 0) errno_ = EPIPE;
-    return false;
+    if (err == SSL_ERROR_SYSCALL) {
+      *error = saved_errno != 0 ? std::strerror(saved_errno) : "connection closed";
+    }
+    return Wait::kFailed;
   }
-  return true;
+  return Wait::kDone;
 }
 
 bool Stream::peerClosed() {

@@ -13,7 +13,6 @@
 //    send while the reader waits (the notification connection publishes while it listens).
 #pragma once
 
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -74,20 +73,21 @@ class Stream {
   // After handshake() said kWouldBlock: whether it waits to write (else to read).
   bool handshakeWantsWrite() const { return handshake_wants_write_; }
 
-  // Waiting use (see above). receive: bytes read (> 0), 0 once the peer closed, -1 on a failure
-  // or after `timeout` (TLS only; 0 waits as long as it takes) with error() set.
-  ssize_t receive(char* buf, size_t size, std::chrono::milliseconds timeout);
-  // All of `bytes`, or false with error() set.
-  bool sendAll(std::string_view bytes, std::chrono::milliseconds timeout);
+  // Waiting use (see above). Failures are told to the caller, never kept in the stream: its
+  // reader and writers are different threads.
+  enum class Wait { kDone, kClosed, kTimedOut, kFailed };
+  // Reads what arrives within `timeout` (TLS; 0 waits as long as it takes) into `buf`: kDone
+  // with `*got` bytes, kClosed once the peer closed, or a failure with `error` set.
+  Wait receive(char* buf, size_t size, std::chrono::milliseconds timeout, size_t* got,
+               std::string* error);
+  // Sends all of `bytes`.
+  Wait sendAll(std::string_view bytes, std::chrono::milliseconds timeout, std::string* error);
   // True when the peer has closed the connection (checked without blocking).
   bool peerClosed();
 
-  // Why the last operation failed, readable ("Connection reset by peer", "certificate verify
-  // failed: ...").
+  // Why the last edge-triggered operation or handshake failed, readable ("Connection reset by
+  // peer", "certificate verify failed: ...").
   std::string error() const;
-  // The last waiting operation failed for its timeout / was interrupted by a signal.
-  bool timedOut() const { return errno_ == EAGAIN || errno_ == EWOULDBLOCK; }
-  bool interrupted() const { return errno_ == EINTR; }
 
  private:
   struct Tls;
