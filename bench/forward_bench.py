@@ -21,6 +21,13 @@ import sys
 from benchlib import Processes, arguments, free_port, redis_benchmark
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time `pid` has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench(port, pipeline, requests, clients=50, tests="set,get"):
     rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-P", str(pipeline),
                                   "-t", tests, "-r", "100000", "-d", "16"])
@@ -45,17 +52,24 @@ def main():
         procs.spawn(["nutcracker", "-c", conf, "-s", str(tw_stats)], tw_port,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+        pids = {"tfproxy": procs.procs[1].pid}
         targets = [("redis", redis_port), ("tfproxy", tf_port), ("twemproxy", tw_port)]
         if args.compare:
             targets.append(("compared", procs.tfproxy(args.compare, redis_port, "--threads",
                                                       str(args.threads))))
+            pids["compared"] = procs.procs[-1].pid
         results = {}  # (target, test, P) -> [rps]
+        cpu = {}  # (target, P) -> [CPU microseconds per request] of the tfproxy builds
         for _ in range(args.rounds):
             for pipeline in (1, 16):
                 for name, port in targets:
                     n = args.requests * (4 if pipeline > 1 else 1)
+                    before = cpu_seconds(pids[name]) if name in pids else 0
                     for test, (rps, _) in bench(port, pipeline, n).items():
                         results.setdefault((name, test, pipeline), []).append(rps)
+                    if name in pids:
+                        used = cpu_seconds(pids[name]) - before
+                        cpu.setdefault((name, pipeline), []).append(used / (2 * n) * 1e6)
         latency = {}
         for _ in range(args.rounds):
             for name, port in targets:
@@ -85,6 +99,14 @@ def main():
             print()
             table([("tfproxy", "tfproxy"), ("compared", "compared build")],
                   [("compared", "compared")])
+            print()
+            # Throughput moves between rounds on a shared machine; the process' own CPU time
+            # over the same load moves less.
+            for pipeline in (1, 16):
+                print("CPU per request at -P %d (median, range): tfproxy %.2f us (%.2f-%.2f), "
+                      "compared %.2f us (%.2f-%.2f)" % (
+                          pipeline, *(f(cpu[(name, pipeline)]) for name in ("tfproxy", "compared")
+                                      for f in (statistics.median, min, max))))
         print()
         d = statistics.median(latency["redis"])
         t = statistics.median(latency["tfproxy"])
