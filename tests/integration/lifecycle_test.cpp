@@ -3,9 +3,11 @@
 #include <signal.h>
 
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "tests/support/client.h"
+#include "tests/support/eventually.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -33,6 +35,34 @@ TEST(LifecycleTest, EmbeddedDefaultBackendStartsAndStops) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_FALSE(processAlive(redis_pid));
+}
+
+// One HTTP request to the health port: the status line and the body.
+std::string httpGet(uint16_t port, const std::string& path) {
+  Client http(port);
+  http.send("GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  http.closedByPeer();  // the endpoint answers and closes
+  return http.takeReceived();
+}
+
+TEST(LifecycleTest, HealthPortAnswersProbes) {
+  auto redis = std::make_unique<RedisServer>();
+  const uint16_t health = freePort();
+  Proxy proxy({"--backend", redis->address(), "--health-port", std::to_string(health)});
+  ASSERT_TRUE(waitForPort(health, std::chrono::seconds(10)));
+  EXPECT_NE(httpGet(health, "/healthz").find("HTTP/1.1 200 OK"), std::string::npos);
+  EXPECT_NE(httpGet(health, "/readyz").find("HTTP/1.1 200 OK"), std::string::npos);
+  EXPECT_NE(httpGet(health, "/other").find("404"), std::string::npos);
+  // The backend gone: alive, not ready, and why.
+  redis->kill();
+  EXPECT_TRUE(eventually([&] {
+    return httpGet(health, "/readyz").find("503 Service Unavailable") != std::string::npos;
+  }));
+  EXPECT_NE(httpGet(health, "/readyz").find("not ready: "), std::string::npos);
+  EXPECT_NE(httpGet(health, "/healthz").find("200 OK"), std::string::npos);
+  redis->restart();
+  EXPECT_TRUE(
+      eventually([&] { return httpGet(health, "/readyz").find("200 OK") != std::string::npos; }));
 }
 
 TEST(LifecycleTest, NoRedisServerOnPath) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "resp/framer.h"
@@ -48,6 +49,8 @@ class Client {
   // True if the server closes the connection within `wait` (bytes before the close are kept
   // for read()).
   bool closedByPeer(std::chrono::milliseconds wait = std::chrono::seconds(5));
+  // The bytes received and not read as replies yet (for a peer that does not speak RESP).
+  std::string takeReceived() { return std::exchange(in_, {}); }
   void setTimeout(std::chrono::milliseconds t) { timeout_ = t; }
   void close();
   // The subject of the server's certificate (TLS clients), as OpenSSL prints it one-line.
