@@ -14,8 +14,9 @@ SyncConnection::SyncConnection(io::Stream stream, std::chrono::milliseconds time
 SyncConnection::~SyncConnection() = default;
 
 void SyncConnection::fail(std::string reason) {
+  // The stream stays open until the connection goes: another thread may be sending on it.
   error_ = std::move(reason);
-  stream_.close();
+  broken_ = true;
 }
 
 std::unique_ptr<SyncConnection> SyncConnection::connect(const io::Target& target,
@@ -30,7 +31,7 @@ std::unique_ptr<SyncConnection> SyncConnection::connect(const io::Target& target
 
 void SyncConnection::setTimeout(std::chrono::milliseconds timeout) {
   timeout_ = timeout;
-  if (!stream_.isOpen()) return;
+  if (broken_) return;
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
@@ -39,7 +40,7 @@ void SyncConnection::setTimeout(std::chrono::milliseconds timeout) {
 }
 
 bool SyncConnection::alive() {
-  if (!stream_.isOpen()) return false;
+  if (broken_) return false;
   if (stream_.peerClosed()) {
     fail("connection closed by the backend");
     return false;
@@ -48,7 +49,7 @@ bool SyncConnection::alive() {
 }
 
 bool SyncConnection::send(std::string_view bytes) {
-  if (!stream_.isOpen()) return false;
+  if (broken_) return false;
   std::string why;
   switch (stream_.sendAll(bytes, timeout_, &why)) {
     case io::Stream::Wait::kDone:
@@ -63,7 +64,7 @@ bool SyncConnection::send(std::string_view bytes) {
 }
 
 std::optional<resp::Value> SyncConnection::readReply() {
-  if (!stream_.isOpen()) return std::nullopt;
+  if (broken_) return std::nullopt;
   while (true) {
     auto r = framer_.scan(in_);
     if (r.status == resp::ReplyFramer::Status::kComplete) {

@@ -43,7 +43,9 @@ class SyncConnection {
   // False if the backend has closed the connection (checked without blocking).
   bool alive();
   const std::string& error() const { return error_; }
-  bool broken() const { return !stream_.isOpen(); }
+  // A transport failure or timeout happened (error() says which); the socket closes with the
+  // connection.
+  bool broken() const { return broken_; }
   // The stream, for a second thread that only writes on it (Stream::sendAll) while this
   // connection's own thread reads.
   io::Stream& stream() { return stream_; }
@@ -54,6 +56,7 @@ class SyncConnection {
   void fail(std::string reason);
 
   io::Stream stream_;
+  bool broken_ = false;
   std::chrono::milliseconds timeout_;
   std::string in_;
   resp::ReplyFramer framer_;

@@ -330,7 +330,9 @@ TEST_F(TlsEdgeTest, BoundedSoakLeavesNoDescriptorsOrMemoryBehind) {
     churn(200);
     ::kill(proxy.pid(), SIGHUP);
   }
-  EXPECT_EQ(eventuallyEquals([&] { return openFds(proxy.pid()); }, fds_before), fds_before);
+  // No growth (a connection of the warm-up may still have been closing when counted).
+  EXPECT_TRUE(eventually([&] { return openFds(proxy.pid()) <= fds_before; }))
+      << openFds(proxy.pid()) << " descriptors, " << fds_before << " before";
   if (!kSanitized) {
     const int64_t grown = rssKb(proxy.pid()) - rss_before;
     EXPECT_LT(grown, 8 * 1024) << "kB after 800 TLS clients and 4 reloads";
