@@ -255,13 +255,21 @@ int main(int argc, char** argv) {
                                triggers.configChanged();
                              }});
 
-  // The listening sockets first: a port in use ends tfproxy before anything else starts.
-  std::string error;
-  if (!server.listen(&error)) {
-    spdlog::critical("{}", error);
-    return 1;
+  // Stored libraries are served from the first client on; if the backend cannot be read yet,
+  // a thread keeps trying.
+  std::atomic<bool> libraries_loaded{functions::restoreLibraries(store, *engine)};
+  std::atomic<bool> giving_up{false};
+  std::thread restorer;
+  if (!libraries_loaded) {
+    restorer = std::thread([&] {
+      while (!server.stopping() && !giving_up && !functions::restoreLibraries(store, *engine)) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+      libraries_loaded = !server.stopping() && !giving_up;
+    });
   }
-  std::atomic<bool> libraries_loaded{false};
+
+  // Listening once the libraries are in (a client connecting earlier would wait unanswered).
   server::HealthEndpoint health(main_context, [&]() -> std::string {
     if (server.stopping()) return "shutting down";
     if (!link.up()) return "backend unreachable: " + link.lastError();
@@ -269,22 +277,13 @@ int main(int argc, char** argv) {
     if (!libraries_loaded) return "the stored libraries are not loaded yet";
     return {};
   });
-  if (options.health_port != 0 && !health.listen(options.bind, options.health_port, &error)) {
+  std::string error;
+  if (!server.listen(&error) ||
+      (options.health_port != 0 && !health.listen(options.bind, options.health_port, &error))) {
     spdlog::critical("{}", error);
+    giving_up = true;
+    if (restorer.joinable()) restorer.join();
     return 1;
-  }
-
-  // Stored libraries are served from the first client on; if the backend cannot be read yet,
-  // a thread keeps trying.
-  libraries_loaded = functions::restoreLibraries(store, *engine);
-  std::thread restorer;
-  if (!libraries_loaded) {
-    restorer = std::thread([&] {
-      while (!server.stopping() && !functions::restoreLibraries(store, *engine)) {
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-      }
-      libraries_loaded = !server.stopping();
-    });
   }
   store.startGuard([&engine] { return engine->definitions(); },
                    [&engine](const functions::LibraryStore::Definitions& stored,
