@@ -83,7 +83,7 @@ std::string KeyspaceEvents::pattern(std::string_view prefix) {
 }
 
 bool KeyspaceEvents::sendLocked(std::string_view bytes) {
-  if (live_ == nullptr || !up_.load()) return false;
+  if (live_ == nullptr) return false;
   // Beside the reader, which may be waiting on the same stream; a failure it sees too.
   std::string ignored;
   return live_->stream().sendAll(bytes, connect_timeout_, &ignored) == io::Stream::Wait::kDone;
@@ -115,7 +115,7 @@ void KeyspaceEvents::setPrefixes(const std::vector<std::string>& prefixes) {
 }
 
 void KeyspaceEvents::syncPatternsLocked() {
-  if (live_ == nullptr || !up_.load()) return;
+  if (live_ == nullptr) return;
   std::string bytes;
   for (const std::string& p : wanted_) {
     if (subscribed_.count(p) == 0) resp::encodeCommand({"PSUBSCRIBE", p}, &bytes);

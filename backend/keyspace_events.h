@@ -110,7 +110,7 @@ class KeyspaceEvents {
   std::condition_variable run_cv_;
   bool stopping_ = false;
   std::thread thread_;
-  std::atomic<bool> up_{false};
+  std::atomic<bool> up_{false};  // live_ != nullptr, for readers that do not take send_mutex_
   std::atomic<Flags> flags_{Flags::kUnknown};
   std::atomic<bool> warned_{false};  // the flags' advice was logged
 };

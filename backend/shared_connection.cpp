@@ -46,8 +46,7 @@ void SharedConnection::connect() {
                      self->stream_ = std::move(stream);
                      self->state_ = State::kConnected;
                      self->blocked_ = false;
-                     // TLS may hold bytes that came with the handshake's last message.
-                     self->readable_ = self->stream_.isTls();
+                     self->readable_ = self->stream_.buffered();
                      self->hung_up_ = false;
                      self->loop_.add(self->stream_.fd(), self.get());
                      self->scheduleFlush();

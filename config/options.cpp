@@ -81,8 +81,8 @@ std::optional<BackendSpec> parseBackend(const std::string& text, std::string* er
     spec.endpoint = *e;
     return spec;
   }
-  const bool url = scheme("rediss://") ? (spec.tls = true) : scheme("redis://");
-  if (!url) {
+  spec.tls = scheme("rediss://");
+  if (!spec.tls && !scheme("redis://")) {
     auto e = parseEndpoint(text);
     if (!e) {
       *error = errors::kBadEndpoint;

@@ -110,6 +110,55 @@ Clock::time_point deadlineAfter(std::chrono::milliseconds timeout) {
 
 int clampToInt(size_t n) { return static_cast<int>(std::min<size_t>(n, INT_MAX)); }
 
+// What an OpenSSL call on `ssl` that returned `r` (no success) means; `why` is set for kFailed.
+// errno is read first: nothing between the call and this may touch it.
+enum class SslOutcome { kWantRead, kWantWrite, kClosed, kFailed };
+SslOutcome sslOutcome(SSL* ssl, int r, std::string* why) {
+  const int saved_errno = errno;
+  switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+      return SslOutcome::kWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return SslOutcome::kWantWrite;
+    case SSL_ERROR_ZERO_RETURN:
+      return SslOutcome::kClosed;
+    case SSL_ERROR_SYSCALL:
+      if (ERR_peek_error() == 0) {
+        if (saved_errno == 0) return SslOutcome::kClosed;  // EOF without close_notify
+        *why = std::strerror(saved_errno);
+        return SslOutcome::kFailed;
+      }
+      [[fallthrough]];
+    default:
+      *why = tlsFailure(ssl);
+      return SslOutcome::kFailed;
+  }
+}
+
+// The waiting use of one OpenSSL call (`op`: an SSL_read or SSL_write returning its count into
+// `*n`): under `mutex` until it gets somewhere, waiting in poll() for what OpenSSL wants with
+// the mutex released, so that the stream's other thread can go on meanwhile.
+template <class Op>
+Stream::Wait tlsWaiting(SSL* ssl, std::mutex& mutex, int fd, std::chrono::milliseconds timeout,
+                        Op op, int* n, std::string* error) {
+  const auto deadline = deadlineAfter(timeout);
+  while (true) {
+    SslOutcome outcome;
+    {
+      std::lock_guard lock(mutex);
+      ERR_clear_error();
+      *n = op();
+      if (*n > 0) return Stream::Wait::kDone;
+      outcome = sslOutcome(ssl, *n, error);
+    }
+    if (outcome == SslOutcome::kClosed) return Stream::Wait::kClosed;
+    if (outcome == SslOutcome::kFailed) return Stream::Wait::kFailed;
+    if (!waitReady(fd, outcome == SslOutcome::kWantRead ? POLLIN : POLLOUT, deadline)) {
+      return Stream::Wait::kTimedOut;
+    }
+  }
+}
+
 }  // namespace
 
 Stream::Stream() = default;
@@ -118,13 +167,22 @@ Stream::Stream(int fd) : fd_(fd) {}
 
 Stream::Stream(int fd, ssl_st* ssl) : fd_(fd), tls_(std::make_unique<Tls>(ssl, fd)) {}
 
+Stream Stream::overTls(int fd, const TlsContext& tls, std::string* error) {
+  ssl_st* ssl = tls.newConnection(error);
+  if (ssl == nullptr) {
+    ::close(fd);
+    return Stream();
+  }
+  return Stream(fd, ssl);
+}
+
 Stream::~Stream() { close(); }
 
 Stream::Stream(Stream&& other) noexcept
     : fd_(other.fd_),
       tls_(std::move(other.tls_)),
-      errno_(other.errno_),
-      tls_error_(std::move(other.tls_error_)) {
+      failure_(std::move(other.failure_)),
+      handshake_wants_write_(other.handshake_wants_write_) {
   other.fd_ = -1;
 }
 
@@ -133,8 +191,8 @@ Stream& Stream::operator=(Stream&& other) noexcept {
     close();
     fd_ = other.fd_;
     tls_ = std::move(other.tls_);
-    errno_ = other.errno_;
-    tls_error_ = std::move(other.tls_error_);
+    failure_ = std::move(other.failure_);
+    handshake_wants_write_ = other.handshake_wants_write_;
     other.fd_ = -1;
   }
   return *this;
@@ -146,35 +204,27 @@ void Stream::close() {
   fd_ = -1;
 }
 
-bool Stream::readableOn(uint32_t events) const {
-  return tls_ != nullptr || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-}
+bool Stream::buffered() const { return tls_ != nullptr && SSL_has_pending(tls_->ssl) == 1; }
 
-bool Stream::writableOn(uint32_t events) const {
-  return tls_ != nullptr || (events & EPOLLOUT) != 0;
-}
-
-std::string Stream::error() const {
-  if (!tls_error_.empty()) return tls_error_;
-  return errno_ != 0 ? std::strerror(errno_) : "connection closed";
-}
+void Stream::noteErrno() { failure_ = std::strerror(errno); }
 
 IoResult Stream::handshake() {
   if (!tls_) return IoResult::kDone;
   ERR_clear_error();
   const int r = SSL_do_handshake(tls_->ssl);
   if (r == 1) return IoResult::kDone;
-  const int err = SSL_get_error(tls_->ssl, r);
-  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-    handshake_wants_write_ = err == SSL_ERROR_WANT_WRITE;
-    return IoResult::kWouldBlock;
-  }
-  errno_ = errno;
-  if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-    tls_error_ = std::string("TLS handshake failed: ") +
-                 (errno_ != 0 ? std::strerror(errno_) : "connection closed by the peer");
-  } else {
-    tls_error_ = "TLS handshake failed: " + tlsFailure(tls_->ssl);
+  std::string why;
+  switch (sslOutcome(tls_->ssl, r, &why)) {
+    case SslOutcome::kWantRead:
+    case SslOutcome::kWantWrite:
+      handshake_wants_write_ = SSL_want_write(tls_->ssl);
+      return IoResult::kWouldBlock;
+    case SslOutcome::kClosed:
+      failure_ = "TLS handshake failed: connection closed by the peer";
+      return IoResult::kError;
+    case SslOutcome::kFailed:
+      failure_ = "TLS handshake failed: " + why;
+      return IoResult::kError;
   }
   return IoResult::kError;
 }
@@ -198,19 +248,16 @@ IoResult Stream::tlsRead(Buffer* in, bool hung_up, bool* drained) {
       }
       continue;
     }
-    const int err = SSL_get_error(tls_->ssl, n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      *drained = true;
-      return total > 0 ? IoResult::kDone : IoResult::kWouldBlock;
+    switch (sslOutcome(tls_->ssl, n, &failure_)) {
+      case SslOutcome::kWantRead:
+      case SslOutcome::kWantWrite:
+        *drained = true;
+        return total > 0 ? IoResult::kDone : IoResult::kWouldBlock;
+      case SslOutcome::kClosed:
+        return IoResult::kClosed;
+      case SslOutcome::kFailed:
+        return IoResult::kError;
     }
-    if (err == SSL_ERROR_ZERO_RETURN) return IoResult::kClosed;
-    errno_ = errno;
-    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-      if (errno_ == 0) return IoResult::kClosed;
-    } else {
-      tls_error_ = tlsFailure(tls_->ssl);
-    }
-    return IoResult::kError;
   }
   *drained = false;
   return IoResult::kDone;
@@ -226,11 +273,16 @@ IoResult Stream::tlsWrite(std::string* out, size_t* written) {
       *written += static_cast<size_t>(n);
       continue;
     }
-    const int err = SSL_get_error(tls_->ssl, n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return IoResult::kWouldBlock;
-    errno_ = errno;
-    if (!(err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) tls_error_ = tlsFailure(tls_->ssl);
-    return IoResult::kError;
+    switch (sslOutcome(tls_->ssl, n, &failure_)) {
+      case SslOutcome::kWantRead:
+      case SslOutcome::kWantWrite:
+        return IoResult::kWouldBlock;
+      case SslOutcome::kClosed:
+        failure_ = "connection closed by the peer";
+        return IoResult::kError;
+      case SslOutcome::kFailed:
+        return IoResult::kError;
+    }
   }
   out->clear();
   *written = 0;
@@ -254,32 +306,12 @@ Stream::Wait Stream::receive(char* buf, size_t size, std::chrono::milliseconds t
       return Wait::kFailed;
     }
   }
-  const auto deadline = deadlineAfter(timeout);
-  while (true) {
-    int n, err, saved_errno;
-    {
-      std::lock_guard lock(tls_->mutex);
-      ERR_clear_error();
-      n = SSL_read(tls_->ssl, buf, clampToInt(size));
-      err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl, n);
-      saved_errno = errno;
-      if (err == SSL_ERROR_SSL) *error = tlsFailure(tls_->ssl);
-    }
-    if (n > 0) {
-      *got = static_cast<size_t>(n);
-      return Wait::kDone;
-    }
-    if (err == SSL_ERROR_ZERO_RETURN) return Wait::kClosed;
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      if (waitReady(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
-      return Wait::kTimedOut;
-    }
-    if (err == SSL_ERROR_SYSCALL) {
-      if (saved_errno == 0) return Wait::kClosed;
-      *error = std::strerror(saved_errno);
-    }
-    return Wait::kFailed;
-  }
+  int n = 0;
+  const Wait result = tlsWaiting(
+      tls_->ssl, tls_->mutex, fd_, timeout,
+      [&] { return SSL_read(tls_->ssl, buf, clampToInt(size)); }, &n, error);
+  if (result == Wait::kDone) *got = static_cast<size_t>(n);
+  return result;
 }
 
 Stream::Wait Stream::sendAll(std::string_view bytes, std::chrono::milliseconds timeout,
@@ -293,34 +325,22 @@ Stream::Wait Stream::sendAll(std::string_view bytes, std::chrono::milliseconds t
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Wait::kTimedOut;
-      *error = n < 0 ? std::strerror(errno) : "connection closed";
+      *error = n < 0 ? std::strerror(errno) : "connection closed by the peer";
       return Wait::kFailed;
     }
     return Wait::kDone;
   }
-  const auto deadline = deadlineAfter(timeout);
   while (!bytes.empty()) {
-    int n, err, saved_errno;
-    {
-      std::lock_guard lock(tls_->mutex);
-      ERR_clear_error();
-      n = SSL_write(tls_->ssl, bytes.data(), clampToInt(bytes.size()));
-      err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl, n);
-      saved_errno = errno;
-      if (err == SSL_ERROR_SSL) *error = tlsFailure(tls_->ssl);
+    int n = 0;
+    const Wait result = tlsWaiting(
+        tls_->ssl, tls_->mutex, fd_, timeout,
+        [&] { return SSL_write(tls_->ssl, bytes.data(), clampToInt(bytes.size())); }, &n, error);
+    if (result == Wait::kClosed) {
+      *error = "connection closed by the peer";
+      return Wait::kFailed;
     }
-    if (n > 0) {
-      bytes.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      if (waitReady(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
-      return Wait::kTimedOut;
-    }
-    if (err == SSL_ERROR_SYSCALL) {
-      *error = saved_errno != 0 ? std::strerror(saved_errno) : "connection closed";
-    }
-    return Wait::kFailed;
+    if (result != Wait::kDone) return result;
+    bytes.remove_prefix(static_cast<size_t>(n));
   }
   return Wait::kDone;
 }
@@ -338,9 +358,9 @@ bool Stream::peerClosed() {
   ERR_clear_error();
   const int r = SSL_peek(tls_->ssl, &byte, 1);
   if (r > 0) return false;
-  const int err = SSL_get_error(tls_->ssl, r);
-  ERR_clear_error();
-  return err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE;
+  std::string ignored;
+  const SslOutcome outcome = sslOutcome(tls_->ssl, r, &ignored);
+  return outcome == SslOutcome::kClosed || outcome == SslOutcome::kFailed;
 }
 
 namespace {
@@ -474,14 +494,11 @@ class Connect : public EventLoop::Watcher, public std::enable_shared_from_this<C
   void connected(int fd) {
     if (!tls_) return finishWith(Stream(fd), {});
     std::string error;
-    ssl_st* ssl = tls_->newConnection(&error);
-    if (ssl == nullptr) {
-      ::close(fd);
-      return finishWith(Stream(), error);
-    }
+    Stream stream = Stream::overTls(fd, *tls_, &error);
+    if (!stream.isOpen()) return finishWith(std::move(stream), error);
     // The watcher of this attempt is done; the handshake reports to the caller itself.
     auto keep = std::move(self_);
-    std::make_shared<Handshake>(loop_, Stream(fd, ssl), std::move(done_))->start(timeout_);
+    std::make_shared<Handshake>(loop_, std::move(stream), std::move(done_))->start(timeout_);
     loop_.defer([keep] {});  // events of this round may still name this watcher
   }
 
@@ -578,12 +595,8 @@ Stream connectWaiting(const Target& target, std::chrono::milliseconds timeout, s
       ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
       return Stream(fd);
     }
-    ssl_st* ssl = target.tls->newConnection(error);
-    if (ssl == nullptr) {
-      ::close(fd);
-      return Stream();
-    }
-    Stream stream(fd, ssl);
+    Stream stream = Stream::overTls(fd, *target.tls, error);
+    if (!stream.isOpen()) return stream;
     while (true) {
       const IoResult step = stream.handshake();
       if (step == IoResult::kDone) return stream;

@@ -13,6 +13,8 @@
 //    send while the reader waits (the notification connection publishes while it listens).
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -43,8 +45,9 @@ class Stream {
   Stream();
   // A plaintext stream over the connected socket `fd` (owned from now on).
   explicit Stream(int fd);
-  // A TLS stream over `fd` whose handshake is still to come (handshake()).
-  Stream(int fd, ssl_st* ssl);
+  // A TLS stream over `fd` with `tls`' settings, its handshake still to come (handshake()); a
+  // closed stream (and `fd` closed) with `error` set when OpenSSL cannot make one.
+  static Stream overTls(int fd, const TlsContext& tls, std::string* error);
   ~Stream();
   Stream(Stream&& other) noexcept;
   Stream& operator=(Stream&& other) noexcept;
@@ -54,19 +57,30 @@ class Stream {
   int fd() const { return fd_; }
   bool isOpen() const { return fd_ >= 0; }
   bool isTls() const { return tls_ != nullptr; }
+  // Input already read from the socket and held by OpenSSL (it may come with a handshake's last
+  // message): no epoll edge will announce it, so whoever takes the stream over reads at once.
+  bool buffered() const;
   // Closes the socket (TLS: without waiting for the peer's close_notify).
   void close();
 
   // Edge-triggered use. As readSome()/writeSome() (socket_io.h); error() tells why of kError.
   IoResult read(Buffer* in, bool hung_up, bool* drained) {
-    return tls_ ? tlsRead(in, hung_up, drained) : readSome(fd_, in, hung_up, drained);
+    if (tls_) return tlsRead(in, hung_up, drained);
+    const IoResult r = readSome(fd_, in, hung_up, drained);
+    if (r == IoResult::kError) noteErrno();
+    return r;
   }
   IoResult write(std::string* out, size_t* written) {
-    return tls_ ? tlsWrite(out, written) : writeSome(fd_, out, written);
+    if (tls_) return tlsWrite(out, written);
+    const IoResult r = writeSome(fd_, out, written);
+    if (r == IoResult::kError) noteErrno();
+    return r;
   }
   // Whether an epoll event lets a stalled read / write go on.
-  bool readableOn(uint32_t events) const;
-  bool writableOn(uint32_t events) const;
+  bool readableOn(uint32_t events) const {
+    return tls_ != nullptr || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+  }
+  bool writableOn(uint32_t events) const { return tls_ != nullptr || (events & EPOLLOUT) != 0; }
   // One non-blocking step of the TLS handshake: kDone when finished (at once for plaintext),
   // kWouldBlock to wait for the next edge, kError with error() set.
   IoResult handshake();
@@ -87,17 +101,19 @@ class Stream {
 
   // Why the last edge-triggered operation or handshake failed, readable ("Connection reset by
   // peer", "certificate verify failed: ...").
-  std::string error() const;
+  const std::string& error() const { return failure_; }
 
  private:
   struct Tls;
+  Stream(int fd, ssl_st* ssl);
   IoResult tlsRead(Buffer* in, bool hung_up, bool* drained);
   IoResult tlsWrite(std::string* out, size_t* written);
+  // failure_ from errno, after a plaintext read or write failed.
+  void noteErrno();
 
   int fd_ = -1;
   std::unique_ptr<Tls> tls_;
-  int errno_ = 0;
-  std::string tls_error_;
+  std::string failure_;
   bool handshake_wants_write_ = false;
 };
 

@@ -5,6 +5,8 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include "server/listen.h"
+
 namespace tfproxy::server {
 
 namespace asio = boost::asio;
@@ -87,23 +89,11 @@ std::string HealthEndpoint::respond(std::string_view line, const std::string& no
 }
 
 bool HealthEndpoint::listen(const std::string& bind, uint16_t port, std::string* error) {
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(bind, ec);
-  if (ec) {
-    *error = "invalid --bind address '" + bind + "'";
+  port_ = listenOn(acceptor_, bind, port, error);
+  if (port_ == 0) {
+    *error += " (--health-port)";
     return false;
   }
-  tcp::endpoint endpoint(address, port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    *error = "cannot listen on " + bind + ":" + std::to_string(port) +
-             " (--health-port): " + ec.message();
-    return false;
-  }
-  port_ = acceptor_.local_endpoint(ec).port();
   accept();
   return true;
 }

@@ -1,7 +1,6 @@
 #include "server/server.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -11,6 +10,7 @@
 #include "backend/shared_connection.h"
 #include "io/stream.h"
 #include "server/errors.h"
+#include "server/listen.h"
 
 namespace tfproxy::server {
 
@@ -55,34 +55,15 @@ Server::~Server() {
 bool Server::listen(std::string* error) {
   if (options_.port != 0) {
     listeners_.push_back(std::make_unique<Listener>(main_));
-    if (!open(*listeners_.back(), options_.port, &port_, error)) return false;
+    port_ = listenOn(listeners_.back()->acceptor, options_.bind, options_.port, error);
+    if (port_ == 0) return false;
   }
   if (options_.tls.enabled()) {
     listeners_.push_back(std::make_unique<Listener>(main_));
     listeners_.back()->tls = true;
-    if (!open(*listeners_.back(), options_.tls.port, &tls_port_, error)) return false;
+    tls_port_ = listenOn(listeners_.back()->acceptor, options_.bind, options_.tls.port, error);
+    if (tls_port_ == 0) return false;
   }
-  return true;
-}
-
-bool Server::open(Listener& listener, uint16_t port, uint16_t* bound, std::string* error) {
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(options_.bind, ec);
-  if (ec) {
-    *error = "invalid --bind address '" + options_.bind + "'";
-    return false;
-  }
-  tcp::endpoint endpoint(address, port);
-  tcp::acceptor& acceptor = listener.acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    *error = "cannot listen on " + options_.bind + ":" + std::to_string(port) + ": " + ec.message();
-    return false;
-  }
-  *bound = acceptor.local_endpoint(ec).port();
   return true;
 }
 
@@ -133,14 +114,13 @@ void Server::serve(Worker& worker, int fd, bool tls) {
   }
   worker.loop().post([this, &worker, start, fd] {
     std::string error;
-    ssl_st* ssl = tls_->newConnection(&error);
-    if (ssl == nullptr) {
+    io::Stream stream = io::Stream::overTls(fd, *tls_, &error);
+    if (!stream.isOpen()) {
       spdlog::warn("TLS client refused: {}", error);
-      ::close(fd);
       clients_.fetch_sub(1, std::memory_order_relaxed);
       return;
     }
-    io::handshakeAsync(worker.loop(), io::Stream(fd, ssl),
+    io::handshakeAsync(worker.loop(), std::move(stream),
                        std::chrono::milliseconds(options_.tls.handshake_timeout_ms),
                        [this, start](io::Stream stream, const std::string& error) {
                          if (!stream.isOpen()) {

@@ -77,7 +77,6 @@ class Server : public backend::GateListener {
     boost::asio::steady_timer retry;
     bool tls = false;
   };
-  bool open(Listener& listener, uint16_t port, uint16_t* bound, std::string* error);
   void accept(Listener& listener);
   // Starts serving an accepted client on `worker`: TLS clients finish their handshake first.
   void serve(Worker& worker, int fd, bool tls);

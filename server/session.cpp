@@ -85,8 +85,7 @@ void Session::start() {
     close();
     return;
   }
-  // TLS may hold a command that came with the handshake's last message.
-  client_readable_ = client_.isTls();
+  client_readable_ = client_.buffered();
   if (services_.multiplex) {
     backend_state_ = BackendState::kShared;
     pipeline_.setShared(true);
@@ -115,7 +114,7 @@ void Session::connectBackend() {
                        self->services_.link->markUp();
                        self->backend_ = std::move(stream);
                        self->backend_hung_up_ = false;
-                       self->backend_readable_ = self->backend_.isTls();
+                       self->backend_readable_ = self->backend_.buffered();
                        self->backend_state_ = BackendState::kConnected;
                        self->pipeline_.setUnavailable({});
                        self->worker_.loop().add(self->backend_.fd(), &self->backend_watcher_);
