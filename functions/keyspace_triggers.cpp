@@ -148,8 +148,8 @@ void KeyspaceTriggers::setTriggers(std::vector<std::string> keyspace_prefixes,
     events_.start();
     // The first trigger's LOAD is answered once events flow (or after a short wait).
     const auto deadline = Clock::now() + kStartWait;
-    while ((!events_.up() || !lease_held_ || flags_due_) && Clock::now() < deadline &&
-           events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
+    while ((!events_.up() || !lease_held_ || flags_due_ || flags_ensuring_) &&
+           Clock::now() < deadline && events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
@@ -451,7 +451,14 @@ void KeyspaceTriggers::tendLease() {
     setLeaseHeld(false);
     return;
   }
-  if (flags_due_.exchange(false)) events_.ensureFlags(*lease_conn_);
+  if (flags_due_) {
+    // Marked in progress before the request is taken: a LOAD waiting for the flags sees one of
+    // the two until they are set.
+    flags_ensuring_ = true;
+    flags_due_ = false;
+    events_.ensureFlags(*lease_conn_);
+    flags_ensuring_ = false;
+  }
   // Without key space events (a backend that refuses CONFIG and lacks the flags) nothing tells
   // the stream triggers of new records: their reader looks at the streams at every renewal.
   if (events_.flags() == backend::KeyspaceEvents::Flags::kRefused && streams_.reading()) {

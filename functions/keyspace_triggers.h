@@ -159,6 +159,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   std::chrono::steady_clock::time_point lease_due_{};    // loop thread
   bool lease_warned_ = false;
   std::atomic<bool> flags_due_{false};
+  std::atomic<bool> flags_ensuring_{false};  // the trigger thread is setting them now
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
