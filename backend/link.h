@@ -33,7 +33,6 @@ class BackendLink {
   bool start();
   void stop();
 
-  const config::Endpoint& endpoint() const { return target_.endpoint; }
   // Where to connect and how (the TLS context when TLS is on).
   const io::Target& target() const { return target_; }
   bool up() const { return up_.load(std::memory_order_relaxed); }

@@ -49,7 +49,6 @@ class SyncConnection {
   // The stream, for a second thread that only writes on it (Stream::sendAll) while this
   // connection's own thread reads.
   io::Stream& stream() { return stream_; }
-  std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:
   SyncConnection(io::Stream stream, std::chrono::milliseconds timeout);

@@ -56,7 +56,6 @@ class Stream {
 
   int fd() const { return fd_; }
   bool isOpen() const { return fd_ >= 0; }
-  bool isTls() const { return tls_ != nullptr; }
   // Input already read from the socket and held by OpenSSL (it may come with a handshake's last
   // message): no epoll edge will announce it, so whoever takes the stream over reads at once.
   bool buffered() const;

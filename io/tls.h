@@ -33,9 +33,6 @@ class TlsContext {
   // A new connection's TLS state, set up to accept (server) or to connect and verify (client),
   // for a Stream to put over its socket; nullptr with `error` set on failure.
   ssl_st* newConnection(std::string* error) const;
-  bool isServer() const { return server_; }
-  // The name the backend's certificate is checked against (client contexts).
-  const std::string& peerName() const { return peer_name_; }
 
  private:
   TlsContext(bool server, config::TlsServerOptions server_options,

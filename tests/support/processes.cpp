@@ -228,9 +228,11 @@ std::string proxyBinary() {
 Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::string> extra_env,
              Listen listen)
     : port_(freePort()), dir_(makeTempDir()) {
-  std::vector<std::string> argv = {proxyBinary(), "--port", std::to_string(port_)};
-  if (listen == Listen::kTlsOnly)
-    argv = {proxyBinary(), "--port", "0", "--tls-port", std::to_string(port_)};
+  const std::string port = std::to_string(port_);
+  std::vector<std::string> argv =
+      listen == Listen::kTlsOnly
+          ? std::vector<std::string>{proxyBinary(), "--port", "0", "--tls-port", port}
+          : std::vector<std::string>{proxyBinary(), "--port", port};
   argv.insert(argv.end(), args.begin(), args.end());
   process_.spawn(argv, dir_ + "/tfproxy.log", extra_env);
   if (wait_ready && !waitForPort(port_, std::chrono::seconds(20))) {
