@@ -1,5 +1,7 @@
 #include "backend/gate.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -11,10 +13,25 @@ Gate::Gate(size_t forwarders)
     : counters_(new Counter[forwarders == 0 ? 1 : forwarders]),
       forwarders_(forwarders == 0 ? 1 : forwarders) {}
 
+int64_t Gate::coarseMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void Gate::setAdmitUntil(int64_t until) {
+  admit_until_.store(until, std::memory_order_relaxed);
+  if (refused_late_.exchange(false, std::memory_order_relaxed)) nudge();
+}
+
 bool Gate::tryAdmit(size_t thread, uint32_t counted) {
   std::atomic<int64_t>& c = counters_[thread].in_flight;
   if (counted > 0) c.fetch_add(counted, std::memory_order_seq_cst);
-  if (!closed_.load(std::memory_order_seq_cst)) return true;
+  if (closers_.load(std::memory_order_seq_cst) == 0) {
+    const int64_t until = admit_until_.load(std::memory_order_relaxed);
+    if (until == kNoDeadline || coarseMs() < until) return true;
+    refused_late_.store(true, std::memory_order_relaxed);
+  }
   if (counted > 0) {
     c.fetch_sub(counted, std::memory_order_seq_cst);
     wakeDrainer();
@@ -25,7 +42,7 @@ bool Gate::tryAdmit(size_t thread, uint32_t counted) {
 void Gate::release(size_t thread, uint32_t counted) {
   if (counted == 0) return;
   counters_[thread].in_flight.fetch_sub(counted, std::memory_order_seq_cst);
-  if (draining_.load(std::memory_order_seq_cst)) wakeDrainer();
+  if (draining_.load(std::memory_order_seq_cst) > 0) wakeDrainer();
 }
 
 int64_t Gate::inFlight() const {
@@ -47,6 +64,34 @@ void Gate::removeWaiters(int n) {
   wakeDrainer();
 }
 
+void Gate::addCloser() {
+  closers_.fetch_add(1, std::memory_order_seq_cst);
+  if (listener_ != nullptr) listener_->onGateClosing();
+}
+
+void Gate::removeCloser() {
+  if (closers_.fetch_sub(1, std::memory_order_seq_cst) == 1 && listener_ != nullptr) {
+    listener_->onGateOpened();
+  }
+}
+
+void Gate::close() { addCloser(); }
+
+void Gate::open() { removeCloser(); }
+
+void Gate::waitDrained() {
+  while (!waitDrainedFor(std::chrono::hours(1))) {
+  }
+}
+
+bool Gate::waitDrainedFor(std::chrono::milliseconds limit) {
+  std::unique_lock lock(drain_mutex_);
+  draining_.fetch_add(1, std::memory_order_seq_cst);
+  const bool drained = drained_.wait_for(lock, limit, [this] { return inFlight() <= 0; });
+  draining_.fetch_sub(1, std::memory_order_seq_cst);
+  return drained;
+}
+
 void Gate::lockExclusive() {
   exclusive_.lock();
   const auto start = Clock::now();
@@ -58,23 +103,20 @@ void Gate::lockExclusive() {
     if (start < open_until) std::this_thread::sleep_until(open_until);
   }
   {
-    std::unique_lock lock(drain_mutex_);
     // Forwarders held back by the previous section go first (their commands then count for
     // this section's drain).
+    std::unique_lock lock(drain_mutex_);
     if (waiters_.load(std::memory_order_seq_cst) > 0) {
-      draining_.store(true, std::memory_order_seq_cst);
+      draining_.fetch_add(1, std::memory_order_seq_cst);
       drained_.wait_for(lock, std::chrono::milliseconds(5),
                         [this] { return waiters_.load(std::memory_order_seq_cst) <= 0; });
+      draining_.fetch_sub(1, std::memory_order_seq_cst);
     }
-    draining_.store(true, std::memory_order_seq_cst);
-    closed_.store(true, std::memory_order_seq_cst);
   }
-  if (listener_ != nullptr) listener_->onGateClosing();
-  {
-    std::unique_lock lock(drain_mutex_);
-    drained_.wait(lock, [this] { return inFlight() <= 0; });
-    draining_.store(false, std::memory_order_seq_cst);
-  }
+  addCloser();
+  // The other instances close and drain while this one drains.
+  if (coordinator_ != nullptr) coordinator_->acquire();
+  waitDrained();
   held_since_ = Clock::now();
   entries_.fetch_add(1, std::memory_order_relaxed);
   drain_wait_us_.fetch_add(
@@ -88,9 +130,9 @@ void Gate::unlockExclusive() {
   held_back_ = waiters_.load(std::memory_order_seq_cst) > 0;
   hold_us_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(last_hold_).count(),
                      std::memory_order_relaxed);
-  closed_.store(false, std::memory_order_seq_cst);
+  if (coordinator_ != nullptr) coordinator_->release();
+  removeCloser();
   exclusive_.unlock();
-  if (listener_ != nullptr) listener_->onGateOpened();
 }
 
 }  // namespace tfproxy::backend

@@ -6,8 +6,13 @@
 // on the backend until the section releases the gate.
 //
 // The forwarding side costs one atomic add and one load per batch: each I/O thread has its own
-// in-flight counter, incremented before the `closed` flag is checked; the exclusive side sets
-// the flag before summing the counters (a Dekker handshake, both sides sequentially consistent).
+// in-flight counter, incremented before the closers are checked; a closer counts itself before
+// summing the counters (a Dekker handshake, both sides sequentially consistent).
+//
+// Several tfproxy instances in front of one Redis share one gate (design §4): a coordinator
+// (backend/fleet.h) makes an exclusive holder wait until every other instance has closed and
+// drained its gate, and closes this one -- with close()/open() -- while another instance's
+// section runs or while this instance is out of step with the others.
 #pragma once
 
 #include <atomic>
@@ -31,20 +36,34 @@ class GateListener {
   virtual void onGateOpened() = 0;
 };
 
+// Coordinates exclusive sections with other instances (the fleet); called by the exclusive
+// holder, with this instance's gate already closing.
+class GateCoordinator {
+ public:
+  virtual ~GateCoordinator() = default;
+  // Returns once no other instance runs a section and every other live instance's gate is
+  // closed and drained.
+  virtual void acquire() = 0;
+  virtual void release() = 0;
+};
+
 class Gate {
  public:
   // `forwarders`: number of I/O threads; each gets its own counter.
   explicit Gate(size_t forwarders);
 
   void setListener(GateListener* listener) { listener_ = listener; }
+  // Set before any exclusive holder runs; null: this instance is alone by configuration.
+  void setCoordinator(GateCoordinator* coordinator) { coordinator_ = coordinator; }
 
   // Forwarding side, on I/O thread `thread`. tryAdmit() counts `counted` commands as in flight
   // and returns true if they may be sent now; false means the gate is closed and nothing was
   // counted. release() uncounts answered (or abandoned) commands.
   bool tryAdmit(size_t thread, uint32_t counted);
   void release(size_t thread, uint32_t counted);
-  // True while an exclusive holder waits for the drain or holds the gate.
-  bool closed() const { return closed_.load(std::memory_order_seq_cst); }
+  // True while an exclusive holder waits for the drain or holds the gate, or another closer
+  // keeps it closed.
+  bool closed() const { return closers_.load(std::memory_order_seq_cst) > 0; }
 
   // Fairness: forwarders the gate held back register here, and unregister once they had their
   // turn (admitted what they held). A new exclusive holder lets them go first -- waiting at
@@ -59,6 +78,28 @@ class Gate {
   void lockExclusive();
   void unlockExclusive();
 
+  // Closing without holding (the coordinator: another instance's section, or this instance out
+  // of step). Each close() is undone by one open(); the gate opens when no closer is left.
+  void close();
+  void open();
+  // Forwarding is admitted only before `until` (coarseMs()); the fleet moves it on with each
+  // answered heartbeat, so that an instance that was frozen (a stopped process, a suspended VM)
+  // forwards nothing once it wakes until its fleet thread has seen where the others are.
+  // Unset (the default), admission never looks at the clock.
+  void setAdmitUntil(int64_t until);
+  // Monotonic milliseconds from the coarse clock (a few ns to read, a few ms of resolution).
+  static int64_t coarseMs();
+
+  // Wakes the forwarders held back to look again: while the gate stays closed for long (this
+  // instance out of step), a backend that went away makes them answer errors instead of wait.
+  void nudge() {
+    if (listener_ != nullptr) listener_->onGateOpened();
+  }
+  // Blocks until every counted command is answered; call with the gate closed. The bounded
+  // form returns false if some were still in flight after `limit`.
+  void waitDrained();
+  bool waitDrainedFor(std::chrono::milliseconds limit);
+
   // Counters for INFO.
   uint64_t exclusiveEntries() const { return entries_.load(std::memory_order_relaxed); }
   uint64_t drainWaitMicros() const { return drain_wait_us_.load(std::memory_order_relaxed); }
@@ -70,16 +111,22 @@ class Gate {
   };
   int64_t inFlight() const;
   void wakeDrainer();
+  void addCloser();
+  void removeCloser();
 
   std::unique_ptr<Counter[]> counters_;
   size_t forwarders_;
-  std::atomic<bool> closed_{false};
+  std::atomic<int> closers_{0};
+  static constexpr int64_t kNoDeadline = INT64_MAX;
+  std::atomic<int64_t> admit_until_{kNoDeadline};
+  std::atomic<bool> refused_late_{false};  // admission refused for the deadline
   GateListener* listener_ = nullptr;
+  GateCoordinator* coordinator_ = nullptr;
 
   std::mutex exclusive_;    // held by the exclusive holder for its whole section
   std::mutex drain_mutex_;  // guards the drain wait
   std::condition_variable drained_;
-  std::atomic<bool> draining_{false};
+  std::atomic<int> draining_{0};  // threads waiting for the drain
   std::atomic<int> waiters_{0};
 
   // Written by the exclusive holder only (under exclusive_).

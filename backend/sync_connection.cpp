@@ -1,5 +1,6 @@
 #include "backend/sync_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -46,6 +47,12 @@ bool SyncConnection::alive() {
     return false;
   }
   return true;
+}
+
+bool SyncConnection::waitReadable(std::chrono::milliseconds wait) {
+  if (broken_ || !in_.empty() || stream_.buffered()) return true;
+  pollfd p{.fd = stream_.fd(), .events = POLLIN, .revents = 0};
+  return ::poll(&p, 1, static_cast<int>(wait.count())) != 0;
 }
 
 bool SyncConnection::send(std::string_view bytes) {

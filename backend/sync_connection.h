@@ -38,6 +38,11 @@ class SyncConnection {
   bool send(std::string_view bytes);
   std::optional<resp::Value> readReply();
 
+  // True once a reply (or a push) can be read, false when none came within `wait`: bytes
+  // already received, buffered in TLS, or readable on the socket. A connection that broke
+  // counts as readable (readReply() then says why).
+  bool waitReadable(std::chrono::milliseconds wait);
+
   // Bounds each send and each wait for reply bytes.
   void setTimeout(std::chrono::milliseconds timeout);
   // False if the backend has closed the connection (checked without blocking).

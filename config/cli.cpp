@@ -193,6 +193,15 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
 
   app.add_option("--library-key", o.library_key,
                  "Backend key (a hash) where loaded libraries are stored");
+  app.add_option("--fleet", o.fleet,
+                 "Share one atomic gate with every tfproxy in front of the same backend and "
+                 "library key (yes/no); no: functions are atomic against this instance's clients "
+                 "only")
+      ->type_name("yes|no");
+  app.add_option("--fleet-lease", o.fleet_lease_ms,
+                 "Milliseconds a fleet membership and the fleet's lock live without renewal (an "
+                 "instance that dies holds the others up at most this long)")
+      ->check(CLI::Range(300u, 60000u));
   app.add_option("--aclfile", o.acl_file,
                  "ACL file (Redis' format; rules may name TFCALL, TFCALLASYNC, TFUNCTION) applied "
                  "at start and by ACL LOAD through tfproxy")

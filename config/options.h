@@ -101,6 +101,11 @@ struct ProxyOptions {
   std::string redis_server = "redis-server";
   // Where the libraries are kept in the backend (a hash, one field per library).
   std::string library_key = "tfproxy:libraries";
+  // Instances in front of the same backend (and library key) share one atomic gate (design §4).
+  bool fleet = true;
+  // Milliseconds a fleet membership and the fleet's lock live without renewal: an instance that
+  // dies holds the others up this long at most.
+  uint32_t fleet_lease_ms = 3000;
   // An ACL file in Redis' format whose users tfproxy applies at start and on ACL LOAD, rules
   // naming its commands included (empty: ACL LOAD goes to Redis).
   std::string acl_file;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "backend/command_table.h"
+#include "backend/fleet.h"
 #include "functions/errors.h"
 
 namespace tfproxy::functions {
@@ -95,6 +96,8 @@ KeyspaceTriggers::KeyspaceTriggers(Services services)
       instance_(randomInstance()),
       lease_key_(leaseKey(services_.library_key)),
       positions_key_(positionsKey(services_.library_key)),
+      fleet_lock_key_(backend::Fleet::lockKey(services_.library_key)),
+      fleet_members_key_(backend::Fleet::membersKey(services_.library_key)),
       events_(services_.target, services_.identity, services_.connect_timeout,
               services_.library_key + ":markers", *this),
       streams_({.target = services_.target,
@@ -298,7 +301,10 @@ void KeyspaceTriggers::endOutside(const std::vector<std::string>& keys) {
 
 void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_view key) {
   std::lock_guard lock(mutex_);
-  if (key == services_.library_key || key == lease_key_ || key == positions_key_) return;
+  if (key == services_.library_key || key == lease_key_ || key == positions_key_ ||
+      key == fleet_lock_key_ || key == fleet_members_key_) {
+    return;
+  }
   // Stream events are never a section's own (spec §6.13): a stream trigger reads them all.
   if (streams_.matches(key)) streams_.onEvent(db, event, key);
   if (!matchesLocked(key)) return;

@@ -151,6 +151,8 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   const std::string instance_;  // this instance's name in markers (random)
   const std::string lease_key_;
   const std::string positions_key_;
+  const std::string fleet_lock_key_;  // the fleet's own keys fire nothing
+  const std::string fleet_members_key_;
   std::atomic<scripting::Engine*> engine_{nullptr};
   backend::KeyspaceEvents events_;
   std::atomic<bool> active_{false};

@@ -168,6 +168,18 @@ bool ReplyEdits::isHidden(std::string_view key) const {
   return std::find(hidden_keys_.begin(), hidden_keys_.end(), key) != hidden_keys_.end();
 }
 
+void ReplyEdits::editDecoded(std::string_view command, resp::Value* reply) const {
+  if (hidden_keys_.empty()) return;
+  resp::Value* keys = nullptr;
+  if (equalsLower(command, "scan") && reply->elements.size() == 2) {
+    keys = &reply->elements[1];
+  } else if (equalsLower(command, "keys")) {
+    keys = reply;
+  }
+  if (keys == nullptr) return;
+  std::erase_if(keys->elements, [this](const resp::Value& k) { return isHidden(k.str); });
+}
+
 bool ReplyEdits::plan(std::span<const std::string_view> argv, const backend::ConnectionState& state,
                       ReplyEdit* edit) const {
   if (equalsLower(argv[0], "command")) return planCommand(argv, state.protocol, edit);

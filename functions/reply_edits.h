@@ -44,6 +44,8 @@ class ReplyEdits : public ReplyEditor {
   explicit ReplyEdits(std::vector<std::string> hidden_keys);
   bool plan(std::span<const std::string_view> argv, const backend::ConnectionState& state,
             ReplyEdit* edit) const override;
+  // The reply of a command a function sent (decoded): SCAN's and KEYS' without tfproxy's keys.
+  void editDecoded(std::string_view command, resp::Value* reply) const;
   // Marks the commands plan() looks at in the session's command index.
   static void registerEdited(backend::CommandIndex& index);
 

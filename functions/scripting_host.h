@@ -8,6 +8,7 @@
 #include "backend/script_connection.h"
 #include "functions/commands.h"
 #include "functions/keyspace_triggers.h"
+#include "functions/reply_edits.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::functions {
@@ -16,12 +17,14 @@ class ScriptingHost : public scripting::Host {
  public:
   ScriptingHost(backend::Gate& gate, backend::ScriptConnections& connections,
                 backend::BackendStatus& status, backend::AsyncCommands& async_commands,
-                KeyspaceTriggers& triggers, backend::Identity proxy_identity)
+                KeyspaceTriggers& triggers, const ReplyEdits& edits,
+                backend::Identity proxy_identity)
       : gate_(gate),
         connections_(connections),
         status_(status),
         async_(async_commands),
         triggers_(triggers),
+        edits_(edits),
         proxy_identity_(std::move(proxy_identity)) {}
 
   // scripting::Host
@@ -45,10 +48,12 @@ class ScriptingHost : public scripting::Host {
                     bool may_block, AsyncDone done) override {
     // Its keys' events are its own (spec §6.13), from before it is sent until it is answered.
     std::vector<std::string> keys = triggers_.beginOutside(args);
+    std::string name = args[0];
     async_.run(identity, db, std::move(args), may_block,
-               [this, keys = std::move(keys), done = std::move(done)](
+               [this, keys = std::move(keys), name = std::move(name), done = std::move(done)](
                    std::optional<resp::Value> reply, const std::string& error) {
                  triggers_.endOutside(keys);
+                 if (reply && !reply->isError()) edits_.editDecoded(name, &*reply);
                  // A reply that shows the backend changed role updates the state first, so the
                  // code it wakes up sees the new role in its next block().
                  if (reply && reply->isError() && roleChanged(reply->str)) status_.confirm();
@@ -62,6 +67,9 @@ class ScriptingHost : public scripting::Host {
     if (roleChanged(error)) status_.confirm();
   }
   void commandIssued(const std::vector<std::string>& args) override { triggers_.noteCommand(args); }
+  void editReply(const std::vector<std::string>& args, resp::Value* reply) const override {
+    if (!args.empty()) edits_.editDecoded(args[0], reply);
+  }
   void triggersChanged(std::vector<std::string> prefixes,
                        std::vector<scripting::StreamTriggerInfo> streams) override {
     triggers_.setTriggers(std::move(prefixes), std::move(streams));
@@ -82,6 +90,7 @@ class ScriptingHost : public scripting::Host {
   backend::BackendStatus& status_;
   backend::AsyncCommands& async_;
   KeyspaceTriggers& triggers_;
+  const ReplyEdits& edits_;
   backend::Identity proxy_identity_;
   bool quiet_ = false;  // the section holding the gate began quiet (only its holder reads it)
 };

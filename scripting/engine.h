@@ -97,6 +97,9 @@ class Host {
   // A command from JavaScript is about to run in the current atomic section (its events are
   // the section's own: spec §6.13).
   virtual void commandIssued(const std::vector<std::string>& args) = 0;
+  // Edits a command's reply before JavaScript sees it: SCAN and KEYS leave out the keys
+  // tfproxy keeps for itself, as they do for clients.
+  virtual void editReply(const std::vector<std::string>& args, resp::Value* reply) const = 0;
   // A command from JavaScript failed with `error` (lets the host notice a role change).
   virtual void commandFailed(const std::string& error) = 0;
   // The triggers changed (a library with triggers was loaded, replaced or deleted):

@@ -14,6 +14,7 @@
 #include "backend/backend_status.h"
 #include "backend/command_table.h"
 #include "backend/embedded_server.h"
+#include "backend/fleet.h"
 #include "backend/link.h"
 #include "backend/script_connection.h"
 #include "config/cli.h"
@@ -195,6 +196,20 @@ int main(int argc, char** argv) {
 
   // The gate has one counter per I/O worker and one after them for callAsync.
   backend::Gate gate(options.threads + 1);
+  // Every instance in front of the backend shares the gate; this one forwards once it joined.
+  std::unique_ptr<backend::Fleet> fleet;
+  if (options.fleet) {
+    fleet = std::make_unique<backend::Fleet>(
+        backend::Fleet::Settings{.target = backend_target,
+                                 .identity = proxy_identity,
+                                 .connect_timeout = connect_timeout,
+                                 .key_base = options.library_key,
+                                 .lease = std::chrono::milliseconds(options.fleet_lease_ms),
+                                 .link = &link},
+        gate);
+    gate.setCoordinator(fleet.get());
+    fleet->start();
+  }
   backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
   functions::KeyspaceTriggers triggers({.gate = &gate,
                                         .status = &status,
@@ -202,7 +217,13 @@ int main(int argc, char** argv) {
                                         .identity = proxy_identity,
                                         .connect_timeout = connect_timeout,
                                         .library_key = options.library_key});
-  functions::ScriptingHost host(gate, connections, status, async_commands, triggers,
+  // tfproxy's own keys, left out of what clients and functions list and count.
+  functions::ReplyEdits edits({options.library_key,
+                               functions::KeyspaceTriggers::leaseKey(options.library_key),
+                               functions::KeyspaceTriggers::positionsKey(options.library_key),
+                               backend::Fleet::lockKey(options.library_key),
+                               backend::Fleet::membersKey(options.library_key)});
+  functions::ScriptingHost host(gate, connections, status, async_commands, triggers, edits,
                                 proxy_identity);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   triggers.setEngine(engine.get());
@@ -231,9 +252,6 @@ int main(int argc, char** argv) {
   }
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);
-  functions::ReplyEdits edits({options.library_key,
-                               functions::KeyspaceTriggers::leaseKey(options.library_key),
-                               functions::KeyspaceTriggers::positionsKey(options.library_key)});
   functions::ReplyEdits::registerEdited(index);
   server::Server server(main_context, options,
                         {.link = link,
@@ -333,6 +351,10 @@ int main(int argc, char** argv) {
   if (restorer.joinable()) restorer.join();
   store.stop();
   triggers.stop();
+  if (fleet) {
+    fleet->stop();  // the others stop waiting for this instance at once
+    gate.setCoordinator(nullptr);
+  }
   engine->shutdown();
   status.stop();
   link.stop();

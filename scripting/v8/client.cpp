@@ -129,6 +129,8 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
   if (reply->isError()) {
     engine.host().commandFailed(reply->str);
     reply->str = upstreamAclText(reply->str, identity_.user);
+  } else {
+    engine.host().editReply(args, &*reply);
   }
   return reply;
 }

@@ -67,6 +67,7 @@ class FakeHost final : public scripting::Host {
   bool deniedToScripts(std::string_view lower_name) const override;
   void commandFailed(const std::string&) override {}
   void commandIssued(const std::vector<std::string>&) override {}
+  void editReply(const std::vector<std::string>&, resp::Value*) const override {}
   void triggersChanged(std::vector<std::string> prefixes,
                        std::vector<scripting::StreamTriggerInfo>) override {
     std::lock_guard lock(prefixes_mutex_);

@@ -1,0 +1,687 @@
+#include "backend/fleet.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <random>
+
+#include "backend/sync_connection.h"
+#include "resp/encoder.h"
+
+namespace tfproxy::backend {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string randomId() {
+  std::random_device device;
+  std::mt19937_64 random((static_cast<uint64_t>(device()) << 32) ^ device() ^
+                         static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
+  return text;
+}
+
+int64_t localMs(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// TIME's reply in milliseconds.
+std::optional<int64_t> backendMs(const resp::Value& v) {
+  if (v.elements.size() != 2) return std::nullopt;
+  int64_t seconds = 0;
+  int64_t micros = 0;
+  const std::string& s = v.elements[0].str;
+  const std::string& u = v.elements[1].str;
+  if (std::from_chars(s.data(), s.data() + s.size(), seconds).ec != std::errc() ||
+      std::from_chars(u.data(), u.data() + u.size(), micros).ec != std::errc()) {
+    return std::nullopt;
+  }
+  return seconds * 1000 + micros / 1000;
+}
+
+std::optional<int64_t> score(const resp::Value& v) {
+  if (v.type == resp::Type::kDouble) return static_cast<int64_t>(v.dbl);
+  if (v.type != resp::Type::kBulkString) return std::nullopt;
+  int64_t out = 0;
+  // Scores are whole milliseconds, written by tfproxy.
+  if (std::from_chars(v.str.data(), v.str.data() + v.str.size(), out).ec != std::errc()) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string encode(const std::vector<std::vector<std::string>>& commands) {
+  std::string out;
+  for (const auto& c : commands) {
+    std::vector<std::string_view> args(c.begin(), c.end());
+    resp::encodeCommand(args, &out);
+  }
+  return out;
+}
+
+// The first word of a message and the rest.
+std::pair<std::string_view, std::string_view> split(std::string_view text) {
+  const size_t space = text.find(' ');
+  if (space == std::string_view::npos) return {text, {}};
+  return {text.substr(0, space), text.substr(space + 1)};
+}
+
+}  // namespace
+
+Fleet::Fleet(Settings settings, Gate& gate)
+    : settings_(std::move(settings)),
+      gate_(gate),
+      id_(randomId()),
+      lock_key_(lockKey(settings_.key_base)),
+      members_key_(membersKey(settings_.key_base)),
+      channel_(channel(settings_.key_base)),
+      beat_interval_(settings_.lease / 3),
+      margin_(settings_.lease / 6) {}
+
+Fleet::~Fleet() { stop(); }
+
+std::string Fleet::lockKey(std::string_view key_base) {
+  return std::string(key_base) + ":fleet:lock";
+}
+std::string Fleet::membersKey(std::string_view key_base) {
+  return std::string(key_base) + ":fleet:members";
+}
+std::string Fleet::channel(std::string_view key_base) { return std::string(key_base) + ":fleet"; }
+
+bool Fleet::own(std::string_view token) const {
+  return token.size() > id_.size() && token.substr(0, id_.size()) == id_ &&
+         token[id_.size()] == ':';
+}
+
+bool Fleet::inStep() const {
+  std::lock_guard lock(mutex_);
+  return in_step_;
+}
+
+size_t Fleet::members() const {
+  std::lock_guard lock(mutex_);
+  return members_;
+}
+
+void Fleet::start() {
+  {
+    std::lock_guard lock(mutex_);
+    if (thread_.joinable()) return;
+    fenced_ = true;
+  }
+  gate_.close();  // nothing is forwarded before this instance has joined
+  thread_ = std::thread([this] { run(); });
+  acker_ = std::thread([this] { runAcker(); });
+}
+
+void Fleet::stop() {
+  std::string kept;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || !thread_.joinable()) return;
+    stopping_ = true;
+    if (solo_ && !section_ && Clock::now() < lock_valid_until_) kept = lock_token_;
+    solo_ = false;
+    lock_token_.clear();
+  }
+  cv_.notify_all();
+  ack_cv_.notify_all();
+  // Leaving: the others stop waiting for this instance at once.
+  std::vector<Command> leave = {{"ZREM", members_key_, id_}, {"PUBLISH", channel_, "leave " + id_}};
+  if (!kept.empty()) {
+    leave.push_back({"DEL", lock_key_});
+    leave.push_back({"PUBLISH", channel_, "open " + kept});
+  }
+  command(leave);
+  {
+    std::lock_guard lock(sub_mutex_);
+    if (sub_ != nullptr) ::shutdown(sub_->stream().fd(), SHUT_RDWR);  // wakes the reader
+  }
+  if (thread_.joinable()) thread_.join();
+  if (acker_.joinable()) acker_.join();
+}
+
+// --- the subscription connection --------------------------------------------------------------
+
+std::unique_ptr<SyncConnection> Fleet::open() {
+  std::string error;
+  auto conn = SyncConnection::connect(settings_.target, settings_.connect_timeout, &error);
+  if (!conn) {
+    spdlog::debug("fleet connection: {}", error);
+    if (settings_.link != nullptr) settings_.link->markDown(error);
+    return nullptr;
+  }
+  const Identity& who = settings_.identity;
+  // Named, so that an operator sees it in CLIENT LIST.
+  std::optional<resp::Value> hello =
+      who.authenticates()
+          ? conn->call({"HELLO", "3", "AUTH", who.user, who.password, "SETNAME", "tfproxy-fleet"})
+          : conn->call({"HELLO", "3", "SETNAME", "tfproxy-fleet"});
+  std::optional<resp::Value> subscribed;
+  if (hello && !hello->isError()) subscribed = conn->call({"SUBSCRIBE", channel_});
+  const std::optional<resp::Value>& failed = !hello || hello->isError() ? hello : subscribed;
+  if (!failed || failed->isError()) {
+    spdlog::warn("fleet connection: {}", failed ? failed->str : conn->error());
+    return nullptr;
+  }
+  conn->setTimeout(beat_interval_);
+  return conn;
+}
+
+void Fleet::run() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    std::unique_ptr<SyncConnection> conn = open();
+    if (conn) {
+      backoff = std::chrono::milliseconds(100);
+      session(*conn);
+      std::lock_guard lock(sub_mutex_);
+      sub_ = nullptr;
+      expected_.clear();
+    }
+    fence(conn ? "its fleet connection was lost" : "the backend cannot be reached");
+    gate_.nudge();  // held-back clients answer errors if the backend is gone
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+void Fleet::session(SyncConnection& conn) {
+  {
+    std::lock_guard lock(sub_mutex_);
+    sub_ = &conn;
+    expected_.clear();
+  }
+  beat_outstanding_ = false;
+  beats_ = 0;
+  // The backend's clock first (a membership's expiry is in backend time), then the join.
+  const Clock::time_point began = Clock::now();
+  bool joined = false;
+  subSend({{"TIME"}}, {[this, began](const resp::Value& time) {
+            if (auto ms = backendMs(time)) offset_ms_ = *ms - localMs(began);
+            beat(/*joining=*/true);
+          }});
+  Clock::time_point next_beat = began + beat_interval_;
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      joined = in_step_;
+    }
+    const Clock::time_point now = Clock::now();
+    // Out of step: the last answered heartbeat is too old for the membership to be trusted.
+    const Clock::time_point deadline =
+        joined ? last_ok_ + settings_.lease - margin_ : began + settings_.lease;
+    if (now >= deadline) {
+      spdlog::warn(
+          "fleet: no heartbeat answered for {} ms",
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - (joined ? last_ok_ : began))
+              .count());
+      return;
+    }
+    if (joined && !beat_outstanding_ && now >= next_beat) {
+      beat(/*joining=*/false);
+      next_beat = now + beat_interval_;
+    }
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::min(next_beat, deadline) - now);
+    if (!conn.waitReadable(std::max(wait, std::chrono::milliseconds(1)))) continue;
+    std::optional<resp::Value> frame = conn.readReply();
+    if (!frame) {
+      std::lock_guard lock(mutex_);
+      if (!stopping_) spdlog::warn("fleet connection lost: {}", conn.error());
+      return;
+    }
+    if (frame->type == resp::Type::kPush) {
+      const auto& e = frame->elements;
+      if (e.size() == 3 && e[0].str == "message" && e[1].str == channel_) onMessage(e[2].str);
+      continue;
+    }
+    Handler handler;
+    {
+      std::lock_guard lock(sub_mutex_);
+      if (expected_.empty()) continue;
+      handler = std::move(expected_.front());
+      expected_.pop_front();
+    }
+    if (handler) handler(*frame);
+  }
+}
+
+bool Fleet::subSend(const std::vector<Command>& commands, std::vector<Handler> handlers) {
+  std::lock_guard lock(sub_mutex_);
+  if (sub_ == nullptr) return false;
+  std::string error;
+  if (sub_->stream().sendAll(encode(commands), beat_interval_, &error) != io::Stream::Wait::kDone) {
+    ::shutdown(sub_->stream().fd(), SHUT_RDWR);  // the reader sees it and reconnects
+    return false;
+  }
+  for (Handler& h : handlers) expected_.push_back(std::move(h));
+  for (size_t i = handlers.size(); i < commands.size(); ++i) expected_.push_back(nullptr);
+  return true;
+}
+
+// One heartbeat: this instance's membership; every tenth, the backend's time (for the next
+// expiries) and a sweep of long-expired members; the lock renewed while held and half its
+// validity is gone; the lock read while closed for another holder (one that died is seen to
+// expire) and when joining.
+void Fleet::beat(bool joining) {
+  const int64_t sent_coarse = Gate::coarseMs();  // not after `sent`: the deadline errs early
+  const Clock::time_point sent = Clock::now();
+  const int64_t expires = localMs(sent) + offset_ms_ + settings_.lease.count();
+  std::string renewing;
+  bool read_lock = joining;
+  {
+    std::lock_guard lock(mutex_);
+    if (!lock_token_.empty() && lock_valid_until_ - sent < settings_.lease / 2) {
+      renewing = lock_token_;
+    }
+    read_lock = read_lock || !closed_for_.empty();
+  }
+  struct Outcome {
+    bool ok = true;
+    bool replica = false;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  auto check = [this, outcome](const resp::Value& reply) {
+    if (!reply.isError()) return;
+    // A replica refuses writes through every instance alike: there is nothing to coordinate.
+    if (reply.str.starts_with("READONLY")) {
+      outcome->replica = true;
+      return;
+    }
+    outcome->ok = false;
+    if (!warned_) {
+      warned_ = true;
+      spdlog::warn(
+          "fleet: the heartbeat is refused ({}); this instance forwards nothing until its user "
+          "may run ZADD, ZREMRANGEBYSCORE, ZMSCORE, SET, GET, DEL, PEXPIRE, TIME, PUBLISH and "
+          "SUBSCRIBE on {}, {} and the channel {}",
+          reply.str, members_key_, lock_key_, channel_);
+    }
+  };
+  std::vector<Command> commands = {{"ZADD", members_key_, std::to_string(expires), id_}};
+  std::vector<Handler> handlers = {check};
+  if (beats_++ % 10 == 0) {
+    commands.push_back({"TIME"});
+    handlers.push_back([this, sent](const resp::Value& time) {
+      if (auto ms = backendMs(time)) offset_ms_ = *ms - localMs(sent);
+    });
+    commands.push_back({"ZREMRANGEBYSCORE", members_key_, "-inf",
+                        std::to_string(expires - 11 * settings_.lease.count())});
+    handlers.push_back(check);
+  }
+  if (!renewing.empty()) {
+    commands.push_back({"PEXPIRE", lock_key_, std::to_string(settings_.lease.count())});
+    handlers.push_back([this, sent, renewing](const resp::Value& reply) {
+      std::lock_guard lock(mutex_);
+      if (reply.type == resp::Type::kInteger && reply.integer == 1 && lock_token_ == renewing) {
+        lock_valid_until_ = std::max(lock_valid_until_, sent + settings_.lease - margin_);
+      }
+    });
+  }
+  if (read_lock) {
+    commands.push_back({"GET", lock_key_});
+    handlers.push_back([this, check, joining](const resp::Value& holder) {
+      check(holder);
+      if (!holder.isError()) onLock(holder, joining);
+    });
+  }
+  if (joining) {
+    // A solo holder gives the lock back when it hears of a new member.
+    commands.push_back({"PUBLISH", channel_, "join " + id_});
+    handlers.push_back(nullptr);
+  }
+  handlers.back() = [this, sent, sent_coarse, outcome, joining,
+                     last = handlers.back()](const resp::Value& reply) {
+    if (last) last(reply);
+    {
+      std::lock_guard lock(mutex_);
+      replica_ = outcome->replica;
+    }
+    onBeat(sent, outcome->ok, joining, sent_coarse);
+  };
+  beat_outstanding_ = subSend(commands, std::move(handlers));
+}
+
+void Fleet::onBeat(Clock::time_point sent, bool ok, bool joining, int64_t sent_coarse) {
+  beat_outstanding_ = false;
+  if (!ok) return;
+  last_ok_ = sent;
+  gate_.setAdmitUntil(sent_coarse + (settings_.lease - margin_).count());
+  if (!joining) return;
+  bool opened = false;
+  {
+    std::lock_guard lock(mutex_);
+    in_step_ = true;
+    opened = fenced_;
+    fenced_ = false;
+  }
+  cv_.notify_all();
+  if (opened) gate_.open();
+  spdlog::info("fleet: instance {} joined the instances in front of the backend", id_);
+}
+
+void Fleet::onLock(const resp::Value& holder, bool joining) {
+  const std::string current = holder.isNull() ? std::string() : holder.str;
+  int reopen = 0;
+  int close = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = closed_for_.begin(); it != closed_for_.end();) {
+      if (*it != current) {
+        it = closed_for_.erase(it);  // released or expired (its "open" may come later)
+        ++reopen;
+      } else {
+        ++it;
+      }
+    }
+    if (!current.empty() && !own(current)) {
+      if (closed_for_.insert(current).second) {
+        ++close;
+        to_ack_.push_back(current);
+      } else if (joining) {
+        to_ack_.push_back(current);  // an answer sent before the connection broke may be lost
+      }
+    }
+  }
+  for (int i = 0; i < close; ++i) gate_.close();
+  for (int i = 0; i < reopen; ++i) gate_.open();
+  if (close > 0 || joining) ack_cv_.notify_all();
+}
+
+void Fleet::onMessage(std::string_view payload) {
+  auto [kind, rest] = split(payload);
+  if (kind == "close") {
+    if (own(rest)) return;
+    bool closed = false;
+    {
+      std::lock_guard lock(mutex_);
+      closed = closed_for_.emplace(rest).second;
+      if (closed) to_ack_.emplace_back(rest);
+    }
+    if (closed) {
+      gate_.close();
+      ack_cv_.notify_all();
+    }
+  } else if (kind == "closed") {
+    auto [token, member] = split(rest);
+    std::lock_guard lock(mutex_);
+    if (token == acquiring_) acks_.emplace(member);
+    cv_.notify_all();
+  } else if (kind == "open") {
+    bool opened = false;
+    {
+      std::lock_guard lock(mutex_);
+      opened = closed_for_.erase(std::string(rest)) > 0;
+    }
+    if (opened) gate_.open();
+    cv_.notify_all();  // a holder waiting to take the lock tries again
+  } else if (kind == "join" || kind == "leave") {
+    if (rest == id_) return;
+    std::string give_back;
+    bool valid = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (kind == "leave") {
+        gone_.emplace(rest);
+      } else {
+        join_seen_ = true;
+        alone_ = false;
+        if (solo_ && !section_) {
+          give_back = lock_token_;
+          valid = Clock::now() < lock_valid_until_;
+          lock_token_.clear();
+        }
+        solo_ = false;  // a running section gives the lock back when it ends
+      }
+    }
+    cv_.notify_all();
+    if (!give_back.empty()) {
+      std::vector<Command> commands;
+      if (valid) commands.push_back({"DEL", lock_key_});
+      commands.push_back({"PUBLISH", channel_, "open " + give_back});
+      subSend(commands, {});
+    }
+  }
+}
+
+void Fleet::fence(const std::string& why) {
+  bool close = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (in_step_ && !stopping_) {
+      spdlog::warn("fleet: instance {} is out of step ({}); forwarding waits until it is back", id_,
+                   why);
+    }
+    in_step_ = false;
+    close = !fenced_;
+    fenced_ = true;
+    if (solo_ && !section_) lock_token_.clear();
+    solo_ = false;
+  }
+  if (close) gate_.close();
+  cv_.notify_all();
+}
+
+void Fleet::runAcker() {
+  while (true) {
+    std::deque<std::string> tokens;
+    {
+      std::unique_lock lock(mutex_);
+      ack_cv_.wait(lock, [this] { return stopping_ || !to_ack_.empty(); });
+      if (stopping_) return;
+      tokens.swap(to_ack_);
+    }
+    // The holder runs once this instance's forwarded commands are answered.
+    while (!gate_.waitDrainedFor(std::chrono::milliseconds(100))) {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    std::vector<Command> answers;
+    {
+      std::lock_guard lock(mutex_);
+      for (const std::string& t : tokens) {
+        if (closed_for_.count(t) > 0)
+          answers.push_back({"PUBLISH", channel_, "closed " + t + " " + id_});
+      }
+    }
+    if (!answers.empty()) subSend(answers, {});
+  }
+}
+
+// --- the exclusive holder ---------------------------------------------------------------------
+
+std::optional<std::vector<resp::Value>> Fleet::command(const std::vector<Command>& commands,
+                                                       bool read) {
+  std::lock_guard lock(cmd_mutex_);
+  auto fail = [this](const std::string& why) -> std::optional<std::vector<resp::Value>> {
+    spdlog::debug("fleet command connection: {}", why);
+    cmd_.reset();
+    cmd_unread_ = 0;
+    return std::nullopt;
+  };
+  if (cmd_ && cmd_->broken()) cmd_.reset();
+  if (!cmd_) {
+    std::string error;
+    cmd_ = SyncConnection::connect(settings_.target, settings_.connect_timeout, &error);
+    if (!cmd_) return fail(error);
+    const Identity& who = settings_.identity;
+    if (who.authenticates()) {
+      auto auth = cmd_->call({"AUTH", who.user, who.password});
+      if (!auth || auth->isError()) return fail(auth ? auth->str : cmd_->error());
+    }
+    cmd_unread_ = 0;
+  }
+  for (; cmd_unread_ > 0; --cmd_unread_) {
+    if (!cmd_->readReply()) return fail(cmd_->error());
+  }
+  if (!cmd_->send(encode(commands))) return fail(cmd_->error());
+  if (!read) {
+    cmd_unread_ = commands.size();
+    return std::vector<resp::Value>();
+  }
+  std::vector<resp::Value> replies;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    std::optional<resp::Value> reply = cmd_->readReply();
+    if (!reply) return fail(cmd_->error());
+    replies.push_back(std::move(*reply));
+  }
+  return replies;
+}
+
+void Fleet::giveBack(const std::string& token, bool delete_lock) {
+  std::vector<Command> commands;
+  // The lock is deleted only while it is surely this instance's (an expired lock may be
+  // another's by now); "open" follows the delete, so whoever hears it finds the lock free.
+  if (delete_lock) commands.push_back({"DEL", lock_key_});
+  commands.push_back({"PUBLISH", channel_, "open " + token});
+  command(commands, /*read=*/false);
+}
+
+void Fleet::acquire() {
+  const auto retry =
+      std::min<std::chrono::milliseconds>(settings_.lease / 10, std::chrono::milliseconds(100));
+  std::unique_lock lock(mutex_);
+  while (true) {
+    cv_.wait(lock, [this] { return in_step_ || stopping_; });
+    if (stopping_) return;
+    if (replica_ || (solo_ && Clock::now() < lock_valid_until_)) {
+      section_ = true;
+      return;
+    }
+    solo_ = false;
+    join_seen_ = false;
+    const std::string token = id_ + ":" + std::to_string(++sequence_);
+    acquiring_ = token;
+    acks_.clear();
+    gone_.clear();
+    lock.unlock();
+    const Clock::time_point sent = Clock::now();
+    // The members are read after the lock is taken: an instance that registers later finds the
+    // lock taken, or hears "close", and closes either way.
+    auto replies =
+        command({{"SET", lock_key_, token, "NX", "PX", std::to_string(settings_.lease.count())},
+                 {"PUBLISH", channel_, "close " + token},
+                 {"ZRANGE", members_key_, "0", "-1", "WITHSCORES"},
+                 {"TIME"}});
+    std::optional<int64_t> now_ms;
+    if (replies) now_ms = backendMs((*replies)[3]);
+    const bool refused = replies && (*replies)[0].isError();
+    if (refused && (*replies)[0].str.starts_with("READONLY")) {
+      lock.lock();
+      acquiring_.clear();
+      replica_ = true;
+      continue;
+    }
+    if (!replies || !now_ms || refused) {
+      if (refused) {
+        spdlog::warn("fleet: the lock {} cannot be taken: {}", lock_key_, (*replies)[0].str);
+      }
+      lock.lock();
+      acquiring_.clear();
+      cv_.wait_for(lock, retry * 5, [this] { return stopping_; });
+      continue;
+    }
+    if ((*replies)[0].isNull()) {
+      // Another instance holds the lock: the "close" went out for nothing.
+      giveBack(token, /*delete_lock=*/false);
+      lock.lock();
+      acquiring_.clear();
+      cv_.wait_for(lock, retry);  // an "open" wakes this sooner
+      continue;
+    }
+    int64_t offset = *now_ms - localMs(sent);  // backend ms minus local ms
+    std::map<std::string, int64_t> waiting;    // member -> expiry (backend ms)
+    size_t live = 1;
+    const auto& list = (*replies)[2].elements;
+    const bool pairs = !list.empty() && list[0].type == resp::Type::kArray;  // RESP3 shape
+    for (size_t i = 0; i < list.size(); i += pairs ? 1 : 2) {
+      const resp::Value& member = pairs ? list[i].elements.at(0) : list[i];
+      std::optional<int64_t> expiry =
+          pairs ? score(list[i].elements.at(1))
+                : (i + 1 < list.size() ? score(list[i + 1]) : std::nullopt);
+      if (!expiry || member.str == id_ || *expiry <= *now_ms) continue;
+      waiting.emplace(member.str, *expiry);
+      ++live;
+    }
+    lock.lock();
+    lock_token_ = token;
+    lock_valid_until_ = sent + settings_.lease - margin_;
+    alone_ = waiting.empty();
+    members_ = live;
+    while (true) {
+      for (const std::string& m : acks_) waiting.erase(m);
+      for (const std::string& m : gone_) waiting.erase(m);
+      if (waiting.empty() || !in_step_ || stopping_) break;
+      int64_t earliest = INT64_MAX;
+      for (const auto& [member, expiry] : waiting) earliest = std::min(earliest, expiry);
+      const Clock::time_point expires =
+          Clock::time_point(std::chrono::milliseconds(earliest - offset));
+      if (cv_.wait_until(lock, expires) != std::cv_status::timeout || Clock::now() < expires) {
+        continue;
+      }
+      // A member did not answer before its membership's expiry: it may have renewed it.
+      Command scores = {"ZMSCORE", members_key_};
+      for (const auto& [member, expiry] : waiting) scores.push_back(member);
+      lock.unlock();
+      const Clock::time_point asked = Clock::now();
+      auto now = command({scores, {"TIME"}});
+      lock.lock();
+      std::optional<int64_t> backend_now;
+      if (now) backend_now = backendMs((*now)[1]);
+      if (!backend_now) continue;  // the backend is away; being out of step ends the wait
+      offset = *backend_now - localMs(asked);
+      size_t i = 0;
+      for (auto it = waiting.begin(); it != waiting.end(); ++i) {
+        std::optional<int64_t> renewed =
+            i < (*now)[0].elements.size() ? score((*now)[0].elements[i]) : std::nullopt;
+        if (!renewed || *renewed <= *backend_now) {
+          spdlog::info("fleet: member {} stopped answering; its membership expired", it->first);
+          it = waiting.erase(it);
+        } else {
+          it->second = *renewed;
+          ++it;
+        }
+      }
+    }
+    acquiring_.clear();
+    if (in_step_ && !stopping_) {
+      section_ = true;
+      return;
+    }
+    // Out of step while waiting: give the lock back and start again once in step.
+    lock_token_.clear();
+    lock.unlock();
+    giveBack(token, Clock::now() < lock_valid_until_);
+    lock.lock();
+  }
+}
+
+void Fleet::release() {
+  std::unique_lock lock(mutex_);
+  section_ = false;
+  if (lock_token_.empty()) return;
+  const bool valid = Clock::now() < lock_valid_until_;
+  if (alone_ && !join_seen_ && valid && !stopping_) {
+    solo_ = true;  // the next section needs no round trip
+    return;
+  }
+  const std::string token = std::move(lock_token_);
+  lock_token_.clear();
+  solo_ = false;
+  lock.unlock();
+  giveBack(token, valid);
+}
+
+}  // namespace tfproxy::backend

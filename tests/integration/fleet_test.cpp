@@ -1,0 +1,310 @@
+// Atomicity across a fleet (design §4): three tfproxy instances in front of one redis-server
+// share one gate. A function, a block() section, or a MULTI with TFCALL through any of them is
+// atomic against the clients of all of them; an instance that dies or stops answering holds the
+// others up only until its membership (or the lock it held) expires.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "tests/support/client.h"
+#include "tests/support/eventually.h"
+#include "tests/support/processes.h"
+
+namespace tfproxy::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int kLeaseMs = 1000;
+
+const char kLibrary[] = R"(#!js api_version=1.0 name=fleet
+redis.registerFunction('take', function(client){
+  var n = parseInt(client.call('get', 'stock'));
+  if (n > 0) {
+    client.call('set', 'stock', String(n - 1));
+    client.call('incr', 'sold');
+    return 1;
+  }
+  return 0;
+});
+redis.registerFunction('pair', function(client){
+  client.call('incr', 'a');
+  var spin = 0;
+  for (var i = 0; i < 20000; i++) { spin += i; }
+  client.call('incr', 'b');
+  return spin > 0 ? 1 : 0;
+});
+redis.registerAsyncFunction('pair_block', async function(client){
+  client.block(function(c){
+    c.call('incr', 'a');
+    c.call('incr', 'b');
+  });
+  return 1;
+});
+redis.registerFunction('slow_pair', function(client, ms){
+  client.call('incr', 'a');
+  var until = Date.now() + parseInt(ms);
+  while (Date.now() < until) {}
+  client.call('incr', 'b');
+  return 1;
+});)";
+
+std::unique_ptr<Proxy> startInstance(const RedisServer& redis) {
+  return std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis.address(),
+                                                          "--fleet-lease", std::to_string(kLeaseMs),
+                                                          "--lock-redis-timeout", "10000"});
+}
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 3; ++i) proxies_.push_back(startInstance(redis_));
+    Client setup(proxies_[0]->port());
+    ASSERT_EQ(setup.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+    for (auto& p : proxies_) waitForLibrary(p->port());
+  }
+
+  static void waitForLibrary(uint16_t port) {
+    Client c(port);
+    ASSERT_TRUE(eventually([&] { return c.call({"TFUNCTION", "LIST"}).elements.size() == 1; }));
+  }
+
+  uint16_t port(size_t i) const { return proxies_[i]->port(); }
+
+  RedisServer redis_;
+  std::vector<std::unique_ptr<Proxy>> proxies_;
+};
+
+// A read-modify-write function through all three instances at once never sells more than the
+// stock: each read and the write after it are one section for the whole fleet.
+TEST_F(FleetTest, ReadModifyWriteThroughThreeInstancesNeverOversells) {
+  constexpr int kStock = 600;
+  Client direct(redis_.port());
+  direct.call({"SET", "stock", std::to_string(kStock)});
+  std::atomic<int> taken{0};
+  std::vector<std::thread> buyers;
+  for (size_t i = 0; i < 6; ++i) {
+    buyers.emplace_back([&, i] {
+      Client c(port(i % 3));
+      while (true) {
+        resp::Value r = c.call({"TFCALL", "fleet.take", "0"});
+        if (r.isError()) {
+          ADD_FAILURE() << r.str;
+          return;
+        }
+        if (r.integer == 0) return;
+        ++taken;
+      }
+    });
+  }
+  for (auto& t : buyers) t.join();
+  EXPECT_EQ(taken.load(), kStock);
+  EXPECT_EQ(direct.run({"MGET", "stock", "sold"}), "[\"0\", \"600\"]");
+}
+
+// Readers through any instance never see half of a two-write section: a function, a block(),
+// and a MULTI with TFCALL, each through a different instance.
+TEST_F(FleetTest, ReadersNeverSeeHalfASectionOfAnotherInstance) {
+  Client direct(redis_.port());
+  direct.call({"MSET", "a", "0", "b", "0"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::atomic<int> reads{0};
+  std::atomic<int> torn{0};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    Client c(port(0));
+    while (!stop) {
+      if (c.run({"TFCALL", "fleet.pair", "0"}) == "1") ++writes;
+    }
+  });
+  threads.emplace_back([&] {
+    Client c(port(1));
+    while (!stop) {
+      c.call({"MULTI"});
+      c.call({"TFCALL", "fleet.pair", "0"});
+      if (c.run({"EXEC"}) == "[1]") ++writes;
+    }
+  });
+  threads.emplace_back([&] {
+    Client c(port(2));
+    while (!stop) {
+      if (c.run({"TFCALLASYNC", "fleet.pair_block", "0"}) == "1") ++writes;
+    }
+  });
+  for (size_t i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      Client c(port(i));
+      while (!stop) {
+        resp::Value v = c.call({"MGET", "a", "b"});
+        if (v.elements.size() != 2 || v.elements[0].str != v.elements[1].str) ++torn;
+        ++reads;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(torn.load(), 0) << "of " << reads.load() << " reads";
+  EXPECT_GT(writes.load(), 30);
+  EXPECT_GT(reads.load(), 100);
+  const resp::Value last = direct.call({"MGET", "a", "b"});
+  EXPECT_EQ(last.elements[0].str, last.elements[1].str);
+}
+
+// An instance killed in the middle of a section: until then, readers through the others wait
+// (they see nothing of it); once the lock it held expires, they go on -- seeing what the dead
+// section had written, as nothing can undo it.
+TEST_F(FleetTest, HolderKilledMidSectionReleasesByExpiry) {
+  Client direct(redis_.port());
+  direct.call({"MSET", "a", "0", "b", "0"});
+  Client writer(port(0));
+  writer.sendCommand({"TFCALL", "fleet.slow_pair", "0", "5000"});
+  ASSERT_EQ(eventuallyEquals([&] { return direct.call({"GET", "a"}).str; }, std::string("1")), "1");
+  Client reader(port(1));
+  reader.sendCommand({"MGET", "a", "b"});
+  EXPECT_FALSE(reader.tryRead(milliseconds(500))) << "a reader saw the middle of a section";
+  const auto killed = Clock::now();
+  proxies_[0]->stop(SIGKILL);
+  std::optional<resp::Value> seen = reader.tryRead(milliseconds(kLeaseMs + 3000));
+  ASSERT_TRUE(seen);
+  EXPECT_GE(Clock::now() - killed, milliseconds(kLeaseMs / 4));  // it waited for the expiry
+  EXPECT_EQ(resp::toDebugString(*seen), "[\"1\", \"0\"]");
+  // The survivors run sections among themselves.
+  Client other(port(2));
+  EXPECT_EQ(other.run({"TFCALL", "fleet.pair", "0"}), "1");
+  EXPECT_EQ(reader.run({"TFCALL", "fleet.pair", "0"}), "1");
+  EXPECT_EQ(direct.run({"MGET", "a", "b"}), "[\"3\", \"2\"]");
+}
+
+// A member that stops answering (its process stopped, or its connection cut) holds a section up
+// only until its membership expires, and forwards nothing when it wakes until it is back in
+// step -- readers through it never see half of a section that ran meanwhile.
+TEST_F(FleetTest, SilentMemberDropsOutAfterItsMembershipExpires) {
+  Client direct(redis_.port());
+  direct.call({"MSET", "a", "0", "b", "0"});
+  ::kill(proxies_[2]->pid(), SIGSTOP);
+  const auto start = Clock::now();
+  Client c0(port(0));
+  EXPECT_EQ(c0.run({"TFCALL", "fleet.pair", "0"}), "1");
+  const auto waited = Clock::now() - start;
+  EXPECT_LT(waited, milliseconds(kLeaseMs + 3000));
+  // While a long section runs through instance 0, instance 2 wakes up.
+  Client slow(port(0));
+  slow.sendCommand({"TFCALL", "fleet.slow_pair", "0", "1500"});
+  ASSERT_EQ(eventuallyEquals([&] { return direct.call({"GET", "a"}).str; }, std::string("2")), "2");
+  Client reader(port(2), std::chrono::seconds(20));
+  reader.sendCommand({"MGET", "a", "b"});
+  ::kill(proxies_[2]->pid(), SIGCONT);
+  resp::Value seen = reader.read();
+  EXPECT_EQ(resp::toDebugString(seen), "[\"2\", \"2\"]");
+  EXPECT_EQ(resp::toDebugString(slow.read()), "1");
+  EXPECT_EQ(reader.run({"TFCALL", "fleet.pair", "0"}), "1");
+}
+
+// Readers and writers through all three instances while each runs without the others for a
+// moment: every fleet connection is cut at once, twice.
+TEST_F(FleetTest, CutFleetConnectionsNeverShowHalfASection) {
+  Client direct(redis_.port());
+  direct.call({"MSET", "a", "0", "b", "0"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<int> writes{0};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      Client c(port(i), std::chrono::seconds(20));
+      while (!stop) {
+        if (c.run({"TFCALL", "fleet.pair", "0"}) == "1") ++writes;
+      }
+    });
+    threads.emplace_back([&, i] {
+      Client c(port(i), std::chrono::seconds(20));
+      while (!stop) {
+        resp::Value v = c.call({"MGET", "a", "b"});
+        if (v.elements.size() != 2 || v.elements[0].str != v.elements[1].str) ++torn;
+      }
+    });
+  }
+  for (int round = 0; round < 2; ++round) {
+    std::this_thread::sleep_for(milliseconds(700));
+    const std::string clients = direct.call({"CLIENT", "LIST"}).str;
+    int cut = 0;
+    for (size_t at = clients.find("name=tfproxy-fleet"); at != std::string::npos;
+         at = clients.find("name=tfproxy-fleet", at + 1)) {
+      const size_t line = clients.rfind('\n', at);
+      const size_t id = clients.find("id=", line == std::string::npos ? 0 : line);
+      direct.call({"CLIENT", "KILL", "ID", clients.substr(id + 3, clients.find(' ', id) - id - 3)});
+      ++cut;
+    }
+    EXPECT_EQ(cut, 3);
+  }
+  const int before = writes.load();
+  std::this_thread::sleep_for(milliseconds(2000));
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_GT(writes.load(), before) << "sections went on after the cuts";
+  const resp::Value last = direct.call({"MGET", "a", "b"});
+  EXPECT_EQ(last.elements[0].str, last.elements[1].str);
+}
+
+// A rolling restart under load: each instance in turn is replaced by a new one (which joins)
+// and then stopped (which leaves); readers never see half a section.
+TEST_F(FleetTest, RollingRestartUnderLoad) {
+  Client direct(redis_.port());
+  direct.call({"MSET", "a", "0", "b", "0"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<int> writes{0};
+  std::vector<std::atomic<uint16_t>> ports(3);
+  for (size_t i = 0; i < 3; ++i) ports[i] = port(i);
+  // A client follows its slot to the instance that replaced the one it used.
+  auto loop = [&](size_t slot, auto body) {
+    while (!stop) {
+      try {
+        const uint16_t used = ports[slot];
+        Client c(used, std::chrono::seconds(20));
+        while (!stop && ports[slot] == used) body(c);
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(milliseconds(20));  // its instance stopped under it
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < 3; ++i) {
+    threads.emplace_back(loop, i, [&](Client& c) {
+      resp::Value r = c.call({"TFCALL", "fleet.pair", "0"});
+      if (r.type == resp::Type::kInteger && r.integer == 1) ++writes;
+    });
+    threads.emplace_back(loop, i, [&](Client& c) {
+      resp::Value v = c.call({"MGET", "a", "b"});
+      if (v.isError()) return;
+      if (v.elements.size() != 2 || v.elements[0].str != v.elements[1].str) ++torn;
+    });
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(milliseconds(500));
+    auto replacement = startInstance(redis_);
+    waitForLibrary(replacement->port());
+    ports[i] = replacement->port();
+    std::swap(proxies_[i], replacement);
+    EXPECT_EQ(replacement->stop(), 0);
+  }
+  const int before = writes.load();
+  std::this_thread::sleep_for(milliseconds(1000));
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_GT(writes.load(), before);
+  const resp::Value last = direct.call({"MGET", "a", "b"});
+  EXPECT_EQ(last.elements[0].str, last.elements[1].str);
+}
+
+}  // namespace
+}  // namespace tfproxy::testing
