@@ -125,8 +125,9 @@ void Fleet::stop() {
     std::lock_guard lock(mutex_);
     if (stopping_ || !thread_.joinable()) return;
     stopping_ = true;
-    if (solo_ && !section_ && Clock::now() < lock_valid_until_) kept = lock_token_;
+    if ((solo_ || chained_) && !section_ && Clock::now() < lock_valid_until_) kept = lock_token_;
     solo_ = false;
+    chained_ = false;
     lock_token_.clear();
   }
   cv_.notify_all();
@@ -407,13 +408,25 @@ void Fleet::onMessage(std::string_view payload) {
     bool closed = false;
     {
       std::lock_guard lock(mutex_);
+      wanting_.erase(std::string(rest.substr(0, rest.find(':'))));  // it has the lock now
       closed = closed_for_.emplace(rest).second;
-      if (closed) to_ack_.emplace_back(rest);
     }
-    if (closed) {
-      gate_.close();
-      ack_cv_.notify_all();
+    if (!closed) return;
+    gate_.close();
+    // Nothing in flight (the usual case): answer at once; otherwise once drained.
+    if (gate_.waitDrainedFor(std::chrono::milliseconds(0))) {
+      subSend({{"PUBLISH", channel_, "closed " + std::string(rest) + " " + id_}}, {});
+      return;
     }
+    {
+      std::lock_guard lock(mutex_);
+      to_ack_.emplace_back(rest);
+    }
+    ack_cv_.notify_all();
+  } else if (kind == "want") {
+    if (rest == id_) return;
+    std::lock_guard lock(mutex_);
+    if (!lock_token_.empty()) wanting_.emplace(rest);
   } else if (kind == "closed") {
     auto [token, member] = split(rest);
     std::lock_guard lock(mutex_);
@@ -467,8 +480,9 @@ void Fleet::fence(const std::string& why) {
     in_step_ = false;
     close = !fenced_;
     fenced_ = true;
-    if (solo_ && !section_) lock_token_.clear();
+    if ((solo_ || chained_) && !section_) lock_token_.clear();
     solo_ = false;
+    chained_ = false;
   }
   if (close) gate_.close();
   cv_.notify_all();
@@ -549,18 +563,31 @@ void Fleet::giveBack(const std::string& token, bool delete_lock) {
   command(commands, /*read=*/false);
 }
 
-void Fleet::acquire() {
+void Fleet::lock() {
+  std::unique_lock lock(mutex_);
+  lockLocked(lock);
+}
+
+void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
   const auto retry =
       std::min<std::chrono::milliseconds>(settings_.lease / 10, std::chrono::milliseconds(100));
-  std::unique_lock lock(mutex_);
+  bool announced = false;
   while (true) {
     cv_.wait(lock, [this] { return in_step_ || stopping_; });
     if (stopping_) return;
-    if (replica_ || (solo_ && Clock::now() < lock_valid_until_)) {
+    if (replica_ || ((solo_ || chained_) && Clock::now() < lock_valid_until_)) {
       section_ = true;
       return;
     }
     solo_ = false;
+    chained_ = false;
+    // Another instance asked for the lock while this one held it: it goes first (waiting a
+    // little at most; an instance that gave up never says so).
+    if (!wanting_.empty()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(5),
+                   [this] { return wanting_.empty() || stopping_; });
+      wanting_.clear();
+    }
     join_seen_ = false;
     const std::string token = id_ + ":" + std::to_string(++sequence_);
     acquiring_ = token;
@@ -569,18 +596,16 @@ void Fleet::acquire() {
     lock.unlock();
     const Clock::time_point sent = Clock::now();
     // The members are read after the lock is taken: an instance that registers later finds the
-    // lock taken, or hears "close", and closes either way.
+    // lock taken when it joins, and closes.
     auto replies =
         command({{"SET", lock_key_, token, "NX", "PX", std::to_string(settings_.lease.count())},
-                 {"PUBLISH", channel_, "close " + token},
                  {"ZRANGE", members_key_, "0", "-1", "WITHSCORES"},
                  {"TIME"}});
+    lock.lock();
     std::optional<int64_t> now_ms;
-    if (replies) now_ms = backendMs((*replies)[3]);
+    if (replies) now_ms = backendMs((*replies)[2]);
     const bool refused = replies && (*replies)[0].isError();
     if (refused && (*replies)[0].str.starts_with("READONLY")) {
-      lock.lock();
-      acquiring_.clear();
       replica_ = true;
       continue;
     }
@@ -588,98 +613,127 @@ void Fleet::acquire() {
       if (refused) {
         spdlog::warn("fleet: the lock {} cannot be taken: {}", lock_key_, (*replies)[0].str);
       }
-      lock.lock();
-      acquiring_.clear();
       cv_.wait_for(lock, retry * 5, [this] { return stopping_; });
       continue;
     }
     if ((*replies)[0].isNull()) {
-      // Another instance holds the lock: the "close" went out for nothing.
-      giveBack(token, /*delete_lock=*/false);
-      lock.lock();
-      acquiring_.clear();
-      cv_.wait_for(lock, retry);  // an "open" wakes this sooner
+      // Another instance holds the lock: its "open" wakes this one.
+      if (!announced) {
+        announced = true;
+        lock.unlock();
+        command({{"PUBLISH", channel_, "want " + id_}}, /*read=*/false);
+        lock.lock();
+      }
+      cv_.wait_for(lock, retry);
       continue;
     }
-    int64_t offset = *now_ms - localMs(sent);  // backend ms minus local ms
-    std::map<std::string, int64_t> waiting;    // member -> expiry (backend ms)
+    offset_ms_acquired_ = *now_ms - localMs(sent);
+    pending_.clear();
     size_t live = 1;
-    const auto& list = (*replies)[2].elements;
+    const auto& list = (*replies)[1].elements;
     const bool pairs = !list.empty() && list[0].type == resp::Type::kArray;  // RESP3 shape
     for (size_t i = 0; i < list.size(); i += pairs ? 1 : 2) {
       const resp::Value& member = pairs ? list[i].elements.at(0) : list[i];
-      std::optional<int64_t> expiry =
-          pairs ? score(list[i].elements.at(1))
-                : (i + 1 < list.size() ? score(list[i + 1]) : std::nullopt);
+      std::optional<int64_t> expiry = pairs                 ? score(list[i].elements.at(1))
+                                      : i + 1 < list.size() ? score(list[i + 1])
+                                                            : std::nullopt;
       if (!expiry || member.str == id_ || *expiry <= *now_ms) continue;
-      waiting.emplace(member.str, *expiry);
+      pending_.emplace(member.str, *expiry);
       ++live;
     }
-    lock.lock();
     lock_token_ = token;
     lock_valid_until_ = sent + settings_.lease - margin_;
-    alone_ = waiting.empty();
+    alone_ = pending_.empty();
     members_ = live;
-    while (true) {
-      for (const std::string& m : acks_) waiting.erase(m);
-      for (const std::string& m : gone_) waiting.erase(m);
-      if (waiting.empty() || !in_step_ || stopping_) break;
-      int64_t earliest = INT64_MAX;
-      for (const auto& [member, expiry] : waiting) earliest = std::min(earliest, expiry);
-      const Clock::time_point expires =
-          Clock::time_point(std::chrono::milliseconds(earliest - offset));
-      if (cv_.wait_until(lock, expires) != std::cv_status::timeout || Clock::now() < expires) {
-        continue;
-      }
-      // A member did not answer before its membership's expiry: it may have renewed it.
-      Command scores = {"ZMSCORE", members_key_};
-      for (const auto& [member, expiry] : waiting) scores.push_back(member);
-      lock.unlock();
-      const Clock::time_point asked = Clock::now();
-      auto now = command({scores, {"TIME"}});
-      lock.lock();
-      std::optional<int64_t> backend_now;
-      if (now) backend_now = backendMs((*now)[1]);
-      if (!backend_now) continue;  // the backend is away; being out of step ends the wait
-      offset = *backend_now - localMs(asked);
-      size_t i = 0;
-      for (auto it = waiting.begin(); it != waiting.end(); ++i) {
-        std::optional<int64_t> renewed =
-            i < (*now)[0].elements.size() ? score((*now)[0].elements[i]) : std::nullopt;
-        if (!renewed || *renewed <= *backend_now) {
-          spdlog::info("fleet: member {} stopped answering; its membership expired", it->first);
-          it = waiting.erase(it);
-        } else {
-          it->second = *renewed;
-          ++it;
-        }
-      }
-    }
-    acquiring_.clear();
-    if (in_step_ && !stopping_) {
-      section_ = true;
-      return;
-    }
-    // Out of step while waiting: give the lock back and start again once in step.
-    lock_token_.clear();
-    lock.unlock();
-    giveBack(token, Clock::now() < lock_valid_until_);
-    lock.lock();
+    section_ = true;
+    return;
   }
 }
 
-void Fleet::release() {
+void Fleet::closeOthers() {
+  std::unique_lock lock(mutex_);
+  while (!closeOthersLocked(lock)) lockLocked(lock);
+}
+
+bool Fleet::closeOthersLocked(std::unique_lock<std::mutex>& lock) {
+  if (lock_token_.empty() || pending_.empty() || stopping_) {
+    acquiring_.clear();
+    return true;
+  }
+  const std::string token = lock_token_;
+  lock.unlock();
+  command({{"PUBLISH", channel_, "close " + token}}, /*read=*/false);
+  lock.lock();
+  while (true) {
+    for (const std::string& m : acks_) pending_.erase(m);
+    for (const std::string& m : gone_) pending_.erase(m);
+    if (pending_.empty() || !in_step_ || stopping_) break;
+    int64_t earliest = INT64_MAX;
+    for (const auto& [member, expiry] : pending_) earliest = std::min(earliest, expiry);
+    const Clock::time_point expires =
+        Clock::time_point(std::chrono::milliseconds(earliest - offset_ms_acquired_));
+    if (cv_.wait_until(lock, expires) != std::cv_status::timeout || Clock::now() < expires) {
+      continue;
+    }
+    // A member did not answer before its membership's expiry: it may have renewed it.
+    Command scores = {"ZMSCORE", members_key_};
+    for (const auto& [member, expiry] : pending_) scores.push_back(member);
+    lock.unlock();
+    const Clock::time_point asked = Clock::now();
+    auto now = command({scores, {"TIME"}});
+    lock.lock();
+    std::optional<int64_t> backend_now;
+    if (now) backend_now = backendMs((*now)[1]);
+    if (!backend_now) continue;  // the backend is away; being out of step ends the wait
+    offset_ms_acquired_ = *backend_now - localMs(asked);
+    size_t i = 0;
+    for (auto it = pending_.begin(); it != pending_.end(); ++i) {
+      std::optional<int64_t> renewed =
+          i < (*now)[0].elements.size() ? score((*now)[0].elements[i]) : std::nullopt;
+      if (!renewed || *renewed <= *backend_now) {
+        spdlog::info("fleet: member {} stopped answering; its membership expired", it->first);
+        it = pending_.erase(it);
+      } else {
+        it->second = *renewed;
+        ++it;
+      }
+    }
+  }
+  acquiring_.clear();
+  if (in_step_ || stopping_) return true;
+  // Out of step while waiting: give the lock back and take it again once in step.
+  const bool valid = Clock::now() < lock_valid_until_;
+  lock_token_.clear();
+  section_ = false;
+  lock.unlock();
+  giveBack(token, valid);
+  lock.lock();
+  return false;
+}
+
+void Fleet::release(bool more) {
   std::unique_lock lock(mutex_);
   section_ = false;
   if (lock_token_.empty()) return;
-  const bool valid = Clock::now() < lock_valid_until_;
+  const Clock::time_point now = Clock::now();
+  const bool valid = now < lock_valid_until_;
   if (alone_ && !join_seen_ && valid && !stopping_) {
     solo_ = true;  // the next section needs no round trip
+    chained_ = false;
     return;
+  }
+  if (more && valid && in_step_ && !stopping_) {
+    if (!chained_) {
+      chained_ = true;
+      chain_since_ = now;
+      chain_length_ = 0;
+    }
+    if (++chain_length_ < kMaxChain && now - chain_since_ < kMaxChainTime) return;
   }
   const std::string token = std::move(lock_token_);
   lock_token_.clear();
   solo_ = false;
+  chained_ = false;
   lock.unlock();
   giveBack(token, valid);
 }

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,8 +73,9 @@ class Fleet : public GateCoordinator {
   static std::string channel(std::string_view key_base);
 
   // GateCoordinator (the gate's exclusive holder, one at a time).
-  void acquire() override;
-  void release() override;
+  void lock() override;
+  void closeOthers() override;
+  void release(bool more) override;
 
   // For INFO and logs.
   bool inStep() const;
@@ -107,6 +109,9 @@ class Fleet : public GateCoordinator {
   std::optional<std::vector<resp::Value>> command(const std::vector<Command>& commands,
                                                   bool read = true);
   void giveBack(const std::string& token, bool delete_lock);
+  void lockLocked(std::unique_lock<std::mutex>& lock);
+  // False when this instance fell out of step while waiting (the lock was given back).
+  bool closeOthersLocked(std::unique_lock<std::mutex>& lock);
   bool own(std::string_view token) const;
 
   Settings settings_;
@@ -130,12 +135,22 @@ class Fleet : public GateCoordinator {
   Clock::time_point lock_valid_until_;  // before this the lock is surely still this instance's
   bool section_ = false;                // a section of this instance runs
   bool solo_ = false;                   // the lock is kept between sections
-  bool alone_ = false;                  // no other live member at the last acquire
-  bool join_seen_ = false;              // another instance joined since the last acquire began
-  bool replica_ = false;   // the backend is a replica: nothing can be written through any instance
-  std::string acquiring_;  // the token whose acks are awaited
+  // The lock is kept, the others left closed, for this instance's next waiting section: a
+  // chain of at most kMaxChain sections or kMaxChainTime amortises one close of the fleet.
+  static constexpr int kMaxChain = 8;
+  static constexpr std::chrono::microseconds kMaxChainTime{1000};
+  bool chained_ = false;
+  Clock::time_point chain_since_;
+  int chain_length_ = 0;
+  bool alone_ = false;      // no other live member at the last acquire
+  bool join_seen_ = false;  // another instance joined since the last acquire began
+  bool replica_ = false;    // the backend is a replica: nothing can be written through any instance
+  std::string acquiring_;   // the token whose acks are awaited
   std::set<std::string> acks_;
-  std::set<std::string> gone_;  // members that left while awaited
+  std::set<std::string> gone_;              // members that left while awaited
+  std::map<std::string, int64_t> pending_;  // members to hear from -> expiry (backend ms)
+  int64_t offset_ms_acquired_ = 0;          // backend ms minus local ms, the holder's view
+  std::set<std::string> wanting_;  // instances that asked for the lock while this one held it
   uint64_t sequence_ = 0;
   size_t members_ = 1;
 

@@ -93,7 +93,9 @@ bool Gate::waitDrainedFor(std::chrono::milliseconds limit) {
 }
 
 void Gate::lockExclusive() {
+  exclusive_waiting_.fetch_add(1, std::memory_order_relaxed);
   exclusive_.lock();
+  exclusive_waiting_.fetch_sub(1, std::memory_order_relaxed);
   const auto start = Clock::now();
   // Back-to-back sections that held forwarders back -- a coroutine's block() steps -- take at
   // most about half of the time: the gate stays open at least as long as the previous section
@@ -113,9 +115,10 @@ void Gate::lockExclusive() {
       draining_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
+  if (coordinator_ != nullptr) coordinator_->lock();
   addCloser();
   // The other instances close and drain while this one drains.
-  if (coordinator_ != nullptr) coordinator_->acquire();
+  if (coordinator_ != nullptr) coordinator_->closeOthers();
   waitDrained();
   held_since_ = Clock::now();
   entries_.fetch_add(1, std::memory_order_relaxed);
@@ -130,7 +133,9 @@ void Gate::unlockExclusive() {
   held_back_ = waiters_.load(std::memory_order_seq_cst) > 0;
   hold_us_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(last_hold_).count(),
                      std::memory_order_relaxed);
-  if (coordinator_ != nullptr) coordinator_->release();
+  if (coordinator_ != nullptr) {
+    coordinator_->release(exclusive_waiting_.load(std::memory_order_relaxed) > 0);
+  }
   removeCloser();
   exclusive_.unlock();
 }

@@ -37,14 +37,19 @@ class GateListener {
 };
 
 // Coordinates exclusive sections with other instances (the fleet); called by the exclusive
-// holder, with this instance's gate already closing.
+// holder. lock() runs before this instance's gate closes (waiting for another instance's
+// section closes nothing here), closeOthers() once it is closing (the others drain while this
+// one does).
 class GateCoordinator {
  public:
   virtual ~GateCoordinator() = default;
-  // Returns once no other instance runs a section and every other live instance's gate is
-  // closed and drained.
-  virtual void acquire() = 0;
-  virtual void release() = 0;
+  // Returns once no other instance runs a section or may start one.
+  virtual void lock() = 0;
+  // Returns once every other live instance's gate is closed and drained.
+  virtual void closeOthers() = 0;
+  // `more`: another section of this instance waits to enter (the coordinator may keep the
+  // others closed for it, briefly).
+  virtual void release(bool more) = 0;
 };
 
 class Gate {
@@ -123,8 +128,9 @@ class Gate {
   GateListener* listener_ = nullptr;
   GateCoordinator* coordinator_ = nullptr;
 
-  std::mutex exclusive_;    // held by the exclusive holder for its whole section
-  std::mutex drain_mutex_;  // guards the drain wait
+  std::mutex exclusive_;                   // held by the exclusive holder for its whole section
+  std::atomic<int> exclusive_waiting_{0};  // threads waiting for exclusive_
+  std::mutex drain_mutex_;                 // guards the drain wait
   std::condition_variable drained_;
   std::atomic<int> draining_{0};  // threads waiting for the drain
   std::atomic<int> waiters_{0};

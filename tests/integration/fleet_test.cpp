@@ -12,6 +12,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -304,6 +305,53 @@ TEST_F(FleetTest, RollingRestartUnderLoad) {
   EXPECT_GT(writes.load(), before);
   const resp::Value last = direct.call({"MGET", "a", "b"});
   EXPECT_EQ(last.elements[0].str, last.elements[1].str);
+}
+
+// Bounded soak: thousands of sections through two instances, each closing the others, leave
+// no descriptor, memory, backend connection or membership behind.
+TEST_F(FleetTest, ManySectionsLeaveNothingBehind) {
+  Client direct(redis_.port());
+  auto run = [&](int sections) {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        Client c(port(i));
+        constexpr int kBatch = 50;
+        for (int done = 0; done < sections; done += kBatch) {
+          for (int k = 0; k < kBatch; ++k) c.sendCommand({"TFCALL", "fleet.pair", "0"});
+          for (int k = 0; k < kBatch; ++k) ASSERT_EQ(resp::toDebugString(c.read()), "1");
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  };
+  auto clients = [&] {
+    const std::string info = direct.call({"INFO", "clients"}).str;
+    return std::stoi(info.substr(info.find("connected_clients:") + 18));
+  };
+  run(300);  // warm-up: connections, pools, V8
+  std::this_thread::sleep_for(milliseconds(300));
+  std::vector<int> fds_before;
+  std::vector<int64_t> rss_before;
+  for (auto& p : proxies_) {
+    fds_before.push_back(openFds(p->pid()));
+    rss_before.push_back(rssKb(p->pid()));
+  }
+  const int clients_before = clients();
+  run(3000);
+  for (size_t i = 0; i < proxies_.size(); ++i) {
+    const pid_t pid = proxies_[i]->pid();
+    EXPECT_TRUE(eventually([&] { return openFds(pid) <= fds_before[i]; }))
+        << "instance " << i << ": " << openFds(pid) << " descriptors, " << fds_before[i]
+        << " before";
+    if (!kSanitized) {
+      EXPECT_LT(rssKb(pid) - rss_before[i], 8 * 1024) << "kB grown, instance " << i;
+    }
+  }
+  EXPECT_TRUE(eventually([&] { return clients() <= clients_before; }))
+      << clients() << " backend clients, " << clients_before << " before";
+  EXPECT_EQ(direct.run({"ZCARD", "tfproxy:libraries:fleet:members"}), "3");
+  EXPECT_EQ(direct.run({"MGET", "a", "b"}), "[\"6600\", \"6600\"]");
 }
 
 }  // namespace

@@ -94,5 +94,58 @@ TEST(Gate, NoAdmittedCommandOverlapsAnExclusiveSection) {
   EXPECT_EQ(gate.exclusiveEntries(), 2000u);
 }
 
+// The coordinator (the fleet) takes its lock before this instance's gate closes, closes the
+// others once it is closing, and is told before it opens; another instance's close keeps the gate
+// closed until its open, whatever this instance's own sections do meanwhile.
+TEST(Gate, CoordinatorAndOtherClosers) {
+  struct Recorder : GateCoordinator {
+    explicit Recorder(Gate& g) : gate(g) {}
+    void lock() override { closed_at_lock = gate.closed(); }
+    void closeOthers() override { closed_at_close = gate.closed(); }
+    void release(bool) override { closed_at_release = gate.closed(); }
+    Gate& gate;
+    bool closed_at_lock = true;
+    bool closed_at_close = false;
+    bool closed_at_release = false;
+  };
+  Gate gate(1);
+  Recorder fleet(gate);
+  gate.setCoordinator(&fleet);
+  gate.lockExclusive();
+  gate.unlockExclusive();
+  EXPECT_FALSE(fleet.closed_at_lock);
+  EXPECT_TRUE(fleet.closed_at_close);
+  EXPECT_TRUE(fleet.closed_at_release);
+  EXPECT_FALSE(gate.closed());
+
+  ASSERT_TRUE(gate.tryAdmit(0, 1));
+  gate.close();  // another instance's section
+  EXPECT_FALSE(gate.tryAdmit(0, 1));
+  EXPECT_FALSE(gate.waitDrainedFor(std::chrono::milliseconds(20)));  // one still in flight
+  gate.release(0, 1);
+  EXPECT_TRUE(gate.waitDrainedFor(std::chrono::milliseconds(20)));
+  gate.lockExclusive();
+  gate.unlockExclusive();
+  EXPECT_TRUE(gate.closed());  // still closed for the other instance
+  gate.open();
+  EXPECT_FALSE(gate.closed());
+  EXPECT_TRUE(gate.tryAdmit(0, 1));
+  gate.release(0, 1);
+}
+
+// Past the admission deadline (a heartbeat not answered in time) nothing is admitted, without
+// any closer; a new deadline admits again.
+TEST(Gate, AdmissionDeadline) {
+  Gate gate(1);
+  EXPECT_TRUE(gate.tryAdmit(0, 1));
+  gate.release(0, 1);
+  gate.setAdmitUntil(Gate::coarseMs() - 1);
+  EXPECT_FALSE(gate.tryAdmit(0, 1));
+  EXPECT_FALSE(gate.closed());
+  gate.setAdmitUntil(Gate::coarseMs() + 60000);
+  EXPECT_TRUE(gate.tryAdmit(0, 1));
+  gate.release(0, 1);
+}
+
 }  // namespace
 }  // namespace tfproxy::backend
