@@ -185,9 +185,13 @@ void Fleet::run() {
     if (conn) {
       backoff = std::chrono::milliseconds(100);
       session(*conn);
-      std::lock_guard lock(sub_mutex_);
-      sub_ = nullptr;
-      expected_.clear();
+      {
+        std::lock_guard lock(sub_mutex_);
+        sub_ = nullptr;
+        expected_.clear();
+      }
+      std::lock_guard lock(mutex_);
+      if (aside_) return;
     }
     fence(conn ? "its fleet connection was lost" : "the backend cannot be reached");
     gate_.nudge();  // held-back clients answer errors if the backend is gone
@@ -216,7 +220,7 @@ void Fleet::session(SyncConnection& conn) {
   while (true) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_) return;
+      if (stopping_ || aside_) return;
       joined = in_step_;
     }
     const Clock::time_point now = Clock::now();
@@ -292,23 +296,20 @@ void Fleet::beat(bool joining) {
   struct Outcome {
     bool ok = true;
     bool replica = false;
+    std::string refused;  // NOPERM: this instance's user may not take part
+    std::string error;
   };
   auto outcome = std::make_shared<Outcome>();
-  auto check = [this, outcome](const resp::Value& reply) {
+  auto check = [outcome](const resp::Value& reply) {
     if (!reply.isError()) return;
     // A replica refuses writes through every instance alike: there is nothing to coordinate.
     if (reply.str.starts_with("READONLY")) {
       outcome->replica = true;
-      return;
-    }
-    outcome->ok = false;
-    if (!warned_) {
-      warned_ = true;
-      spdlog::warn(
-          "fleet: the heartbeat is refused ({}); this instance forwards nothing until its user "
-          "may run ZADD, ZREMRANGEBYSCORE, ZMSCORE, SET, GET, DEL, PEXPIRE, TIME, PUBLISH and "
-          "SUBSCRIBE on {}, {} and the channel {}",
-          reply.str, members_key_, lock_key_, channel_);
+    } else if (reply.str.starts_with("NOPERM")) {
+      outcome->refused = reply.str;
+    } else {
+      outcome->ok = false;
+      outcome->error = reply.str;
     }
   };
   std::vector<Command> commands = {{"ZADD", members_key_, std::to_string(expires), id_}};
@@ -346,6 +347,11 @@ void Fleet::beat(bool joining) {
   handlers.back() = [this, sent, sent_coarse, outcome, joining,
                      last = handlers.back()](const resp::Value& reply) {
     if (last) last(reply);
+    if (!outcome->refused.empty()) return standAside(outcome->refused);
+    if (!outcome->ok && !warned_) {
+      warned_ = true;  // the instance falls out of step if it lasts (logged then)
+      spdlog::warn("fleet: a heartbeat failed: {}", outcome->error);
+    }
     {
       std::lock_guard lock(mutex_);
       replica_ = outcome->replica;
@@ -353,6 +359,33 @@ void Fleet::beat(bool joining) {
     onBeat(sent, outcome->ok, joining, sent_coarse);
   };
   beat_outstanding_ = subSend(commands, std::move(handlers));
+}
+
+void Fleet::standAside(const std::string& why) {
+  size_t reopen = 0;
+  bool unfence = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (aside_) return;
+    aside_ = true;
+    in_step_ = true;
+    unfence = fenced_;
+    fenced_ = false;
+    reopen = closed_for_.size();
+    closed_for_.clear();
+    lock_token_.clear();
+    solo_ = chained_ = false;
+  }
+  spdlog::error(
+      "fleet: tfproxy's backend user may not take part in the fleet ({}); functions through this "
+      "instance are atomic against its own clients only (as with --fleet no). Allow it SET, GET, "
+      "DEL, PEXPIRE, ZADD, ZRANGE, ZSCORE, ZREM, ZREMRANGEBYSCORE, TIME, PUBLISH and SUBSCRIBE "
+      "on {}, {} and the channel {}",
+      why, lock_key_, members_key_, channel_);
+  gate_.setAdmitUntil(Gate::kNoDeadline);
+  if (unfence) gate_.open();
+  for (size_t i = 0; i < reopen; ++i) gate_.open();
+  cv_.notify_all();
 }
 
 void Fleet::onBeat(Clock::time_point sent, bool ok, bool joining, int64_t sent_coarse) {
@@ -575,7 +608,7 @@ void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
   while (true) {
     cv_.wait(lock, [this] { return in_step_ || stopping_; });
     if (stopping_) return;
-    if (replica_ || ((solo_ || chained_) && Clock::now() < lock_valid_until_)) {
+    if (aside_ || replica_ || ((solo_ || chained_) && Clock::now() < lock_valid_until_)) {
       section_ = true;
       return;
     }
@@ -607,6 +640,12 @@ void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
     const bool refused = replies && (*replies)[0].isError();
     if (refused && (*replies)[0].str.starts_with("READONLY")) {
       replica_ = true;
+      continue;
+    }
+    if (refused && (*replies)[0].str.starts_with("NOPERM")) {
+      lock.unlock();
+      standAside((*replies)[0].str);
+      lock.lock();
       continue;
     }
     if (!replies || !now_ms || refused) {
@@ -676,20 +715,25 @@ bool Fleet::closeOthersLocked(std::unique_lock<std::mutex>& lock) {
       continue;
     }
     // A member did not answer before its membership's expiry: it may have renewed it.
-    Command scores = {"ZMSCORE", members_key_};
-    for (const auto& [member, expiry] : pending_) scores.push_back(member);
+    std::vector<Command> asks;
+    for (const auto& [member, expiry] : pending_) asks.push_back({"ZSCORE", members_key_, member});
+    asks.push_back({"TIME"});
     lock.unlock();
     const Clock::time_point asked = Clock::now();
-    auto now = command({scores, {"TIME"}});
+    auto now = command(asks);
     lock.lock();
     std::optional<int64_t> backend_now;
-    if (now) backend_now = backendMs((*now)[1]);
+    if (now) backend_now = backendMs(now->back());
     if (!backend_now) continue;  // the backend is away; being out of step ends the wait
     offset_ms_acquired_ = *backend_now - localMs(asked);
     size_t i = 0;
     for (auto it = pending_.begin(); it != pending_.end(); ++i) {
-      std::optional<int64_t> renewed =
-          i < (*now)[0].elements.size() ? score((*now)[0].elements[i]) : std::nullopt;
+      const resp::Value& reply = (*now)[i];
+      if (reply.isError()) {  // not an answer about the member: ask again later
+        ++it;
+        continue;
+      }
+      std::optional<int64_t> renewed = score(reply);
       if (!renewed || *renewed <= *backend_now) {
         spdlog::info("fleet: member {} stopped answering; its membership expired", it->first);
         it = pending_.erase(it);

@@ -97,6 +97,8 @@ class Fleet : public GateCoordinator {
   void onLock(const resp::Value& holder, bool joining);
   void onMessage(std::string_view payload);
   void fence(const std::string& why);
+  // This instance's user may not use the fleet's keys: it takes no part (as with --fleet no).
+  void standAside(const std::string& why);
   // Sends on the subscription connection from any thread; each reply goes to its handler on the
   // connection's thread. False when the connection is down.
   bool subSend(const std::vector<Command>& commands, std::vector<Handler> handlers);
@@ -144,8 +146,10 @@ class Fleet : public GateCoordinator {
   int chain_length_ = 0;
   bool alone_ = false;      // no other live member at the last acquire
   bool join_seen_ = false;  // another instance joined since the last acquire began
-  bool replica_ = false;    // the backend is a replica: nothing can be written through any instance
-  std::string acquiring_;   // the token whose acks are awaited
+  bool replica_ = false;
+  bool aside_ = false;     // standing aside for good (permissions)    // the backend is a replica:
+                           // nothing can be written through any instance
+  std::string acquiring_;  // the token whose acks are awaited
   std::set<std::string> acks_;
   std::set<std::string> gone_;              // members that left while awaited
   std::map<std::string, int64_t> pending_;  // members to hear from -> expiry (backend ms)

@@ -91,6 +91,7 @@ class Gate {
   // answered heartbeat, so that an instance that was frozen (a stopped process, a suspended VM)
   // forwards nothing once it wakes until its fleet thread has seen where the others are.
   // Unset (the default), admission never looks at the clock.
+  static constexpr int64_t kNoDeadline = INT64_MAX;
   void setAdmitUntil(int64_t until);
   // Monotonic milliseconds from the coarse clock (a few ns to read, a few ms of resolution).
   static int64_t coarseMs();
@@ -122,7 +123,6 @@ class Gate {
   std::unique_ptr<Counter[]> counters_;
   size_t forwarders_;
   std::atomic<int> closers_{0};
-  static constexpr int64_t kNoDeadline = INT64_MAX;
   std::atomic<int64_t> admit_until_{kNoDeadline};
   std::atomic<bool> refused_late_{false};  // admission refused for the deadline
   GateListener* listener_ = nullptr;

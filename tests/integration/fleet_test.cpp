@@ -354,5 +354,24 @@ TEST_F(FleetTest, ManySectionsLeaveNothingBehind) {
   EXPECT_EQ(direct.run({"MGET", "a", "b"}), "[\"6600\", \"6600\"]");
 }
 
+// A backend user that may not touch the fleet's keys: tfproxy says so and takes no part (its
+// functions are atomic against its own clients only), rather than stop forwarding.
+TEST(FleetAccessTest, UserWithoutTheFleetKeysStandsAside) {
+  RedisServer redis;
+  Client direct(redis.port());
+  ASSERT_EQ(direct.run({"ACL", "SETUSER", "proxy", "on", ">pw", "~tfproxy:libraries", "~k*", "&*",
+                        "+@all"}),
+            "OK");
+  Proxy proxy(
+      {"--backend", redis.address(), "--backend-user", "proxy", "--backend-password", "pw"});
+  Client c(proxy.port());
+  EXPECT_TRUE(eventually([&] { return c.run({"SET", "k", "1"}) == "OK"; }));
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+  EXPECT_EQ(c.run({"TFCALL", "fleet.pair", "0"}), "1");
+  EXPECT_TRUE(eventually([&] {
+    return proxy.log().find("may not take part in the fleet") != std::string::npos;
+  })) << proxy.log();
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
