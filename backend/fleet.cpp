@@ -103,11 +103,6 @@ bool Fleet::inStep() const {
   return in_step_;
 }
 
-size_t Fleet::members() const {
-  std::lock_guard lock(mutex_);
-  return members_;
-}
-
 void Fleet::start() {
   {
     std::lock_guard lock(mutex_);
@@ -182,9 +177,10 @@ void Fleet::run() {
       if (stopping_) return;
     }
     std::unique_ptr<SyncConnection> conn = open();
+    std::string why = "the backend cannot be reached";
     if (conn) {
       backoff = std::chrono::milliseconds(100);
-      session(*conn);
+      why = session(*conn);
       {
         std::lock_guard lock(sub_mutex_);
         sub_ = nullptr;
@@ -193,7 +189,7 @@ void Fleet::run() {
       std::lock_guard lock(mutex_);
       if (aside_) return;
     }
-    fence(conn ? "its fleet connection was lost" : "the backend cannot be reached");
+    fence(why);
     gate_.nudge();  // held-back clients answer errors if the backend is gone
     std::unique_lock lock(mutex_);
     cv_.wait_for(lock, backoff, [this] { return stopping_; });
@@ -201,7 +197,7 @@ void Fleet::run() {
   }
 }
 
-void Fleet::session(SyncConnection& conn) {
+std::string Fleet::session(SyncConnection& conn) {
   {
     std::lock_guard lock(sub_mutex_);
     sub_ = &conn;
@@ -220,7 +216,7 @@ void Fleet::session(SyncConnection& conn) {
   while (true) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_ || aside_) return;
+      if (stopping_ || aside_) return {};
       joined = in_step_;
     }
     const Clock::time_point now = Clock::now();
@@ -228,25 +224,20 @@ void Fleet::session(SyncConnection& conn) {
     const Clock::time_point deadline =
         joined ? last_ok_ + settings_.lease - margin_ : began + settings_.lease;
     if (now >= deadline) {
-      spdlog::warn(
-          "fleet: no heartbeat answered for {} ms",
+      return fmt::format(
+          "no heartbeat answered for {} ms",
           std::chrono::duration_cast<std::chrono::milliseconds>(now - (joined ? last_ok_ : began))
               .count());
-      return;
     }
     if (joined && !beat_outstanding_ && now >= next_beat) {
       beat(/*joining=*/false);
       next_beat = now + beat_interval_;
     }
-    const auto wait =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::min(next_beat, deadline) - now);
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        (joined ? std::min(next_beat, deadline) : deadline) - now);
     if (!conn.waitReadable(std::max(wait, std::chrono::milliseconds(1)))) continue;
     std::optional<resp::Value> frame = conn.readReply();
-    if (!frame) {
-      std::lock_guard lock(mutex_);
-      if (!stopping_) spdlog::warn("fleet connection lost: {}", conn.error());
-      return;
-    }
+    if (!frame) return "its fleet connection was lost: " + conn.error();
     if (frame->type == resp::Type::kPush) {
       const auto& e = frame->elements;
       if (e.size() == 3 && e[0].str == "message" && e[1].str == channel_) onMessage(e[2].str);
@@ -668,7 +659,6 @@ void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
     }
     offset_ms_acquired_ = *now_ms - localMs(sent);
     pending_.clear();
-    size_t live = 1;
     const auto& list = (*replies)[1].elements;
     const bool pairs = !list.empty() && list[0].type == resp::Type::kArray;  // RESP3 shape
     for (size_t i = 0; i < list.size(); i += pairs ? 1 : 2) {
@@ -678,12 +668,10 @@ void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
                                                             : std::nullopt;
       if (!expiry || member.str == id_ || *expiry <= *now_ms) continue;
       pending_.emplace(member.str, *expiry);
-      ++live;
     }
     lock_token_ = token;
     lock_valid_until_ = sent + settings_.lease - margin_;
     alone_ = pending_.empty();
-    members_ = live;
     section_ = true;
     return;
   }

@@ -77,11 +77,8 @@ class Fleet : public GateCoordinator {
   void closeOthers() override;
   void release(bool more) override;
 
-  // For INFO and logs.
+  // Whether this instance may forward (readiness): joined and its heartbeat current.
   bool inStep() const;
-  // Live members seen by this instance's last section (itself included).
-  size_t members() const;
-  const std::string& id() const { return id_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -91,7 +88,8 @@ class Fleet : public GateCoordinator {
   // The subscription connection's thread: joins, heartbeats, reads the channel.
   void run();
   std::unique_ptr<SyncConnection> open();
-  void session(SyncConnection& conn);
+  // Joins and serves the connection; why it ended.
+  std::string session(SyncConnection& conn);
   void beat(bool joining);
   void onBeat(Clock::time_point sent, bool ok, bool joining, int64_t sent_coarse);
   void onLock(const resp::Value& holder, bool joining);
@@ -156,7 +154,6 @@ class Fleet : public GateCoordinator {
   int64_t offset_ms_acquired_ = 0;          // backend ms minus local ms, the holder's view
   std::set<std::string> wanting_;  // instances that asked for the lock while this one held it
   uint64_t sequence_ = 0;
-  size_t members_ = 1;
 
   // The subscription connection (the fleet thread reads; anyone sends under sub_mutex_).
   std::mutex sub_mutex_;

@@ -293,6 +293,7 @@ int main(int argc, char** argv) {
     if (!link.up()) return "backend unreachable: " + link.lastError();
     if (!status.reachable()) return "the backend does not answer the status poll";
     if (!libraries_loaded) return "the stored libraries are not loaded yet";
+    if (fleet && !fleet->inStep()) return "not in step with the other instances of its fleet";
     return {};
   });
   std::string error;
