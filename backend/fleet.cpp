@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
-#include <random>
 
 #include "backend/sync_connection.h"
+#include "base/instance_id.h"
 #include "resp/encoder.h"
 
 namespace tfproxy::backend {
@@ -16,15 +16,6 @@ namespace tfproxy::backend {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string randomId() {
-  std::random_device device;
-  std::mt19937_64 random((static_cast<uint64_t>(device()) << 32) ^ device() ^
-                         static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
-  return text;
-}
 
 int64_t localMs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -76,7 +67,7 @@ std::pair<std::string_view, std::string_view> split(std::string_view text) {
 Fleet::Fleet(Settings settings, Gate& gate)
     : settings_(std::move(settings)),
       gate_(gate),
-      id_(randomId()),
+      id_(randomInstanceId()),
       lock_key_(lockKey(settings_.key_base)),
       members_key_(membersKey(settings_.key_base)),
       channel_(channel(settings_.key_base)),
@@ -152,12 +143,8 @@ std::unique_ptr<SyncConnection> Fleet::open() {
     if (settings_.link != nullptr) settings_.link->markDown(error);
     return nullptr;
   }
-  const Identity& who = settings_.identity;
   // Named, so that an operator sees it in CLIENT LIST.
-  std::optional<resp::Value> hello =
-      who.authenticates()
-          ? conn->call({"HELLO", "3", "AUTH", who.user, who.password, "SETNAME", "tfproxy-fleet"})
-          : conn->call({"HELLO", "3", "SETNAME", "tfproxy-fleet"});
+  std::optional<resp::Value> hello = helloAs(*conn, settings_.identity, "tfproxy-fleet");
   std::optional<resp::Value> subscribed;
   if (hello && !hello->isError()) subscribed = conn->call({"SUBSCRIBE", channel_});
   const std::optional<resp::Value>& failed = !hello || hello->isError() ? hello : subscribed;

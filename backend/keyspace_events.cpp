@@ -170,10 +170,7 @@ std::unique_ptr<SyncConnection> KeyspaceEvents::open() {
     spdlog::warn("notification connection: {}", what);
     return nullptr;
   };
-  std::optional<resp::Value> hello =
-      identity_.authenticates()
-          ? conn->call({"HELLO", "3", "AUTH", identity_.user, identity_.password})
-          : conn->call({"HELLO", "3"});
+  std::optional<resp::Value> hello = helloAs(*conn, identity_);
   if (!hello) return fail(conn->error());
   if (hello->isError()) return fail(hello->str);
   if (!ensureFlags(*conn)) return fail(conn->error());

@@ -8,6 +8,14 @@
 
 namespace tfproxy::backend {
 
+std::optional<resp::Value> helloAs(SyncConnection& conn, const Identity& identity,
+                                   std::string_view client_name) {
+  std::vector<std::string_view> args = {"HELLO", "3"};
+  if (identity.authenticates()) args.insert(args.end(), {"AUTH", identity.user, identity.password});
+  if (!client_name.empty()) args.insert(args.end(), {"SETNAME", client_name});
+  return conn.call(args);
+}
+
 // A pooled connection to the backend, authenticated as one identity.
 class PooledConnection final : public ScriptConnection {
  public:
@@ -146,12 +154,7 @@ ScriptConnectionPool::Lease ScriptConnectionPool::acquire(const Identity& identi
     return {};
   }
   sync->setTimeout(command_timeout_);
-  std::optional<resp::Value> hello;
-  if (identity.authenticates()) {
-    hello = sync->call({"HELLO", "3", "AUTH", identity.user, identity.password});
-  } else {
-    hello = sync->call({"HELLO", "3"});
-  }
+  std::optional<resp::Value> hello = helloAs(*sync, identity);
   if (!hello) {
     *failure = Failure::kUnreachable;
     *error = sync->error();

@@ -32,6 +32,11 @@ struct Identity {
   bool authenticates() const { return !(user == "default" && password.empty()); }
 };
 
+// `HELLO 3` on `conn`, authenticated as `identity` when it must be, with `client_name` (SETNAME)
+// when given: the reply, or nullopt when the connection failed (conn.error() says why).
+std::optional<resp::Value> helloAs(SyncConnection& conn, const Identity& identity,
+                                   std::string_view client_name = {});
+
 // A connection lent to run commands as one identity. Abstract: the pool's connections speak to
 // the backend; tests lend in-memory ones (tests/fakes/).
 class ScriptConnection {

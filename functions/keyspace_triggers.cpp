@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <future>
-#include <random>
 #include <set>
 
 #include "backend/command_table.h"
 #include "backend/fleet.h"
+#include "base/instance_id.h"
 #include "functions/errors.h"
 
 namespace tfproxy::functions {
@@ -30,15 +30,6 @@ constexpr std::chrono::milliseconds kLeaseRenewal{2000};
 constexpr size_t kMaxQueuedEvents = 100000;
 // How long the first trigger's load waits for the events to flow.
 constexpr std::chrono::seconds kStartWait{2};
-
-std::string randomInstance() {
-  std::random_device device;
-  std::mt19937_64 random((static_cast<uint64_t>(device()) << 32) ^ device() ^
-                         static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
-  return text;
-}
 
 // A marker's payload: kind, instance, '#', id, '|', then each key as "<length>:<bytes>".
 std::string encodeMarker(char kind, const std::string& instance, uint64_t id,
@@ -93,7 +84,7 @@ bool decodeMarker(std::string_view p, ParsedMarker* out) {
 
 KeyspaceTriggers::KeyspaceTriggers(Services services)
     : services_(std::move(services)),
-      instance_(randomInstance()),
+      instance_(randomInstanceId()),
       lease_key_(leaseKey(services_.library_key)),
       positions_key_(positionsKey(services_.library_key)),
       fleet_lock_key_(backend::Fleet::lockKey(services_.library_key)),
