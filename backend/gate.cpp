@@ -66,12 +66,12 @@ void Gate::removeWaiters(int n) {
 
 void Gate::addCloser() {
   closers_.fetch_add(1, std::memory_order_seq_cst);
-  if (listener_ != nullptr) listener_->onGateClosing();
+  if (GateListener* l = listener_.load(std::memory_order_acquire)) l->onGateClosing();
 }
 
 void Gate::removeCloser() {
-  if (closers_.fetch_sub(1, std::memory_order_seq_cst) == 1 && listener_ != nullptr) {
-    listener_->onGateOpened();
+  if (closers_.fetch_sub(1, std::memory_order_seq_cst) == 1) {
+    if (GateListener* l = listener_.load(std::memory_order_acquire)) l->onGateOpened();
   }
 }
 

@@ -57,7 +57,8 @@ class Gate {
   // `forwarders`: number of I/O threads; each gets its own counter.
   explicit Gate(size_t forwarders);
 
-  void setListener(GateListener* listener) { listener_ = listener; }
+  // The fleet's threads may close and open the gate while the server sets its listener.
+  void setListener(GateListener* listener) { listener_.store(listener, std::memory_order_release); }
   // Set before any exclusive holder runs; null: this instance is alone by configuration.
   void setCoordinator(GateCoordinator* coordinator) { coordinator_ = coordinator; }
 
@@ -99,7 +100,7 @@ class Gate {
   // Wakes the forwarders held back to look again: while the gate stays closed for long (this
   // instance out of step), a backend that went away makes them answer errors instead of wait.
   void nudge() {
-    if (listener_ != nullptr) listener_->onGateOpened();
+    if (GateListener* l = listener_.load(std::memory_order_acquire)) l->onGateOpened();
   }
   // Blocks until every counted command is answered; call with the gate closed. The bounded
   // form returns false if some were still in flight after `limit`.
@@ -125,7 +126,7 @@ class Gate {
   std::atomic<int> closers_{0};
   std::atomic<int64_t> admit_until_{kNoDeadline};
   std::atomic<bool> refused_late_{false};  // admission refused for the deadline
-  GateListener* listener_ = nullptr;
+  std::atomic<GateListener*> listener_{nullptr};
   GateCoordinator* coordinator_ = nullptr;
 
   std::mutex exclusive_;                   // held by the exclusive holder for its whole section

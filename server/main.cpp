@@ -301,6 +301,7 @@ int main(int argc, char** argv) {
       (options.health_port != 0 && !health.listen(options.bind, options.health_port, &error))) {
     spdlog::critical("{}", error);
     giving_up = true;
+    if (fleet) fleet->stop();  // before the server (the gate's listener) goes
     if (restorer.joinable()) restorer.join();
     return 1;
   }
