@@ -12,5 +12,10 @@ inline constexpr char kLost[] = "ERR tfproxy: connection to the backend lost";
 inline constexpr char kTimedOut[] = "ERR tfproxy: backend timed out";
 // The backend refused a client's identity (its user deleted or disabled), upstream's text.
 inline constexpr char kUserGone[] = "User does not exists or disabled";
+// A section from JavaScript could not start: this instance has not been in step with the other
+// instances in front of the backend (design §4) for a whole lease.
+inline constexpr char kOutOfStep[] =
+    "ERR tfproxy: not in step with the other instances in front of the backend (is the backend "
+    "reachable?)";
 
 }  // namespace tfproxy::backend::errors

@@ -574,21 +574,26 @@ void Fleet::giveBack(const std::string& token, bool delete_lock) {
   command(commands, /*read=*/false);
 }
 
-void Fleet::lock() {
+bool Fleet::lock(bool may_fail) {
   std::unique_lock lock(mutex_);
-  lockLocked(lock);
+  return lockLocked(lock, may_fail);
 }
 
-void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
+bool Fleet::lockLocked(std::unique_lock<std::mutex>& lock, bool may_fail) {
   const auto retry =
       std::min<std::chrono::milliseconds>(settings_.lease / 10, std::chrono::milliseconds(100));
   bool announced = false;
   while (true) {
-    cv_.wait(lock, [this] { return in_step_ || stopping_; });
-    if (stopping_) return;
+    auto ready = [this] { return in_step_ || stopping_; };
+    if (!may_fail) {
+      cv_.wait(lock, ready);
+    } else if (!cv_.wait_for(lock, settings_.lease, ready)) {
+      return false;
+    }
+    if (stopping_) return true;
     if (aside_ || replica_ || ((solo_ || chained_) && Clock::now() < lock_valid_until_)) {
       section_ = true;
-      return;
+      return true;
     }
     solo_ = false;
     chained_ = false;
@@ -660,13 +665,13 @@ void Fleet::lockLocked(std::unique_lock<std::mutex>& lock) {
     lock_valid_until_ = sent + settings_.lease - margin_;
     alone_ = pending_.empty();
     section_ = true;
-    return;
+    return true;
   }
 }
 
 void Fleet::closeOthers() {
   std::unique_lock lock(mutex_);
-  while (!closeOthersLocked(lock)) lockLocked(lock);
+  while (!closeOthersLocked(lock)) lockLocked(lock, /*may_fail=*/false);
 }
 
 bool Fleet::closeOthersLocked(std::unique_lock<std::mutex>& lock) {

@@ -73,7 +73,7 @@ class Fleet : public GateCoordinator {
   static std::string channel(std::string_view key_base);
 
   // GateCoordinator (the gate's exclusive holder, one at a time).
-  void lock() override;
+  bool lock(bool may_fail) override;
   void closeOthers() override;
   void release(bool more) override;
 
@@ -109,7 +109,7 @@ class Fleet : public GateCoordinator {
   std::optional<std::vector<resp::Value>> command(const std::vector<Command>& commands,
                                                   bool read = true);
   void giveBack(const std::string& token, bool delete_lock);
-  void lockLocked(std::unique_lock<std::mutex>& lock);
+  bool lockLocked(std::unique_lock<std::mutex>& lock, bool may_fail);
   // False when this instance fell out of step while waiting (the lock was given back).
   bool closeOthersLocked(std::unique_lock<std::mutex>& lock);
   bool own(std::string_view token) const;

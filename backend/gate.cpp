@@ -92,7 +92,7 @@ bool Gate::waitDrainedFor(std::chrono::milliseconds limit) {
   return drained;
 }
 
-void Gate::lockExclusive() {
+bool Gate::lockExclusive(bool may_fail) {
   exclusive_waiting_.fetch_add(1, std::memory_order_relaxed);
   exclusive_.lock();
   exclusive_waiting_.fetch_sub(1, std::memory_order_relaxed);
@@ -115,7 +115,10 @@ void Gate::lockExclusive() {
       draining_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
-  if (coordinator_ != nullptr) coordinator_->lock();
+  if (coordinator_ != nullptr && !coordinator_->lock(may_fail)) {
+    exclusive_.unlock();
+    return false;
+  }
   addCloser();
   // The other instances close and drain while this one drains.
   if (coordinator_ != nullptr) coordinator_->closeOthers();
@@ -125,6 +128,7 @@ void Gate::lockExclusive() {
   drain_wait_us_.fetch_add(
       std::chrono::duration_cast<std::chrono::microseconds>(held_since_ - start).count(),
       std::memory_order_relaxed);
+  return true;
 }
 
 void Gate::unlockExclusive() {

@@ -43,8 +43,9 @@ class GateListener {
 class GateCoordinator {
  public:
   virtual ~GateCoordinator() = default;
-  // Returns once no other instance runs a section or may start one.
-  virtual void lock() = 0;
+  // Returns once no other instance runs a section or may start one: true. With `may_fail`,
+  // false when this instance cannot be in step with the others soon (nothing was taken).
+  virtual bool lock(bool may_fail) = 0;
   // Returns once every other live instance's gate is closed and drained.
   virtual void closeOthers() = 0;
   // `more`: another section of this instance waits to enter (the coordinator may keep the
@@ -80,8 +81,10 @@ class Gate {
   void removeWaiters(int n);
 
   // Exclusive side; blocks the calling thread, which must not be an I/O thread. Exclusive
-  // holders are served one at a time.
-  void lockExclusive();
+  // holders are served one at a time. The fallible form gives up (false, nothing held) when
+  // the fleet cannot be reached soon.
+  void lockExclusive() { (void)lockExclusive(/*may_fail=*/false); }
+  [[nodiscard]] bool lockExclusive(bool may_fail);
   void unlockExclusive();
 
   // Closing without holding (the coordinator: another instance's section, or this instance out

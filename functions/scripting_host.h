@@ -4,6 +4,7 @@
 
 #include "backend/async_commands.h"
 #include "backend/backend_status.h"
+#include "backend/errors.h"
 #include "backend/gate.h"
 #include "backend/script_connection.h"
 #include "functions/commands.h"
@@ -29,10 +30,12 @@ class ScriptingHost : public scripting::Host {
 
   // scripting::Host
   // A section's own commands fire no key space trigger (spec §6.13).
-  void enterAtomicSection() override {
-    gate_.lockExclusive();
+  Status enterAtomicSection() override {
+    if (!gate_.lockExclusive(/*may_fail=*/true))
+      return Status::failure(backend::errors::kOutOfStep);
     quiet_ = triggers_.active();
     if (quiet_) triggers_.beginQuiet();
+    return {};
   }
   void leaveAtomicSection() override {
     if (quiet_) triggers_.endQuiet();

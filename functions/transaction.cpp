@@ -23,7 +23,9 @@ void TfCommands::execTransaction(const ClientContext& client, Done done) {
     }
   }
   std::unique_ptr<scripting::TriggerRun> held = services_.engine->lockLibraries(libraries);
-  services_.host->enterAtomicSection();
+  // Its commands wait on the client's connection for the EXEC: it waits for the fleet.
+  while (!services_.host->enterAtomicSection().ok()) {
+  }
   std::promise<std::pair<std::string, ConnectionState>> prefix_reply;
   auto prefix_future = prefix_reply.get_future();
   client.exec_prefix([&prefix_reply](std::string frame, ConnectionState after) {

@@ -74,8 +74,9 @@ class Host {
  public:
   virtual ~Host() = default;
   // The atomic gate (design §4) around commands issued from JavaScript. Blocking;
-  // called on script threads.
-  virtual void enterAtomicSection() = 0;
+  // called on script threads. Fails (nothing held) when the instance cannot be in step with
+  // the others in front of the backend soon; the message is the error JavaScript sees.
+  virtual Status enterAtomicSection() = 0;
   virtual void leaveAtomicSection() = 0;
   // Connections that run commands from JavaScript as a given identity.
   virtual backend::ScriptConnections& connections() = 0;

@@ -32,7 +32,10 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
     return;
   }
   Host& host = library.engine().host();
-  host.enterAtomicSection();
+  if (Status entered = host.enterAtomicSection(); !entered.ok()) {
+    throwString(isolate, entered.message());
+    return;
+  }
   // The conditions are checked again now that the section is ours (spec §4.8, 6.5).
   if ((state->flags & kNoWrites) == 0) {
     auto refusal_now = [&]() -> const char* {

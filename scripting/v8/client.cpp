@@ -82,7 +82,10 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
       engine.commands().find(args[0], args.size() > 1 ? std::string_view(args[1]) : "");
   // From the first command on, nothing else passing through the proxy runs on the backend.
   if (!in_section_) {
-    engine.host().enterAtomicSection();
+    if (Status entered = engine.host().enterAtomicSection(); !entered.ok()) {
+      *error = entered.message();
+      return std::nullopt;
+    }
     in_section_ = true;
   }
   backend::ScriptConnections::Failure failure;

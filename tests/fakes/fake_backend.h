@@ -55,7 +55,10 @@ class FakeConnections final : public backend::ScriptConnections {
 class FakeHost final : public scripting::Host {
  public:
   explicit FakeHost(backend::ScriptConnections& connections) : connections_(connections) {}
-  void enterAtomicSection() override { gate_.lock(); }
+  Status enterAtomicSection() override {
+    gate_.lock();
+    return {};
+  }
   void leaveAtomicSection() override { gate_.unlock(); }
   backend::ScriptConnections& connections() override { return connections_; }
   bool backendWritable() override { return true; }

@@ -373,5 +373,26 @@ TEST(FleetAccessTest, UserWithoutTheFleetKeysStandsAside) {
   })) << proxy.log();
 }
 
+// The backend gone: a function that calls Redis answers an error within about a lease instead
+// of waiting for the fleet, and runs again once the backend is back.
+TEST(FleetAccessTest, FunctionAnswersAnErrorWhileOutOfStep) {
+  RedisServer redis;
+  auto proxy = startInstance(redis);
+  Client c(proxy->port(), std::chrono::seconds(20));
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+  ASSERT_EQ(c.run({"TFCALL", "fleet.pair", "0"}), "1");
+  redis.kill();
+  const auto start = Clock::now();
+  resp::Value reply = c.call({"TFCALL", "fleet.pair", "0"});
+  EXPECT_TRUE(reply.isError()) << resp::toDebugString(reply);
+  EXPECT_LT(Clock::now() - start, milliseconds(kLeaseMs * 5));
+  redis.restart();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return Client(proxy->port()).run({"TFCALL", "fleet.pair", "0"}) == "1";
+      },
+      milliseconds(20000), milliseconds(200)));
+}
+
 }  // namespace
 }  // namespace tfproxy::testing

@@ -100,7 +100,10 @@ TEST(Gate, NoAdmittedCommandOverlapsAnExclusiveSection) {
 TEST(Gate, CoordinatorAndOtherClosers) {
   struct Recorder : GateCoordinator {
     explicit Recorder(Gate& g) : gate(g) {}
-    void lock() override { closed_at_lock = gate.closed(); }
+    bool lock(bool) override {
+      closed_at_lock = gate.closed();
+      return true;
+    }
     void closeOthers() override { closed_at_close = gate.closed(); }
     void release(bool) override { closed_at_release = gate.closed(); }
     Gate& gate;
