@@ -390,6 +390,7 @@ void Fleet::onLock(const resp::Value& holder, bool joining) {
   int close = 0;
   {
     std::lock_guard lock(mutex_);
+    if (aside_) return;
     for (auto it = closed_for_.begin(); it != closed_for_.end();) {
       if (*it != current) {
         it = closed_for_.erase(it);  // released or expired (its "open" may come later)
@@ -420,7 +421,7 @@ void Fleet::onMessage(std::string_view payload) {
     {
       std::lock_guard lock(mutex_);
       wanting_.erase(std::string(rest.substr(0, rest.find(':'))));  // it has the lock now
-      closed = closed_for_.emplace(rest).second;
+      closed = !aside_ && closed_for_.emplace(rest).second;
     }
     if (!closed) return;
     gate_.close();

@@ -5,9 +5,10 @@
 // that may block forever (BLPOP, WAIT, ...). Then nothing else passing through this proxy runs
 // on the backend until the section releases the gate.
 //
-// The forwarding side costs one atomic add and one load per batch: each I/O thread has its own
-// in-flight counter, incremented before the closers are checked; a closer counts itself before
-// summing the counters (a Dekker handshake, both sides sequentially consistent).
+// The forwarding side costs one atomic add and two loads per batch (with a fleet, also a read of
+// the coarse clock): each I/O thread has its own in-flight counter, incremented before the
+// closers are checked; a closer counts itself before summing the counters (a Dekker handshake,
+// both sides sequentially consistent).
 //
 // Several tfproxy instances in front of one Redis share one gate (design §4): a coordinator
 // (backend/fleet.h) makes an exclusive holder wait until every other instance has closed and
