@@ -389,6 +389,7 @@ void KeyspaceTriggers::loop() {
   while (true) {
     std::function<void()> write;
     std::vector<scripting::KeyEvent> batch;
+    bool tend = false;
     {
       std::unique_lock lock(mutex_);
       cv_.wait_until(lock, lease_due_, [&] {
@@ -396,6 +397,7 @@ void KeyspaceTriggers::loop() {
                streams_.hasWork();
       });
       if (stopping_) return;
+      tend = Clock::now() >= lease_due_;
       if (!unproxied_.empty()) {
         batch.assign(std::make_move_iterator(unproxied_.begin()),
                      std::make_move_iterator(unproxied_.end()));
@@ -405,7 +407,7 @@ void KeyspaceTriggers::loop() {
         writes_.pop_front();
       }
     }
-    if (Clock::now() >= lease_due_) tendLease();
+    if (tend) tendLease();
     if (write) {
       write();
     } else if (!batch.empty()) {
@@ -439,11 +441,12 @@ backend::SyncConnection* KeyspaceTriggers::leaseConnection() {
 }
 
 void KeyspaceTriggers::tendLease() {
-  lease_due_ = Clock::now() + kLeaseRenewal;
-  if (!active()) {
-    lease_due_ = Clock::now() + std::chrono::hours(1);  // setTriggers wakes the loop
-    return;
+  {
+    std::lock_guard lock(mutex_);
+    // Without triggers, setTriggers wakes the loop.
+    lease_due_ = Clock::now() + (active() ? kLeaseRenewal : std::chrono::hours(1));
   }
+  if (!active()) return;
   if (leaseConnection() == nullptr) {
     setLeaseHeld(false);
     return;

@@ -158,7 +158,7 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   std::atomic<bool> active_{false};
   std::atomic<bool> lease_held_{false};
   std::unique_ptr<backend::SyncConnection> lease_conn_;  // loop thread
-  std::chrono::steady_clock::time_point lease_due_{};    // loop thread
+  std::chrono::steady_clock::time_point lease_due_{};    // mutex_
   bool lease_warned_ = false;
   std::atomic<bool> flags_due_{false};
   std::atomic<bool> flags_ensuring_{false};  // the trigger thread is setting them now

@@ -118,7 +118,14 @@ TEST_P(ForwardingTest, PipelineOfThousandsStaysInOrder) {
     ASSERT_EQ(c.read(), resp::Value::simple("OK")) << i;
     ASSERT_EQ(c.read(), resp::Value::bulk(std::to_string(i))) << i;
   }
-  EXPECT_EQ(Client(redis_->port()).run({"DBSIZE"}), std::to_string(n));
+  // Every key landed; besides them the backend holds the fleet's membership (design §4).
+  Client direct(redis_->port());
+  EXPECT_EQ(direct.run({"MULTI"}), "OK");
+  direct.call({"DBSIZE"});
+  direct.call({"EXISTS", "tfproxy:libraries:fleet:members", "tfproxy:libraries:fleet:lock"});
+  const resp::Value counts = direct.call({"EXEC"});
+  ASSERT_EQ(counts.elements.size(), 2u);
+  EXPECT_EQ(counts.elements[0].integer, n + counts.elements[1].integer);
 }
 
 TEST_P(ForwardingTest, HundredMegabyteValue) {

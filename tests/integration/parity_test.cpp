@@ -228,8 +228,14 @@ TEST_F(ParityFixture, OwnKeysAreInvisible) {
   // Another database holds none of tfproxy's keys: its replies pass unchanged.
   EXPECT_EQ(c.run({"SELECT", "1"}), "OK");
   EXPECT_EQ(c.run({"DBSIZE"}), "0");
-  // The backend itself still has the store.
-  EXPECT_EQ(direct.run({"DBSIZE"}), "4");
+  // The backend itself still has the store (and the fleet's keys, once its heartbeat has run
+  // again since the FLUSHALL).
+  EXPECT_EQ(direct.run({"MULTI"}), "OK");
+  direct.call({"DBSIZE"});
+  direct.call({"EXISTS", "tfproxy:libraries:fleet:members", "tfproxy:libraries:fleet:lock"});
+  const resp::Value counts = direct.call({"EXEC"});
+  ASSERT_EQ(counts.elements.size(), 2u);
+  EXPECT_EQ(counts.elements[0].integer, 4 + counts.elements[1].integer);
 }
 
 const char kWriters[] = R"(#!js api_version=1.0 name=writers
