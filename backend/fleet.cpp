@@ -4,12 +4,12 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 
 #include "backend/sync_connection.h"
 #include "base/instance_id.h"
 #include "resp/encoder.h"
+#include "resp/number.h"
 
 namespace tfproxy::backend {
 
@@ -24,26 +24,16 @@ int64_t localMs(Clock::time_point t) {
 // TIME's reply in milliseconds.
 std::optional<int64_t> backendMs(const resp::Value& v) {
   if (v.elements.size() != 2) return std::nullopt;
-  int64_t seconds = 0;
-  int64_t micros = 0;
-  const std::string& s = v.elements[0].str;
-  const std::string& u = v.elements[1].str;
-  if (std::from_chars(s.data(), s.data() + s.size(), seconds).ec != std::errc() ||
-      std::from_chars(u.data(), u.data() + u.size(), micros).ec != std::errc()) {
-    return std::nullopt;
-  }
-  return seconds * 1000 + micros / 1000;
+  std::optional<int64_t> seconds = resp::parseInt64(v.elements[0].str);
+  std::optional<int64_t> micros = resp::parseInt64(v.elements[1].str);
+  if (!seconds || !micros) return std::nullopt;
+  return *seconds * 1000 + *micros / 1000;
 }
 
+// A member's expiry: whole milliseconds, written by tfproxy (a double in RESP3).
 std::optional<int64_t> score(const resp::Value& v) {
   if (v.type == resp::Type::kDouble) return static_cast<int64_t>(v.dbl);
-  if (v.type != resp::Type::kBulkString) return std::nullopt;
-  int64_t out = 0;
-  // Scores are whole milliseconds, written by tfproxy.
-  if (std::from_chars(v.str.data(), v.str.data() + v.str.size(), out).ec != std::errc()) {
-    return std::nullopt;
-  }
-  return out;
+  return v.type == resp::Type::kBulkString ? resp::parseInt64(v.str) : std::nullopt;
 }
 
 std::string encode(const std::vector<std::vector<std::string>>& commands) {
@@ -442,7 +432,7 @@ void Fleet::onMessage(std::string_view payload) {
   } else if (kind == "closed") {
     auto [token, member] = split(rest);
     std::lock_guard lock(mutex_);
-    if (token == acquiring_) acks_.emplace(member);
+    if (token == acquiring_) answered_.emplace(member);
     cv_.notify_all();
   } else if (kind == "open") {
     bool opened = false;
@@ -459,7 +449,7 @@ void Fleet::onMessage(std::string_view payload) {
     {
       std::lock_guard lock(mutex_);
       if (kind == "leave") {
-        gone_.emplace(rest);
+        answered_.emplace(rest);  // nothing to wait for
       } else {
         join_seen_ = true;
         alone_ = false;
@@ -542,11 +532,8 @@ std::optional<std::vector<resp::Value>> Fleet::command(const std::vector<Command
     std::string error;
     cmd_ = SyncConnection::connect(settings_.target, settings_.connect_timeout, &error);
     if (!cmd_) return fail(error);
-    const Identity& who = settings_.identity;
-    if (who.authenticates()) {
-      auto auth = cmd_->call({"AUTH", who.user, who.password});
-      if (!auth || auth->isError()) return fail(auth ? auth->str : cmd_->error());
-    }
+    auto hello = helloAs(*cmd_, settings_.identity);
+    if (!hello || hello->isError()) return fail(hello ? hello->str : cmd_->error());
     cmd_unread_ = 0;
   }
   for (; cmd_unread_ > 0; --cmd_unread_) {
@@ -608,8 +595,7 @@ bool Fleet::lockLocked(std::unique_lock<std::mutex>& lock, bool may_fail) {
     join_seen_ = false;
     const std::string token = id_ + ":" + std::to_string(++sequence_);
     acquiring_ = token;
-    acks_.clear();
-    gone_.clear();
+    answered_.clear();
     lock.unlock();
     const Clock::time_point sent = Clock::now();
     // The members are read after the lock is taken: an instance that registers later finds the
@@ -652,15 +638,13 @@ bool Fleet::lockLocked(std::unique_lock<std::mutex>& lock, bool may_fail) {
     }
     offset_ms_acquired_ = *now_ms - localMs(sent);
     pending_.clear();
-    const auto& list = (*replies)[1].elements;
-    const bool pairs = !list.empty() && list[0].type == resp::Type::kArray;  // RESP3 shape
-    for (size_t i = 0; i < list.size(); i += pairs ? 1 : 2) {
-      const resp::Value& member = pairs ? list[i].elements.at(0) : list[i];
-      std::optional<int64_t> expiry = pairs                 ? score(list[i].elements.at(1))
-                                      : i + 1 < list.size() ? score(list[i + 1])
-                                                            : std::nullopt;
-      if (!expiry || member.str == id_ || *expiry <= *now_ms) continue;
-      pending_.emplace(member.str, *expiry);
+    // RESP3: [[member, score], ...].
+    for (const resp::Value& entry : (*replies)[1].elements) {
+      if (entry.elements.size() != 2) continue;
+      const std::string& member = entry.elements[0].str;
+      std::optional<int64_t> expiry = score(entry.elements[1]);
+      if (!expiry || member == id_ || *expiry <= *now_ms) continue;
+      pending_.emplace(member, *expiry);
     }
     lock_token_ = token;
     lock_valid_until_ = sent + settings_.lease - margin_;
@@ -685,8 +669,7 @@ bool Fleet::closeOthersLocked(std::unique_lock<std::mutex>& lock) {
   command({{"PUBLISH", channel_, "close " + token}}, /*read=*/false);
   lock.lock();
   while (true) {
-    for (const std::string& m : acks_) pending_.erase(m);
-    for (const std::string& m : gone_) pending_.erase(m);
+    for (const std::string& m : answered_) pending_.erase(m);
     if (pending_.empty() || !in_step_ || stopping_) break;
     int64_t earliest = INT64_MAX;
     for (const auto& [member, expiry] : pending_) earliest = std::min(earliest, expiry);

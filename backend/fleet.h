@@ -142,14 +142,12 @@ class Fleet : public GateCoordinator {
   bool chained_ = false;
   Clock::time_point chain_since_;
   int chain_length_ = 0;
-  bool alone_ = false;      // no other live member at the last acquire
-  bool join_seen_ = false;  // another instance joined since the last acquire began
-  bool replica_ = false;
-  bool aside_ = false;     // standing aside for good (permissions)    // the backend is a replica:
-                           // nothing can be written through any instance
-  std::string acquiring_;  // the token whose acks are awaited
-  std::set<std::string> acks_;
-  std::set<std::string> gone_;              // members that left while awaited
+  bool alone_ = false;              // no other live member at the last acquire
+  bool join_seen_ = false;          // another instance joined since the last acquire began
+  bool replica_ = false;            // the backend is a replica: nothing is writable through anyone
+  bool aside_ = false;              // standing aside for good (permissions)
+  std::string acquiring_;           // the token whose answers are awaited
+  std::set<std::string> answered_;  // members that answered it, or left
   std::map<std::string, int64_t> pending_;  // members to hear from -> expiry (backend ms)
   int64_t offset_ms_acquired_ = 0;          // backend ms minus local ms, the holder's view
   std::set<std::string> wanting_;  // instances that asked for the lock while this one held it

@@ -64,20 +64,16 @@ void Gate::removeWaiters(int n) {
   wakeDrainer();
 }
 
-void Gate::addCloser() {
+void Gate::close() {
   closers_.fetch_add(1, std::memory_order_seq_cst);
   if (GateListener* l = listener_.load(std::memory_order_acquire)) l->onGateClosing();
 }
 
-void Gate::removeCloser() {
+void Gate::open() {
   if (closers_.fetch_sub(1, std::memory_order_seq_cst) == 1) {
     if (GateListener* l = listener_.load(std::memory_order_acquire)) l->onGateOpened();
   }
 }
-
-void Gate::close() { addCloser(); }
-
-void Gate::open() { removeCloser(); }
 
 void Gate::waitDrained() {
   while (!waitDrainedFor(std::chrono::hours(1))) {
@@ -119,7 +115,7 @@ bool Gate::lockExclusive(bool may_fail) {
     exclusive_.unlock();
     return false;
   }
-  addCloser();
+  close();
   // The other instances close and drain while this one drains.
   if (coordinator_ != nullptr) coordinator_->closeOthers();
   waitDrained();
@@ -140,7 +136,7 @@ void Gate::unlockExclusive() {
   if (coordinator_ != nullptr) {
     coordinator_->release(exclusive_waiting_.load(std::memory_order_relaxed) > 0);
   }
-  removeCloser();
+  open();
   exclusive_.unlock();
 }
 

@@ -122,8 +122,6 @@ class Gate {
   };
   int64_t inFlight() const;
   void wakeDrainer();
-  void addCloser();
-  void removeCloser();
 
   std::unique_ptr<Counter[]> counters_;
   size_t forwarders_;
