@@ -64,6 +64,10 @@ CommandEntry& CommandIndex::entry(std::string_view lower_name) {
   return entries_[std::string(lower_name)];
 }
 
+void CommandIndex::shareClusterCommands() {
+  for (std::string_view name : {"readonly", "readwrite", "asking"}) entry(name).pins = false;
+}
+
 void CommandIndex::interceptWhen(std::string_view lower_name, Predicate predicate) {
   CommandEntry& e = entry(lower_name);
   e.kind = CommandKind::kConditional;

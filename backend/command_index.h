@@ -64,6 +64,9 @@ class CommandIndex {
   // Intercepts `lower_name` only when `predicate(argv)` holds; otherwise it is forwarded.
   using Predicate = std::function<bool(const std::vector<std::string_view>& argv)>;
   void interceptWhen(std::string_view lower_name, Predicate predicate);
+  // In front of a Redis Cluster: READONLY, READWRITE and ASKING are answered by the cluster
+  // routing (cluster_routing.h) and need no connection of the client's own.
+  void shareClusterCommands();
   // Marks a forwarded command whose reply the proxy edits.
   void markEdited(std::string_view lower_name) { entry(lower_name).edited = true; }
   bool conditionHolds(const std::vector<std::string_view>& argv) const {

@@ -18,4 +18,14 @@ inline constexpr char kOutOfStep[] =
     "ERR tfproxy: not in step with the other instances in front of the backend (is the backend "
     "reachable?)";
 
+// Redis Cluster (design §9). Redis Cluster's own texts where it has one for the case.
+inline constexpr char kCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
+inline constexpr char kSlotUnserved[] = "CLUSTERDOWN Hash slot not served";
+inline constexpr char kInvalidCursor[] = "ERR invalid cursor";
+// A redirect or map named a node tfproxy has no link to yet, for longer than it waits.
+inline constexpr char kUnknownNode[] = "ERR tfproxy: no connection to the cluster node ";
+// A CLUSTER subcommand that makes no sense against the one-node cluster clients see.
+inline constexpr char kClusterSubcommand[] =
+    "ERR tfproxy shows itself as a one-node cluster and does not serve CLUSTER ";
+
 }  // namespace tfproxy::backend::errors

@@ -39,7 +39,7 @@ void SharedConnection::connect() {
                      if (!self || self->state_ != State::kConnecting) return;
                      if (!stream.isOpen()) {
                        self->link_.markDown(error);
-                       self->fail("cannot connect: " + error, errors::kLost);
+                       self->fail("cannot connect: " + error, errors::kLost, /*sent=*/false);
                        return;
                      }
                      self->link_.markUp();
@@ -137,13 +137,13 @@ void SharedConnection::read() {
   }
 }
 
-void SharedConnection::fail(const std::string& why, const char* text) {
+void SharedConnection::fail(const std::string& why, const char* text, bool sent) {
   spdlog::debug("shared backend connection lost ({})", why);
   close();
   std::deque<Pending> waiting;
   waiting.swap(fifo_);
   for (Pending& p : waiting) {
-    if (auto user = p.user.lock()) user->onSharedLost(text);
+    if (auto user = p.user.lock()) user->onSharedLost(text, sent);
   }
 }
 

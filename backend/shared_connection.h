@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/forwarder.h"
 #include "io/buffer.h"
 #include "io/event_loop.h"
 #include "io/stall_clock.h"
@@ -27,31 +28,18 @@ namespace tfproxy::backend {
 
 class BackendLink;
 
-class SharedConnection : public io::EventLoop::Watcher,
+class SharedConnection : public Forwarder,
+                         public io::EventLoop::Watcher,
                          public std::enable_shared_from_this<SharedConnection> {
  public:
-  // Who sends over the connection (a session): told its replies and the connection's loss, on
-  // the loop's thread.
-  class User {
-   public:
-    virtual ~User() = default;
-    // Complete reply frames for this user's commands, in order.
-    virtual void onSharedReplies(std::string_view frames) = 0;
-    // The connection broke (or timed out: `text`) while this user waited on it.
-    virtual void onSharedLost(const char* text) = 0;
-  };
-
   SharedConnection(io::EventLoop& loop, BackendLink& link);
   ~SharedConnection() override;
 
-  // Queues `bytes` (whole commands) for `user`, which expects `replies` replies. The bytes go
-  // out at the end of the current event-loop round, together with other users'.
-  void send(const std::shared_ptr<User>& user, std::string_view bytes, uint32_t replies);
-
-  void close();
-  // --backend-timeout: replies owed for `limit` with no byte from the backend meanwhile end the
-  // connection (a new one is opened for the next command); the waiting sessions get the error.
-  void checkTimeout(std::chrono::steady_clock::time_point now, std::chrono::milliseconds limit);
+  // Forwarder. After a loss or a timeout, the next command opens a new connection.
+  void send(const std::shared_ptr<User>& user, std::string_view bytes, uint32_t replies) override;
+  void close() override;
+  void checkTimeout(std::chrono::steady_clock::time_point now,
+                    std::chrono::milliseconds limit) override;
 
   // io::EventLoop::Watcher
   void onEvents(uint32_t events) override;
@@ -68,7 +56,7 @@ class SharedConnection : public io::EventLoop::Watcher,
   void flush();
   void read();
   // The connection broke: every session still waiting for a reply learns it.
-  void fail(const std::string& why, const char* text);
+  void fail(const std::string& why, const char* text, bool sent = true);
 
   io::EventLoop& loop_;
   BackendLink& link_;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "backend/backend_status.h"
+#include "backend/cluster_topology.h"
 #include "backend/command_table.h"
 #include "backend/embedded_server.h"
 #include "backend/fleet.h"
@@ -173,6 +174,37 @@ int main(int argc, char** argv) {
   backend::BackendLink link(backend_target, connect_timeout);
   link.start();
 
+  backend::Identity proxy_identity;
+  proxy_identity.user =
+      options.backend_user.empty() ? std::string("default") : options.backend_user;
+  proxy_identity.password = options.backend_password;
+
+  // A Redis Cluster backend is detected, not configured (design §9).
+  std::unique_ptr<backend::ClusterTopology> cluster;
+  io::Target store_target = backend_target;
+  if (!embedded) {
+    std::string cluster_error;
+    if (auto map = backend::ClusterTopology::read(backend_target, proxy_identity, connect_timeout,
+                                                  &cluster_error)) {
+      spdlog::info("the backend is a Redis Cluster: {} primaries, {} nodes",
+                   map->primaries().size(), map->nodes().size());
+      // Until functions route by slot, the stored libraries are read and written on the primary
+      // that served their key at start.
+      const int owner = map->ownerOf(backend::keySlot(options.library_key));
+      if (owner >= 0) store_target.endpoint = map->primaries()[owner].endpoint;
+      cluster = std::make_unique<backend::ClusterTopology>(
+          backend::ClusterTopology::Settings{.seeds = {backend_target},
+                                             .identity = proxy_identity,
+                                             .connect_timeout = connect_timeout},
+          std::move(*map));
+      cluster->start();
+      if (options.fleet) {
+        spdlog::warn("--fleet: not yet available in front of a Redis Cluster; off");
+        options.fleet = false;
+      }
+    }
+  }
+
   config::GearsConfig gears(options.gears);
   backend::BackendStatus status(backend_target, options.backend_user, options.backend_password,
                                 kStatusInterval);
@@ -188,10 +220,6 @@ int main(int argc, char** argv) {
   backend::ScriptConnectionPool checks(
       backend_target, connect_timeout,
       backend_timeout.count() > 0 ? std::min(backend_timeout, kCheckTimeout) : kCheckTimeout);
-  backend::Identity proxy_identity;
-  proxy_identity.user =
-      options.backend_user.empty() ? std::string("default") : options.backend_user;
-  proxy_identity.password = options.backend_password;
   learnBackendCommands(connections, proxy_identity);
 
   // The gate has one counter per I/O worker and one after them for callAsync.
@@ -228,7 +256,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   triggers.setEngine(engine.get());
   functions::AclRules acl;
-  functions::LibraryStore store(backend_target, options.backend_user, options.backend_password,
+  functions::LibraryStore store(store_target, options.backend_user, options.backend_password,
                                 options.library_key, &acl);
   functions::TfCommands::Services services;
   services.engine = engine.get();
@@ -253,8 +281,10 @@ int main(int argc, char** argv) {
   backend::CommandIndex index(backend::CommandTable::builtin());
   functions::registerIntercepts(index);
   functions::ReplyEdits::registerEdited(index);
+  if (cluster) index.shareClusterCommands();
   server::Server server(main_context, options,
                         {.link = link,
+                         .cluster = cluster.get(),
                          .gate = gate,
                          .index = index,
                          .intercept = &commands,
@@ -359,6 +389,7 @@ int main(int argc, char** argv) {
   }
   engine->shutdown();
   status.stop();
+  if (cluster) cluster->stop();
   link.stop();
   embedded.reset();
   spdlog::info("tfproxy stopped");

@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 
 #include "backend/async_commands.h"
+#include "backend/cluster_connection.h"
 #include "backend/link.h"
 #include "backend/shared_connection.h"
 #include "io/stream.h"
@@ -40,8 +41,13 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   for (uint32_t i = 0; i < options.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
     workers_.back()->setBackendTimeout(std::chrono::milliseconds(options.backend_timeout_ms));
-    workers_.back()->setShared(
-        std::make_shared<backend::SharedConnection>(workers_.back()->loop(), parts.link));
+    io::EventLoop& loop = workers_.back()->loop();
+    if (parts.cluster != nullptr) {
+      workers_.back()->setShared(
+          std::make_shared<backend::ClusterConnection>(loop, *parts.cluster));
+    } else {
+      workers_.back()->setShared(std::make_shared<backend::SharedConnection>(loop, parts.link));
+    }
   }
   gate_.setListener(this);
 }

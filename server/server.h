@@ -23,13 +23,16 @@
 
 namespace tfproxy::backend {
 class AsyncCommands;
-}
+class ClusterTopology;
+}  // namespace tfproxy::backend
 
 namespace tfproxy::server {
 
 // What the server serves with; built before it (main.cpp), outliving it.
 struct ServerParts {
   backend::BackendLink& link;
+  // Set when the backend is a Redis Cluster: stateless sessions are routed by slot.
+  backend::ClusterTopology* cluster = nullptr;
   // One counter per I/O worker (options.threads) and one after them for callAsync.
   backend::Gate& gate;
   const CommandIndex& index;

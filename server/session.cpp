@@ -26,10 +26,11 @@ constexpr size_t kBackendOutHighWater = 8 * 1024 * 1024;
 // Complete commands held while the gate or an intercepted command holds the pipeline back.
 constexpr size_t kHeldInputHighWater = 4 * 1024 * 1024;
 
-std::string peerName(int fd) {
+// "ip:port" of either end of a socket: `name` is getpeername or getsockname.
+std::string socketName(int fd, int (*name)(int, sockaddr*, socklen_t*)) {
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  if (name(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
   char host[INET6_ADDRSTRLEN] = "?";
   uint16_t port = 0;
   if (addr.ss_family == AF_INET) {
@@ -74,7 +75,7 @@ Session::Session(Worker& worker, io::Stream client, const SessionServices& servi
       client_(std::move(client)),
       ticket_(*services.gate, worker.index()),
       pipeline_(*services.index, ticket_, services.limits, services.editor, services.triggers),
-      peer_(peerName(client_.fd())) {}
+      peer_(socketName(client_.fd(), ::getpeername)) {}
 
 Session::~Session() {
   if (services_.clients != nullptr) services_.clients->fetch_sub(1, std::memory_order_relaxed);
@@ -455,7 +456,9 @@ void Session::onSharedReplies(std::string_view frames) {
   drive();
 }
 
-void Session::onSharedLost(const char* text) { backendLost("shared connection lost", text); }
+void Session::onSharedLost(const char* text, bool) { backendLost("shared connection lost", text); }
+
+std::string Session::localAddress() const { return socketName(client_.fd(), ::getsockname); }
 
 void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
                                   std::chrono::milliseconds limit) {

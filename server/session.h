@@ -46,8 +46,7 @@ struct SessionServices {
   std::atomic<size_t>* clients = nullptr;
 };
 
-class Session : public backend::SharedConnection::User,
-                public std::enable_shared_from_this<Session> {
+class Session : public backend::Forwarder::User, public std::enable_shared_from_this<Session> {
  public:
   // Takes ownership of the connected client (non-blocking; a TLS handshake done).
   Session(Worker& worker, io::Stream client, const SessionServices& services);
@@ -64,9 +63,10 @@ class Session : public backend::SharedConnection::User,
   // Immediate close of both connections.
   void close();
 
-  // backend::SharedConnection::User
+  // backend::Forwarder::User
   void onSharedReplies(std::string_view frames) override;
-  void onSharedLost(const char* text) override;
+  void onSharedLost(const char* text, bool sent) override;
+  std::string localAddress() const override;
   // --backend-timeout: a reply owed on this session's own connection for `limit` with no byte
   // from the backend meanwhile ends the connection; the client gets the timeout error.
   void checkBackendTimeout(std::chrono::steady_clock::time_point now,

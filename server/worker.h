@@ -13,7 +13,7 @@
 #include "io/event_loop.h"
 
 namespace tfproxy::backend {
-class SharedConnection;
+class Forwarder;
 }
 
 namespace tfproxy::server {
@@ -44,8 +44,8 @@ class Worker {
   size_t sessionCount() const { return owned_.size(); }
   void closeAll();
   // The pipelined connection shared by this worker's sessions that have no state of their own.
-  backend::SharedConnection& shared() { return *shared_; }
-  void setShared(std::shared_ptr<backend::SharedConnection> shared) { shared_ = std::move(shared); }
+  backend::Forwarder& shared() { return *shared_; }
+  void setShared(std::shared_ptr<backend::Forwarder> shared) { shared_ = std::move(shared); }
 
   // Called from any thread; the work happens on this worker's thread. Nothing is posted when no
   // session of this worker needs to hear it (the common case: no wake-up per function call).
@@ -61,7 +61,7 @@ class Worker {
   io::EventLoop loop_;
   std::thread thread_;
   std::unordered_map<Session*, std::shared_ptr<Session>> owned_;
-  std::shared_ptr<backend::SharedConnection> shared_;
+  std::shared_ptr<backend::Forwarder> shared_;
   std::vector<std::weak_ptr<Session>> gate_waiters_;
   std::vector<std::weak_ptr<Session>> holding_reads_;
   std::atomic<int> gate_waiter_count_{0};

@@ -1,5 +1,7 @@
 #include "tests/support/processes.h"
 
+#include "tests/support/client.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -41,6 +44,17 @@ uint16_t freePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+bool portIsFree(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return free;
 }
 
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout) {
@@ -286,6 +300,66 @@ int runProxyToExit(const std::vector<std::string>& args, std::string* output,
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return status;
+}
+
+RedisCluster::RedisCluster(int primaries, int replicas) {
+  const int total = primaries * (1 + replicas);
+  std::string create = "redis-cli --cluster create";
+  for (int i = 0; i < total; ++i) {
+    // The cluster bus listens on port + 10000: both must be free and below 65536.
+    uint16_t port = freePort();
+    while (port > 55535 || !portIsFree(static_cast<uint16_t>(port + 10000))) port = freePort();
+    nodes_.push_back(std::make_unique<RedisServer>(
+        std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                 "--cluster-node-timeout", "1000"},
+        port));
+    create += " " + nodes_.back()->address();
+  }
+  create += " --cluster-replicas " + std::to_string(replicas) + " --cluster-yes";
+  run(create);
+  waitHealthy();
+}
+
+std::string RedisCluster::nodeId(size_t node) const {
+  Client c(nodes_[node]->port());
+  return c.call({"CLUSTER", "MYID"}).str;
+}
+
+void RedisCluster::waitHealthy() const {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool ok = true;
+    std::string first_slots;
+    for (const auto& node : nodes_) {
+      Client c(node->port());
+      if (c.call({"CLUSTER", "INFO"}).str.find("cluster_state:ok") == std::string::npos) {
+        ok = false;
+        break;
+      }
+      // Every node agrees on the owners (CLUSTER SLOTS lists replicas in no fixed order, so
+      // compare the ranges and primaries only).
+      std::string slots;
+      for (const resp::Value& range : c.call({"CLUSTER", "SLOTS"}).elements) {
+        slots += std::to_string(range.elements[0].integer) + "-" +
+                 std::to_string(range.elements[1].integer) + "@" +
+                 std::to_string(range.elements[2].elements[1].integer) + ",";
+      }
+      std::vector<std::string> sorted;
+      std::stringstream split(slots);
+      for (std::string item; std::getline(split, item, ',');) sorted.push_back(item);
+      std::sort(sorted.begin(), sorted.end());
+      slots.clear();
+      for (const auto& item : sorted) slots += item + ",";
+      if (first_slots.empty()) first_slots = slots;
+      if (slots != first_slots) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error("the cluster did not become healthy within 30 s");
 }
 
 }  // namespace tfproxy::testing

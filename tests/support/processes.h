@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@ namespace tfproxy::testing {
 uint16_t freePort();
 
 // Waits until something accepts TCP connections on `port`.
+// Whether nothing is bound to `port` on 127.0.0.1 now.
+bool portIsFree(uint16_t port);
 bool waitForPort(uint16_t port, std::chrono::milliseconds timeout);
 
 class ChildProcess {
@@ -82,6 +85,23 @@ class RedisServer {
   std::optional<TlsOnly> tls_;
   std::string dir_;
   ChildProcess process_;
+};
+
+// A Redis Cluster of `primaries` primaries, each with `replicas` replicas, made with
+// `redis-cli --cluster create`; ready (cluster_state:ok on every node) once constructed.
+class RedisCluster {
+ public:
+  explicit RedisCluster(int primaries = 3, int replicas = 0);
+  // Every node, primaries first as created.
+  std::vector<std::unique_ptr<RedisServer>>& nodes() { return nodes_; }
+  std::string seed() const { return nodes_.front()->address(); }
+  // The node id of `node` (CLUSTER MYID).
+  std::string nodeId(size_t node) const;
+  // Waits until every node reports cluster_state:ok and agrees on the slot map.
+  void waitHealthy() const;
+
+ private:
+  std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 
 class Proxy {

@@ -1,0 +1,225 @@
+// tfproxy in front of a Redis Cluster: commands routed by slot, multi-key commands split and
+// merged, the key space walked across primaries, tfproxy as a one-node cluster to cluster
+// clients, and slots moved while clients write.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/client.h"
+#include "tests/support/eventually.h"
+#include "tests/support/processes.h"
+
+namespace tfproxy::testing {
+namespace {
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new RedisCluster(3); }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override {
+    proxy_ = std::make_unique<Proxy>(std::vector<std::string>{"--backend", cluster_->seed()});
+    Client c(proxy_->port());
+    ASSERT_EQ(c.run({"FLUSHALL"}), "OK");
+  }
+  // The primary that holds `key`, asked directly: its value there (nil elsewhere).
+  std::string valueOnOwner(const std::string& key) {
+    for (auto& node : cluster_->nodes()) {
+      Client direct(node->port());
+      resp::Value v = direct.call({"GET", key});
+      if (!v.isError()) return resp::toDebugString(v);  // the others answer MOVED
+    }
+    return "no owner";
+  }
+
+  static RedisCluster* cluster_;
+  std::unique_ptr<Proxy> proxy_;
+};
+RedisCluster* ClusterTest::cluster_ = nullptr;
+
+TEST_F(ClusterTest, KeysAreRoutedToTheirSlotsOwner) {
+  Client c(proxy_->port());
+  Client node(cluster_->nodes()[0]->port());
+  std::set<int64_t> slots;
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "key:" + std::to_string(i);
+    ASSERT_EQ(c.run({"SET", key, std::to_string(i)}), "OK");
+    slots.insert(node.call({"CLUSTER", "KEYSLOT", key}).integer);
+  }
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "key:" + std::to_string(i);
+    EXPECT_EQ(c.run({"GET", key}), "\"" + std::to_string(i) + "\"");
+    EXPECT_EQ(valueOnOwner(key), "\"" + std::to_string(i) + "\"") << key;
+  }
+  EXPECT_GT(slots.size(), 50u);
+  // A pipeline over every node keeps its order.
+  std::string pipeline;
+  for (int i = 0; i < 100; ++i) {
+    c.sendCommand({"INCR", "key:" + std::to_string(i)});
+  }
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(resp::toDebugString(c.read()), std::to_string(i + 1));
+}
+
+TEST_F(ClusterTest, MultiKeyCommandsAreSplitAndMerged) {
+  Client c(proxy_->port());
+  ASSERT_EQ(c.run({"MSET", "a", "1", "b", "2", "c", "3", "d", "4"}), "OK");
+  EXPECT_EQ(c.run({"MGET", "d", "nosuch", "a", "c", "b", "a"}),
+            R"(["4", (nil), "1", "3", "2", "1"])");
+  EXPECT_EQ(c.run({"EXISTS", "a", "b", "nosuch", "a"}), "3");
+  EXPECT_EQ(c.run({"TOUCH", "a", "b", "c"}), "3");
+  EXPECT_EQ(c.run({"DEL", "a", "b", "nosuch"}), "2");
+  EXPECT_EQ(c.run({"UNLINK", "c", "d"}), "2");
+  EXPECT_EQ(c.run({"MGET", "a", "b", "c", "d"}), "[(nil), (nil), (nil), (nil)]");
+  // What cannot be split answers Redis Cluster's error; one hash tag is one slot.
+  EXPECT_EQ(c.run({"SUNIONSTORE", "x", "y", "z"}),
+            "(error) CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(c.run({"SADD", "{u}a", "1"}), "1");
+  EXPECT_EQ(c.run({"SADD", "{u}b", "2"}), "1");
+  EXPECT_EQ(c.run({"SUNION", "{u}a", "{u}b"}), R"(["1", "2"])");
+  EXPECT_EQ(c.run({"SET", "{u}c", "v"}), "OK");
+  EXPECT_EQ(c.run({"EVAL", "return redis.call('GET', KEYS[1])", "1", "{u}c"}), "\"v\"");
+  EXPECT_EQ(c.run({"EVAL", "return 1", "2", "p", "q"}),
+            "(error) CROSSSLOT Keys in request don't hash to the same slot");
+  // An error from one part is the reply.
+  EXPECT_EQ(c.run({"MSET", "e", "1", "f", "2"}), "OK");
+  EXPECT_EQ(c.run({"SADD", "g", "1"}), "1");
+  EXPECT_EQ(c.run({"MGET", "e", "g", "f"}), R"(["1", (nil), "2"])");
+}
+
+TEST_F(ClusterTest, KeylessCommandsSeeTheWholeKeySpace) {
+  Client c(proxy_->port());
+  std::set<std::string> written;
+  for (int i = 0; i < 300; ++i) {
+    written.insert("k" + std::to_string(i));
+    ASSERT_EQ(c.run({"SET", "k" + std::to_string(i), "v"}), "OK");
+  }
+  EXPECT_EQ(c.run({"DBSIZE"}), "300");
+  EXPECT_EQ(c.call({"KEYS", "*"}).elements.size(), 300u);
+  // SCAN walks every primary with one cursor; every key once.
+  std::multiset<std::string> seen;
+  std::string cursor = "0";
+  int calls = 0;
+  do {
+    resp::Value reply = c.call({"SCAN", cursor, "COUNT", "50"});
+    ASSERT_EQ(reply.elements.size(), 2u) << resp::toDebugString(reply);
+    cursor = reply.elements[0].str;
+    for (const auto& key : reply.elements[1].elements) seen.insert(key.str);
+    ASSERT_LT(++calls, 1000);
+  } while (cursor != "0");
+  EXPECT_EQ(seen.size(), 300u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), written);
+  EXPECT_EQ(c.run({"SCAN", "1023"}), "(error) ERR invalid cursor");
+  EXPECT_NE(c.run({"RANDOMKEY"}), "(nil)");
+  EXPECT_EQ(c.run({"PING"}), "PONG");
+  EXPECT_EQ(c.run({"FLUSHALL"}), "OK");
+  EXPECT_EQ(c.run({"DBSIZE"}), "0");
+  EXPECT_EQ(c.run({"RANDOMKEY"}), "(nil)");
+  for (auto& node : cluster_->nodes()) {
+    Client direct(node->port());
+    EXPECT_EQ(direct.run({"DBSIZE"}), "0");
+  }
+  // Redis Cluster has database 0 only.
+  EXPECT_EQ(c.run({"SELECT", "1"}), "(error) ERR SELECT is not allowed in cluster mode");
+}
+
+TEST_F(ClusterTest, ClusterClientsSeeAOneNodeCluster) {
+  Client c(proxy_->port());
+  const std::string port = std::to_string(proxy_->port());
+  resp::Value slots = c.call({"CLUSTER", "SLOTS"});
+  ASSERT_EQ(slots.elements.size(), 1u);
+  EXPECT_EQ(slots.elements[0].elements[0].integer, 0);
+  EXPECT_EQ(slots.elements[0].elements[1].integer, 16383);
+  EXPECT_EQ(slots.elements[0].elements[2].elements[0].str, "127.0.0.1");
+  EXPECT_EQ(slots.elements[0].elements[2].elements[1].integer, proxy_->port());
+  const std::string id = c.call({"CLUSTER", "MYID"}).str;
+  EXPECT_EQ(id.size(), 40u);
+  EXPECT_EQ(c.call({"CLUSTER", "NODES"}).str,
+            id + " 127.0.0.1:" + port + "@0 myself,master - 0 0 1 connected 0-16383\n");
+  EXPECT_NE(c.call({"CLUSTER", "INFO"}).str.find("cluster_state:ok"), std::string::npos);
+  EXPECT_EQ(c.run({"CLUSTER", "KEYSLOT", "foo"}), "12182");
+  resp::Value shards = c.call({"CLUSTER", "SHARDS"});
+  ASSERT_EQ(shards.elements.size(), 1u);
+  EXPECT_EQ(resp::toDebugString(shards.elements[0].elements[1]), "[0, 16383]");
+  ASSERT_EQ(c.run({"SET", "foo", "1"}), "OK");
+  EXPECT_EQ(c.run({"CLUSTER", "COUNTKEYSINSLOT", "12182"}), "1");
+  EXPECT_EQ(c.run({"CLUSTER", "GETKEYSINSLOT", "12182", "10"}), R"(["foo"])");
+  EXPECT_EQ(c.run({"CLUSTER", "FAILOVER"}),
+            "(error) ERR tfproxy shows itself as a one-node cluster and does not serve CLUSTER "
+            "FAILOVER");
+  EXPECT_EQ(c.run({"READONLY"}), "OK");
+  EXPECT_EQ(c.run({"READWRITE"}), "OK");
+  EXPECT_EQ(c.run({"ASKING"}), "OK");
+
+  // redis-cli in cluster mode follows nothing: every slot is tfproxy's.
+  std::string out;
+  FILE* cli = ::popen(("redis-cli -c -p " + port + " GET foo 2>&1").c_str(), "r");
+  char buffer[256];
+  while (std::fgets(buffer, sizeof buffer, cli) != nullptr) out += buffer;
+  ::pclose(cli);
+  EXPECT_EQ(out, "1\n");
+}
+
+// Slots move from one primary to another (redis-cli --cluster reshard: MIGRATING/IMPORTING,
+// MIGRATE, then the new owner) while clients increment counters through tfproxy: every
+// acknowledged increment is there afterwards, and no client saw a redirect.
+TEST_F(ClusterTest, ReshardingUnderLoadLosesNothing) {
+  constexpr int kKeys = 200;
+  std::vector<std::atomic<int>> acknowledged(kKeys);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::string first_error;
+  std::mutex error_mutex;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      Client c(proxy_->port());
+      for (int n = 0; !stop; ++n) {
+        const int k = (n * 7 + w * 13) % kKeys;
+        resp::Value v = c.call({"INCR", "counter:" + std::to_string(k)});
+        if (v.type == resp::Type::kInteger) {
+          ++acknowledged[k];
+        } else {
+          std::lock_guard lock(error_mutex);
+          if (errors++ == 0) first_error = resp::toDebugString(v);
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string from = cluster_->nodeId(0);
+  const std::string to = cluster_->nodeId(1);
+  for (int round = 0; round < 2; ++round) {
+    const std::string command = "redis-cli --cluster reshard " + cluster_->seed() +
+                                " --cluster-from " + (round == 0 ? from : to) + " --cluster-to " +
+                                (round == 0 ? to : from) +
+                                " --cluster-slots 2000 --cluster-yes >/dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    cluster_->waitHealthy();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(errors.load(), 0) << first_error;
+  Client c(proxy_->port());
+  int total = 0;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "counter:" + std::to_string(k);
+    ASSERT_EQ(c.run({"GET", key}),
+              acknowledged[k] == 0 ? "(nil)" : "\"" + std::to_string(acknowledged[k]) + "\"")
+        << key;
+    total += acknowledged[k];
+  }
+  EXPECT_GT(total, 1000);
+  // The moves were seen (MOVED, then the map read again), not just waited out.
+  EXPECT_NE(proxy_->log().find("slot map changed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfproxy::testing
