@@ -217,6 +217,7 @@ class ClusterConnection::Node : public Forwarder::User {
       if (part) owner_.onReply(*part, frames.substr(0, r.consumed));
       frames.remove_prefix(r.consumed);
     }
+    owner_.handOver();
   }
   void onSharedLost(const char* text, bool sent) override {
     std::deque<std::optional<Part>> lost;
@@ -225,6 +226,7 @@ class ClusterConnection::Node : public Forwarder::User {
     for (auto& part : lost) {
       if (part) owner_.onLost(*part, text, sent);
     }
+    owner_.handOver();
   }
 
  private:
@@ -262,11 +264,12 @@ void ClusterConnection::send(const std::shared_ptr<User>& user, std::string_view
     auto r = parser_.parse(bytes);
     if (r.status != resp::RequestParser::Status::kComplete) {
       parser_.reset();
-      return;  // the pipeline hands over whole commands only
+      break;  // the pipeline hands over whole commands only
     }
     if (parser_.argc() > 0) accept(user, bytes.substr(0, r.consumed));
     bytes.remove_prefix(r.consumed);
   }
+  handOver();
 }
 
 void ClusterConnection::accept(const std::shared_ptr<User>& user, std::string_view bytes) {
@@ -453,6 +456,7 @@ void ClusterConnection::retryParked() {
       dispatch(std::move(part));
     }
   }
+  handOver();
 }
 
 void ClusterConnection::complete(const Part& part, std::string frame) {
@@ -469,14 +473,33 @@ void ClusterConnection::deliver(Request& request) {
   auto it = queues_.find(request.owner);
   if (it == queues_.end() || it->second.id != request.queue_id) return;  // its user left
   Queue& queue = it->second;
-  std::string out;
   while (!queue.requests.empty() && queue.requests.front()->done) {
-    out.append(queue.requests.front()->reply);
+    queue.ready.append(queue.requests.front()->reply);
     queue.requests.pop_front();
   }
-  auto user = queue.user.lock();
-  if (queue.requests.empty()) queues_.erase(it);
-  if (user && !out.empty()) user->onSharedReplies(out);
+  if (!queue.listed && !queue.ready.empty()) {
+    queue.listed = true;
+    ready_.push_back(request.owner);
+  }
+}
+
+void ClusterConnection::handOver() {
+  while (!ready_.empty()) {
+    std::vector<User*> users;
+    users.swap(ready_);
+    for (User* key : users) {
+      auto it = queues_.find(key);
+      if (it == queues_.end()) continue;
+      Queue& queue = it->second;
+      queue.listed = false;
+      std::string out = std::move(queue.ready);
+      queue.ready.clear();
+      auto user = queue.user.lock();
+      if (queue.requests.empty()) queues_.erase(it);
+      // The user may send again from here (its session reads on): new work lands in ready_.
+      if (user && !out.empty()) user->onSharedReplies(out);
+    }
+  }
 }
 
 void ClusterConnection::close() {

@@ -55,11 +55,14 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   };
   class Node;
   // A user's requests in the order it sent them; `id` tells a queue from a later one at the
-  // same address.
+  // same address. `ready`: replies in order, handed over at the end of the event's work (one
+  // hand-over, so one write to the client, per node read rather than per reply).
   struct Queue {
     std::weak_ptr<User> user;
     uint64_t id = 0;
     std::deque<std::shared_ptr<Request>> requests;
+    std::string ready;
+    bool listed = false;  // in ready_
   };
 
   // Builds the request for one command (argv of its bytes) and routes its parts.
@@ -75,7 +78,10 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   void retryLater(const Part& part, std::string_view error);
   void retryParked();
   void complete(const Part& part, std::string frame);
+  // Moves the replies of the user's requests that are done, in order, to its queue's `ready`.
   void deliver(Request& request);
+  // Hands every user its ready replies. Last thing of every entry point.
+  void handOver();
   const SlotMap& currentMap();
   // CLUSTER ..., READONLY, READWRITE, ASKING as a one-node cluster at `self` ("ip:port")
   // answers them; empty (and `slot` set) for those asked of the primary serving a slot.
@@ -88,6 +94,7 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   uint64_t map_version_ = 0;
   std::unordered_map<std::string, std::shared_ptr<Node>> nodes_;
   std::unordered_map<User*, Queue> queues_;
+  std::vector<User*> ready_;  // queues with replies to hand over
   std::deque<Part> parked_;  // waiting to be routed again, in order
   bool retry_scheduled_ = false;
   uint64_t next_queue_id_ = 0;
