@@ -17,23 +17,11 @@ namespace tfproxy::backend {
 
 namespace {
 
-// Redirects one command follows before its last one is the reply.
-constexpr uint8_t kMaxRedirects = 16;
-// How long a command refused before it ran (TRYAGAIN, CLUSTERDOWN, no connection to its node)
-// is routed again: a failover takes about two cluster-node-timeouts.
-constexpr std::chrono::milliseconds kRetryBudget{10000};
-constexpr std::chrono::milliseconds kRetryPause{50};
-// SCAN's cursor: the node's own cursor shifted left, the primary's index in the low bits.
-constexpr unsigned kScanNodeBits = 10;
-
 bool isError(std::string_view frame) {
   return !frame.empty() && (frame[0] == '-' || frame[0] == '!');
 }
 bool isNull(std::string_view frame) {
   return frame == "$-1\r\n" || frame == "*-1\r\n" || frame == "_\r\n";
-}
-bool startsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
 }
 
 std::string errorFrame(std::string_view text) {
@@ -73,13 +61,9 @@ std::vector<std::string_view> elements(std::string_view frame) {
   return out;
 }
 
-// "MOVED 3999 127.0.0.1:6381" -> "127.0.0.1:6381".
-std::string redirectAddress(std::string_view frame) {
-  std::string_view text = frame.substr(1, frame.size() >= 3 ? frame.size() - 3 : 0);
-  const size_t last_space = text.rfind(' ');
-  if (last_space == std::string_view::npos) return {};
-  auto endpoint = parseNodeAddress(text.substr(last_space + 1));
-  return endpoint ? nodeKey(*endpoint) : std::string();
+// An error frame's text: "-MOVED 1 h:p\r\n" -> "MOVED 1 h:p".
+std::string_view errorText(std::string_view frame) {
+  return frame.substr(1, frame.size() >= 3 ? frame.size() - 3 : 0);
 }
 
 }  // namespace
@@ -175,12 +159,7 @@ std::string ClusterConnection::Request::merge() const {
     if (!aggregateHeader(parts[0], &len, &text)) return r;
     auto node_cursor = resp::parseUint64(parts[0].substr(text, static_cast<size_t>(len)));
     if (!node_cursor) return r;
-    uint64_t next = 0;
-    if (*node_cursor != 0) {
-      next = (*node_cursor << kScanNodeBits) | scan_primary;
-    } else if (scan_primary + 1 < scan_primaries) {
-      next = scan_primary + 1;
-    }
+    const uint64_t next = nextScanCursor(*node_cursor, scan_primary, scan_primaries);
     return "*2\r\n" + bulkFrame(std::to_string(next)) + std::string(parts[1]);
   }
   return replies[0];
@@ -331,24 +310,23 @@ void ClusterConnection::accept(const std::shared_ptr<User>& user, std::string_vi
       break;
     }
     case RouteKind::kScan: {
-      auto cursor = argv_.size() > 1 ? resp::parseUint64(argv_[1]) : std::nullopt;
-      if (!cursor) {
+      if (argv_.size() < 2 || !resp::parseUint64(argv_[1])) {
         request->addPart(std::string(bytes), -1, 0);  // the node answers the error
         break;
       }
-      const uint64_t primary = *cursor & ((1u << kScanNodeBits) - 1);
-      if (primary >= primaries) {
+      auto position = decodeScanCursor(argv_[1], primaries);
+      if (!position) {
         request->reply = errorFrame(errors::kInvalidCursor);
         break;
       }
-      request->scan_primary = static_cast<uint32_t>(primary);
+      request->scan_primary = position->primary;
       request->scan_primaries = primaries;
-      std::string node_cursor = std::to_string(*cursor >> kScanNodeBits);
+      std::string node_cursor = std::to_string(position->node_cursor);
       std::vector<std::string_view> args = argv_;
       args[1] = node_cursor;
       std::string command;
       resp::encodeCommand(args, &command);
-      request->addPart(std::move(command), -1, static_cast<int>(primary));
+      request->addPart(std::move(command), -1, static_cast<int>(position->primary));
       break;
     }
     case RouteKind::kLocal: {
@@ -408,16 +386,14 @@ void ClusterConnection::dispatch(Part part, const std::string& redirect, bool as
 
 void ClusterConnection::onReply(const Part& part, std::string_view frame) {
   if (!frame.empty() && frame[0] == '-') {
-    const bool moved = startsWith(frame, "-MOVED ");
-    if (moved || startsWith(frame, "-ASK ")) {
-      uint8_t& redirects = part.request->redirects[part.index];
-      const std::string address = redirectAddress(frame);
-      if (++redirects <= kMaxRedirects && !address.empty()) {
-        if (moved) topology_.refreshSoon();
-        return dispatch(part, address, /*asking=*/!moved);
+    const std::string_view text = errorText(frame);
+    if (auto redirect = parseRedirect(text)) {
+      if (++part.request->redirects[part.index] <= kMaxRedirects) {
+        if (!redirect->ask) topology_.refreshSoon();
+        return dispatch(part, redirect->address, redirect->ask);
       }
-    } else if (startsWith(frame, "-TRYAGAIN") || startsWith(frame, "-CLUSTERDOWN")) {
-      // Refused before it ran (a slot in migration, a failover): safe to send again.
+    } else if (refusedBeforeRunning(text)) {
+      // A slot in migration, a failover: safe to send again.
       topology_.refreshSoon();
       return retryLater(part, frame);
     }

@@ -95,7 +95,7 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   std::unordered_map<std::string, std::shared_ptr<Node>> nodes_;
   std::unordered_map<User*, Queue> queues_;
   std::vector<User*> ready_;  // queues with replies to hand over
-  std::deque<Part> parked_;  // waiting to be routed again, in order
+  std::deque<Part> parked_;   // waiting to be routed again, in order
   bool retry_scheduled_ = false;
   uint64_t next_queue_id_ = 0;
   resp::RequestParser parser_;

@@ -165,4 +165,39 @@ Route routeCommand(const CommandInfo* info, const std::vector<std::string_view>&
   return route;
 }
 
+std::optional<Redirect> parseRedirect(std::string_view text) {
+  Redirect redirect;
+  if (text.substr(0, 6) == "MOVED ") {
+    redirect.ask = false;
+  } else if (text.substr(0, 4) == "ASK ") {
+    redirect.ask = true;
+  } else {
+    return std::nullopt;
+  }
+  const size_t last_space = text.rfind(' ');
+  auto endpoint = parseNodeAddress(text.substr(last_space + 1));
+  if (!endpoint) return std::nullopt;
+  redirect.address = nodeKey(*endpoint);
+  return redirect;
+}
+
+bool refusedBeforeRunning(std::string_view text) {
+  return text.substr(0, 8) == "TRYAGAIN" || text.substr(0, 11) == "CLUSTERDOWN";
+}
+
+std::optional<ScanPosition> decodeScanCursor(std::string_view cursor, size_t primaries) {
+  auto value = resp::parseUint64(cursor);
+  if (!value) return std::nullopt;
+  ScanPosition position;
+  position.primary = static_cast<uint32_t>(*value & ((1u << kScanNodeBits) - 1));
+  position.node_cursor = *value >> kScanNodeBits;
+  if (position.primary >= primaries) return std::nullopt;
+  return position;
+}
+
+uint64_t nextScanCursor(uint64_t node_next, uint32_t primary, size_t primaries) {
+  if (node_next != 0) return (node_next << kScanNodeBits) | primary;
+  return primary + 1 < primaries ? primary + 1 : 0;
+}
+
 }  // namespace tfproxy::backend

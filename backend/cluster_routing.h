@@ -6,7 +6,10 @@
 // one-node cluster. The README's routing table says the same for users.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -53,5 +56,34 @@ Route routeCommand(const CommandInfo* info, const std::vector<std::string_view>&
 // The entry to route `argv` by: the subcommand's for container commands.
 const CommandInfo* routingInfo(const CommandTable& table,
                                const std::vector<std::string_view>& argv);
+
+// Redirects one command follows before the last one is its reply.
+inline constexpr int kMaxRedirects = 16;
+// How long a command refused before it ran (TRYAGAIN, CLUSTERDOWN, an unserved slot, a node
+// that cannot be reached) is routed again -- a failover takes about two cluster-node-timeouts --
+// and the pause between tries.
+inline constexpr std::chrono::milliseconds kRetryBudget{10000};
+inline constexpr std::chrono::milliseconds kRetryPause{50};
+
+// A MOVED or ASK error's text ("MOVED 3999 127.0.0.1:6381"): where to, and whether it is ASK.
+struct Redirect {
+  bool ask = false;
+  std::string address;  // "host:port"
+};
+std::optional<Redirect> parseRedirect(std::string_view error_text);
+// An error that says the command did not run and may be sent again (TRYAGAIN, CLUSTERDOWN).
+bool refusedBeforeRunning(std::string_view error_text);
+
+// SCAN over every primary with one cursor: the node's own cursor shifted left by
+// kScanNodeBits, the primary's index (in SlotMap::primaries()) in the low bits.
+inline constexpr unsigned kScanNodeBits = 10;
+struct ScanPosition {
+  uint32_t primary = 0;
+  uint64_t node_cursor = 0;
+};
+// nullopt: not a cursor this many primaries can have made.
+std::optional<ScanPosition> decodeScanCursor(std::string_view cursor, size_t primaries);
+// The client's next cursor after `primary` answered `node_next`: 0 once the last primary is done.
+uint64_t nextScanCursor(uint64_t node_next, uint32_t primary, size_t primaries);
 
 }  // namespace tfproxy::backend

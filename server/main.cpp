@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "backend/backend_status.h"
+#include "backend/cluster_script_connections.h"
 #include "backend/cluster_topology.h"
 #include "backend/command_table.h"
 #include "backend/embedded_server.h"
@@ -216,11 +217,21 @@ int main(int argc, char** argv) {
   const auto backend_timeout = std::chrono::milliseconds(options.backend_timeout_ms);
   const auto command_timeout =
       backend_timeout.count() > 0 ? backend_timeout : std::chrono::milliseconds(30000);
-  backend::ScriptConnectionPool connections(backend_target, connect_timeout, command_timeout);
-  backend::ScriptConnectionPool checks(
-      backend_target, connect_timeout,
-      backend_timeout.count() > 0 ? std::min(backend_timeout, kCheckTimeout) : kCheckTimeout);
-  learnBackendCommands(connections, proxy_identity);
+  const auto check_timeout =
+      backend_timeout.count() > 0 ? std::min(backend_timeout, kCheckTimeout) : kCheckTimeout;
+  // In front of a cluster, each command from JavaScript and each check goes to its slot's node.
+  auto scriptConnections =
+      [&](std::chrono::milliseconds timeout) -> std::unique_ptr<backend::ScriptConnections> {
+    if (cluster) {
+      return std::make_unique<backend::ClusterScriptConnections>(*cluster, backend_target.tls,
+                                                                 connect_timeout, timeout);
+    }
+    return std::make_unique<backend::ScriptConnectionPool>(backend_target, connect_timeout,
+                                                           timeout);
+  };
+  std::unique_ptr<backend::ScriptConnections> connections = scriptConnections(command_timeout);
+  std::unique_ptr<backend::ScriptConnections> checks = scriptConnections(check_timeout);
+  learnBackendCommands(*connections, proxy_identity);
 
   // The gate has one counter per I/O worker and one after them for callAsync.
   backend::Gate gate(options.threads + 1);
@@ -251,7 +262,7 @@ int main(int argc, char** argv) {
                                functions::KeyspaceTriggers::positionsKey(options.library_key),
                                backend::Fleet::lockKey(options.library_key),
                                backend::Fleet::membersKey(options.library_key)});
-  functions::ScriptingHost host(gate, connections, status, async_commands, triggers, edits,
+  functions::ScriptingHost host(gate, *connections, status, async_commands, triggers, edits,
                                 proxy_identity);
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   triggers.setEngine(engine.get());
@@ -262,8 +273,8 @@ int main(int argc, char** argv) {
   services.engine = engine.get();
   services.config = &gears;
   services.store = &store;
-  services.connections = &connections;
-  services.checks = &checks;
+  services.connections = connections.get();
+  services.checks = checks.get();
   services.status = &status;
   services.proxy_identity = proxy_identity;
   services.host = &host;

@@ -166,6 +166,44 @@ TEST_F(ClusterTest, ClusterClientsSeeAOneNodeCluster) {
   EXPECT_EQ(out, "1\n");
 }
 
+// client.call routes like a client's command: keys of every slot, split commands, SCAN over
+// every primary -- and the stored library lives on one node and is seen through tfproxy.
+TEST_F(ClusterTest, FunctionsReachEverySlot) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  const std::string library = R"(#!js api_version=1.0 name=spread
+redis.registerFunction('fill', function(client, n) {
+  for (let i = 0; i < parseInt(n); i++) client.call('set', 'f' + i, String(i));
+  return client.call('mget', 'f0', 'f1', 'f2', 'nosuch');
+});
+redis.registerFunction('walk', function(client) {
+  let cursor = '0', keys = [];
+  do {
+    const r = client.call('scan', cursor);
+    cursor = r[0];
+    keys = keys.concat(r[1]);
+  } while (cursor != '0');
+  return [keys.length, client.call('del', 'f0', 'f1', 'f2'), client.call('exists', 'f0', 'f3')];
+});
+redis.registerFunction('cross', function(client) {
+  return client.call('sunion', 'f5', 'f6');
+});)";
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", library}), "OK");
+  EXPECT_EQ(c.run({"TFCALL", "spread.fill", "0", "50"}), R"(["0", "1", "2", (nil)])");
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(valueOnOwner("f" + std::to_string(i)), "\"" + std::to_string(i) + "\"");
+  }
+  EXPECT_EQ(c.run({"TFCALL", "spread.walk", "0"}), "[50, 3, 1]");
+  EXPECT_EQ(c.run({"TFCALL", "spread.cross", "0"}),
+            "(error) CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(c.run({"DBSIZE"}), "47");
+  // A second tfproxy in front of the same cluster serves the stored library.
+  Proxy other({"--backend", cluster_->nodes()[2]->address()});
+  Client o(other.port());
+  EXPECT_EQ(o.run({"TFCALL", "spread.walk", "0"}), "[47, 0, 1]");
+  deleteLibraries(c);
+}
+
 // Slots move from one primary to another (redis-cli --cluster reshard: MIGRATING/IMPORTING,
 // MIGRATE, then the new owner) while clients increment counters through tfproxy: every
 // acknowledged increment is there afterwards, and no client saw a redirect.
