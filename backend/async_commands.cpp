@@ -3,7 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 
+#include "backend/cluster_routing.h"
+#include "backend/cluster_topology.h"
+#include "backend/command_table.h"
 #include "backend/errors.h"
+#include "backend/slot_map.h"
 #include "io/buffer.h"
 #include "io/stream.h"
 #include "resp/decoder.h"
@@ -19,19 +23,29 @@ struct AsyncCommands::Call {
   bool may_block;
   Done done;
   uint32_t counted = 0;  // admitted through the gate with this weight
+  // Cluster: the node ("host:port"; empty for one backend), ASKING first, how often redirected,
+  // since when it tries.
+  std::string address;
+  bool asking = false;
+  int redirects = 0;
+  std::chrono::steady_clock::time_point started;
 };
 
 // One connection running one call at a time: the handshake (HELLO 3 [AUTH]) on first use, a
 // SELECT when the database differs, then the command -- all in one write.
 class AsyncCommands::Connection : public io::EventLoop::Watcher {
  public:
-  Connection(AsyncCommands& owner, io::Stream stream, Identity identity)
-      : owner_(owner), stream_(std::move(stream)), identity_(std::move(identity)) {}
+  Connection(AsyncCommands& owner, io::Stream stream, Identity identity, std::string address)
+      : owner_(owner),
+        stream_(std::move(stream)),
+        identity_(std::move(identity)),
+        address_(std::move(address)) {}
   ~Connection() override {
     if (stream_.isOpen()) owner_.loop_.remove(stream_.fd());
   }
 
   const Identity& identity() const { return identity_; }
+  const std::string& address() const { return address_; }
   bool broken() const { return broken_; }
 
   // Sends the call's command (with what the connection still needs first) and reports the
@@ -59,6 +73,11 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
       ++expected_;
       select_pending_ = true;
       wanted_db_ = call.db;
+    }
+    if (call.asking) {
+      resp::encodeCommand({"ASKING"}, &out_);
+      ++expected_;
+      asking_pending_ = true;
     }
     std::vector<std::string_view> args(call.args.begin(), call.args.end());
     resp::encodeCommand(args, &out_);
@@ -129,6 +148,10 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
       select_pending_ = false;
       if (!replies_[i++].isError()) db_ = wanted_db_;
     }
+    if (asking_pending_) {
+      asking_pending_ = false;
+      ++i;
+    }
     std::optional<resp::Value> reply = std::move(replies_[i]);
     expected_ = 0;
     report(std::move(reply), {});
@@ -148,7 +171,9 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
   AsyncCommands& owner_;
   io::Stream stream_;
   Identity identity_;
+  std::string address_;
   bool hello_sent_ = false;
+  bool asking_pending_ = false;
   bool hello_pending_ = false;
   bool select_pending_ = false;
   int64_t db_ = 0;
@@ -163,8 +188,9 @@ class AsyncCommands::Connection : public io::EventLoop::Watcher {
   std::function<void(std::optional<resp::Value>, std::string)> done_;
 };
 
-AsyncCommands::AsyncCommands(backend::BackendLink& link, backend::Gate& gate, size_t gate_slot)
-    : link_(link), gate_(gate), gate_slot_(gate_slot) {
+AsyncCommands::AsyncCommands(backend::BackendLink& link, backend::Gate& gate, size_t gate_slot,
+                             ClusterTopology* cluster)
+    : link_(link), cluster_(cluster), gate_(gate), gate_slot_(gate_slot) {
   loop_.post([this] { sweep(); });
   thread_ = std::thread([this] { loop_.run(); });
 }
@@ -185,6 +211,7 @@ void AsyncCommands::run(Identity identity, int64_t db, std::vector<std::string> 
   call->args = std::move(args);
   call->may_block = may_block;
   call->done = std::move(done);
+  call->started = std::chrono::steady_clock::now();
   ++pending_;
   loop_.post([this, call] { start(call); });
 }
@@ -206,45 +233,113 @@ void AsyncCommands::start(std::shared_ptr<Call> call) {
     return;
   }
   call->counted = weight;
-  // The most recently used idle connection of this identity.
-  std::unique_ptr<Connection> conn =
-      idle_.take([&](Connection& c, std::chrono::steady_clock::time_point) {
-        return !c.broken() && c.identity().user == call->identity.user &&
-               c.identity().password == call->identity.password;
-      });
-  if (conn) {
-    Connection* raw = conn.get();
-    busy_[raw] = std::move(conn);
+  if (cluster_ != nullptr) {
+    if (auto refused = route(*call)) return finish(call, std::move(refused), {});
+  }
+  dispatch(std::move(call));
+}
+
+void AsyncCommands::dispatch(std::shared_ptr<Call> call) {
+  auto exchange = [this, call](Connection* raw) {
     raw->exchange(*call, [this, call, raw](std::optional<resp::Value> reply, std::string error) {
       auto it = busy_.find(raw);
       std::unique_ptr<Connection> conn = std::move(it->second);
       busy_.erase(it);
-      finish(call, std::move(reply), error);
+      onReply(call, std::move(reply), error);
       giveBack(std::move(conn));
     });
-    return;
-  }
-  io::connectAsync(
-      loop_, link_.addresses(), link_.connectTimeout(), link_.target().tls,
-      [this, call](io::Stream stream, const std::string& error) {
-        if (!stream.isOpen()) {
-          finish(call, std::nullopt, errors::kUnavailablePrefix + error);
-          return;
-        }
-        const int fd = stream.fd();
-        auto conn = std::make_unique<Connection>(*this, std::move(stream), call->identity);
-        Connection* raw = conn.get();
-        loop_.add(fd, raw);
-        busy_[raw] = std::move(conn);
-        raw->exchange(*call,
-                      [this, call, raw](std::optional<resp::Value> reply, std::string error) {
-                        auto it = busy_.find(raw);
-                        std::unique_ptr<Connection> conn = std::move(it->second);
-                        busy_.erase(it);
-                        finish(call, std::move(reply), error);
-                        giveBack(std::move(conn));
-                      });
+  };
+  // The most recently used idle connection of this identity (to this node).
+  std::unique_ptr<Connection> conn =
+      idle_.take([&](Connection& c, std::chrono::steady_clock::time_point) {
+        return !c.broken() && c.identity().user == call->identity.user &&
+               c.identity().password == call->identity.password && c.address() == call->address;
       });
+  if (conn) {
+    Connection* raw = conn.get();
+    busy_[raw] = std::move(conn);
+    return exchange(raw);
+  }
+  BackendLink* link = &link_;
+  if (cluster_ != nullptr) {
+    link = cluster_->link(call->address);
+    if (link == nullptr) {
+      cluster_->refreshSoon();
+      return finish(call, std::nullopt, std::string(errors::kUnknownNode) + call->address);
+    }
+  }
+  io::connectAsync(loop_, link->addresses(), link->connectTimeout(), link->target().tls,
+                   [this, call, exchange](io::Stream stream, const std::string& error) {
+                     if (!stream.isOpen()) {
+                       // Nothing was sent: in front of a cluster the node may be failing over.
+                       if (cluster_ != nullptr &&
+                           std::chrono::steady_clock::now() - call->started < kRetryBudget) {
+                         return retryLater(call);
+                       }
+                       finish(call, std::nullopt, errors::kUnavailablePrefix + error);
+                       return;
+                     }
+                     const int fd = stream.fd();
+                     auto conn = std::make_unique<Connection>(*this, std::move(stream),
+                                                              call->identity, call->address);
+                     Connection* raw = conn.get();
+                     loop_.add(fd, raw);
+                     busy_[raw] = std::move(conn);
+                     exchange(raw);
+                   });
+}
+
+void AsyncCommands::retryLater(std::shared_ptr<Call> call) {
+  cluster_->refreshSoon();
+  loop_.runAfter(kRetryPause, [this, call] {
+    if (auto refused = route(*call)) return finish(call, std::move(refused), {});
+    dispatch(call);
+  });
+}
+
+std::optional<resp::Value> AsyncCommands::route(Call& call) {
+  std::vector<std::string_view> argv(call.args.begin(), call.args.end());
+  const Route r = routeCommand(routingInfo(CommandTable::builtin(), argv), argv);
+  auto map = cluster_->map();
+  int primary = 0;
+  switch (r.kind) {
+    case RouteKind::kSlot:
+      primary = map->ownerOf(static_cast<uint16_t>(r.slot));
+      break;
+    case RouteKind::kAnyNode:
+    case RouteKind::kLocal:
+      break;
+    case RouteKind::kCrossSlot:
+      return resp::Value::error(errors::kCrossSlot);
+    case RouteKind::kEveryNode:
+    case RouteKind::kSplit:
+    case RouteKind::kScan:
+      return resp::Value::error(std::string(errors::kAsyncAcrossSlots) + call.args[0]);
+  }
+  if (primary < 0 || static_cast<size_t>(primary) >= map->primaries().size()) {
+    cluster_->refreshSoon();
+    return resp::Value::error(errors::kSlotUnserved);
+  }
+  call.address = nodeKey(map->primaries()[static_cast<size_t>(primary)].endpoint);
+  call.asking = false;
+  return std::nullopt;
+}
+
+void AsyncCommands::onReply(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
+                            const std::string& error) {
+  if (cluster_ != nullptr && reply && reply->isError()) {
+    if (auto redirect = parseRedirect(reply->str); redirect && ++call->redirects <= kMaxRedirects) {
+      if (!redirect->ask) cluster_->refreshSoon();
+      call->address = redirect->address;
+      call->asking = redirect->ask;
+      return dispatch(std::move(call));
+    }
+    if (refusedBeforeRunning(reply->str) &&
+        std::chrono::steady_clock::now() - call->started < kRetryBudget) {
+      return retryLater(std::move(call));
+    }
+  }
+  finish(std::move(call), std::move(reply), error);
 }
 
 void AsyncCommands::admitWaiting() {

@@ -22,6 +22,8 @@
 
 namespace tfproxy::backend {
 
+class ClusterTopology;
+
 class AsyncCommands {
  public:
   // The reply (possibly an error value), or nullopt with a reason when the backend could not
@@ -29,7 +31,9 @@ class AsyncCommands {
   using Done = std::function<void(std::optional<resp::Value> reply, const std::string& error)>;
 
   // `gate_slot`: the runner's own in-flight counter in the gate (after the I/O workers').
-  AsyncCommands(BackendLink& link, Gate& gate, size_t gate_slot);
+  // `cluster` (null: one backend): commands go to the node of their keys' slot (design §9).
+  AsyncCommands(BackendLink& link, Gate& gate, size_t gate_slot,
+                ClusterTopology* cluster = nullptr);
   ~AsyncCommands();
 
   // Runs `args` as `identity` in `db`. `may_block`: the command may wait indefinitely, so it
@@ -45,6 +49,15 @@ class AsyncCommands {
   struct Call;
   class Connection;
   void start(std::shared_ptr<Call> call);
+  // Sends an admitted call over an idle or new connection to its node.
+  void dispatch(std::shared_ptr<Call> call);
+  // A call's reply: redirects are followed (cluster), everything else finishes it.
+  void onReply(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
+               const std::string& error);
+  // Cluster: routes a call refused before it ran again after a pause, with a newer map.
+  void retryLater(std::shared_ptr<Call> call);
+  // Cluster: the node for a call, or an error reply for one that cannot be routed.
+  std::optional<resp::Value> route(Call& call);
   void admitWaiting();
   void finish(std::shared_ptr<Call> call, std::optional<resp::Value> reply,
               const std::string& error);
@@ -54,6 +67,7 @@ class AsyncCommands {
   void closeLater(std::unique_ptr<Connection> connection);
 
   BackendLink& link_;
+  ClusterTopology* cluster_;
   Gate& gate_;
   size_t gate_slot_;
   io::EventLoop loop_;

@@ -24,6 +24,11 @@ inline constexpr char kSlotUnserved[] = "CLUSTERDOWN Hash slot not served";
 inline constexpr char kInvalidCursor[] = "ERR invalid cursor";
 // A redirect or map named a node tfproxy has no link to yet, for longer than it waits.
 inline constexpr char kUnknownNode[] = "ERR tfproxy: no connection to the cluster node ";
+// callAsync of a command that needs several nodes' replies merged (MGET over several slots,
+// DBSIZE, SCAN...): client.call runs those.
+inline constexpr char kAsyncAcrossSlots[] =
+    "ERR tfproxy: in front of a cluster, callAsync runs commands of one slot only; use client.call "
+    "for ";
 // A CLUSTER subcommand that makes no sense against the one-node cluster clients see.
 inline constexpr char kClusterSubcommand[] =
     "ERR tfproxy shows itself as a one-node cluster and does not serve CLUSTER ";

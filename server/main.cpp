@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
     gate.setCoordinator(fleet.get());
     fleet->start();
   }
-  backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads);
+  backend::AsyncCommands async_commands(link, gate, /*gate_slot=*/options.threads, cluster.get());
   functions::KeyspaceTriggers triggers({.gate = &gate,
                                         .status = &status,
                                         .target = backend_target,

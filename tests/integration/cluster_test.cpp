@@ -204,6 +204,39 @@ redis.registerFunction('cross', function(client) {
   deleteLibraries(c);
 }
 
+// The seed's blocking pop through callAsync, on lists of every node; a command over several slots
+// is refused with a clear error rather than answered from one node.
+TEST_F(ClusterTest, AsyncCallsReachEverySlot) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  const std::string library = R"(#!js api_version=1.0 name=lib
+redis.registerAsyncFunction('my_blpop', async function(client, key, expected_val) {
+    var res = null
+    do {
+        res = await client.block((c) => {
+            return c.callAsync('blpop', key, '0');
+        })
+    } while (res[1] != expected_val);
+    return res;
+});
+redis.registerAsyncFunction('many', async function(client) {
+    return await client.block((c) => c.callAsync('mget', 'x1', 'x2', 'x3'));
+});)";
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", library}), "OK");
+  for (int i = 0; i < 6; ++i) {
+    const std::string list = "list" + std::to_string(i);
+    Client waiter(proxy_->port());
+    waiter.sendCommand({"TFCALLASYNC", "lib.my_blpop", "1", list, "b"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(c.run({"RPUSH", list, "a", "b"}), "2");
+    EXPECT_EQ(resp::toDebugString(waiter.read()), "[\"" + list + "\", \"b\"]");
+  }
+  EXPECT_EQ(c.run({"TFCALLASYNC", "lib.many", "0"}),
+            "(error) ERR tfproxy: in front of a cluster, callAsync runs commands of one slot only; "
+            "use client.call for mget");
+  deleteLibraries(c);
+}
+
 // Slots move from one primary to another (redis-cli --cluster reshard: MIGRATING/IMPORTING,
 // MIGRATE, then the new owner) while clients increment counters through tfproxy: every
 // acknowledged increment is there afterwards, and no client saw a redirect.
