@@ -220,6 +220,11 @@ ClusterConnection::ClusterConnection(io::EventLoop& loop, ClusterTopology& topol
 
 ClusterConnection::~ClusterConnection() = default;
 
+void ClusterConnection::setPreamble(std::string bytes, uint32_t replies) {
+  preamble_ = std::move(bytes);
+  preamble_replies_ = replies;
+}
+
 const std::string& ClusterConnection::nodeId() {
   static const std::string id = [] {
     std::string text;
@@ -380,6 +385,7 @@ void ClusterConnection::dispatch(Part part, const std::string& redirect, bool as
       return retryLater(part, errorFrame(std::string(errors::kUnknownNode) + address));
     }
     it = nodes_.emplace(address, std::make_shared<Node>(*this, loop_, *link)).first;
+    if (preamble_replies_ > 0) it->second->connection().setPreamble(preamble_, preamble_replies_);
   }
   it->second->send(it->second, part, asking);
 }

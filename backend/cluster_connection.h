@@ -43,6 +43,10 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   void checkTimeout(std::chrono::steady_clock::time_point now,
                     std::chrono::milliseconds limit) override;
 
+  // Commands sent first on every node connection opened from now on (a session's AUTH, HELLO;
+  // `replies` replies). For a session's own router; the workers' routers have none.
+  void setPreamble(std::string bytes, uint32_t replies);
+
   // The id tfproxy gives itself as a one-node cluster (40 hex digits, one per process).
   static const std::string& nodeId();
 
@@ -95,7 +99,9 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   std::unordered_map<std::string, std::shared_ptr<Node>> nodes_;
   std::unordered_map<User*, Queue> queues_;
   std::vector<User*> ready_;  // queues with replies to hand over
-  std::deque<Part> parked_;   // waiting to be routed again, in order
+  std::string preamble_;
+  uint32_t preamble_replies_ = 0;
+  std::deque<Part> parked_;  // waiting to be routed again, in order
   bool retry_scheduled_ = false;
   uint64_t next_queue_id_ = 0;
   resp::RequestParser parser_;

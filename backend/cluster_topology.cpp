@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/cluster_routing.h"
+#include "backend/command_table.h"
 #include "backend/sync_connection.h"
+#include "resp/request_parser.h"
 
 namespace tfproxy::backend {
 
@@ -72,6 +75,35 @@ BackendLink* ClusterTopology::link(const std::string& address) const {
   std::lock_guard lock(mutex_);
   auto it = links_.find(address);
   return it == links_.end() ? nullptr : it->second.get();
+}
+
+std::string ClusterTopology::stickyNode(std::string_view input) const {
+  auto current = map();
+  resp::RequestParser parser;
+  std::vector<std::string_view> argv;
+  int slot = kNoSlot;
+  for (bool first = true; !input.empty(); first = false) {
+    auto r = parser.parse(input);
+    if (r.status != resp::RequestParser::Status::kComplete) break;
+    argv.clear();
+    for (size_t i = 0; i < parser.argc(); ++i) argv.push_back(parser.arg(i));
+    input.remove_prefix(r.consumed);
+    if (argv.empty()) continue;
+    const Route route = routeCommand(routingInfo(CommandTable::builtin(), argv), argv);
+    if (route.kind == RouteKind::kSlot) {
+      slot = route.slot;
+      break;
+    }
+    // Only a transaction looks ahead: its first command with keys decides.
+    const bool multi = equalsLower(argv[0], "multi");
+    if ((first && !multi) || equalsLower(argv[0], "exec") || equalsLower(argv[0], "discard")) {
+      break;
+    }
+    if (first && multi) continue;
+  }
+  const int owner = slot >= 0 ? current->ownerOf(static_cast<uint16_t>(slot)) : 0;
+  if (owner < 0 || static_cast<size_t>(owner) >= current->primaries().size()) return {};
+  return nodeKey(current->primaries()[static_cast<size_t>(owner)].endpoint);
 }
 
 void ClusterTopology::refreshSoon() {

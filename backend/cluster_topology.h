@@ -51,6 +51,10 @@ class ClusterTopology {
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
   // The link to the node at `address` ("host:port"), or nullptr while no map named it.
   BackendLink* link(const std::string& address) const;
+  // The node a session's own connection should go to for the commands at the start of `input`
+  // (the first being the one that needs the connection): the primary of the first command's
+  // slot -- after MULTI, of the first command with keys before EXEC -- or the first primary.
+  std::string stickyNode(std::string_view input) const;
   // Reads the map again soon (a redirect, a lost node); cheap to call often.
   void refreshSoon();
 

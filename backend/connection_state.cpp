@@ -44,4 +44,17 @@ void StateChange::applyTo(ConnectionState* state) const {
   }
 }
 
+std::vector<std::vector<std::string>> commandsToRestore(const ConnectionState& state) {
+  std::vector<std::vector<std::string>> commands;
+  const bool auth = !(state.user == "default" && state.password.empty());
+  if (state.protocol == resp::Protocol::kResp3) {
+    commands.push_back({"HELLO", "3"});
+    if (auth) commands.back().insert(commands.back().end(), {"AUTH", state.user, state.password});
+  } else if (auth) {
+    commands.push_back({"AUTH", state.user, state.password});
+  }
+  if (state.db != 0) commands.push_back({"SELECT", std::to_string(state.db)});
+  return commands;
+}
+
 }  // namespace tfproxy::backend

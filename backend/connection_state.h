@@ -40,6 +40,10 @@ struct StateChange {
   void applyTo(ConnectionState* state) const;
 };
 
+// The commands that bring a new connection to `state` -- HELLO 3 (with AUTH), AUTH, SELECT -- in
+// order; none for a fresh connection's state. Their replies are not the client's.
+std::vector<std::vector<std::string>> commandsToRestore(const ConnectionState& state);
+
 template <class Arg>
 StateChange StateChange::read(Kind kind, size_t argc, Arg arg) {
   StateChange change;

@@ -43,6 +43,10 @@ void SharedConnection::connect() {
                        return;
                      }
                      self->link_.markUp();
+                     if (self->preamble_replies_ > 0) {
+                       self->out_.insert(0, self->preamble_);
+                       self->fifo_.push_front({std::weak_ptr<User>(), self->preamble_replies_});
+                     }
                      self->stream_ = std::move(stream);
                      self->state_ = State::kConnected;
                      self->blocked_ = false;

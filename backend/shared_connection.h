@@ -38,6 +38,12 @@ class SharedConnection : public Forwarder,
   // Forwarder. After a loss or a timeout, the next command opens a new connection.
   void send(const std::shared_ptr<User>& user, std::string_view bytes, uint32_t replies) override;
   void close() override;
+  // Commands (`replies` replies, nobody's) sent first on each new connection: the connection
+  // state of the session that owns this connection (cluster routing, design §9).
+  void setPreamble(std::string bytes, uint32_t replies) {
+    preamble_ = std::move(bytes);
+    preamble_replies_ = replies;
+  }
   void checkTimeout(std::chrono::steady_clock::time_point now,
                     std::chrono::milliseconds limit) override;
 
@@ -63,6 +69,8 @@ class SharedConnection : public Forwarder,
   io::Stream stream_;
   State state_ = State::kIdle;
   std::deque<Pending> fifo_;
+  std::string preamble_;
+  uint32_t preamble_replies_ = 0;
   std::string out_;
   size_t written_ = 0;
   bool flush_scheduled_ = false;

@@ -128,6 +128,34 @@ bool Pipeline::describeState(const CommandEntry& entry, const resp::RequestParse
   }
 }
 
+void Pipeline::noteBinding(const CommandEntry& entry, const resp::RequestParser& cmd) {
+  switch (entry.kind) {
+    case CommandKind::kExec:
+    case CommandKind::kDiscard:
+      watching_ = false;
+      return;
+    case CommandKind::kReset:
+      watching_ = client_bound_ = false;
+      return;
+    case CommandKind::kClient: {
+      // What only names or describes the connection leaves nothing behind that matters.
+      static constexpr std::string_view kHarmless[] = {
+          "setname", "setinfo", "getname", "id", "info", "list", "no-evict", "no-touch"};
+      const std::string_view sub = cmd.argc() > 1 ? cmd.arg(1) : std::string_view();
+      if (std::none_of(std::begin(kHarmless), std::end(kHarmless),
+                       [&](std::string_view h) { return equalsLower(sub, h); })) {
+        client_bound_ = true;
+      }
+      return;
+    }
+    default:
+      if (entry.info == nullptr) return;
+      if (std::strcmp(entry.info->name, "watch") == 0) watching_ = true;
+      if (std::strcmp(entry.info->name, "unwatch") == 0) watching_ = false;
+      return;
+  }
+}
+
 bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cmd, ScanState* scan,
                         Slot* slot) const {
   // CLIENT REPLY ON|OFF|SKIP decides whether this and later commands are answered at all.
@@ -213,6 +241,8 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
   if (entry.kind == CommandKind::kMulti) {
     scan->multi = true;
     scan->queued = 0;
+    scan->multi_keyed = false;
+    scan->multi_prefix.clear();
     scan->firing_keys.clear();
   }
   if (entry.kind == CommandKind::kExec || entry.kind == CommandKind::kDiscard ||
@@ -476,6 +506,25 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         continue;
       }
     }
+    // Cluster: a transaction opened on one node moves to the node of its first key.
+    if (node_check_ && !shared_ && scan.multi && !scan.multi_keyed &&
+        entry.kind != CommandKind::kExec && entry.kind != CommandKind::kDiscard &&
+        entry.kind != CommandKind::kMulti) {
+      switch (node_check_(parser_)) {
+        case NodePlace::kElsewhere:
+          parser_.reset();  // presented again on the transaction's new node
+          if (!commit()) return {Stop::kPaused, batch_start};
+          flush(to_client);
+          return {Stop::kPin, pos};
+        case NodePlace::kHere:
+          scan.multi_keyed = true;
+          break;
+        case NodePlace::kKeyless:
+          scan.multi_prefix.emplace_back(in.substr(pos, r.consumed));
+          break;
+      }
+    }
+    if (entry.pins) noteBinding(entry, parser_);
     if (describe(entry, parser_, &scan, &slot)) addToBatch(std::move(slot));
     pos += r.consumed;
   }

@@ -109,6 +109,16 @@ class Pipeline {
   // command that needs the client's own connection stops the input with kPin.
   void setShared(bool shared) { shared_ = shared; }
   bool shared() const { return shared_; }
+  // Cluster (design §9): where a command belongs relative to the node of the client's own
+  // connection. With a check set, a transaction opened on one node whose first command with keys
+  // belongs elsewhere stops the input (kPin) before that command, so that the session moves the
+  // transaction there (transactionPrefix() is what to queue again after MULTI).
+  enum class NodePlace : uint8_t { kKeyless, kHere, kElsewhere };
+  void setNodeCheck(std::function<NodePlace(const resp::RequestParser&)> check) {
+    node_check_ = std::move(check);
+  }
+  const std::vector<std::string>& transactionPrefix() const { return scan_.multi_prefix; }
+
   // Replies the bytes appended to `to_backend` since the last call will produce.
   uint32_t takeExpectedReplies() { return std::exchange(expected_added_, 0); }
 
@@ -137,6 +147,14 @@ class Pipeline {
   bool holdingInput() const { return barrier_; }
   // Forgets every pending reply and returns their gate counts (the session is closing).
   void abandon();
+
+  // The client's connection carries state that routing over a cluster's nodes cannot carry: an
+  // open or pending transaction, WATCH, subscriptions, MONITOR, CLIENT REPLY/TRACKING and the
+  // like. While it does, the session keeps its own connection to one node.
+  bool boundToConnection() const {
+    return in_multi_ || scan_.multi || subscribed() || monitor_ || watching_ || client_bound_ ||
+           transaction_.active || barrier_ || scan_.mode != ReplyMode::kOn;
+  }
 
   // Commands sent to the backend whose replies have not arrived yet.
   bool awaitingBackend() const { return target_ != kNone; }
@@ -222,6 +240,9 @@ class Pipeline {
     bool multi = false;                    // inside MULTI: the backend answers QUEUED
     uint32_t queued = 0;                   // commands queued since MULTI
     std::vector<std::string> firing_keys;  // keys of queued writes that may fire a trigger
+    // With a node check: a command with keys was queued since MULTI; the keyless ones before it.
+    bool multi_keyed = false;
+    std::vector<std::string> multi_prefix;
   };
   // Appends the keys of a write that may fire a key space trigger; false if it cannot.
   bool firingKeys(const CommandEntry& entry, const resp::RequestParser& cmd,
@@ -240,6 +261,8 @@ class Pipeline {
   void noteError(std::string_view frame);
   // Makes an edited slot's reply once all its replies are in.
   void finishEdit(Slot& slot, std::string* to_client);
+  // Tracks what boundToConnection() reports beyond the observed state (WATCH, CLIENT ...).
+  void noteBinding(const CommandEntry& entry, const resp::RequestParser& cmd);
   static bool describeState(const CommandEntry& entry, const resp::RequestParser& cmd, Slot* slot);
   // EXEC or DISCARD answered: the transaction's state changes apply where EXEC ran them.
   void endMulti(std::string_view frame);
@@ -275,6 +298,7 @@ class Pipeline {
   uint32_t batch_counted_ = 0;
 
   bool shared_ = false;
+  std::function<NodePlace(const resp::RequestParser&)> node_check_;
   uint32_t expected_added_ = 0;
   bool barrier_ = false;  // an intercepted command is pending
   bool intercept_dispatched_ = false;
@@ -293,6 +317,8 @@ class Pipeline {
   int64_t patterns_ = 0;
   int64_t shard_channels_ = 0;
   bool monitor_ = false;
+  bool watching_ = false;      // WATCH sent, no EXEC, DISCARD, UNWATCH or RESET since
+  bool client_bound_ = false;  // a CLIENT subcommand whose effect stays with the connection
   uint64_t flushes_ = 0;
   uint64_t status_changes_ = 0;
 };

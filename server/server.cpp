@@ -29,6 +29,7 @@ Server::Server(asio::io_context& main_context, const config::ProxyOptions& optio
   services_.index = &parts.index;
   services_.gate = &gate_;
   services_.link = &parts.link;
+  services_.cluster = parts.cluster;
   services_.intercept = parts.intercept;
   services_.editor = parts.editor;
   services_.triggers = parts.triggers;

@@ -6,6 +6,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "backend/cluster_connection.h"
+#include "backend/cluster_routing.h"
+#include "backend/cluster_topology.h"
 #include "backend/errors.h"
 #include "backend/link.h"
 #include "backend/shared_connection.h"
@@ -81,12 +84,34 @@ Session::~Session() {
   if (services_.clients != nullptr) services_.clients->fetch_sub(1, std::memory_order_relaxed);
 }
 
+Pipeline::NodePlace Session::placeOf(const resp::RequestParser& cmd) const {
+  std::vector<std::string_view> argv;
+  for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
+  const backend::Route route =
+      backend::routeCommand(backend::routingInfo(backend::CommandTable::builtin(), argv), argv);
+  if (route.kind != backend::RouteKind::kSlot) {
+    // Keys of several slots: the node refuses them inside the transaction, as a cluster does.
+    return route.kind == backend::RouteKind::kSplit || route.kind == backend::RouteKind::kCrossSlot
+               ? Pipeline::NodePlace::kHere
+               : Pipeline::NodePlace::kKeyless;
+  }
+  auto map = services_.cluster->map();
+  const int owner = map->ownerOf(static_cast<uint16_t>(route.slot));
+  if (owner < 0) return Pipeline::NodePlace::kHere;
+  return backend::nodeKey(map->primaries()[static_cast<size_t>(owner)].endpoint) == node_
+             ? Pipeline::NodePlace::kHere
+             : Pipeline::NodePlace::kElsewhere;
+}
+
 void Session::start() {
   if (!worker_.loop().add(client_.fd(), &client_watcher_)) {
     close();
     return;
   }
   client_readable_ = client_.buffered();
+  if (services_.cluster != nullptr) {
+    pipeline_.setNodeCheck([this](const resp::RequestParser& cmd) { return placeOf(cmd); });
+  }
   if (services_.multiplex) {
     backend_state_ = BackendState::kShared;
     pipeline_.setShared(true);
@@ -101,32 +126,111 @@ void Session::start() {
 void Session::connectBackend() {
   backend_state_ = BackendState::kConnecting;
   std::weak_ptr<Session> weak = shared_from_this();
-  io::connectAsync(worker_.loop(), services_.link->addresses(), services_.link->connectTimeout(),
-                   services_.link->target().tls,
-                   [weak](io::Stream stream, const std::string& error) {
+  backend::BackendLink* link = services_.link;
+  if (services_.cluster != nullptr) {
+    // The node of the command that needs the connection (of a transaction's first key).
+    const std::string node = services_.cluster->stickyNode(client_in_.view());
+    link = node.empty() ? nullptr : services_.cluster->link(node);
+    node_ = node;
+    if (link == nullptr) {
+      services_.cluster->refreshSoon();
+      pipeline_.setShared(false);
+      backend_state_ = BackendState::kUnavailable;
+      pipeline_.setUnavailable(std::string(backend::errors::kSlotUnserved));
+      return;
+    }
+  }
+  io::connectAsync(worker_.loop(), link->addresses(), link->connectTimeout(), link->target().tls,
+                   [weak, link](io::Stream stream, const std::string& error) {
                      auto self = weak.lock();
                      if (!self || self->closed_) return;
                      self->pipeline_.setShared(false);
                      if (!stream.isOpen()) {
-                       self->services_.link->markDown(error);
+                       link->markDown(error);
                        self->backend_state_ = BackendState::kUnavailable;
                        self->pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + error);
                      } else {
-                       self->services_.link->markUp();
+                       link->markUp();
                        self->backend_ = std::move(stream);
                        self->backend_hung_up_ = false;
                        self->backend_readable_ = self->backend_.buffered();
                        self->backend_state_ = BackendState::kConnected;
                        self->pipeline_.setUnavailable({});
                        self->worker_.loop().add(self->backend_.fd(), &self->backend_watcher_);
+                       if (self->services_.cluster != nullptr) {
+                         self->restoreState();
+                         // A transaction moved here: open it again, with what it queued.
+                         if (self->pipeline_.inMulti()) {
+                           std::string multi;
+                           resp::encodeCommand({"MULTI"}, &multi);
+                           self->pipeline_.forwardCaptured(
+                               multi, [](std::string_view) {}, &self->to_backend_);
+                           for (const std::string& queued : self->pipeline_.transactionPrefix()) {
+                             self->pipeline_.forwardCaptured(
+                                 queued, [](std::string_view) {}, &self->to_backend_);
+                           }
+                         }
+                       }
                      }
                      self->drive();
                    });
 }
 
+void Session::restoreState() {
+  for (const auto& command : backend::commandsToRestore(pipeline_.state())) {
+    std::string bytes;
+    std::vector<std::string_view> argv(command.begin(), command.end());
+    resp::encodeCommand(argv, &bytes);
+    pipeline_.forwardCaptured(
+        bytes, [](std::string_view) {}, &to_backend_);
+  }
+}
+
+backend::Forwarder& Session::forwarder() {
+  if (router_) return *router_;
+  return worker_.shared();
+}
+
+void Session::unpinWhenFree() {
+  if (services_.cluster == nullptr || backend_state_ != BackendState::kConnected ||
+      pin_requested_ || !pipeline_.idle() || pipeline_.boundToConnection() ||
+      backend_written_ < to_backend_.size()) {
+    return;
+  }
+  closeBackendSocket();
+  to_backend_.clear();
+  backend_written_ = 0;
+  backend_state_ = BackendState::kShared;
+  pipeline_.setShared(true);
+  const backend::ConnectionState& state = pipeline_.state();
+  if (state == backend::ConnectionState{}) {
+    router_.reset();
+    return;
+  }
+  if (router_ && router_state_ == state) return;
+  std::string preamble;
+  uint32_t replies = 0;
+  for (const auto& command : backend::commandsToRestore(state)) {
+    std::vector<std::string_view> argv(command.begin(), command.end());
+    resp::encodeCommand(argv, &preamble);
+    ++replies;
+  }
+  if (router_) router_->close();
+  router_ = std::make_shared<backend::ClusterConnection>(worker_.loop(), *services_.cluster);
+  router_->setPreamble(std::move(preamble), replies);
+  router_state_ = state;
+}
+
 void Session::pinWhenReady() {
   if (!pin_requested_ || closed_ || pipeline_.awaitingBackend()) return;
   pin_requested_ = false;
+  if (backend_state_ == BackendState::kConnected) {
+    // Cluster: a transaction leaves the node it opened on; closing the connection discards it
+    // there.
+    closeBackendSocket();
+    to_backend_.clear();
+    backend_written_ = 0;
+  }
   connectBackend();
 }
 
@@ -163,6 +267,7 @@ void Session::drive() {
     moved |= process();
     moved |= flushBackend();
     pinWhenReady();
+    unpinWhenFree();
     // A session with nothing left to do closes now, not once its client stops sending.
     maybeFinish();
   }
@@ -210,7 +315,7 @@ bool Session::process() {
       backend_state_ == BackendState::kConnecting) {
     return false;
   }
-  if (backend_state_ == BackendState::kShared) {
+  if (backend_state_ == BackendState::kShared && services_.cluster == nullptr) {
     if (services_.link->up()) {
       if (pipeline_.unavailable()) pipeline_.setUnavailable({});
     } else if (!pipeline_.unavailable()) {
@@ -228,7 +333,7 @@ bool Session::process() {
       pipeline_.onClientInput(client_in_.view(), shared ? &shared_out_ : &to_backend_, &to_client_);
   client_in_.consume(r.consumed);
   if (shared && !shared_out_.empty()) {
-    worker_.shared().send(shared_from_this(), shared_out_, pipeline_.takeExpectedReplies());
+    forwarder().send(shared_from_this(), shared_out_, pipeline_.takeExpectedReplies());
     shared_out_.clear();
   }
   switch (r.stop) {
@@ -351,7 +456,7 @@ void Session::dispatchFiring(const Pipeline::Intercepted& request) {
           bytes, [on_reply](std::string_view frame) { on_reply(std::string(frame)); },
           shared ? &self->shared_out_ : &self->to_backend_, ends_multi);
       if (shared) {
-        self->worker_.shared().send(self, self->shared_out_, self->pipeline_.takeExpectedReplies());
+        self->forwarder().send(self, self->shared_out_, self->pipeline_.takeExpectedReplies());
         self->shared_out_.clear();
       }
       self->drive();
@@ -462,6 +567,7 @@ std::string Session::localAddress() const { return socketName(client_.fd(), ::ge
 
 void Session::checkBackendTimeout(std::chrono::steady_clock::time_point now,
                                   std::chrono::milliseconds limit) {
+  if (router_) router_->checkTimeout(now, limit);
   const bool owed =
       !closed_ && backend_state_ == BackendState::kConnected && pipeline_.awaitingBoundedReply();
   if (!stall_.expired(owed, backend_reads_, now, limit)) return;
@@ -554,6 +660,7 @@ void Session::close() {
     client_.close();
   }
   closeBackendSocket();
+  if (router_) router_->close();
   pipeline_.abandon();
   worker_.remove(this);
 }

@@ -21,7 +21,9 @@
 
 namespace tfproxy::backend {
 class BackendLink;
-}
+class ClusterConnection;
+class ClusterTopology;
+}  // namespace tfproxy::backend
 
 namespace tfproxy::server {
 
@@ -32,6 +34,9 @@ struct SessionServices {
   const CommandIndex* index;
   backend::Gate* gate;
   backend::BackendLink* link;
+  // Set when the backend is a Redis Cluster (design §9): commands are routed by slot, and a
+  // session's own connection goes to one node at a time.
+  backend::ClusterTopology* cluster = nullptr;
   functions::InterceptHandler* intercept;          // may be null: nothing intercepted
   const functions::ReplyEditor* editor = nullptr;  // may be null: no reply is edited
   functions::WriteTriggers* triggers = nullptr;    // may be null: no key space triggers
@@ -112,6 +117,16 @@ class Session : public backend::Forwarder::User, public std::enable_shared_from_
   bool flushBackend();
   // Moves to a dedicated connection once no reply is owed on the shared one.
   void pinWhenReady();
+  // Cluster: leaves the session's own connection for routing by slot once nothing binds the
+  // client to it; a session with connection state routes through a router of its own that
+  // restores that state on each node.
+  void unpinWhenFree();
+  // Cluster: where a command belongs relative to the node of the session's own connection.
+  Pipeline::NodePlace placeOf(const resp::RequestParser& cmd) const;
+  // Where forwarded commands go while not on the session's own connection.
+  backend::Forwarder& forwarder();
+  // Cluster: sends what brings the session's new own connection to the client's state.
+  void restoreState();
   void dispatchIntercepted();
   void dispatchFiring(const Pipeline::Intercepted& request);
   void onInterceptDone(std::string reply);
@@ -130,6 +145,10 @@ class Session : public backend::Forwarder::User, public std::enable_shared_from_
   const SessionServices& services_;
   io::Stream client_;
   io::Stream backend_;  // the client's own backend connection, once it has one
+  // Cluster: the router of a session whose connection state differs from a fresh one's.
+  std::shared_ptr<backend::ClusterConnection> router_;
+  backend::ConnectionState router_state_;
+  std::string node_;  // cluster: the node of the session's own connection
   SocketWatcher client_watcher_{*this, true};
   SocketWatcher backend_watcher_{*this, false};
   GateTicket ticket_;

@@ -166,6 +166,67 @@ TEST_F(ClusterTest, ClusterClientsSeeAOneNodeCluster) {
   EXPECT_EQ(out, "1\n");
 }
 
+// Clients with connection state: a transaction sent in one piece runs on its keys' node, WATCH
+// holds there, blocking commands wait on their key's node, pub/sub works across nodes, and a
+// RESP3 client keeps its protocol and gets split commands merged.
+TEST_F(ClusterTest, ClientsWithStateAreRoutedToo) {
+  Client c(proxy_->port());
+  for (const std::string key : {"t1", "t2", "t3", "t4", "t5", "t6"}) {
+    c.sendCommand({"MULTI"});
+    c.sendCommand({"SET", key, "1"});
+    c.sendCommand({"INCR", key});
+    c.sendCommand({"EXEC"});
+    EXPECT_EQ(resp::toDebugString(c.read()), "OK") << key;
+    EXPECT_EQ(resp::toDebugString(c.read()), "QUEUED");
+    EXPECT_EQ(resp::toDebugString(c.read()), "QUEUED");
+    EXPECT_EQ(resp::toDebugString(c.read()), "[OK, 2]") << key;
+    EXPECT_EQ(valueOnOwner(key), "\"2\"");
+    // Between transactions the client is routed by slot again.
+    EXPECT_EQ(c.run({"MGET", "t1", key}), "[\"2\", \"2\"]");
+  }
+  // WATCH on one node, a change from another client: EXEC fails.
+  Client other(proxy_->port());
+  EXPECT_EQ(c.run({"WATCH", "w1"}), "OK");
+  EXPECT_EQ(other.run({"SET", "w1", "x"}), "OK");
+  c.sendCommand({"MULTI"});
+  c.sendCommand({"SET", "w1", "y"});
+  c.sendCommand({"EXEC"});
+  c.read();
+  c.read();
+  EXPECT_EQ(resp::toDebugString(c.read()), "(nil)");
+  EXPECT_EQ(c.run({"GET", "w1"}), "\"x\"");
+  // A transaction typed one command at a time: it opens before its node is known and moves
+  // there with what it queued.
+  for (const std::string key : {"i1", "i2", "i3", "i4"}) {
+    EXPECT_EQ(c.run({"MULTI"}), "OK");
+    EXPECT_EQ(c.run({"PING"}), "QUEUED");
+    EXPECT_EQ(c.run({"SET", key, "v"}), "QUEUED");
+    EXPECT_EQ(c.run({"EXEC"}), "[PONG, OK]") << key;
+    EXPECT_EQ(valueOnOwner(key), "\"v\"");
+  }
+  // Blocking commands wait on their key's node, whichever that is.
+  for (const std::string list : {"l1", "l2", "l3", "l4"}) {
+    Client waiter(proxy_->port());
+    waiter.sendCommand({"BLPOP", list, "5"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(other.run({"RPUSH", list, "v"}), "1");
+    EXPECT_EQ(resp::toDebugString(waiter.read()), "[\"" + list + "\", \"v\"]");
+  }
+  // PUBLISH through any node reaches a subscriber on another.
+  Client subscriber(proxy_->port());
+  subscriber.sendCommand({"SUBSCRIBE", "news"});
+  EXPECT_EQ(resp::toDebugString(subscriber.read()), R"(["subscribe", "news", 1])");
+  EXPECT_EQ(other.run({"PUBLISH", "news", "hello"}), "1");
+  EXPECT_EQ(resp::toDebugString(subscriber.read()), R"(["message", "news", "hello"])");
+  // A RESP3 client: its protocol on every node, split commands merged.
+  Client resp3(proxy_->port());
+  EXPECT_EQ(resp3.call({"HELLO", "3"}).type, resp::Type::kMap);
+  EXPECT_EQ(resp3.run({"MSET", "r1", "1", "r2", "2", "r3", "3"}), "OK");
+  EXPECT_EQ(resp3.call({"HGETALL", "nosuch"}).type, resp::Type::kMap);
+  EXPECT_EQ(resp3.run({"MGET", "r1", "r2", "r3", "r4"}), R"(["1", "2", "3", (nil)])");
+  EXPECT_EQ(resp3.run({"DEL", "r1", "r2", "r3"}), "3");
+}
+
 // client.call routes like a client's command: keys of every slot, split commands, SCAN over
 // every primary -- and the stored library lives on one node and is seen through tfproxy.
 TEST_F(ClusterTest, FunctionsReachEverySlot) {
