@@ -311,7 +311,9 @@ RedisCluster::RedisCluster(int primaries, int replicas) {
     while (port > 55535 || !portIsFree(static_cast<uint16_t>(port + 10000))) port = freePort();
     nodes_.push_back(std::make_unique<RedisServer>(
         std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                 "--cluster-node-timeout", "1000"},
+                                 "--cluster-node-timeout", "1000",
+                                 // A replica may always take over (tests kill primaries).
+                                 "--cluster-replica-validity-factor", "0"},
         port));
     create += " " + nodes_.back()->address();
   }
