@@ -13,7 +13,7 @@ packages=(
   libboost1.81-dev libssl-dev
   libhiredis-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
-  redis-server redis-tools nutcracker python3 openssl
+  redis-server redis-tools nutcracker python3 python3-redis openssl
 )
 
 SUDO=""

@@ -164,6 +164,27 @@ TEST_F(ClusterTest, ClusterClientsSeeAOneNodeCluster) {
   while (std::fgets(buffer, sizeof buffer, cli) != nullptr) out += buffer;
   ::pclose(cli);
   EXPECT_EQ(out, "1\n");
+
+  // redis-py's cluster client (Debian's python3-redis) through tfproxy.
+  const std::string script = R"(
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host='127.0.0.1', port=int(sys.argv[1]))
+print(len(rc.get_nodes()))
+for i in range(50):
+    rc.set('py:%d' % i, i)
+print(sum(int(rc.get('py:%d' % i)) for i in range(50)))
+print(rc.mget_nonatomic(['py:1', 'py:2', 'nosuch']))
+p = rc.pipeline()
+for i in range(5):
+    p.incr('py:%d' % i)
+print(p.execute())
+)";
+  out.clear();
+  cli = ::popen(("/usr/bin/python3 -c \"" + script + "\" " + port + " 2>&1").c_str(), "r");
+  while (std::fgets(buffer, sizeof buffer, cli) != nullptr) out += buffer;
+  ::pclose(cli);
+  EXPECT_EQ(out, "1\n1225\n[b'1', b'2', None]\n[1, 2, 3, 4, 5]\n");
 }
 
 // Clients with connection state: a transaction sent in one piece runs on its keys' node, WATCH
