@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/cluster_routing.h"
+#include "backend/slot_map.h"
 #include "backend/sync_connection.h"
 #include "resp/decoder.h"
 #include "resp/encoder.h"
@@ -62,6 +64,7 @@ LibraryStore::~LibraryStore() { stop(); }
 
 Status LibraryStore::run(const std::vector<std::string>& command, std::string* reply_text,
                          int64_t* integer, bool* not_null) {
+  int redirects = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn_ || conn_->broken()) {
       std::string error;
@@ -80,7 +83,20 @@ Status LibraryStore::run(const std::vector<std::string>& command, std::string* r
     std::vector<std::string_view> args(command.begin(), command.end());
     auto reply = conn_->call(args);
     if (!reply) continue;  // the connection broke: once more on a new one
-    if (reply->isError()) return Status::failure(reply->str);
+    if (reply->isError()) {
+      // In front of a cluster the store's key moved to another primary (design §9): the
+      // command did not run; it runs there, and so do the next ones.
+      auto redirect = backend::parseRedirect(reply->str);
+      auto endpoint =
+          redirect && !redirect->ask ? backend::parseNodeAddress(redirect->address) : std::nullopt;
+      if (endpoint && ++redirects <= backend::kMaxRedirects) {
+        target_.endpoint = *endpoint;
+        conn_.reset();
+        --attempt;
+        continue;
+      }
+      return Status::failure(reply->str);
+    }
     if (reply_text != nullptr) *reply_text = reply->str;
     if (integer != nullptr) *integer = reply->integer;
     if (not_null != nullptr) *not_null = !reply->isNull();

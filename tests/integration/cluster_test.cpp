@@ -319,6 +319,64 @@ redis.registerAsyncFunction('many', async function(client) {
   deleteLibraries(c);
 }
 
+// Moves `slot` with its keys to the primary `to` (an index in cluster.nodes()), as
+// redis-cli --cluster reshard does for each slot.
+void moveSlot(RedisCluster& cluster, int64_t slot, size_t to) {
+  Client target(cluster.nodes()[to]->port());
+  const std::string to_id = target.call({"CLUSTER", "MYID"}).str;
+  size_t from = SIZE_MAX;
+  for (const resp::Value& range : target.call({"CLUSTER", "SLOTS"}).elements) {
+    if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
+      for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+        if (cluster.nodes()[i]->port() == range.elements[2].elements[1].integer) from = i;
+      }
+    }
+  }
+  ASSERT_NE(from, SIZE_MAX);
+  if (from == to) return;
+  Client source(cluster.nodes()[from]->port());
+  const std::string from_id = source.call({"CLUSTER", "MYID"}).str;
+  const std::string n = std::to_string(slot);
+  ASSERT_EQ(target.run({"CLUSTER", "SETSLOT", n, "IMPORTING", from_id}), "OK");
+  ASSERT_EQ(source.run({"CLUSTER", "SETSLOT", n, "MIGRATING", to_id}), "OK");
+  for (const resp::Value& key : source.call({"CLUSTER", "GETKEYSINSLOT", n, "1000"}).elements) {
+    ASSERT_EQ(source.run({"MIGRATE", "127.0.0.1", std::to_string(cluster.nodes()[to]->port()),
+                          key.str, "0", "5000"}),
+              "OK");
+  }
+  for (auto& node : cluster.nodes()) {
+    Client c(node->port());
+    c.call({"CLUSTER", "SETSLOT", n, "NODE", to_id});
+  }
+  cluster.waitHealthy();
+}
+
+// The stored libraries' key moves to another primary: loading and deleting go on there, and a
+// new tfproxy finds the libraries.
+TEST_F(ClusterTest, LibraryStoreFollowsItsKey) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=one\n"
+                   "redis.registerFunction('f', () => 1);"}),
+            "OK");
+  Client node(cluster_->nodes()[0]->port());
+  const int64_t slot = node.call({"CLUSTER", "KEYSLOT", "tfproxy:libraries"}).integer;
+  for (size_t to : {1u, 2u}) {
+    moveSlot(*cluster_, slot, to);
+    const std::string name = "lib" + std::to_string(to);
+    ASSERT_EQ(
+        c.run({"TFUNCTION", "LOAD",
+               "#!js api_version=1.0 name=" + name + "\nredis.registerFunction('f', () => 2);"}),
+        "OK");
+    Proxy fresh({"--backend", cluster_->seed()});
+    Client f(fresh.port());
+    EXPECT_EQ(f.run({"TFCALL", "one.f", "0"}), "1");
+    EXPECT_EQ(f.run({"TFCALL", name + ".f", "0"}), "2");
+  }
+  deleteLibraries(c);
+}
+
 // Slots move from one primary to another (redis-cli --cluster reshard: MIGRATING/IMPORTING,
 // MIGRATE, then the new owner) while clients increment counters through tfproxy: every
 // acknowledged increment is there afterwards, and no client saw a redirect.
