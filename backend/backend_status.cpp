@@ -97,10 +97,19 @@ bool BackendStatus::authRequired() {
   return auth_required_.load(std::memory_order_relaxed);
 }
 
+void BackendStatus::followTarget(std::function<io::Target()> source) {
+  target_source_ = std::move(source);
+}
+
+io::Target BackendStatus::target() const {
+  std::lock_guard lock(target_mutex_);
+  return target_;
+}
+
 void BackendStatus::probeAuth() {
   last_auth_probe_ = std::chrono::steady_clock::now().time_since_epoch().count();
   std::string ignored;
-  if (auto probe = SyncConnection::connect(target_, std::chrono::milliseconds(1000), &ignored)) {
+  if (auto probe = SyncConnection::connect(target(), std::chrono::milliseconds(1000), &ignored)) {
     auto pong = probe->call({"PING"});
     if (pong) auth_required_ = pong->isError() && pong->str.rfind("NOAUTH", 0) == 0;
   }
@@ -115,9 +124,17 @@ void BackendStatus::poll() {
     uint64_t answering;
     ~Served() { served = answering; }  // also when the backend did not answer: no waiting on it
   } served{reads_served_, answering};
+  if (target_source_) {
+    io::Target next = target_source_();
+    std::lock_guard lock(target_mutex_);
+    if (next.endpoint.toString() != target_.endpoint.toString()) {
+      target_ = std::move(next);
+      conn_.reset();
+    }
+  }
   if (!conn_ || conn_->broken()) {
     std::string error;
-    conn_ = SyncConnection::connect(target_, std::chrono::milliseconds(1000), &error);
+    conn_ = SyncConnection::connect(target(), std::chrono::milliseconds(1000), &error);
     if (!conn_) {
       reachable_ = false;  // keep the last known state otherwise
       return;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,9 @@ class BackendStatus {
 
   void start();
   void stop();
+  // In front of a Redis Cluster (design §9): each poll asks `source` which node to read (a
+  // primary), rather than the node given at construction.
+  void followTarget(std::function<io::Target()> source);
   // Reads the state now (blocking) and returns when done.
   void refresh();
   // Before refusing on the state: reads it again unless a read began after this call did
@@ -55,7 +59,10 @@ class BackendStatus {
  private:
   void poll();
   void probeAuth();
-  io::Target target_;
+  io::Target target() const;
+  mutable std::mutex target_mutex_;
+  io::Target target_;                          // target_mutex_
+  std::function<io::Target()> target_source_;  // set before start()
   std::string user_;
   std::string password_;
   std::chrono::milliseconds interval_;

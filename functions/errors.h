@@ -80,4 +80,10 @@ inline constexpr char kNoEventsConnection[] =
     "ERR tfproxy: this trigger receives no events: the notification connection to the backend "
     "is down";
 
+// A command of a cluster function (runOnKey, runOnShards) that touches a key of another shard
+// than the one it runs on; followed by the key.
+inline constexpr char kOutsideShard[] =
+    "ERR tfproxy: a cluster function's commands are confined to the keys of its shard; not "
+    "of this shard: ";
+
 }  // namespace tfproxy::functions::errors

@@ -12,6 +12,10 @@
 #include "functions/reply_edits.h"
 #include "scripting/engine.h"
 
+namespace tfproxy::backend {
+class ClusterTopology;
+}
+
 namespace tfproxy::functions {
 
 class ScriptingHost : public scripting::Host {
@@ -80,6 +84,12 @@ class ScriptingHost : public scripting::Host {
   // tfproxy knows no library user's password: triggers run as tfproxy's own backend user.
   backend::Identity libraryIdentity(const std::string&) override { return proxy_identity_; }
   std::optional<std::string> keyspaceEventsProblem() override { return triggers_.problem(); }
+  // In front of a Redis Cluster (design §9) the shards are its primaries; otherwise one.
+  void setCluster(backend::ClusterTopology* cluster) { cluster_ = cluster; }
+  std::vector<std::string> shards() override;
+  std::string shardOf(std::string_view key) override;
+  std::optional<std::string> outsideShard(const std::string& shard,
+                                          const std::vector<std::string>& args) override;
 
  private:
   // A reply that shows the role or memory state changed (spec §11.5).
@@ -95,6 +105,7 @@ class ScriptingHost : public scripting::Host {
   KeyspaceTriggers& triggers_;
   const ReplyEdits& edits_;
   backend::Identity proxy_identity_;
+  backend::ClusterTopology* cluster_ = nullptr;
   bool quiet_ = false;  // the section holding the gate began quiet (only its holder reads it)
 };
 

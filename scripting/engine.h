@@ -112,6 +112,16 @@ class Host {
   virtual backend::Identity libraryIdentity(const std::string& user) = 0;
   // Why key space triggers receive no events now (shown as their last error), or nullopt.
   virtual std::optional<std::string> keyspaceEventsProblem() = 0;
+  // Cluster functions (spec §4.6, 4.8): the backend's shards -- the primaries of a Redis
+  // Cluster, one unnamed shard for a single Redis -- and the shard that holds `key`.
+  virtual std::vector<std::string> shards() { return {std::string()}; }
+  virtual std::string shardOf(std::string_view key) { return {}; }
+  // A command of a cluster function running on `shard` that touches keys of another shard:
+  // the error it gets; nullopt when it may run.
+  virtual std::optional<std::string> outsideShard(const std::string& shard,
+                                                  const std::vector<std::string>& args) {
+    return std::nullopt;
+  }
 };
 
 // A key space event (spec §4.9, §7): the database it happened in, the event, the key.

@@ -47,8 +47,28 @@ inline constexpr char kRegisterFunctionNotFunction[] =
 inline constexpr char kFlagNotString[] =
     "Failed parsing function flags, wrong type of string value";
 inline constexpr char kRegisterOutOfContext[] = "Called 'register_function' out of context";
-inline constexpr char kTriggersUnsupported[] =
-    "is not supported by tfproxy yet: cluster functions are not implemented";
+// Cluster functions (spec §4.6, 4.8).
+inline constexpr char kClusterFunctionOutOfContext[] =
+    "Called 'registerClusterFunction' out of context";
+inline constexpr char kClusterFunctionNotFunction[] =
+    "Second argument to 'registerClusterFunction' must be a function";
+inline constexpr char kRemoteNotAsync[] = "Remote function must be async";
+inline std::string badClusterFunctionName(std::string_view name, std::string_view problem) {
+  return "Unallowed cluster function name '" + std::string(name) + "', " + std::string(problem) +
+         ".";
+}
+inline std::string remoteExists(std::string_view name) {
+  return "Remote function " + std::string(name) + " already exists";
+}
+inline std::string remoteUnknown(std::string_view name, std::string_view library) {
+  return "Remote function " + std::string(name) + " does not exists on library " +
+         std::string(library);
+}
+inline constexpr char kSerializingArguments[] = "Failed serializing arguments";
+inline constexpr char kDeserializingArgument[] = "Failed deserializing remote function argument";
+inline constexpr char kDeserializingResult[] = "Failed deserializing remote function result";
+inline constexpr char kRemoteTimeout[] = "Timeout";
+inline constexpr char kRemoteKeyNotBytes[] = "Key argument must be a String or ArrayBuffer";
 inline constexpr char kKeySpaceTriggerOutOfContext[] =
     "Called 'registerKeySpaceTrigger' out of context";
 inline constexpr char kKeySpaceTriggerNotFunction[] =

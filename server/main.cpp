@@ -209,6 +209,12 @@ int main(int argc, char** argv) {
   config::GearsConfig gears(options.gears);
   backend::BackendStatus status(backend_target, options.backend_user, options.backend_password,
                                 kStatusInterval);
+  if (cluster) {
+    // Role and memory are those of the first primary (the one keyless commands go to).
+    status.followTarget([&cluster, tls = backend_target.tls] {
+      return io::Target{cluster->map()->primaries().front().endpoint, tls};
+    });
+  }
   status.refresh();
   status.start();
   // Every internal call is bounded: commands from JavaScript and proxy-run transactions by
@@ -264,6 +270,7 @@ int main(int argc, char** argv) {
                                backend::Fleet::membersKey(options.library_key)});
   functions::ScriptingHost host(gate, *connections, status, async_commands, triggers, edits,
                                 proxy_identity);
+  host.setCluster(cluster.get());
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   triggers.setEngine(engine.get());
   functions::AclRules acl;

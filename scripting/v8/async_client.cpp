@@ -1,8 +1,13 @@
 // The async client (spec §4.8), handed to coroutines and executeAsync bodies: it cannot run
 // commands itself; block(fn) enters one atomic section and runs fn with a sync client valid
 // only inside it.
+#include <cstring>
+#include <functional>
+#include <memory>
+
 #include "scripting/errors.h"
 #include "scripting/v8/bindings.h"
+#include "scripting/v8/convert.h"
 #include "scripting/v8/engine_impl.h"
 #include "scripting/v8/library.h"
 #include "scripting/v8/watchdog.h"
@@ -61,6 +66,7 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
     // block() sections run in db 0, as upstream's detached context does (spec §6.6).
     Invocation invocation(library, state->identity, /*db=*/0, state->flags,
                           /*block_allowed=*/true, /*section_held=*/true, state->target);
+    invocation.setShard(state->shard);
     v8::Local<v8::Value> client[1] = {blockClient(library, &invocation)};
     library.setLocked(true);
     Watchdog::Handle watch =
@@ -81,19 +87,259 @@ void block(const v8::FunctionCallbackInfo<v8::Value>& info) {
   if (ok) info.GetReturnValue().Set(result);
 }
 
-// Cluster functions are not provided (README): there is no remote function to run.
-void remote(const v8::FunctionCallbackInfo<v8::Value>& info, int name_position) {
+// A value on its way to or from a remote function (spec §4.8): an ArrayBuffer's bytes, or
+// JSON text. tfproxy runs remote functions in the same library, but the round trip is kept so
+// that they see what they would see on another shard.
+struct Wire {
+  bool binary = false;
+  std::string bytes;
+};
+
+bool toWire(v8::Local<v8::Context> ctx, v8::Local<v8::Value> value, Wire* out) {
+  if (value->IsArrayBuffer()) {
+    auto store = value.As<v8::ArrayBuffer>()->GetBackingStore();
+    out->binary = true;
+    out->bytes.assign(static_cast<const char*>(store->Data()), store->ByteLength());
+    return true;
+  }
+  v8::TryCatch tc(ctx->GetIsolate());
+  v8::Local<v8::String> text;
+  if (!v8::JSON::Stringify(ctx, value).ToLocal(&text)) return false;
+  out->binary = false;
+  out->bytes = convert::utf8(ctx->GetIsolate(), text);
+  return true;
+}
+
+bool fromWire(v8::Local<v8::Context> ctx, const Wire& wire, v8::Local<v8::Value>* out) {
+  v8::Isolate* isolate = ctx->GetIsolate();
+  if (wire.binary) {
+    auto buffer = v8::ArrayBuffer::New(isolate, wire.bytes.size());
+    if (!wire.bytes.empty()) {
+      std::memcpy(buffer->GetBackingStore()->Data(), wire.bytes.data(), wire.bytes.size());
+    }
+    *out = buffer;
+    return true;
+  }
+  v8::TryCatch tc(isolate);
+  // JSON.stringify(undefined) has no text: it arrives as undefined.
+  if (wire.bytes == "undefined") {
+    *out = v8::Undefined(isolate);
+    return true;
+  }
+  return v8::JSON::Parse(ctx, newString(isolate, wire.bytes)).ToLocal(out);
+}
+
+// What becomes of one remote run: the result on the wire, or an error text.
+using RemoteDone = std::function<void(JsScope* scope, bool ok, Wire result, std::string error)>;
+
+// Settles a promise a remote run returned: both callbacks share this, the first to run frees it.
+struct Completion {
+  RemoteDone done;
+  Library* library;
+};
+
+void completionCallback(const v8::FunctionCallbackInfo<v8::Value>& info, bool fulfilled) {
+  auto* completion = static_cast<Completion*>(info.Data().As<v8::External>()->Value());
+  std::unique_ptr<Completion> owned(completion);
   v8::Isolate* isolate = info.GetIsolate();
   v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
-  auto* library = asyncState(info)->library;
-  std::string name = info.Length() > name_position && info[name_position]->IsString()
-                         ? *v8::String::Utf8Value(isolate, info[name_position])
-                         : std::string();
+  v8::Local<v8::Value> value = info.Length() > 0 ? info[0] : v8::Undefined(isolate).As<v8::Value>();
+  if (!fulfilled) return owned->done(nullptr, false, {}, convert::utf8(isolate, value));
+  Wire result;
+  if (!toWire(ctx, value, &result)) {
+    return owned->done(nullptr, false, {}, errors::kDeserializingResult);
+  }
+  owned->done(nullptr, true, std::move(result), {});
+}
+
+// Runs cluster function `name` of `lib` as a background job with an async client confined to
+// `shard`, then `done` (on the library's thread, in its isolate).
+void runRemote(Library* lib, const std::string& name, std::shared_ptr<std::vector<Wire>> args,
+               const backend::Identity& identity, uint64_t target, const std::string& shard,
+               RemoteDone done) {
+  lib->postJob(target, [lib, name, args, identity, target, shard,
+                        done = std::move(done)](JsScope& scope) mutable {
+    v8::Isolate* isolate = scope.isolate();
+    v8::Local<v8::Context> ctx = scope.context();
+    auto it = lib->clusterFunctions().find(name);
+    if (it == lib->clusterFunctions().end()) {
+      return done(&scope, false, {}, errors::remoteUnknown(name, lib->name()));
+    }
+    std::vector<v8::Local<v8::Value>> argv;
+    argv.push_back(asyncClient(*lib, identity, kNoWrites, target, shard));
+    for (const Wire& wire : *args) {
+      v8::Local<v8::Value> value;
+      if (!fromWire(ctx, wire, &value)) {
+        return done(&scope, false, {}, errors::kDeserializingArgument);
+      }
+      argv.push_back(value);
+    }
+    v8::TryCatch tc(isolate);
+    v8::Local<v8::Value> result;
+    if (!it->second.Get(isolate)
+             ->Call(ctx, v8::Undefined(isolate), static_cast<int>(argv.size()), argv.data())
+             .ToLocal(&result)) {
+      if (tc.HasTerminated()) return;
+      return done(&scope, false, {}, convert::utf8(isolate, tc.Exception()));
+    }
+    if (!result->IsPromise()) {  // an async function always returns one
+      Wire wire;
+      if (!toWire(ctx, result, &wire)) return done(&scope, false, {}, errors::kDeserializingResult);
+      return done(&scope, true, std::move(wire), {});
+    }
+    auto* completion = new Completion{std::move(done), lib};
+    v8::Local<v8::External> data = v8::External::New(isolate, completion);
+    v8::Local<v8::Function> on_ok, on_error;
+    if (!v8::Function::New(
+             ctx, [](const v8::FunctionCallbackInfo<v8::Value>& i) { completionCallback(i, true); },
+             data)
+             .ToLocal(&on_ok) ||
+        !v8::Function::New(
+             ctx,
+             [](const v8::FunctionCallbackInfo<v8::Value>& i) { completionCallback(i, false); },
+             data)
+             .ToLocal(&on_error) ||
+        result.As<v8::Promise>()->Then(ctx, on_ok, on_error).IsEmpty()) {
+      delete completion;  // being stopped
+    }
+  });
+}
+
+// The arguments after `first` on the wire; false (thrown) when one cannot be serialized.
+bool wireArguments(const v8::FunctionCallbackInfo<v8::Value>& info, int first,
+                   std::vector<Wire>* out) {
+  v8::Local<v8::Context> ctx = info.GetIsolate()->GetCurrentContext();
+  for (int i = first; i < info.Length(); ++i) {
+    Wire wire;
+    if (!toWire(ctx, info[i], &wire)) {
+      throwString(info.GetIsolate(), errors::kSerializingArguments);
+      return false;
+    }
+    out->push_back(std::move(wire));
+  }
+  return true;
+}
+
+// runOnKey(key, remoteName, ...args): the remote function on the shard of `key`.
+void runOnKey(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  AsyncClientState* state = asyncState(info);
+  Library* lib = state->library;
+  std::string key;
+  if (info.Length() > 0 && info[0]->IsString()) {
+    key = convert::utf8(isolate, info[0]);
+  } else if (info.Length() > 0 && info[0]->IsArrayBuffer()) {
+    auto store = info[0].As<v8::ArrayBuffer>()->GetBackingStore();
+    key.assign(static_cast<const char*>(store->Data()), store->ByteLength());
+  } else {
+    throwString(isolate, errors::kRemoteKeyNotBytes);
+    return;
+  }
+  if (info.Length() < 2 || !info[1]->IsString()) {
+    throwString(isolate, errors::conversion(1, "V8LocalUtf8", "Value is not string"));
+    return;
+  }
+  const std::string name = convert::utf8(isolate, info[1]);
+  auto args = std::make_shared<std::vector<Wire>>();
+  if (!wireArguments(info, 2, args.get())) return;
   v8::Local<v8::Promise::Resolver> resolver;
   if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
-  settle(ctx, resolver, /*fulfil=*/false,
-         newString(isolate,
-                   "Remote function " + name + " does not exists on library " + library->name()));
+  const uint64_t id = lib->addResolver(resolver);
+  const std::string shard = lib->engine().host().shardOf(key);
+  runRemote(lib, name, args, state->identity, state->target, shard,
+            [lib, id](JsScope*, bool ok, Wire result, std::string error) {
+              v8::Isolate* isolate = lib->isolate();
+              v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+              v8::Local<v8::Promise::Resolver> r = lib->takeResolver(id);
+              if (r.IsEmpty()) return;
+              v8::Local<v8::Value> value;
+              if (ok && !fromWire(ctx, result, &value)) {
+                ok = false;
+                error = errors::kDeserializingResult;
+              }
+              settle(ctx, r, ok, ok ? value : newString(isolate, error).As<v8::Value>());
+            });
+  info.GetReturnValue().Set(resolver->GetPromise());
+}
+
+// runOnShards(remoteName, ...args): the remote function once on every shard; resolves to
+// [[result, ...], [error, ...]] once all answered, or after remote-task-default-timeout with
+// "Timeout" among the errors.
+void runOnShards(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  AsyncClientState* state = asyncState(info);
+  Library* lib = state->library;
+  if (info.Length() < 1 || !info[0]->IsString()) {
+    throwString(isolate, errors::conversion(0, "V8LocalUtf8", "Value is not string"));
+    return;
+  }
+  const std::string name = convert::utf8(isolate, info[0]);
+  auto args = std::make_shared<std::vector<Wire>>();
+  if (!wireArguments(info, 1, args.get())) return;
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
+  // Plain data only: the timer may outlive the library.
+  struct Gathered {
+    uint64_t id;
+    size_t remaining;
+    bool settled = false;
+    std::vector<Wire> results;
+    std::vector<std::string> errors;
+  };
+  const std::vector<std::string> shards = lib->engine().host().shards();
+  auto gathered = std::make_shared<Gathered>();
+  gathered->id = lib->addResolver(resolver);
+  gathered->remaining = shards.size();
+  auto finish = [lib, gathered]() {
+    if (gathered->settled) return;
+    gathered->settled = true;
+    v8::Isolate* isolate = lib->isolate();
+    v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+    v8::Local<v8::Promise::Resolver> r = lib->takeResolver(gathered->id);
+    if (r.IsEmpty()) return;
+    v8::Local<v8::Array> results = v8::Array::New(isolate);
+    v8::Local<v8::Array> errors = v8::Array::New(isolate);
+    uint32_t n = 0;
+    for (const Wire& wire : gathered->results) {
+      v8::Local<v8::Value> value;
+      if (fromWire(ctx, wire, &value)) {
+        static_cast<void>(results->Set(ctx, n++, value).FromMaybe(false));
+      } else {
+        gathered->errors.push_back(errors::kDeserializingResult);
+      }
+    }
+    for (uint32_t i = 0; i < gathered->errors.size(); ++i) {
+      static_cast<void>(
+          errors->Set(ctx, i, newString(isolate, gathered->errors[i])).FromMaybe(false));
+    }
+    v8::Local<v8::Value> both[2] = {results, errors};
+    settle(ctx, r, /*fulfil=*/true, v8::Array::New(isolate, both, 2));
+  };
+  for (const std::string& shard : shards) {
+    runRemote(lib, name, args, state->identity, state->target, shard,
+              [gathered, finish](JsScope*, bool ok, Wire result, std::string error) {
+                if (gathered->settled) return;
+                if (ok) {
+                  gathered->results.push_back(std::move(result));
+                } else {
+                  gathered->errors.push_back(std::move(error));
+                }
+                if (--gathered->remaining == 0) finish();
+              });
+  }
+  std::weak_ptr<Library> weak = lib->weak_from_this();
+  const auto timeout = std::chrono::milliseconds(lib->engine().config().remoteTaskTimeoutMs());
+  lib->engine().watchdog().after(timeout, [weak, gathered, finish]() mutable {
+    auto library = weak.lock();
+    if (!library) return;
+    library->postJob(0, [gathered, finish = std::move(finish)](JsScope&) {
+      if (gathered->settled) return;
+      gathered->errors.push_back(errors::kRemoteTimeout);
+      finish();
+    });
+  });
   info.GetReturnValue().Set(resolver->GetPromise());
 }
 
@@ -105,12 +351,8 @@ v8::Local<v8::ObjectTemplate> asyncClientTemplate(Library& library) {
   t->SetInternalFieldCount(1);
   // Every member JavaScript can see, in one block.
   t->Set(newString(isolate, "block"), v8::FunctionTemplate::New(isolate, block));
-  t->Set(newString(isolate, "runOnKey"),
-         v8::FunctionTemplate::New(
-             isolate, [](const v8::FunctionCallbackInfo<v8::Value>& info) { remote(info, 1); }));
-  t->Set(newString(isolate, "runOnShards"),
-         v8::FunctionTemplate::New(
-             isolate, [](const v8::FunctionCallbackInfo<v8::Value>& info) { remote(info, 0); }));
+  t->Set(newString(isolate, "runOnKey"), v8::FunctionTemplate::New(isolate, runOnKey));
+  t->Set(newString(isolate, "runOnShards"), v8::FunctionTemplate::New(isolate, runOnShards));
   library.async_client_template.Reset(isolate, t);
   return t;
 }
@@ -118,12 +360,12 @@ v8::Local<v8::ObjectTemplate> asyncClientTemplate(Library& library) {
 }  // namespace
 
 v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& identity,
-                                  uint32_t flags, uint64_t target) {
+                                  uint32_t flags, uint64_t target, const std::string& shard) {
   v8::Isolate* isolate = library.isolate();
   v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
   v8::Local<v8::ObjectTemplate> t = asyncClientTemplate(library);
   v8::Local<v8::Object> client = t->NewInstance(ctx).ToLocalChecked();
-  auto* state = new AsyncClientState(&library, identity, flags, target);
+  auto* state = new AsyncClientState(&library, identity, flags, target, shard);
   client->SetAlignedPointerInInternalField(0, state);
   library.adopt(state, client);
   return client;

@@ -59,6 +59,8 @@ class Invocation {
   int64_t db() const { return db_; }
   uint64_t target() const { return target_; }
   void setTarget(uint64_t target) { target_ = target; }
+  // A cluster function's run: its commands are confined to the keys of `shard` (empty: none).
+  void setShard(std::string shard) { shard_ = std::move(shard); }
 
  private:
   Library& library_;
@@ -69,6 +71,7 @@ class Invocation {
   bool owns_section_;  // entered the gate itself (not a block() section)
   bool in_section_;
   uint64_t target_;
+  std::string shard_;
   backend::ScriptConnections::Lease lease_;
 };
 
@@ -80,12 +83,13 @@ struct ClientState {
 
 // The state behind an async client object (owned by the object, Library::adopt).
 struct AsyncClientState : Library::Wrapped {
-  AsyncClientState(Library* l, backend::Identity i, uint32_t f, uint64_t t)
-      : library(l), identity(std::move(i)), flags(f), target(t) {}
+  AsyncClientState(Library* l, backend::Identity i, uint32_t f, uint64_t t, std::string s = {})
+      : library(l), identity(std::move(i)), flags(f), target(t), shard(std::move(s)) {}
   Library* library;
   backend::Identity identity;
   uint32_t flags;
   uint64_t target;
+  std::string shard;  // a cluster function's client: the shard its commands are confined to
 };
 
 namespace bindings {
@@ -95,8 +99,9 @@ v8::Local<v8::Object> syncClient(Library& library, Function& function);
 v8::Local<v8::Object> blockClient(Library& library, Invocation* invocation);
 void invalidateBlockClient(v8::Local<v8::Value> client);
 // async_client.cpp: an async client working for `target`'s invocation.
+// `shard`: a cluster function's client, confined to that shard's keys (empty: not confined).
 v8::Local<v8::Object> asyncClient(Library& library, const backend::Identity& identity,
-                                  uint32_t flags, uint64_t target);
+                                  uint32_t flags, uint64_t target, const std::string& shard = {});
 }  // namespace bindings
 
 }  // namespace tfproxy::scripting

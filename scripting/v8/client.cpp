@@ -68,6 +68,9 @@ Status Invocation::refusal(const std::vector<std::string>& args) const {
   if ((flags_ & kNoWrites) != 0 && info != nullptr && info->has(backend::kFlag_write)) {
     return Status::failure(errors::writeNotAllowed(full_name));
   }
+  if (!shard_.empty()) {
+    if (auto outside = engine.host().outsideShard(shard_, args)) return Status::failure(*outside);
+  }
   return {};
 }
 

@@ -619,9 +619,11 @@ resp::Value EngineImpl::list(const ListRequest& request) {
       stream_triggers.push_back(request.verbosity == 0 ? bulk(t->name)
                                                        : streamTriggerMap(*t, request.verbosity));
     }
+    std::vector<Value> cluster_functions;
+    for (const auto& [name, fn] : lib->clusterFunctions()) cluster_functions.push_back(bulk(name));
     std::vector<std::pair<std::string, Value>> fields = {
         {"api_version", bulk(lib->apiVersion())},
-        {"cluster_functions", Value::array({})},
+        {"cluster_functions", Value::array(std::move(cluster_functions))},
         {"configuration", lib->config() ? bulk(*lib->config()) : Value::null()},
         {"engine", bulk("js")},
         {"functions", Value::array(std::move(functions))},

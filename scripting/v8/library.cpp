@@ -135,6 +135,7 @@ Library::~Library() {
         t->on_fired.Reset();
       }
       for (auto& t : stream_triggers_) t->callback.Reset();
+      for (auto& [name, fn] : cluster_functions_) fn.Reset();
       context_.Reset();
     }
     isolate_->Dispose();

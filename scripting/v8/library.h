@@ -137,6 +137,8 @@ class Library : public std::enable_shared_from_this<Library> {
     return stream_triggers_;
   }
   const StreamTrigger* findStreamTrigger(const std::string& name) const;
+  // Cluster functions (spec §4.6), by name: async functions run by runOnKey/runOnShards.
+  std::map<std::string, v8::Global<v8::Function>>& clusterFunctions() { return cluster_functions_; }
   // The version this load replaces (null for a first load): registrations check against it.
   void setPredecessor(std::shared_ptr<Library> previous) { predecessor_ = std::move(previous); }
   const std::shared_ptr<Library>& predecessor() const { return predecessor_; }
@@ -244,6 +246,7 @@ class Library : public std::enable_shared_from_this<Library> {
   std::vector<std::unique_ptr<Function>> functions_;
   std::vector<std::unique_ptr<KeyspaceTrigger>> keyspace_triggers_;
   std::vector<std::unique_ptr<StreamTrigger>> stream_triggers_;
+  std::map<std::string, v8::Global<v8::Function>> cluster_functions_;
   std::shared_ptr<Library> predecessor_;  // only while loading
   uint64_t order_ = 0;
   std::unordered_set<Wrapped*> wrapped_;  // isolate lock

@@ -355,14 +355,34 @@ void registerStreamTrigger(const v8::FunctionCallbackInfo<v8::Value>& info) {
   library.streamTriggers().push_back(std::move(trigger));
 }
 
-void unsupportedRegistration(const v8::FunctionCallbackInfo<v8::Value>& info, const char* api_name,
-                             const char* out_of_context) {
+// redis.registerClusterFunction(name, async fn) (spec §4.6): checks in upstream's order.
+void registerClusterFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
   Library& library = libraryOf(info);
   if (!library.registering()) {
-    throwString(info.GetIsolate(), out_of_context);
+    throwString(isolate, errors::kClusterFunctionOutOfContext);
     return;
   }
-  throwString(info.GetIsolate(), std::string(api_name) + " " + errors::kTriggersUnsupported);
+  std::string name;
+  if (!stringArgument(info, 0, &name)) return;
+  if (info.Length() < 2 || !info[1]->IsFunction()) {
+    throwString(isolate, errors::kClusterFunctionNotFunction);
+    return;
+  }
+  if (!info[1].As<v8::Function>()->IsAsyncFunction()) {
+    throwString(isolate, errors::kRemoteNotAsync);
+    return;
+  }
+  if (auto problem = nameProblem(name)) {
+    throwString(isolate, errors::badClusterFunctionName(name, *problem));
+    return;
+  }
+  auto& functions = library.clusterFunctions();
+  if (functions.count(name) != 0) {
+    throwString(isolate, errors::remoteExists(name));
+    return;
+  }
+  functions[name].Reset(isolate, info[1].As<v8::Function>());
 }
 
 void log(const v8::FunctionCallbackInfo<v8::Value>& info) {
@@ -416,13 +436,7 @@ void installRedis(Library& library, v8::Local<v8::Context> ctx, v8::Local<v8::Ob
       [](const v8::FunctionCallbackInfo<v8::Value>& info) { registerFunction(info, true); }, data);
   setMethod(isolate, ctx, redis, "registerKeySpaceTrigger", registerKeySpaceTrigger, data);
   setMethod(isolate, ctx, redis, "registerStreamTrigger", registerStreamTrigger, data);
-  setMethod(
-      isolate, ctx, redis, "registerClusterFunction",
-      [](const v8::FunctionCallbackInfo<v8::Value>& info) {
-        unsupportedRegistration(info, "registerClusterFunction",
-                                "Called 'registerClusterFunction' out of context");
-      },
-      data);
+  setMethod(isolate, ctx, redis, "registerClusterFunction", registerClusterFunction, data);
   setMethod(isolate, ctx, redis, "log", log, data);
   setMethod(
       isolate, ctx, redis, "v8Version",

@@ -46,11 +46,26 @@ bool Watchdog::leave(Handle handle) {
   return terminated;
 }
 
+void Watchdog::after(std::chrono::milliseconds delay, std::function<void()> task) {
+  std::lock_guard lock(mutex_);
+  timers_.emplace(Clock::now() + delay, std::move(task));
+}
+
 void Watchdog::loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     cv_.wait_for(lock, std::chrono::milliseconds(10));
     const auto now = Clock::now();
+    if (!timers_.empty() && timers_.begin()->first <= now) {
+      std::vector<std::function<void()>> due;
+      while (!timers_.empty() && timers_.begin()->first <= now) {
+        due.push_back(std::move(timers_.begin()->second));
+        timers_.erase(timers_.begin());
+      }
+      lock.unlock();
+      for (auto& task : due) task();
+      lock.lock();
+    }
     for (Section& s : sections_) {
       if (s.terminated) continue;
       if (probe_ != nullptr) probe_(s.isolate);

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <functional>
 #include <list>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -52,6 +53,9 @@ class Watchdog {
   void retire(v8::Isolate* isolate);
   // The isolate is disposed (its address may be reused).
   void forget(v8::Isolate* isolate);
+  // Runs `task` on the watchdog's thread once `delay` passed (within a tick, 10 ms); it must
+  // not touch JavaScript (post a library job for that).
+  void after(std::chrono::milliseconds delay, std::function<void()> task);
 
  private:
   void loop();
@@ -61,6 +65,7 @@ class Watchdog {
   std::condition_variable cv_;
   std::list<Section> sections_;
   std::set<v8::Isolate*> retired_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> timers_;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -319,6 +319,50 @@ redis.registerAsyncFunction('many', async function(client) {
   deleteLibraries(c);
 }
 
+// Cluster functions on a cluster: runOnShards runs once per primary, each confined to its own
+// keys; runOnKey runs on the key's primary.
+TEST_F(ClusterTest, ClusterFunctionsRunPerShard) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=shards
+redis.registerClusterFunction('mine', async (client, ...keys) => client.block((c) => {
+  const found = [];
+  for (const key of keys) {
+    try { found.push(c.call('get', key)); } catch (e) { found.push('elsewhere'); }
+  }
+  return found.filter((v) => v != 'elsewhere').sort();
+}));
+redis.registerClusterFunction('peek', async (client, key) => client.block((c) => c.call('get', key)));
+redis.registerAsyncFunction('all', async (client, ...keys) => {
+  const [results, errors] = await client.runOnShards('mine', ...keys);
+  const every = results.flat();
+  return [results.length, results.filter((r) => r.length > 0).length, every.length,
+          new Set(every).size, errors.length];
+});
+redis.registerAsyncFunction('one', async (client, key, other) =>
+    await client.runOnKey(key, 'peek', other));
+)"}),
+            "OK");
+  std::vector<std::string> keys;
+  for (int i = 0; i < 30; ++i) {
+    keys.push_back("cf" + std::to_string(i));
+    ASSERT_EQ(c.run({"SET", keys.back(), std::to_string(i)}), "OK");
+  }
+  std::vector<std::string> all = {"TFCALLASYNC", "shards.all", "0"};
+  all.insert(all.end(), keys.begin(), keys.end());
+  // Three shards, each sees its own keys and none twice: together every value once.
+  EXPECT_EQ(c.run(all), "[3, 3, 30, 30, 0]");
+  // runOnKey: the remote runs where the key is; another shard's key is refused there.
+  EXPECT_EQ(c.run({"TFCALLASYNC", "shards.one", "0", "cf1", "cf1"}), "\"1\"");
+  std::string refused;
+  for (const std::string& other : keys) {
+    const std::string r = c.run({"TFCALLASYNC", "shards.one", "0", "cf1", other});
+    if (r.find("confined to the keys of its shard") != std::string::npos) refused = other;
+  }
+  EXPECT_FALSE(refused.empty());
+  deleteLibraries(c);
+}
+
 // Moves `slot` with its keys to the primary `to` (an index in cluster.nodes()), as
 // redis-cli --cluster reshard does for each slot.
 void moveSlot(RedisCluster& cluster, int64_t slot, size_t to) {

@@ -113,8 +113,79 @@ TEST_F(FunctionsTest, RegistrationErrors) {
             "Failed loading library: Function f already exists.");
   EXPECT_EQ(loadError("redis.registerFunction('', ()=>1);"),
             "Failed loading library: Unallowed function name '', Empty name is not allowed..");
-  EXPECT_NE(loadError("redis.registerClusterFunction('t', async ()=>1);").find("not supported"),
+  // Cluster functions (spec §4.6): alone they are no registration; checks in upstream's order.
+  EXPECT_EQ(loadError("redis.registerClusterFunction('t', async ()=>1);"),
+            "Neither function nor other registrations were found.");
+  const std::string f = "redis.registerFunction('f', ()=>1);";
+  EXPECT_EQ(loadError(f + "redis.registerClusterFunction('t', 1);"),
+            "Failed loading library: Second argument to 'registerClusterFunction' must be a "
+            "function.");
+  EXPECT_EQ(loadError(f + "redis.registerClusterFunction('t', ()=>1);"),
+            "Failed loading library: Remote function must be async.");
+  EXPECT_EQ(loadError(f + "redis.registerClusterFunction('', async ()=>1);"),
+            "Failed loading library: Unallowed cluster function name '', Empty name is not "
+            "allowed..");
+  EXPECT_EQ(loadError(f + "redis.registerClusterFunction('t', async ()=>1);"
+                          "redis.registerClusterFunction('t', async ()=>2);"),
+            "Failed loading library: Remote function t already exists.");
+}
+
+// runOnKey and runOnShards against one Redis (spec §4.8): the remote function runs here, once,
+// with its arguments and result JSON round-tripped (ArrayBuffers as bytes).
+TEST_F(FunctionsTest, ClusterFunctionsOnOneRedis) {
+  ASSERT_EQ(load(R"(#!js api_version=1.0 name=remote
+redis.registerClusterFunction('echo', async (client, ...args) => args);
+redis.registerClusterFunction('bytes', async (client, b) => b);
+redis.registerClusterFunction('get', async (client, key) => client.block((c) => c.call('get', key)));
+redis.registerClusterFunction('count', async (client) => client.block((c) => c.call('dbsize')));
+redis.registerClusterFunction('throws', async (client) => { throw 'remote failure'; });
+redis.registerClusterFunction('never', async (client) => new Promise(() => {}));
+redis.registerClusterFunction('write', async (client, key) => client.block((c) => c.call('set', key, 'x')));
+redis.registerAsyncFunction('onKey', async (client, name, ...args) =>
+    await client.runOnKey('k', name, ...args));
+redis.registerAsyncFunction('onShards', async (client, name) =>
+    await client.runOnShards(name));
+redis.registerAsyncFunction('types', async (client) => {
+  const r = await client.runOnKey('k', 'echo', 1, 'two', {three: [3]}, null, new Date(0));
+  const b = await client.runOnKey('k', 'bytes', new Uint8Array([1, 2, 255]).buffer);
+  return [JSON.stringify(r), b instanceof ArrayBuffer, new Uint8Array(b).join(',')];
+});
+redis.registerAsyncFunction('unserializable', async (client) =>
+    await client.runOnKey('k', 'echo', 1n));
+)"),
+            "OK");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.types", "0"}),
+            R"(["[1,\"two\",{\"three\":[3]},null,\"1970-01-01T00:00:00.000Z\"]", 1, "1,2,255"])");
+  ASSERT_EQ(c_->run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onKey", "0", "get", "k"}), "\"v\"");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onKey", "0", "nosuch"}),
+            "(error) Remote function nosuch does not exists on library remote");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onKey", "0", "throws"}), "(error) remote failure");
+  // A BigInt has no JSON: neither as an argument nor as a result.
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.unserializable", "0"}),
+            "(error) Failed serializing arguments");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onKey", "0", "count"}),
+            "(error) Failed deserializing remote function result");
+  // Cluster functions run as NO_WRITES.
+  EXPECT_NE(c_->run({"TFCALLASYNC", "remote.onKey", "0", "write", "k"}).find("error"),
             std::string::npos);
+  // runOnShards: one shard here; failures are listed, not thrown; a remote run that does not end
+  // within remote-task-default-timeout adds "Timeout".
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onShards", "0", "echo"}), "[[[]], []]");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onShards", "0", "throws"}),
+            R"([[], ["remote failure"]])");
+  EXPECT_EQ(c_->run({"TFCALLASYNC", "remote.onShards", "0", "never"}), R"([[], ["Timeout"]])");
+  resp::Value list = c_->call({"TFUNCTION", "LIST", "LIBRARY", "remote"});
+  ASSERT_EQ(list.elements.size(), 1u);
+  std::string names;
+  for (size_t i = 0; i + 1 < list.elements[0].elements.size(); i += 2) {
+    if (list.elements[0].elements[i].str == "cluster_functions") {
+      names = resp::toDebugString(list.elements[0].elements[i + 1]);
+    }
+  }
+  EXPECT_EQ(names, R"(["bytes", "count", "echo", "get", "never", "throws", "write"])");
+  EXPECT_EQ(c_->run({"DEL", "k"}), "1");
+  EXPECT_EQ(c_->run({"TFUNCTION", "DELETE", "remote"}), "OK");
 }
 
 TEST_F(FunctionsTest, RegisteringAfterLoadFails) {
