@@ -506,6 +506,17 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         continue;
       }
     }
+    // Cluster: a command for another node on the client's own connection, when nothing binds
+    // the client to that connection, waits until the replies owed are in and goes to its node
+    // (the session moves, or returns to routing by slot).
+    if (node_check_ && !shared_ && !scan.multi && !watching_ && !client_bound_ && !monitor_ &&
+        !subscribed() && scan.mode == ReplyMode::kOn &&
+        node_check_(parser_) == NodePlace::kElsewhere) {
+      parser_.reset();
+      if (!commit()) return {Stop::kPaused, batch_start};
+      flush(to_client);
+      return {Stop::kPin, pos};
+    }
     // Cluster: a transaction opened on one node moves to the node of its first key.
     if (node_check_ && !shared_ && scan.multi && !scan.multi_keyed &&
         entry.kind != CommandKind::kExec && entry.kind != CommandKind::kDiscard &&

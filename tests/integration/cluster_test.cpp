@@ -12,6 +12,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -360,6 +361,71 @@ redis.registerAsyncFunction('one', async (client, key, other) =>
     if (r.find("confined to the keys of its shard") != std::string::npos) refused = other;
   }
   EXPECT_FALSE(refused.empty());
+  deleteLibraries(c);
+}
+
+// A bounded soak: stateless, split, transaction, blocking and function traffic over every node
+// leaves no descriptor, connection or memory behind (bench/cluster_soak.py is the long one).
+TEST_F(ClusterTest, BoundedSoak) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", R"(#!js api_version=1.0 name=soak
+redis.registerFunction('rw', function(client, a, b) {
+  client.call('incr', a);
+  return client.call('mget', a, b);
+});
+redis.registerAsyncFunction('each', async (client) => (await client.runOnShards('n'))[0].length);
+redis.registerClusterFunction('n', async (client) => 1);)"}),
+            "OK");
+  auto run = [&](int rounds) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        Client s(proxy_->port());
+        for (int i = 0; i < rounds; ++i) {
+          const std::string a = "soak:" + std::to_string((i * 7 + t) % 500);
+          const std::string b = "soak:" + std::to_string((i * 13 + t) % 500);
+          s.sendCommand({"SET", a, "1"});
+          s.sendCommand({"MGET", a, b, "soak:x"});
+          s.sendCommand({"DEL", b, "soak:y"});
+          s.sendCommand({"TFCALL", "soak.rw", "2", a, b});
+          s.sendCommand({"MULTI"});
+          s.sendCommand({"INCR", a});
+          s.sendCommand({"EXEC"});
+          const std::string list = "soak:list" + std::to_string(i % 7);
+          s.sendCommand({"RPUSH", list, "x"});
+          s.sendCommand({"BLPOP", list, "1"});  // served at once: the list has an element
+          for (int k = 0; k < 9; ++k) {
+            resp::Value v = s.read();
+            ASSERT_FALSE(v.isError()) << i << " " << k << " " << v.str;
+          }
+          if (i % 50 == 0) ASSERT_EQ(s.run({"TFCALLASYNC", "soak.each", "0"}), "3");
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  };
+  Client node(cluster_->nodes()[0]->port());
+  auto clients = [&] {
+    int total = 0;
+    for (auto& n : cluster_->nodes()) {
+      Client d(n->port());
+      const std::string info = d.call({"INFO", "clients"}).str;
+      total += std::stoi(info.substr(info.find("connected_clients:") + 18));
+    }
+    return total;
+  };
+  run(200);  // warm-up: connections, pools, V8
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int fds_before = openFds(proxy_->pid());
+  const int64_t rss_before = rssKb(proxy_->pid());
+  const int clients_before = clients();
+  run(2000);
+  EXPECT_TRUE(eventually([&] { return openFds(proxy_->pid()) <= fds_before; }))
+      << openFds(proxy_->pid()) << " descriptors, " << fds_before << " before";
+  if (!kSanitized) EXPECT_LT(rssKb(proxy_->pid()) - rss_before, 8 * 1024) << "kB grown";
+  EXPECT_TRUE(eventually([&] { return clients() <= clients_before; }))
+      << clients() << " backend clients, " << clients_before << " before";
   deleteLibraries(c);
 }
 
