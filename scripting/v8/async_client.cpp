@@ -220,10 +220,24 @@ bool wireArguments(const v8::FunctionCallbackInfo<v8::Value>& info, int first,
   return true;
 }
 
+// The common part of runOnKey and runOnShards: the remote function's name at `position`, the
+// arguments after it on the wire, and the promise to return. False when something was thrown
+// (or the isolate is being stopped).
+bool remoteCall(const v8::FunctionCallbackInfo<v8::Value>& info, int position, std::string* name,
+                std::vector<Wire>* args, v8::Local<v8::Promise::Resolver>* resolver) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (info.Length() <= position || !info[position]->IsString()) {
+    throwString(isolate, errors::conversion(position, "V8LocalUtf8", "Value is not string"));
+    return false;
+  }
+  *name = convert::utf8(isolate, info[position]);
+  if (!wireArguments(info, position + 1, args)) return false;
+  return v8::Promise::Resolver::New(isolate->GetCurrentContext()).ToLocal(resolver);
+}
+
 // runOnKey(key, remoteName, ...args): the remote function on the shard of `key`.
 void runOnKey(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
   AsyncClientState* state = asyncState(info);
   Library* lib = state->library;
   std::string key;
@@ -236,15 +250,10 @@ void runOnKey(const v8::FunctionCallbackInfo<v8::Value>& info) {
     throwString(isolate, errors::kRemoteKeyNotBytes);
     return;
   }
-  if (info.Length() < 2 || !info[1]->IsString()) {
-    throwString(isolate, errors::conversion(1, "V8LocalUtf8", "Value is not string"));
-    return;
-  }
-  const std::string name = convert::utf8(isolate, info[1]);
+  std::string name;
   auto args = std::make_shared<std::vector<Wire>>();
-  if (!wireArguments(info, 2, args.get())) return;
   v8::Local<v8::Promise::Resolver> resolver;
-  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
+  if (!remoteCall(info, 1, &name, args.get(), &resolver)) return;
   const uint64_t id = lib->addResolver(resolver);
   const std::string shard = lib->engine().host().shardOf(key);
   runRemote(lib, name, args, state->identity, state->target, shard,
@@ -267,19 +276,12 @@ void runOnKey(const v8::FunctionCallbackInfo<v8::Value>& info) {
 // [[result, ...], [error, ...]] once all answered, or after remote-task-default-timeout with
 // "Timeout" among the errors.
 void runOnShards(const v8::FunctionCallbackInfo<v8::Value>& info) {
-  v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
   AsyncClientState* state = asyncState(info);
   Library* lib = state->library;
-  if (info.Length() < 1 || !info[0]->IsString()) {
-    throwString(isolate, errors::conversion(0, "V8LocalUtf8", "Value is not string"));
-    return;
-  }
-  const std::string name = convert::utf8(isolate, info[0]);
+  std::string name;
   auto args = std::make_shared<std::vector<Wire>>();
-  if (!wireArguments(info, 1, args.get())) return;
   v8::Local<v8::Promise::Resolver> resolver;
-  if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;  // being stopped
+  if (!remoteCall(info, 0, &name, args.get(), &resolver)) return;
   // Plain data only: the timer may outlive the library.
   struct Gathered {
     uint64_t id;
