@@ -73,12 +73,15 @@ struct ClusterConnection::Request {
   uint64_t queue_id = 0;
   Route route;
   std::chrono::steady_clock::time_point started;
-  // Per part: its command, where it goes (a slot, else a primary's index), its reply.
-  std::vector<std::string> commands;
-  std::vector<int> slots;
-  std::vector<int> primaries;
-  std::vector<std::string> replies;
-  std::vector<uint8_t> redirects;
+  // One per node asked: its command, where it goes (a slot, else a primary's index), its reply.
+  struct PartState {
+    std::string command;
+    int slot;
+    int primary;
+    std::string reply;
+    uint8_t redirects = 0;
+  };
+  std::vector<PartState> parts;
   size_t left = 0;
   bool done = false;
   std::string reply;
@@ -88,20 +91,20 @@ struct ClusterConnection::Request {
   uint32_t scan_primary = 0;
   size_t scan_primaries = 0;
 
-  size_t addPart(std::string command, int slot, int primary) {
-    commands.push_back(std::move(command));
-    slots.push_back(slot);
-    primaries.push_back(primary);
-    replies.emplace_back();
-    redirects.push_back(0);
+  void addPart(std::string command, int slot, int primary) {
+    parts.push_back({std::move(command), slot, primary, {}, 0});
     ++left;
-    return commands.size() - 1;
   }
-  std::string merge() const;
+  // The parts' replies as the one reply the client gets (taken from the parts).
+  std::string merge();
 };
 
-// The parts' replies as the one reply the client gets.
-std::string ClusterConnection::Request::merge() const {
+std::string ClusterConnection::Request::merge() {
+  // The common case: one part, its reply as it is.
+  if (parts.size() == 1 && route.kind != RouteKind::kScan) return std::move(parts[0].reply);
+  std::vector<std::string> replies;
+  replies.reserve(parts.size());
+  for (PartState& part : parts) replies.push_back(std::move(part.reply));
   for (const std::string& r : replies) {
     if (isError(r)) return r;
   }
@@ -172,7 +175,7 @@ class ClusterConnection::Node : public Forwarder::User {
       : owner_(owner), connection_(std::make_shared<SharedConnection>(loop, link)) {}
 
   void send(const std::shared_ptr<Node>& self, const Part& part, bool asking) {
-    const std::string& bytes = part.request->commands[part.index];
+    const std::string& bytes = part.request->parts[part.index].command;
     if (asking) {
       std::string out;
       resp::encodeCommand({"ASKING"}, &out);
@@ -239,6 +242,7 @@ const SlotMap& ClusterConnection::currentMap() {
   if (version != map_version_ || !map_) {
     map_ = topology_.map();
     map_version_ = version;
+    by_primary_.clear();
   }
   return *map_;
 }
@@ -353,7 +357,7 @@ void ClusterConnection::accept(const std::shared_ptr<User>& user, std::string_vi
     deliver(*request);
     return;
   }
-  for (uint32_t i = 0; i < request->commands.size(); ++i) {
+  for (uint32_t i = 0; i < request->parts.size(); ++i) {
     // Behind commands waiting to be routed again, so that one client's commands stay in order.
     if (!parked_.empty()) {
       parked_.push_back({request, i});
@@ -366,15 +370,19 @@ void ClusterConnection::accept(const std::shared_ptr<User>& user, std::string_vi
 void ClusterConnection::dispatch(Part part, const std::string& redirect, bool asking) {
   Request& request = *part.request;
   std::string address = redirect;
+  std::shared_ptr<Node>* cached = nullptr;  // the primary's entry in by_primary_
   if (address.empty()) {
     const SlotMap& map = currentMap();
-    const int slot = request.slots[part.index];
+    const int slot = request.parts[part.index].slot;
     const int primary =
-        slot >= 0 ? map.ownerOf(static_cast<uint16_t>(slot)) : request.primaries[part.index];
+        slot >= 0 ? map.ownerOf(static_cast<uint16_t>(slot)) : request.parts[part.index].primary;
     if (primary < 0 || static_cast<size_t>(primary) >= map.primaries().size()) {
       topology_.refreshSoon();
       return retryLater(part, errorFrame(errors::kSlotUnserved));
     }
+    by_primary_.resize(map.primaries().size());
+    cached = &by_primary_[static_cast<size_t>(primary)];
+    if (*cached) return (*cached)->send(*cached, part, asking);
     address = nodeKey(map.primaries()[static_cast<size_t>(primary)].endpoint);
   }
   auto it = nodes_.find(address);
@@ -387,6 +395,7 @@ void ClusterConnection::dispatch(Part part, const std::string& redirect, bool as
     it = nodes_.emplace(address, std::make_shared<Node>(*this, loop_, *link)).first;
     if (preamble_replies_ > 0) it->second->connection().setPreamble(preamble_, preamble_replies_);
   }
+  if (cached != nullptr) *cached = it->second;
   it->second->send(it->second, part, asking);
 }
 
@@ -394,7 +403,7 @@ void ClusterConnection::onReply(const Part& part, std::string_view frame) {
   if (!frame.empty() && frame[0] == '-') {
     const std::string_view text = errorText(frame);
     if (auto redirect = parseRedirect(text)) {
-      if (++part.request->redirects[part.index] <= kMaxRedirects) {
+      if (++part.request->parts[part.index].redirects <= kMaxRedirects) {
         if (!redirect->ask) topology_.refreshSoon();
         return dispatch(part, redirect->address, redirect->ask);
       }
@@ -443,10 +452,10 @@ void ClusterConnection::retryParked() {
 
 void ClusterConnection::complete(const Part& part, std::string frame) {
   Request& request = *part.request;
-  request.replies[part.index] = std::move(frame);
+  request.parts[part.index].reply = std::move(frame);
   if (--request.left > 0) return;
   request.reply = request.merge();
-  request.replies.clear();
+  request.parts.clear();
   request.done = true;
   deliver(request);
 }

@@ -97,6 +97,7 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   std::shared_ptr<const SlotMap> map_;
   uint64_t map_version_ = 0;
   std::unordered_map<std::string, std::shared_ptr<Node>> nodes_;
+  std::vector<std::shared_ptr<Node>> by_primary_;  // nodes_ by primary index, this map_
   std::unordered_map<User*, Queue> queues_;
   std::vector<User*> ready_;  // queues with replies to hand over
   std::string preamble_;

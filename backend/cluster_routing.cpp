@@ -128,20 +128,33 @@ void clusterKeyPositions(const CommandInfo& info, const std::vector<std::string_
   }
 }
 
+namespace {
+
+// The rule of a command (CLUSTER's subcommands take CLUSTER's), or null.
+const Rule* ruleOf(std::string_view name) {
+  if (auto it = rules().find(name); it != rules().end()) return &it->second;
+  if (size_t bar = name.find('|'); bar != std::string_view::npos) {
+    if (auto parent = rules().find(name.substr(0, bar)); parent != rules().end()) {
+      return &parent->second;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Route routeCommand(const CommandInfo* info, const std::vector<std::string_view>& argv) {
   Route route;
   if (info == nullptr) return route;
-  const Rule* rule = nullptr;
-  std::string_view name = info->name;
-  if (auto it = rules().find(name); it != rules().end()) {
-    rule = &it->second;
-  } else if (size_t bar = name.find('|'); bar != std::string_view::npos) {
-    if (auto parent = rules().find(name.substr(0, bar)); parent != rules().end()) {
-      rule = &parent->second;  // CLUSTER's subcommands
-    }
-  }
   thread_local std::vector<size_t> positions;
   clusterKeyPositions(*info, argv, &positions);
+  // The common case first: keys of one slot need no rule.
+  if (positions.size() == 1) {
+    route.kind = RouteKind::kSlot;
+    route.slot = keySlot(argv[positions[0]]);
+    return route;
+  }
+  const Rule* rule = ruleOf(info->name);
   if (positions.empty()) {
     if (rule != nullptr && rule->kind != RouteKind::kSplit) {
       route.kind = rule->kind;

@@ -242,7 +242,7 @@ bool Pipeline::describe(const CommandEntry& entry, const resp::RequestParser& cm
     scan->multi = true;
     scan->queued = 0;
     scan->multi_keyed = false;
-    scan->multi_prefix.clear();
+    scan->multi_prefix.reset();
     scan->firing_keys.clear();
   }
   if (entry.kind == CommandKind::kExec || entry.kind == CommandKind::kDiscard ||
@@ -506,33 +506,29 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         continue;
       }
     }
-    // Cluster: a command for another node on the client's own connection, when nothing binds
-    // the client to that connection, waits until the replies owed are in and goes to its node
-    // (the session moves, or returns to routing by slot).
-    if (node_check_ && !shared_ && !scan.multi && !watching_ && !client_bound_ && !monitor_ &&
-        !subscribed() && scan.mode == ReplyMode::kOn &&
-        node_check_(parser_) == NodePlace::kElsewhere) {
-      parser_.reset();
-      if (!commit()) return {Stop::kPaused, batch_start};
-      flush(to_client);
-      return {Stop::kPin, pos};
-    }
-    // Cluster: a transaction opened on one node moves to the node of its first key.
-    if (node_check_ && !shared_ && scan.multi && !scan.multi_keyed &&
-        entry.kind != CommandKind::kExec && entry.kind != CommandKind::kDiscard &&
-        entry.kind != CommandKind::kMulti) {
-      switch (node_check_(parser_)) {
-        case NodePlace::kElsewhere:
-          parser_.reset();  // presented again on the transaction's new node
-          if (!commit()) return {Stop::kPaused, batch_start};
-          flush(to_client);
-          return {Stop::kPin, pos};
-        case NodePlace::kHere:
-          scan.multi_keyed = true;
-          break;
-        case NodePlace::kKeyless:
-          scan.multi_prefix.emplace_back(in.substr(pos, r.consumed));
-          break;
+    if (node_check_ && !shared_) {
+      // Cluster: a command for another node on the client's own connection, when nothing binds
+      // the client to that connection, waits until the replies owed are in and goes to its node
+      // (the session moves, or returns to routing by slot). A transaction opened on one node
+      // moves to the node of its first key.
+      const bool free = !scan.multi && !watching_ && !client_bound_ && !monitor_ && !subscribed() &&
+                        scan.mode == ReplyMode::kOn;
+      const bool opening = scan.multi && !scan.multi_keyed && entry.kind != CommandKind::kExec &&
+                           entry.kind != CommandKind::kDiscard && entry.kind != CommandKind::kMulti;
+      const NodePlace place = free || opening ? node_check_(parser_) : NodePlace::kHere;
+      if (place == NodePlace::kElsewhere) {
+        parser_.reset();  // presented again on the node it belongs to
+        if (!commit()) return {Stop::kPaused, batch_start};
+        flush(to_client);
+        return {Stop::kPin, pos};
+      }
+      if (opening && place == NodePlace::kHere) scan.multi_keyed = true;
+      if (opening && place == NodePlace::kKeyless) {
+        auto prefix = scan.multi_prefix
+                          ? std::make_shared<std::vector<std::string>>(*scan.multi_prefix)
+                          : std::make_shared<std::vector<std::string>>();
+        prefix->emplace_back(in.substr(pos, r.consumed));
+        scan.multi_prefix = std::move(prefix);
       }
     }
     if (entry.pins) noteBinding(entry, parser_);

@@ -117,7 +117,9 @@ class Pipeline {
   void setNodeCheck(std::function<NodePlace(const resp::RequestParser&)> check) {
     node_check_ = std::move(check);
   }
-  const std::vector<std::string>& transactionPrefix() const { return scan_.multi_prefix; }
+  std::vector<std::string> transactionPrefix() const {
+    return scan_.multi_prefix ? *scan_.multi_prefix : std::vector<std::string>();
+  }
 
   // Replies the bytes appended to `to_backend` since the last call will produce.
   uint32_t takeExpectedReplies() { return std::exchange(expected_added_, 0); }
@@ -240,9 +242,11 @@ class Pipeline {
     bool multi = false;                    // inside MULTI: the backend answers QUEUED
     uint32_t queued = 0;                   // commands queued since MULTI
     std::vector<std::string> firing_keys;  // keys of queued writes that may fire a trigger
-    // With a node check: a command with keys was queued since MULTI; the keyless ones before it.
+    // With a node check: a command with keys was queued since MULTI; the keyless ones before it
+    // (shared, copied when changed: a scan state is copied per input, and stays this cheap to
+    // copy when no node check is set).
     bool multi_keyed = false;
-    std::vector<std::string> multi_prefix;
+    std::shared_ptr<const std::vector<std::string>> multi_prefix;
   };
   // Appends the keys of a write that may fire a key space trigger; false if it cannot.
   bool firingKeys(const CommandEntry& entry, const resp::RequestParser& cmd,
