@@ -14,30 +14,56 @@ namespace {
 
 class ForwardingTest : public ::testing::TestWithParam<const char*> {
  protected:
-  // One redis-server for the suite; a proxy per connection mode (--multiplex yes|no).
+  // One redis-server for the suite; a proxy per connection mode (--multiplex yes|no, or in front
+  // of a 3-primary Redis Cluster, made when that mode's turn comes).
   static void SetUpTestSuite() { redis_ = new RedisServer(); }
   static void TearDownTestSuite() {
     delete proxy_;
     proxy_ = nullptr;
     delete redis_;
+    delete cluster_;
+    cluster_ = nullptr;
   }
+  static bool clusterMode() { return std::string(GetParam()) == "cluster"; }
   void startProxyForMode() {
     if (proxy_ == nullptr || mode_ != GetParam()) {
       delete proxy_;
-      proxy_ = new Proxy({"--backend", redis_->address(), "--multiplex", GetParam()});
+      if (clusterMode()) {
+        if (cluster_ == nullptr) cluster_ = new RedisCluster(3);
+        proxy_ = new Proxy({"--backend", cluster_->seed()});
+      } else {
+        proxy_ = new Proxy({"--backend", redis_->address(), "--multiplex", GetParam()});
+      }
       mode_ = GetParam();
     }
   }
   void SetUp() override {
     startProxyForMode();
-    Client(redis_->port()).call({"FLUSHALL"});
+    for (uint16_t port : backendPorts()) Client(port).call({"FLUSHALL"});
+  }
+  // The backend's servers: the one Redis, or the cluster's primaries.
+  static std::vector<uint16_t> backendPorts() {
+    if (!clusterMode()) return {redis_->port()};
+    std::vector<uint16_t> ports;
+    for (auto& node : cluster_->nodes()) ports.push_back(node->port());
+    return ports;
+  }
+  // `key` read on the backend directly (on its node, in front of a cluster).
+  static std::string directGet(const std::string& key) {
+    for (uint16_t port : backendPorts()) {
+      resp::Value v = Client(port).call({"GET", key});
+      if (!v.isError()) return resp::toDebugString(v);  // other nodes answer MOVED
+    }
+    return "no node holds it";
   }
 
   static RedisServer* redis_;
+  static RedisCluster* cluster_;
   static Proxy* proxy_;
   static std::string mode_;
 };
 RedisServer* ForwardingTest::redis_ = nullptr;
+RedisCluster* ForwardingTest::cluster_ = nullptr;
 Proxy* ForwardingTest::proxy_ = nullptr;
 std::string ForwardingTest::mode_;
 
@@ -50,7 +76,7 @@ TEST_P(ForwardingTest, BasicCommands) {
   EXPECT_EQ(c.run({"INCRBY", "n", "5"}), "5");
   EXPECT_EQ(c.run({"NOSUCHCOMMAND"}).rfind("(error) ERR unknown command", 0), 0u);
   // The data really is in the backend.
-  EXPECT_EQ(Client(redis_->port()).run({"GET", "k"}), "\"v\"");
+  EXPECT_EQ(directGet("k"), "\"v\"");
 }
 
 // The same command sequence, run directly and through the proxy on identical fresh databases,
@@ -118,14 +144,23 @@ TEST_P(ForwardingTest, PipelineOfThousandsStaysInOrder) {
     ASSERT_EQ(c.read(), resp::Value::simple("OK")) << i;
     ASSERT_EQ(c.read(), resp::Value::bulk(std::to_string(i))) << i;
   }
-  // Every key landed; besides them the backend holds the fleet's membership (design §4).
-  Client direct(redis_->port());
-  EXPECT_EQ(direct.run({"MULTI"}), "OK");
-  direct.call({"DBSIZE"});
-  direct.call({"EXISTS", "tfproxy:libraries:fleet:members", "tfproxy:libraries:fleet:lock"});
-  const resp::Value counts = direct.call({"EXEC"});
-  ASSERT_EQ(counts.elements.size(), 2u);
-  EXPECT_EQ(counts.elements[0].integer, n + counts.elements[1].integer);
+  // Every key landed; besides them the backend holds the fleet's membership (design §4; the
+  // fleet is off in front of a cluster).
+  int64_t keys = 0;
+  int64_t fleet = 0;
+  if (clusterMode()) {
+    for (uint16_t port : backendPorts()) keys += Client(port).call({"DBSIZE"}).integer;
+  } else {
+    Client direct(redis_->port());
+    EXPECT_EQ(direct.run({"MULTI"}), "OK");
+    direct.call({"DBSIZE"});
+    direct.call({"EXISTS", "tfproxy:libraries:fleet:members", "tfproxy:libraries:fleet:lock"});
+    const resp::Value counts = direct.call({"EXEC"});
+    ASSERT_EQ(counts.elements.size(), 2u);
+    keys = counts.elements[0].integer;
+    fleet = counts.elements[1].integer;
+  }
+  EXPECT_EQ(keys, n + fleet);
 }
 
 TEST_P(ForwardingTest, HundredMegabyteValue) {
@@ -201,9 +236,12 @@ TEST_P(ForwardingTest, ManyClientsConcurrently) {
   EXPECT_EQ(failures, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ForwardingTest, ::testing::Values("yes", "no"),
+INSTANTIATE_TEST_SUITE_P(Modes, ForwardingTest, ::testing::Values("yes", "no", "cluster"),
                          [](const auto& info) {
-                           return std::string(info.param) == "yes" ? "Multiplexed" : "Dedicated";
+                           const std::string mode = info.param;
+                           return mode == "yes"  ? "Multiplexed"
+                                  : mode == "no" ? "Dedicated"
+                                                 : "Cluster";
                          });
 
 }  // namespace
