@@ -14,6 +14,7 @@
 #include "tests/support/eventually.h"
 #include "tests/support/probes.h"
 #include "tests/support/processes.h"
+#include "tests/support/seed_examples.h"
 
 namespace tfproxy::testing {
 namespace {
@@ -292,16 +293,9 @@ redis.registerFunction('cross', function(client) {
 TEST_F(ClusterTest, AsyncCallsReachEverySlot) {
   Client c(proxy_->port());
   deleteLibraries(c);
-  const std::string library = R"(#!js api_version=1.0 name=lib
-redis.registerAsyncFunction('my_blpop', async function(client, key, expected_val) {
-    var res = null
-    do {
-        res = await client.block((c) => {
-            return c.callAsync('blpop', key, '0');
-        })
-    } while (res[1] != expected_val);
-    return res;
-});
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kSeedMyBlpop}), "OK");
+  // Another library: a callAsync that would need several nodes.
+  const std::string library = R"(#!js api_version=1.0 name=many
 redis.registerAsyncFunction('many', async function(client) {
     return await client.block((c) => c.callAsync('mget', 'x1', 'x2', 'x3'));
 });)";
@@ -314,7 +308,7 @@ redis.registerAsyncFunction('many', async function(client) {
     ASSERT_EQ(c.run({"RPUSH", list, "a", "b"}), "2");
     EXPECT_EQ(resp::toDebugString(waiter.read()), "[\"" + list + "\", \"b\"]");
   }
-  EXPECT_EQ(c.run({"TFCALLASYNC", "lib.many", "0"}),
+  EXPECT_EQ(c.run({"TFCALLASYNC", "many.many", "0"}),
             "(error) ERR tfproxy: in front of a cluster, callAsync runs commands of one slot only; "
             "use client.call for mget");
   deleteLibraries(c);

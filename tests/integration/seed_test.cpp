@@ -6,6 +6,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/processes.h"
+#include "tests/support/seed_examples.h"
 
 namespace tfproxy::testing {
 namespace {
@@ -249,20 +250,8 @@ redis.registerAsyncFunction('allowed', function(client){ return client.isBlockAl
   EXPECT_EQ(c_->run({"EXEC"}), "[0]");
 }
 
-const char kMyBlpop[] = R"(#!js api_version=1.0 name=lib
-
-redis.registerAsyncFunction('my_blpop', async function(client, key, expected_val) {
-    var res = null
-    do {
-        res = await client.block((c) => {
-            return c.callAsync('blpop', key, '0');
-        })
-    } while (res[1] != expected_val);
-    return res;
-});)";
-
 TEST_F(SeedTest, MyBlpopWaitsWhileOthersPush) {
-  ASSERT_EQ(load(kMyBlpop), "OK");
+  ASSERT_EQ(load(kSeedMyBlpop), "OK");
   Client waiter(proxy_->port());
   waiter.sendCommand({"TFCALLASYNC", "lib.my_blpop", "1", "queue", "wanted"});
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
