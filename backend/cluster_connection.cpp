@@ -340,7 +340,7 @@ void ClusterConnection::accept(const std::shared_ptr<User>& user, std::string_vi
     }
     case RouteKind::kLocal: {
       int slot = kNoSlot;
-      request->reply = localReply(argv_, user->localAddress(), &slot);
+      request->reply = localReply(argv_, user->localAddress(), user->resp3(), &slot);
       if (request->reply.empty()) {
         request->route.kind = RouteKind::kSlot;
         request->addPart(std::string(bytes), slot, slot >= 0 ? -1 : 0);
@@ -503,7 +503,7 @@ void ClusterConnection::checkTimeout(std::chrono::steady_clock::time_point now,
 }
 
 std::string ClusterConnection::localReply(const std::vector<std::string_view>& argv,
-                                          const std::string& self, int* slot) const {
+                                          const std::string& self, bool resp3, int* slot) const {
   if (!equalsLower(argv[0], "cluster")) return "+OK\r\n";  // READONLY, READWRITE, ASKING
   if (argv.size() < 2) return errorFrame(resp::errors::wrongArity("cluster"));
   const std::string& id = nodeId();
@@ -516,17 +516,23 @@ std::string ClusterConnection::localReply(const std::vector<std::string_view>& a
            bulkFrame(id);
   }
   if (equalsLower(sub, "shards")) {
-    return "*1\r\n*4\r\n" + bulkFrame("slots") + "*2\r\n:0\r\n:16383\r\n" + bulkFrame("nodes") +
-           "*1\r\n*14\r\n" + bulkFrame("id") + bulkFrame(id) + bulkFrame("port") + ":" + port +
-           "\r\n" + bulkFrame("ip") + bulkFrame(ip) + bulkFrame("endpoint") + bulkFrame(ip) +
-           bulkFrame("role") + bulkFrame("master") + bulkFrame("replication-offset") + ":0\r\n" +
-           bulkFrame("health") + bulkFrame("online");
+    return std::string("*1\r\n") + (resp3 ? "%2\r\n" : "*4\r\n") + bulkFrame("slots") +
+           "*2\r\n:0\r\n:16383\r\n" + bulkFrame("nodes") + "*1\r\n" +
+           (resp3 ? "%7\r\n" : "*14\r\n") + bulkFrame("id") + bulkFrame(id) + bulkFrame("port") +
+           ":" + port + "\r\n" + bulkFrame("ip") + bulkFrame(ip) + bulkFrame("endpoint") +
+           bulkFrame(ip) + bulkFrame("role") + bulkFrame("master") +
+           bulkFrame("replication-offset") + ":0\r\n" + bulkFrame("health") + bulkFrame("online");
   }
+  // Text replies are verbatim strings in RESP3, as Redis makes them.
+  auto text = [resp3](std::string_view body) {
+    if (!resp3) return bulkFrame(body);
+    return "=" + std::to_string(body.size() + 4) + "\r\ntxt:" + std::string(body) + "\r\n";
+  };
   if (equalsLower(sub, "nodes")) {
-    return bulkFrame(id + " " + self + "@0 myself,master - 0 0 1 connected 0-16383\n");
+    return text(id + " " + self + "@0 myself,master - 0 0 1 connected 0-16383\n");
   }
   if (equalsLower(sub, "info")) {
-    return bulkFrame(
+    return text(
         "cluster_enabled:1\r\ncluster_state:ok\r\ncluster_slots_assigned:16384\r\n"
         "cluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n"
         "cluster_known_nodes:1\r\ncluster_size:1\r\ncluster_current_epoch:1\r\n"

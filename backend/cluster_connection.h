@@ -88,9 +88,10 @@ class ClusterConnection : public Forwarder, public std::enable_shared_from_this<
   void handOver();
   const SlotMap& currentMap();
   // CLUSTER ..., READONLY, READWRITE, ASKING as a one-node cluster at `self` ("ip:port")
-  // answers them; empty (and `slot` set) for those asked of the primary serving a slot.
+  // answers them, in the shapes Redis uses for RESP2 or RESP3; empty (and `slot` set) for those
+  // asked of the primary serving a slot.
   std::string localReply(const std::vector<std::string_view>& argv, const std::string& self,
-                         int* slot) const;
+                         bool resp3, int* slot) const;
 
   io::EventLoop& loop_;
   ClusterTopology& topology_;

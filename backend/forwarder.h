@@ -25,6 +25,8 @@ class Forwarder {
     // "ip:port" the user's client connected to (tfproxy's own address, as it announces itself
     // to cluster clients).
     virtual std::string localAddress() const { return {}; }
+    // The user speaks RESP3 (replies made by the router take that shape).
+    virtual bool resp3() const { return false; }
   };
 
   virtual ~Forwarder() = default;

@@ -516,14 +516,14 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       const bool opening = scan.multi && !scan.multi_keyed && entry.kind != CommandKind::kExec &&
                            entry.kind != CommandKind::kDiscard && entry.kind != CommandKind::kMulti;
       const NodePlace place = free || opening ? node_check_(parser_) : NodePlace::kHere;
-      if (place == NodePlace::kElsewhere) {
+      if (place == NodePlace::kElsewhere || (free && place == NodePlace::kProxy)) {
         parser_.reset();  // presented again on the node it belongs to
         if (!commit()) return {Stop::kPaused, batch_start};
         flush(to_client);
         return {Stop::kPin, pos};
       }
       if (opening && place == NodePlace::kHere) scan.multi_keyed = true;
-      if (opening && place == NodePlace::kKeyless) {
+      if (opening && (place == NodePlace::kKeyless || place == NodePlace::kProxy)) {
         auto prefix = scan.multi_prefix
                           ? std::make_shared<std::vector<std::string>>(*scan.multi_prefix)
                           : std::make_shared<std::vector<std::string>>();

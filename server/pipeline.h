@@ -113,7 +113,8 @@ class Pipeline {
   // connection. With a check set, a transaction opened on one node whose first command with keys
   // belongs elsewhere stops the input (kPin) before that command, so that the session moves the
   // transaction there (transactionPrefix() is what to queue again after MULTI).
-  enum class NodePlace : uint8_t { kKeyless, kHere, kElsewhere };
+  // kProxy: answered by tfproxy's routing (CLUSTER ..., as a one-node cluster).
+  enum class NodePlace : uint8_t { kKeyless, kHere, kElsewhere, kProxy };
   void setNodeCheck(std::function<NodePlace(const resp::RequestParser&)> check) {
     node_check_ = std::move(check);
   }

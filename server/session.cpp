@@ -89,6 +89,7 @@ Pipeline::NodePlace Session::placeOf(const resp::RequestParser& cmd) const {
   for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
   const backend::Route route =
       backend::routeCommand(backend::routingInfo(backend::CommandTable::builtin(), argv), argv);
+  if (route.kind == backend::RouteKind::kLocal) return Pipeline::NodePlace::kProxy;
   if (route.kind != backend::RouteKind::kSlot) {
     // Keys of several slots: the node refuses them inside the transaction, as a cluster does.
     return route.kind == backend::RouteKind::kSplit || route.kind == backend::RouteKind::kCrossSlot
@@ -197,6 +198,10 @@ void Session::unpinWhenFree() {
       backend_written_ < to_backend_.size()) {
     return;
   }
+  routeBySlot();
+}
+
+void Session::routeBySlot() {
   closeBackendSocket();
   to_backend_.clear();
   backend_written_ = 0;
@@ -225,8 +230,14 @@ void Session::pinWhenReady() {
   if (!pin_requested_ || closed_ || pipeline_.awaitingBackend()) return;
   pin_requested_ = false;
   if (backend_state_ == BackendState::kConnected) {
-    // Cluster: a transaction leaves the node it opened on; closing the connection discards it
-    // there.
+    // Cluster: a command for another node (or for tfproxy's routing) while nothing binds the
+    // client to this connection is routed by slot again, from the next pass on.
+    if (!pipeline_.boundToConnection()) {
+      routeBySlot();
+      redrive_ = true;
+      return;
+    }
+    // A transaction leaves the node it opened on; closing the connection discards it there.
     closeBackendSocket();
     to_backend_.clear();
     backend_written_ = 0;

@@ -72,6 +72,7 @@ class Session : public backend::Forwarder::User, public std::enable_shared_from_
   void onSharedReplies(std::string_view frames) override;
   void onSharedLost(const char* text, bool sent) override;
   std::string localAddress() const override;
+  bool resp3() const override { return pipeline_.protocol() == resp::Protocol::kResp3; }
   // --backend-timeout: a reply owed on this session's own connection for `limit` with no byte
   // from the backend meanwhile ends the connection; the client gets the timeout error.
   void checkBackendTimeout(std::chrono::steady_clock::time_point now,
@@ -121,6 +122,8 @@ class Session : public backend::Forwarder::User, public std::enable_shared_from_
   // client to it; a session with connection state routes through a router of its own that
   // restores that state on each node.
   void unpinWhenFree();
+  // Cluster: closes the session's own connection and forwards through routing by slot.
+  void routeBySlot();
   // Cluster: where a command belongs relative to the node of the session's own connection.
   Pipeline::NodePlace placeOf(const resp::RequestParser& cmd) const;
   // Where forwarded commands go while not on the session's own connection.

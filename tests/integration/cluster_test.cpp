@@ -248,6 +248,18 @@ TEST_F(ClusterTest, ClientsWithStateAreRoutedToo) {
   EXPECT_EQ(resp3.call({"HGETALL", "nosuch"}).type, resp::Type::kMap);
   EXPECT_EQ(resp3.run({"MGET", "r1", "r2", "r3", "r4"}), R"(["1", "2", "3", (nil)])");
   EXPECT_EQ(resp3.run({"DEL", "r1", "r2", "r3"}), "3");
+  // The one-node cluster in RESP3's shapes, also right after a command that needed the client's
+  // own connection (answered by tfproxy, not by the node behind that connection).
+  resp3.sendCommand({"BLPOP", "r-list", "0.01"});
+  resp3.sendCommand({"CLUSTER", "INFO"});
+  resp3.sendCommand({"CLUSTER", "SHARDS"});
+  resp3.read();
+  resp::Value info = resp3.read();
+  EXPECT_EQ(info.type, resp::Type::kVerbatim);
+  EXPECT_NE(info.str.find("cluster_known_nodes:1"), std::string::npos) << info.str;
+  resp::Value shards = resp3.read();
+  ASSERT_EQ(shards.elements.size(), 1u);
+  EXPECT_EQ(shards.elements[0].type, resp::Type::kMap);
 }
 
 // client.call routes like a client's command: keys of every slot, split commands, SCAN over
