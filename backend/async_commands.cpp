@@ -299,7 +299,7 @@ void AsyncCommands::retryLater(std::shared_ptr<Call> call) {
 
 std::optional<resp::Value> AsyncCommands::route(Call& call) {
   std::vector<std::string_view> argv(call.args.begin(), call.args.end());
-  const Route r = routeCommand(routingInfo(CommandTable::builtin(), argv), argv);
+  const Route r = routeCommand(argv);
   auto map = cluster_->map();
   int primary = 0;
   switch (r.kind) {
@@ -316,11 +316,11 @@ std::optional<resp::Value> AsyncCommands::route(Call& call) {
     case RouteKind::kScan:
       return resp::Value::error(std::string(errors::kAsyncAcrossSlots) + call.args[0]);
   }
-  if (primary < 0 || static_cast<size_t>(primary) >= map->primaries().size()) {
+  call.address = map->primaryAddress(primary);
+  if (call.address.empty()) {
     cluster_->refreshSoon();
     return resp::Value::error(errors::kSlotUnserved);
   }
-  call.address = nodeKey(map->primaries()[static_cast<size_t>(primary)].endpoint);
   call.asking = false;
   return std::nullopt;
 }

@@ -26,12 +26,8 @@ bool isNull(std::string_view frame) {
 
 std::string errorFrame(std::string_view text) {
   std::string out;
-  out.reserve(text.size() + 3);
-  out.append("-").append(text).append("\r\n");
+  resp::ReplyWriter(&out, resp::Protocol::kResp2).error(text);
   return out;
-}
-std::string bulkFrame(std::string_view text) {
-  return "$" + std::to_string(text.size()) + "\r\n" + std::string(text) + "\r\n";
 }
 
 // The count of an aggregate frame ("*3\r\n...") and where its elements start.
@@ -119,7 +115,9 @@ std::string ClusterConnection::Request::merge() {
         if (r.size() < 4 || r[0] != ':') return r;
         sum += resp::parseInt64(std::string_view(r).substr(1, r.size() - 3)).value_or(0);
       }
-      return ":" + std::to_string(sum) + "\r\n";
+      std::string out;
+      resp::ReplyWriter(&out, resp::Protocol::kResp2).integer(sum);
+      return out;
     }
     case Merge::kConcat: {
       int64_t total = 0;
@@ -131,7 +129,9 @@ std::string ClusterConnection::Request::merge() {
         total += std::max<int64_t>(count, 0);
         body.append(r, at);
       }
-      return "*" + std::to_string(total) + "\r\n" + body;
+      std::string out;
+      resp::ReplyWriter(&out, resp::Protocol::kResp2).arrayHeader(static_cast<size_t>(total));
+      return out + body;
     }
     case Merge::kNonNull:
       for (const std::string& r : replies) {
@@ -141,7 +141,8 @@ std::string ClusterConnection::Request::merge() {
     case Merge::kByKey: {
       std::vector<std::vector<std::string_view>> split;
       for (const std::string& r : replies) split.push_back(elements(r));
-      std::string out = "*" + std::to_string(key_order.size()) + "\r\n";
+      std::string out;
+      resp::ReplyWriter(&out, resp::Protocol::kResp2).arrayHeader(key_order.size());
       for (auto [part, at] : key_order) {
         if (at >= split[part].size()) return errorFrame(errors::kLost);
         out.append(split[part][at]);
@@ -163,7 +164,12 @@ std::string ClusterConnection::Request::merge() {
     auto node_cursor = resp::parseUint64(parts[0].substr(text, static_cast<size_t>(len)));
     if (!node_cursor) return r;
     const uint64_t next = nextScanCursor(*node_cursor, scan_primary, scan_primaries);
-    return "*2\r\n" + bulkFrame(std::to_string(next)) + std::string(parts[1]);
+    std::string out;
+    resp::ReplyWriter w(&out, resp::Protocol::kResp2);
+    w.arrayHeader(2);
+    w.bulk(std::to_string(next));
+    w.raw(parts[1]);
+    return out;
   }
   return replies[0];
 }
@@ -293,31 +299,14 @@ void ClusterConnection::accept(const std::shared_ptr<User>& user, std::string_vi
         request->addPart(std::string(bytes), -1, static_cast<int>(i));
       }
       break;
-    case RouteKind::kSplit: {
-      std::vector<size_t> positions;
-      clusterKeyPositions(*info, argv_, &positions);
-      std::unordered_map<int, size_t> part_of_slot;
-      std::vector<std::vector<std::string_view>> part_args;
-      for (size_t p : positions) {
-        const int slot = keySlot(argv_[p]);
-        auto [it, added] = part_of_slot.emplace(slot, part_args.size());
-        if (added) part_args.push_back({argv_[0]});
-        auto& args = part_args[it->second];
-        request->key_order.emplace_back(static_cast<uint32_t>(it->second),
-                                        static_cast<uint32_t>(args.size() - 1));
-        for (size_t k = 0; k < request->route.key_group && p + k < argv_.size(); ++k) {
-          args.push_back(argv_[p + k]);
-        }
-      }
-      std::vector<int> slot_of_part(part_args.size());
-      for (auto& [slot, index] : part_of_slot) slot_of_part[index] = slot;
-      for (size_t i = 0; i < part_args.size(); ++i) {
+    case RouteKind::kSplit:
+      for (const SlotPart& part :
+           splitBySlot(*info, argv_, request->route.key_group, &request->key_order)) {
         std::string command;
-        resp::encodeCommand(part_args[i], &command);
-        request->addPart(std::move(command), slot_of_part[i], -1);
+        resp::encodeCommand(part.args, &command);
+        request->addPart(std::move(command), part.slot, -1);
       }
       break;
-    }
     case RouteKind::kScan: {
       if (argv_.size() < 2 || !resp::parseUint64(argv_[1])) {
         request->addPart(std::string(bytes), -1, 0);  // the node answers the error
@@ -383,7 +372,7 @@ void ClusterConnection::dispatch(Part part, const std::string& redirect, bool as
     by_primary_.resize(map.primaries().size());
     cached = &by_primary_[static_cast<size_t>(primary)];
     if (*cached) return (*cached)->send(*cached, part, asking);
-    address = nodeKey(map.primaries()[static_cast<size_t>(primary)].endpoint);
+    address = map.primaryAddress(primary);
   }
   auto it = nodes_.find(address);
   if (it == nodes_.end()) {
@@ -504,54 +493,78 @@ void ClusterConnection::checkTimeout(std::chrono::steady_clock::time_point now,
 
 std::string ClusterConnection::localReply(const std::vector<std::string_view>& argv,
                                           const std::string& self, bool resp3, int* slot) const {
-  if (!equalsLower(argv[0], "cluster")) return "+OK\r\n";  // READONLY, READWRITE, ASKING
-  if (argv.size() < 2) return errorFrame(resp::errors::wrongArity("cluster"));
+  std::string out;
+  resp::ReplyWriter w(&out, resp3 ? resp::Protocol::kResp3 : resp::Protocol::kResp2);
+  if (!equalsLower(argv[0], "cluster")) {
+    w.simple("OK");  // READONLY, READWRITE, ASKING
+    return out;
+  }
+  if (argv.size() < 2) {
+    w.error(resp::errors::wrongArity("cluster"));
+    return out;
+  }
   const std::string& id = nodeId();
   const size_t colon = self.rfind(':');
   const std::string ip = colon == std::string::npos ? self : self.substr(0, colon);
-  const std::string port = colon == std::string::npos ? "0" : self.substr(colon + 1);
+  const int64_t port =
+      colon == std::string::npos ? 0 : resp::parseInt64(self.substr(colon + 1)).value_or(0);
   const std::string_view sub = argv[1];
   if (equalsLower(sub, "slots")) {
-    return "*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n" + bulkFrame(ip) + ":" + port + "\r\n" +
-           bulkFrame(id);
-  }
-  if (equalsLower(sub, "shards")) {
-    return std::string("*1\r\n") + (resp3 ? "%2\r\n" : "*4\r\n") + bulkFrame("slots") +
-           "*2\r\n:0\r\n:16383\r\n" + bulkFrame("nodes") + "*1\r\n" +
-           (resp3 ? "%7\r\n" : "*14\r\n") + bulkFrame("id") + bulkFrame(id) + bulkFrame("port") +
-           ":" + port + "\r\n" + bulkFrame("ip") + bulkFrame(ip) + bulkFrame("endpoint") +
-           bulkFrame(ip) + bulkFrame("role") + bulkFrame("master") +
-           bulkFrame("replication-offset") + ":0\r\n" + bulkFrame("health") + bulkFrame("online");
-  }
-  // Text replies are verbatim strings in RESP3, as Redis makes them.
-  auto text = [resp3](std::string_view body) {
-    if (!resp3) return bulkFrame(body);
-    return "=" + std::to_string(body.size() + 4) + "\r\ntxt:" + std::string(body) + "\r\n";
-  };
-  if (equalsLower(sub, "nodes")) {
-    return text(id + " " + self + "@0 myself,master - 0 0 1 connected 0-16383\n");
-  }
-  if (equalsLower(sub, "info")) {
-    return text(
-        "cluster_enabled:1\r\ncluster_state:ok\r\ncluster_slots_assigned:16384\r\n"
-        "cluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n"
-        "cluster_known_nodes:1\r\ncluster_size:1\r\ncluster_current_epoch:1\r\n"
-        "cluster_my_epoch:1\r\n");
-  }
-  if (equalsLower(sub, "myid")) return bulkFrame(id);
-  if (equalsLower(sub, "keyslot") && argv.size() == 3) {
-    return ":" + std::to_string(keySlot(argv[2])) + "\r\n";
-  }
-  if ((equalsLower(sub, "countkeysinslot") || equalsLower(sub, "getkeysinslot")) &&
-      argv.size() >= 3) {
+    w.arrayHeader(1);
+    w.arrayHeader(3);
+    w.integer(0);
+    w.integer(kClusterSlots - 1);
+    w.arrayHeader(3);
+    w.bulk(ip);
+    w.integer(port);
+    w.bulk(id);
+  } else if (equalsLower(sub, "shards")) {
+    w.arrayHeader(1);
+    w.mapHeader(2);
+    w.bulk("slots");
+    w.arrayHeader(2);
+    w.integer(0);
+    w.integer(kClusterSlots - 1);
+    w.bulk("nodes");
+    w.arrayHeader(1);
+    w.mapHeader(7);
+    auto field = [&w](std::string_view key, std::string_view value) {
+      w.bulk(key);
+      w.bulk(value);
+    };
+    field("id", id);
+    w.bulk("port");
+    w.integer(port);
+    field("ip", ip);
+    field("endpoint", ip);
+    field("role", "master");
+    w.bulk("replication-offset");
+    w.integer(0);
+    field("health", "online");
+  } else if (equalsLower(sub, "nodes")) {
+    // Text replies are verbatim strings in RESP3, as Redis makes them.
+    w.verbatim("txt", id + " " + self + "@0 myself,master - 0 0 1 connected 0-16383\n");
+  } else if (equalsLower(sub, "info")) {
+    w.verbatim("txt",
+               "cluster_enabled:1\r\ncluster_state:ok\r\ncluster_slots_assigned:16384\r\n"
+               "cluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n"
+               "cluster_known_nodes:1\r\ncluster_size:1\r\ncluster_current_epoch:1\r\n"
+               "cluster_my_epoch:1\r\n");
+  } else if (equalsLower(sub, "myid")) {
+    w.bulk(id);
+  } else if (equalsLower(sub, "keyslot") && argv.size() == 3) {
+    w.integer(keySlot(argv[2]));
+  } else if ((equalsLower(sub, "countkeysinslot") || equalsLower(sub, "getkeysinslot")) &&
+             argv.size() >= 3) {
     // Asked of the primary that serves the slot (a bad slot number: any node says why).
     auto n = resp::parseInt64(argv[2]);
     *slot = n && *n >= 0 && *n < kClusterSlots ? static_cast<int>(*n) : kNoSlot;
-    return {};
+  } else {
+    std::string upper(sub);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    w.error(std::string(errors::kClusterSubcommand) + upper);
   }
-  std::string upper(sub);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return errorFrame(std::string(errors::kClusterSubcommand) + upper);
+  return out;
 }
 
 }  // namespace tfproxy::backend

@@ -178,6 +178,29 @@ Route routeCommand(const CommandInfo* info, const std::vector<std::string_view>&
   return route;
 }
 
+Route routeCommand(const std::vector<std::string_view>& argv) {
+  return routeCommand(routingInfo(CommandTable::builtin(), argv), argv);
+}
+
+std::vector<SlotPart> splitBySlot(const CommandInfo& info,
+                                  const std::vector<std::string_view>& argv, uint8_t key_group,
+                                  std::vector<std::pair<uint32_t, uint32_t>>* key_order) {
+  std::vector<size_t> positions;
+  clusterKeyPositions(info, argv, &positions);
+  std::vector<SlotPart> parts;
+  std::unordered_map<int, size_t> part_of_slot;
+  for (size_t p : positions) {
+    const int slot = keySlot(argv[p]);
+    auto [it, added] = part_of_slot.emplace(slot, parts.size());
+    if (added) parts.push_back({slot, {argv[0]}});
+    auto& args = parts[it->second].args;
+    key_order->emplace_back(static_cast<uint32_t>(it->second),
+                            static_cast<uint32_t>(args.size() - 1));
+    for (size_t k = 0; k < key_group && p + k < argv.size(); ++k) args.push_back(argv[p + k]);
+  }
+  return parts;
+}
+
 std::optional<Redirect> parseRedirect(std::string_view text) {
   Redirect redirect;
   if (text.substr(0, 6) == "MOVED ") {

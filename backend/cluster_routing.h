@@ -56,6 +56,19 @@ Route routeCommand(const CommandInfo* info, const std::vector<std::string_view>&
 // The entry to route `argv` by: the subcommand's for container commands.
 const CommandInfo* routingInfo(const CommandTable& table,
                                const std::vector<std::string_view>& argv);
+// The route of `argv` by the built-in command table.
+Route routeCommand(const std::vector<std::string_view>& argv);
+
+// A command of Route::kSplit as one command per slot: each part's arguments (the command name,
+// then its keys, each with its `key_group` arguments), and for each key of `argv` in order, its
+// part and its place among that part's keys (how Merge::kByKey puts the replies back).
+struct SlotPart {
+  int slot;
+  std::vector<std::string_view> args;
+};
+std::vector<SlotPart> splitBySlot(const CommandInfo& info,
+                                  const std::vector<std::string_view>& argv, uint8_t key_group,
+                                  std::vector<std::pair<uint32_t, uint32_t>>* key_order);
 
 // Redirects one command follows before the last one is its reply.
 inline constexpr int kMaxRedirects = 16;

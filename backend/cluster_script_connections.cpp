@@ -80,7 +80,7 @@ class ClusterScriptConnection final : public ScriptConnection {
 
  private:
   std::optional<resp::Value> runOne(int64_t db, const std::vector<std::string_view>& argv) {
-    if (argv.empty()) return resp::Value::error("ERR empty command");
+    if (argv.empty()) return resp::Value::error(errors::kEmptyCommand);
     const CommandInfo* info = routingInfo(CommandTable::builtin(), argv);
     const Route route = routeCommand(info, argv);
     auto map = source_.topology().map();
@@ -103,29 +103,10 @@ class ClusterScriptConnection final : public ScriptConnection {
         return mergeReplies(route.merge, std::move(replies), {});
       }
       case RouteKind::kSplit: {
-        std::vector<size_t> positions;
-        clusterKeyPositions(*info, argv, &positions);
-        std::unordered_map<int, size_t> part_of_slot;
-        std::vector<std::vector<std::string_view>> parts;
-        std::vector<int> slots;
         std::vector<std::pair<uint32_t, uint32_t>> key_order;
-        for (size_t p : positions) {
-          const int slot = keySlot(argv[p]);
-          auto [it, added] = part_of_slot.emplace(slot, parts.size());
-          if (added) {
-            parts.push_back({argv[0]});
-            slots.push_back(slot);
-          }
-          auto& args = parts[it->second];
-          key_order.emplace_back(static_cast<uint32_t>(it->second),
-                                 static_cast<uint32_t>(args.size() - 1));
-          for (size_t k = 0; k < route.key_group && p + k < argv.size(); ++k) {
-            args.push_back(argv[p + k]);
-          }
-        }
         std::vector<resp::Value> replies;
-        for (size_t i = 0; i < parts.size(); ++i) {
-          auto r = routed(db, parts[i], slots[i], -1);
+        for (const SlotPart& part : splitBySlot(*info, argv, route.key_group, &key_order)) {
+          auto r = routed(db, part.args, part.slot, -1);
           if (!r) return std::nullopt;
           replies.push_back(std::move(*r));
         }
@@ -151,9 +132,7 @@ class ClusterScriptConnection final : public ScriptConnection {
   // The node serving `slot` (or the primary with index `primary`), or empty while none does.
   std::string addressOf(int slot, int primary) {
     auto map = source_.topology().map();
-    const int owner = slot >= 0 ? map->ownerOf(static_cast<uint16_t>(slot)) : primary;
-    if (owner < 0 || static_cast<size_t>(owner) >= map->primaries().size()) return {};
-    return nodeKey(map->primaries()[static_cast<size_t>(owner)].endpoint);
+    return map->primaryAddress(slot >= 0 ? map->ownerOf(static_cast<uint16_t>(slot)) : primary);
   }
 
   std::optional<resp::Value> routed(int64_t db, const std::vector<std::string_view>& argv, int slot,
@@ -263,7 +242,7 @@ ScriptConnections::Lease ClusterScriptConnections::acquire(const Identity& ident
   // The identity is checked where the first command would most likely go; a wrong password
   // fails here, as with one backend.
   auto map = topology_.map();
-  Lease probe = pool(nodeKey(map->primaries().front().endpoint)).acquire(identity, failure, error);
+  Lease probe = pool(map->primaryAddress(0)).acquire(identity, failure, error);
   if (!probe) return {};
   probe.reset();
   return Lease(this, std::make_unique<ClusterScriptConnection>(*this, identity));

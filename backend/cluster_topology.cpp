@@ -81,29 +81,24 @@ std::string ClusterTopology::stickyNode(std::string_view input) const {
   auto current = map();
   resp::RequestParser parser;
   std::vector<std::string_view> argv;
-  int slot = kNoSlot;
   for (bool first = true; !input.empty(); first = false) {
     auto r = parser.parse(input);
     if (r.status != resp::RequestParser::Status::kComplete) break;
+    input.remove_prefix(r.consumed);
     argv.clear();
     for (size_t i = 0; i < parser.argc(); ++i) argv.push_back(parser.arg(i));
-    input.remove_prefix(r.consumed);
     if (argv.empty()) continue;
-    const Route route = routeCommand(routingInfo(CommandTable::builtin(), argv), argv);
+    const Route route = routeCommand(argv);
     if (route.kind == RouteKind::kSlot) {
-      slot = route.slot;
+      return current->primaryAddress(current->ownerOf(static_cast<uint16_t>(route.slot)));
+    }
+    // Only a transaction looks ahead, up to its end: its first command with keys decides.
+    if (first ? !equalsLower(argv[0], "multi")
+              : equalsLower(argv[0], "exec") || equalsLower(argv[0], "discard")) {
       break;
     }
-    // Only a transaction looks ahead: its first command with keys decides.
-    const bool multi = equalsLower(argv[0], "multi");
-    if ((first && !multi) || equalsLower(argv[0], "exec") || equalsLower(argv[0], "discard")) {
-      break;
-    }
-    if (first && multi) continue;
   }
-  const int owner = slot >= 0 ? current->ownerOf(static_cast<uint16_t>(slot)) : 0;
-  if (owner < 0 || static_cast<size_t>(owner) >= current->primaries().size()) return {};
-  return nodeKey(current->primaries()[static_cast<size_t>(owner)].endpoint);
+  return current->primaryAddress(0);
 }
 
 void ClusterTopology::refreshSoon() {

@@ -44,8 +44,9 @@ void StateChange::applyTo(ConnectionState* state) const {
   }
 }
 
-std::vector<std::vector<std::string>> commandsToRestore(const ConnectionState& state) {
-  std::vector<std::vector<std::string>> commands;
+std::vector<std::string> encodeRestore(const ConnectionState& state) {
+  std::vector<std::vector<std::string_view>> commands;
+  const std::string db = std::to_string(state.db);
   const bool auth = !(state.user == "default" && state.password.empty());
   if (state.protocol == resp::Protocol::kResp3) {
     commands.push_back({"HELLO", "3"});
@@ -53,8 +54,13 @@ std::vector<std::vector<std::string>> commandsToRestore(const ConnectionState& s
   } else if (auth) {
     commands.push_back({"AUTH", state.user, state.password});
   }
-  if (state.db != 0) commands.push_back({"SELECT", std::to_string(state.db)});
-  return commands;
+  if (state.db != 0) commands.push_back({"SELECT", db});
+  std::vector<std::string> encoded;
+  for (const auto& command : commands) {
+    encoded.emplace_back();
+    resp::encodeCommand(command, &encoded.back());
+  }
+  return encoded;
 }
 
 }  // namespace tfproxy::backend

@@ -41,8 +41,8 @@ struct StateChange {
 };
 
 // The commands that bring a new connection to `state` -- HELLO 3 (with AUTH), AUTH, SELECT -- in
-// order; none for a fresh connection's state. Their replies are not the client's.
-std::vector<std::vector<std::string>> commandsToRestore(const ConnectionState& state);
+// order, each encoded; none for a fresh connection's state. Their replies are not the client's.
+std::vector<std::string> encodeRestore(const ConnectionState& state);
 
 template <class Arg>
 StateChange StateChange::read(Kind kind, size_t argc, Arg arg) {

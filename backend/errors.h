@@ -29,6 +29,8 @@ inline constexpr char kUnknownNode[] = "ERR tfproxy: no connection to the cluste
 inline constexpr char kAsyncAcrossSlots[] =
     "ERR tfproxy: in front of a cluster, callAsync runs commands of one slot only; use client.call "
     "for ";
+// A command from tfproxy's own callers with no words at all (nothing to route).
+inline constexpr char kEmptyCommand[] = "ERR tfproxy: empty command";
 // A CLUSTER subcommand that makes no sense against the one-node cluster clients see.
 inline constexpr char kClusterSubcommand[] =
     "ERR tfproxy shows itself as a one-node cluster and does not serve CLUSTER ";

@@ -231,6 +231,11 @@ void SlotMap::finish() {
   primaries_ = std::move(sorted);
 }
 
+std::string SlotMap::primaryAddress(int primary) const {
+  if (primary < 0 || static_cast<size_t>(primary) >= primaries_.size()) return {};
+  return nodeKey(primaries_[static_cast<size_t>(primary)].endpoint);
+}
+
 bool SlotMap::complete() const {
   return std::none_of(owner_.begin(), owner_.end(), [](int16_t o) { return o < 0; });
 }

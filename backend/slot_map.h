@@ -46,6 +46,8 @@ class SlotMap {
   const std::vector<ClusterNode>& nodes() const { return nodes_; }
   // The primary serving `slot`, or kNoSlot while nobody does.
   int ownerOf(uint16_t slot) const { return owner_[slot]; }
+  // "host:port" of the primary with index `primary` (ownerOf's); empty when there is none.
+  std::string primaryAddress(int primary) const;
   // Every slot is served.
   bool complete() const;
   // Same owners for every slot, at the same addresses.

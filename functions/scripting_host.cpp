@@ -9,9 +9,10 @@ namespace tfproxy::functions {
 
 std::vector<std::string> ScriptingHost::shards() {
   if (cluster_ == nullptr) return {std::string()};
+  auto map = cluster_->map();
   std::vector<std::string> out;
-  for (const backend::ClusterNode& primary : cluster_->map()->primaries()) {
-    out.push_back(backend::nodeKey(primary.endpoint));
+  for (size_t i = 0; i < map->primaries().size(); ++i) {
+    out.push_back(map->primaryAddress(static_cast<int>(i)));
   }
   return out;
 }
@@ -19,9 +20,7 @@ std::vector<std::string> ScriptingHost::shards() {
 std::string ScriptingHost::shardOf(std::string_view key) {
   if (cluster_ == nullptr) return {};
   auto map = cluster_->map();
-  const int owner = map->ownerOf(backend::keySlot(key));
-  if (owner < 0) return {};
-  return backend::nodeKey(map->primaries()[static_cast<size_t>(owner)].endpoint);
+  return map->primaryAddress(map->ownerOf(backend::keySlot(key)));
 }
 
 std::optional<std::string> ScriptingHost::outsideShard(const std::string& shard,

@@ -182,17 +182,12 @@ int main(int argc, char** argv) {
 
   // A Redis Cluster backend is detected, not configured (design §9).
   std::unique_ptr<backend::ClusterTopology> cluster;
-  io::Target store_target = backend_target;
   if (!embedded) {
     std::string cluster_error;
     if (auto map = backend::ClusterTopology::read(backend_target, proxy_identity, connect_timeout,
                                                   &cluster_error)) {
       spdlog::info("the backend is a Redis Cluster: {} primaries, {} nodes",
                    map->primaries().size(), map->nodes().size());
-      // Until functions route by slot, the stored libraries are read and written on the primary
-      // that served their key at start.
-      const int owner = map->ownerOf(backend::keySlot(options.library_key));
-      if (owner >= 0) store_target.endpoint = map->primaries()[owner].endpoint;
       cluster = std::make_unique<backend::ClusterTopology>(
           backend::ClusterTopology::Settings{.seeds = {backend_target},
                                              .identity = proxy_identity,
@@ -274,7 +269,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   triggers.setEngine(engine.get());
   functions::AclRules acl;
-  functions::LibraryStore store(store_target, options.backend_user, options.backend_password,
+  functions::LibraryStore store(backend_target, options.backend_user, options.backend_password,
                                 options.library_key, &acl);
   functions::TfCommands::Services services;
   services.engine = engine.get();

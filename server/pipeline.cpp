@@ -531,7 +531,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         scan.multi_prefix = std::move(prefix);
       }
     }
-    if (entry.pins) noteBinding(entry, parser_);
+    if (node_check_ && entry.pins) noteBinding(entry, parser_);
     if (describe(entry, parser_, &scan, &slot)) addToBatch(std::move(slot));
     pos += r.consumed;
   }

@@ -153,7 +153,8 @@ class Pipeline {
 
   // The client's connection carries state that routing over a cluster's nodes cannot carry: an
   // open or pending transaction, WATCH, subscriptions, MONITOR, CLIENT REPLY/TRACKING and the
-  // like. While it does, the session keeps its own connection to one node.
+  // like. While it does, the session keeps its own connection to one node. (WATCH and CLIENT
+  // are tracked only with a node check set.)
   bool boundToConnection() const {
     return in_multi_ || scan_.multi || subscribed() || monitor_ || watching_ || client_bound_ ||
            transaction_.active || barrier_ || scan_.mode != ReplyMode::kOn;

@@ -87,8 +87,7 @@ Session::~Session() {
 Pipeline::NodePlace Session::placeOf(const resp::RequestParser& cmd) const {
   std::vector<std::string_view> argv;
   for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
-  const backend::Route route =
-      backend::routeCommand(backend::routingInfo(backend::CommandTable::builtin(), argv), argv);
+  const backend::Route route = backend::routeCommand(argv);
   if (route.kind == backend::RouteKind::kLocal) return Pipeline::NodePlace::kProxy;
   if (route.kind != backend::RouteKind::kSlot) {
     // Keys of several slots: the node refuses them inside the transaction, as a cluster does.
@@ -97,11 +96,10 @@ Pipeline::NodePlace Session::placeOf(const resp::RequestParser& cmd) const {
                : Pipeline::NodePlace::kKeyless;
   }
   auto map = services_.cluster->map();
-  const int owner = map->ownerOf(static_cast<uint16_t>(route.slot));
-  if (owner < 0) return Pipeline::NodePlace::kHere;
-  return backend::nodeKey(map->primaries()[static_cast<size_t>(owner)].endpoint) == node_
-             ? Pipeline::NodePlace::kHere
-             : Pipeline::NodePlace::kElsewhere;
+  const std::string owner = map->primaryAddress(map->ownerOf(static_cast<uint16_t>(route.slot)));
+  // A slot nobody serves: its node says so.
+  return owner.empty() || owner == node_ ? Pipeline::NodePlace::kHere
+                                         : Pipeline::NodePlace::kElsewhere;
 }
 
 void Session::start() {
@@ -158,30 +156,21 @@ void Session::connectBackend() {
                        self->backend_state_ = BackendState::kConnected;
                        self->pipeline_.setUnavailable({});
                        self->worker_.loop().add(self->backend_.fd(), &self->backend_watcher_);
-                       if (self->services_.cluster != nullptr) {
-                         self->restoreState();
-                         // A transaction moved here: open it again, with what it queued.
-                         if (self->pipeline_.inMulti()) {
-                           std::string multi;
-                           resp::encodeCommand({"MULTI"}, &multi);
-                           self->pipeline_.forwardCaptured(
-                               multi, [](std::string_view) {}, &self->to_backend_);
-                           for (const std::string& queued : self->pipeline_.transactionPrefix()) {
-                             self->pipeline_.forwardCaptured(
-                                 queued, [](std::string_view) {}, &self->to_backend_);
-                           }
-                         }
-                       }
+                       if (self->services_.cluster != nullptr) self->restoreState();
                      }
                      self->drive();
                    });
 }
 
 void Session::restoreState() {
-  for (const auto& command : backend::commandsToRestore(pipeline_.state())) {
-    std::string bytes;
-    std::vector<std::string_view> argv(command.begin(), command.end());
-    resp::encodeCommand(argv, &bytes);
+  std::vector<std::string> commands = backend::encodeRestore(pipeline_.state());
+  // A transaction moved here: it opens again, with what it had queued.
+  if (pipeline_.inMulti()) {
+    commands.emplace_back();
+    resp::encodeCommand({"MULTI"}, &commands.back());
+    for (const std::string& queued : pipeline_.transactionPrefix()) commands.push_back(queued);
+  }
+  for (const std::string& bytes : commands) {
     pipeline_.forwardCaptured(
         bytes, [](std::string_view) {}, &to_backend_);
   }
@@ -201,10 +190,14 @@ void Session::unpinWhenFree() {
   routeBySlot();
 }
 
-void Session::routeBySlot() {
+void Session::dropOwnConnection() {
   closeBackendSocket();
   to_backend_.clear();
   backend_written_ = 0;
+}
+
+void Session::routeBySlot() {
+  dropOwnConnection();
   backend_state_ = BackendState::kShared;
   pipeline_.setShared(true);
   const backend::ConnectionState& state = pipeline_.state();
@@ -214,15 +207,11 @@ void Session::routeBySlot() {
   }
   if (router_ && router_state_ == state) return;
   std::string preamble;
-  uint32_t replies = 0;
-  for (const auto& command : backend::commandsToRestore(state)) {
-    std::vector<std::string_view> argv(command.begin(), command.end());
-    resp::encodeCommand(argv, &preamble);
-    ++replies;
-  }
+  const std::vector<std::string> commands = backend::encodeRestore(state);
+  for (const std::string& bytes : commands) preamble += bytes;
   if (router_) router_->close();
   router_ = std::make_shared<backend::ClusterConnection>(worker_.loop(), *services_.cluster);
-  router_->setPreamble(std::move(preamble), replies);
+  router_->setPreamble(std::move(preamble), static_cast<uint32_t>(commands.size()));
   router_state_ = state;
 }
 
@@ -238,9 +227,7 @@ void Session::pinWhenReady() {
       return;
     }
     // A transaction leaves the node it opened on; closing the connection discards it there.
-    closeBackendSocket();
-    to_backend_.clear();
-    backend_written_ = 0;
+    dropOwnConnection();
   }
   connectBackend();
 }

@@ -124,11 +124,14 @@ class Session : public backend::Forwarder::User, public std::enable_shared_from_
   void unpinWhenFree();
   // Cluster: closes the session's own connection and forwards through routing by slot.
   void routeBySlot();
+  // Cluster: closes the session's own connection, with nothing owed on it, to leave its node.
+  void dropOwnConnection();
   // Cluster: where a command belongs relative to the node of the session's own connection.
   Pipeline::NodePlace placeOf(const resp::RequestParser& cmd) const;
   // Where forwarded commands go while not on the session's own connection.
   backend::Forwarder& forwarder();
-  // Cluster: sends what brings the session's new own connection to the client's state.
+  // Cluster: sends what brings the session's new own connection to the client's state (and a
+  // transaction that moved there back to what it had queued).
   void restoreState();
   void dispatchIntercepted();
   void dispatchFiring(const Pipeline::Intercepted& request);
