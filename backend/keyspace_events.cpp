@@ -159,6 +159,14 @@ bool KeyspaceEvents::ensureFlags(SyncConnection& conn) {
   return true;
 }
 
+bool KeyspaceEvents::ensureFlagsNow() {
+  std::string error;
+  auto conn = SyncConnection::connect(target_, connect_timeout_, &error);
+  if (!conn) return false;
+  std::optional<resp::Value> hello = helloAs(*conn, identity_);
+  return hello && !hello->isError() && ensureFlags(*conn);
+}
+
 std::unique_ptr<SyncConnection> KeyspaceEvents::open() {
   std::string error;
   auto conn = SyncConnection::connect(target_, connect_timeout_, &error);

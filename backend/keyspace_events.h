@@ -82,11 +82,14 @@ class KeyspaceEvents {
   // notify-keyspace-events `current` with the needed flags added; equal to `current` when it
   // has them all.
   static std::string withNeededFlags(std::string_view current);
-  // Reads notify-keyspace-events on `conn` and adds what is missing (any thread; the event
-  // connection does it on every connect). False when `conn` broke.
-  bool ensureFlags(SyncConnection& conn);
+  // Reads notify-keyspace-events over a connection of its own and adds what is missing (any
+  // thread; the event connection does it on every connect). False when the node cannot be
+  // reached.
+  bool ensureFlagsNow();
 
  private:
+  // The same on `conn`; false when `conn` broke.
+  bool ensureFlags(SyncConnection& conn);
   void run();
   // Connects, authenticates, sets the flags and subscribes; nullptr after a failure (logged).
   std::unique_ptr<SyncConnection> open();

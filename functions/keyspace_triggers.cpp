@@ -28,6 +28,8 @@ constexpr std::chrono::milliseconds kLeaseRenewal{2000};
 // than the triggers) new ones are dropped, counted and logged, as Redis drops a subscriber that
 // falls behind.
 constexpr size_t kMaxQueuedEvents = 100000;
+// How often the trigger thread looks for a new primary (a failover) in front of a cluster.
+constexpr std::chrono::milliseconds kPrimariesCheck{250};
 // How long the first trigger's load waits for the events to flow.
 constexpr std::chrono::seconds kStartWait{2};
 
@@ -82,6 +84,16 @@ bool decodeMarker(std::string_view p, ParsedMarker* out) {
 
 }  // namespace
 
+KeyspaceTriggers::Source::Source(KeyspaceTriggers& owner, std::string node, io::Target target)
+    : owner(owner),
+      node(std::move(node)),
+      // A primary's markers have a channel of their own: Redis Cluster hands every PUBLISH to
+      // every node, where the copy would arrive out of order with that node's events.
+      events(
+          std::move(target), owner.services_.identity, owner.services_.connect_timeout,
+          owner.services_.library_key + ":markers" + (this->node.empty() ? "" : ":") + this->node,
+          *this) {}
+
 KeyspaceTriggers::KeyspaceTriggers(Services services)
     : services_(std::move(services)),
       instance_(randomInstanceId()),
@@ -89,12 +101,10 @@ KeyspaceTriggers::KeyspaceTriggers(Services services)
       positions_key_(positionsKey(services_.library_key)),
       fleet_lock_key_(backend::Fleet::lockKey(services_.library_key)),
       fleet_members_key_(backend::Fleet::membersKey(services_.library_key)),
-      events_(services_.target, services_.identity, services_.connect_timeout,
-              services_.library_key + ":markers", *this),
-      streams_({.target = services_.target,
+      streams_({.connections = services_.connections,
                 .identity = services_.identity,
-                .connect_timeout = services_.connect_timeout,
                 .positions_key = positions_key_,
+                .keys_move = services_.topology != nullptr,
                 .wake = [this] { cv_.notify_all(); }}),
       thread_([this] { loop(); }) {}
 
@@ -107,12 +117,90 @@ void KeyspaceTriggers::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  events_.stop();
+  for (const SourcePtr& source : allSources()) source->events.stop();
   // A graceful stop hands the lease on at once rather than at its expiry.
-  if (lease_held_ && lease_conn_ && !lease_conn_->broken()) {
-    auto holder = lease_conn_->call({"GET", lease_key_});
-    if (holder && holder->str == instance_) lease_conn_->call({"DEL", lease_key_});
+  if (lease_held_ && lease_conn_) {
+    auto holder = leaseCall({"GET", lease_key_});
+    if (holder && holder->str == instance_) leaseCall({"DEL", lease_key_});
     lease_held_ = false;
+  }
+  lease_conn_.reset();
+}
+
+std::vector<KeyspaceTriggers::SourcePtr> KeyspaceTriggers::allSources() const {
+  std::lock_guard lock(mutex_);
+  std::vector<SourcePtr> out;
+  for (const auto& [node, source] : sources_) out.push_back(source);
+  return out;
+}
+
+std::vector<KeyspaceTriggers::SourcePtr> KeyspaceTriggers::sourcesOf(
+    const std::vector<std::string>& keys) const {
+  if (services_.topology == nullptr) return allSources();  // the one backend
+  std::shared_ptr<const backend::SlotMap> map = services_.topology->map();
+  std::set<std::string> nodes;
+  for (const std::string& key : keys) {
+    std::string node = map->primaryAddress(map->ownerOf(backend::keySlot(key)));
+    if (!node.empty()) nodes.insert(std::move(node));
+  }
+  std::lock_guard lock(mutex_);
+  std::vector<SourcePtr> out;
+  for (const std::string& node : nodes) {
+    auto it = sources_.find(node);
+    if (it != sources_.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
+void KeyspaceTriggers::syncSources() {
+  std::lock_guard change(sources_change_);
+  const uint64_t version = services_.topology != nullptr ? services_.topology->version() : 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!started_ || (version == sources_version_ && !sources_.empty())) return;
+  }
+  std::map<std::string, io::Target> wanted;
+  if (services_.topology == nullptr) {
+    wanted.emplace("", services_.target);
+  } else {
+    for (const backend::ClusterNode& primary : services_.topology->map()->primaries()) {
+      wanted.emplace(backend::nodeKey(primary.endpoint),
+                     io::Target{primary.endpoint, services_.target.tls});
+    }
+  }
+  std::vector<SourcePtr> retired;
+  std::vector<SourcePtr> added;
+  std::shared_ptr<const Prefixes> prefixes;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = sources_.begin(); it != sources_.end();) {
+      if (wanted.count(it->first) > 0) {
+        ++it;
+        continue;
+      }
+      // Its markers will not come back; what it held goes with it (lost, as on a break).
+      it->second->gone = true;
+      retired.push_back(it->second);
+      it = sources_.erase(it);
+    }
+    for (auto& [node, target] : wanted) {
+      if (sources_.count(node) > 0) continue;
+      auto source = std::make_shared<Source>(*this, node, std::move(target));
+      sources_.emplace(node, source);
+      added.push_back(std::move(source));
+    }
+    prefixes = snapshot_.load();
+    sources_version_ = version;
+  }
+  cv_.notify_all();
+  for (const SourcePtr& source : retired) source->events.stop();
+  for (const SourcePtr& source : added) {
+    if (prefixes) source->events.setPrefixes(*prefixes);
+    source->events.start();
+  }
+  if (!added.empty() || !retired.empty()) {
+    spdlog::info("key space triggers: events from {} node(s){}", wanted.size(),
+                 services_.topology != nullptr ? " (the cluster's primaries)" : "");
   }
 }
 
@@ -136,25 +224,40 @@ void KeyspaceTriggers::setTriggers(std::vector<std::string> keyspace_prefixes,
     lease_due_ = {};  // the loop takes the lease now
   }
   cv_.notify_all();
-  events_.setPrefixes(prefixes);
+  {
+    std::lock_guard change(sources_change_);
+    for (const SourcePtr& source : allSources()) source->events.setPrefixes(prefixes);
+  }
   if (prefixes.empty()) return;
   if (start) {
-    events_.start();
+    {
+      std::lock_guard lock(mutex_);
+      started_ = true;
+    }
+    syncSources();
     // The first trigger's LOAD is answered once events flow (or after a short wait).
     const auto deadline = Clock::now() + kStartWait;
-    while ((!events_.up() || !lease_held_ || flags_due_ || flags_ensuring_) &&
-           Clock::now() < deadline && events_.flags() != backend::KeyspaceEvents::Flags::kRefused) {
+    while ((problem() || !lease_held_ || flags_due_ || flags_ensuring_) &&
+           Clock::now() < deadline && problem() != errors::kNoEventsFlags) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  // A write answered after this returns has its events: the subscription is in place.
-  waitMarker(mark(Marker::kSync));
+  // A write answered after this returns has its events: the subscriptions are in place.
+  waitMarkers(mark(Marker::kSync, {}, allSources()));
 }
 
 std::optional<std::string> KeyspaceTriggers::problem() const {
   if (!active()) return std::nullopt;
-  if (events_.flags() == backend::KeyspaceEvents::Flags::kRefused) return errors::kNoEventsFlags;
-  if (!events_.up()) return errors::kNoEventsConnection;
+  std::vector<SourcePtr> sources = allSources();
+  for (const SourcePtr& source : sources) {
+    if (source->events.flags() == backend::KeyspaceEvents::Flags::kRefused) {
+      return errors::kNoEventsFlags;
+    }
+  }
+  for (const SourcePtr& source : sources) {
+    if (!source->events.up()) return errors::kNoEventsConnection;
+  }
+  if (sources.empty()) return errors::kNoEventsConnection;
   return std::nullopt;
 }
 
@@ -182,28 +285,38 @@ bool KeyspaceTriggers::mayFire(std::string_view key) const {
   });
 }
 
-uint64_t KeyspaceTriggers::mark(Marker kind, const std::vector<std::string>& keys) {
+std::vector<KeyspaceTriggers::Sent> KeyspaceTriggers::mark(Marker kind,
+                                                           const std::vector<std::string>& keys,
+                                                           const std::vector<SourcePtr>& sources) {
+  std::vector<Sent> sent;
   std::lock_guard lock(mutex_);
-  const uint64_t id = last_marker_ + 1;
-  if (!events_.publish(encodeMarker(static_cast<char>(kind), instance_, id, keys))) return 0;
-  last_marker_ = id;
-  return id;
+  for (const SourcePtr& source : sources) {
+    // Published under the lock: each source sees this instance's ids rising.
+    const uint64_t id = last_marker_ + 1;
+    if (!source->events.publish(encodeMarker(static_cast<char>(kind), instance_, id, keys))) {
+      continue;
+    }
+    last_marker_ = id;
+    sent.push_back({source, id, source->epoch});
+  }
+  return sent;
 }
 
-void KeyspaceTriggers::waitMarker(uint64_t id) {
-  if (id == 0) return;
+void KeyspaceTriggers::waitMarkers(const std::vector<Sent>& sent) {
+  if (sent.empty()) return;
   std::unique_lock lock(mutex_);
-  const uint64_t epoch = connection_epoch_;
-  if (!cv_.wait_for(lock, kMarkerTimeout, [&] {
-        return last_marker_back_ >= id || connection_epoch_ != epoch || stopping_;
-      })) {
-    spdlog::warn("key space triggers: the backend did not deliver a marker in time");
-  }
+  const bool back = cv_.wait_for(lock, kMarkerTimeout, [&] {
+    return stopping_ || std::all_of(sent.begin(), sent.end(), [](const Sent& s) {
+             return s.source->marker_back >= s.id || s.source->epoch != s.epoch || s.source->gone;
+           });
+  });
+  if (!back) spdlog::warn("key space triggers: the backend did not deliver a marker in time");
 }
 
 void KeyspaceTriggers::beginQuiet() {
   quiet_open_ = true;
-  waitMarker(mark(Marker::kQuiet));
+  // A section's commands may go to any primary.
+  waitMarkers(mark(Marker::kQuiet, {}, allSources()));
 }
 
 void KeyspaceTriggers::noteCommand(const std::vector<std::string>& args) {
@@ -225,15 +338,15 @@ void KeyspaceTriggers::endQuiet() {
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  mark(Marker::kLoud, keys);
+  mark(Marker::kLoud, keys, allSources());
   quiet_open_ = false;
 }
 
-void KeyspaceTriggers::onMessage(std::string_view payload) {
+void KeyspaceTriggers::onMessage(Source& source, std::string_view payload) {
   ParsedMarker m;
   if (!decodeMarker(payload, &m)) return;
   std::lock_guard lock(mutex_);
-  Window& w = windows_[std::string(m.instance)];
+  Window& w = source.windows[std::string(m.instance)];
   w.since = Clock::now();
   switch (static_cast<Marker>(m.kind)) {
     case Marker::kQuiet:
@@ -241,7 +354,7 @@ void KeyspaceTriggers::onMessage(std::string_view payload) {
       break;
     case Marker::kLoud:
       w.quiet = false;
-      closeQuietLocked(std::string(m.instance), m.keys);
+      closeQuietLocked(source, std::string(m.instance), m.keys);
       break;
     case Marker::kWrite:
       w.keys = std::move(m.keys);
@@ -264,10 +377,10 @@ void KeyspaceTriggers::onMessage(std::string_view payload) {
       break;
   }
   if (m.instance == instance_) {
-    last_marker_back_ = m.id;
+    source.marker_back = m.id;
     if (static_cast<Marker>(m.kind) == Marker::kEnd) {
-      collected_ = std::move(window_);
-      window_.clear();
+      source.collected = std::move(source.window);
+      source.window.clear();
     }
     cv_.notify_all();
   }
@@ -282,15 +395,16 @@ std::vector<std::string> KeyspaceTriggers::beginOutside(const std::vector<std::s
   backend::forEachKeyPosition(*info, args.size(), [&](size_t i) {
     if (mayFire(args[i])) keys.push_back(args[i]);
   });
-  if (!keys.empty()) waitMarker(mark(Marker::kKeysBegin, keys));
+  if (!keys.empty()) waitMarkers(mark(Marker::kKeysBegin, keys, sourcesOf(keys)));
   return keys;
 }
 
 void KeyspaceTriggers::endOutside(const std::vector<std::string>& keys) {
-  if (!keys.empty()) mark(Marker::kKeysEnd, keys);
+  if (!keys.empty()) mark(Marker::kKeysEnd, keys, sourcesOf(keys));
 }
 
-void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_view key) {
+void KeyspaceTriggers::onEvent(Source& source, int64_t db, std::string_view event,
+                               std::string_view key) {
   std::lock_guard lock(mutex_);
   if (key == services_.library_key || key == lease_key_ || key == positions_key_ ||
       key == fleet_lock_key_ || key == fleet_members_key_) {
@@ -301,19 +415,21 @@ void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_v
   if (!matchesLocked(key)) return;
   const auto now = Clock::now();
   std::vector<std::string> quiet;
-  for (auto it = windows_.begin(); it != windows_.end();) {
+  for (auto it = source.windows.begin(); it != source.windows.end();) {
     Window& w = it->second;
     if (it->first != instance_ && (w.quiet || !w.keys.empty() || !w.own_keys.empty()) &&
         now - w.since > kStaleWindow) {
       // Its instance died inside it: what waited for it goes on.
       const std::string gone = it->first;
-      it = windows_.erase(it);
-      closeQuietLocked(gone, {});
+      it = source.windows.erase(it);
+      closeQuietLocked(source, gone, {});
       continue;
     }
     // A write's own key: that instance's event.
     if (std::find(w.keys.begin(), w.keys.end(), key) != w.keys.end()) {
-      if (it->first == instance_) window_.push_back({db, std::string(event), std::string(key)});
+      if (it->first == instance_) {
+        source.window.push_back({db, std::string(event), std::string(key)});
+      }
       return;
     }
     // A key a callAsync command of that instance works on: its event fires nothing.
@@ -323,7 +439,9 @@ void KeyspaceTriggers::onEvent(int64_t db, std::string_view event, std::string_v
   }
   scripting::KeyEvent e{db, std::string(event), std::string(key)};
   if (!quiet.empty()) {
-    if (held_.size() < kMaxQueuedEvents) held_.push_back({std::move(e), std::move(quiet)});
+    if (source.held.size() < kMaxQueuedEvents) {
+      source.held.push_back({std::move(e), std::move(quiet)});
+    }
     return;
   }
   deliverLocked(std::move(e));
@@ -344,10 +462,10 @@ void KeyspaceTriggers::deliverLocked(scripting::KeyEvent event) {
   cv_.notify_all();
 }
 
-void KeyspaceTriggers::closeQuietLocked(const std::string& instance,
+void KeyspaceTriggers::closeQuietLocked(Source& source, const std::string& instance,
                                         const std::vector<std::string>& keys) {
   std::deque<Held> still;
-  for (Held& h : held_) {
+  for (Held& h : source.held) {
     auto it = std::find(h.quiet.begin(), h.quiet.end(), instance);
     if (it != h.quiet.end()) {
       if (std::binary_search(keys.begin(), keys.end(), h.event.key)) continue;  // its own
@@ -359,19 +477,19 @@ void KeyspaceTriggers::closeQuietLocked(const std::string& instance,
       still.push_back(std::move(h));
     }
   }
-  held_.swap(still);
+  source.held.swap(still);
 }
 
-void KeyspaceTriggers::onConnection(bool up) {
+void KeyspaceTriggers::onConnection(Source& source, bool up) {
   if (up) {
     streams_.rediscover();  // stream events may have been missed meanwhile
     return;
   }
   std::lock_guard lock(mutex_);
   // Markers in flight are lost, and so is what the others' windows are.
-  ++connection_epoch_;
-  windows_.clear();
-  held_.clear();  // their windows' ends will not come: lost, as events are while down
+  ++source.epoch;
+  source.windows.clear();
+  source.held.clear();  // their windows' ends will not come: lost, as events are while down
   cv_.notify_all();
 }
 
@@ -392,7 +510,11 @@ void KeyspaceTriggers::loop() {
     bool tend = false;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait_until(lock, lease_due_, [&] {
+      // In front of a cluster the loop also looks for failovers between renewals.
+      const auto until = services_.topology != nullptr && started_
+                             ? std::min(lease_due_, Clock::now() + kPrimariesCheck)
+                             : lease_due_;
+      cv_.wait_until(lock, until, [&] {
         return stopping_ || !writes_.empty() || !unproxied_.empty() || Clock::now() >= lease_due_ ||
                streams_.hasWork();
       });
@@ -407,7 +529,11 @@ void KeyspaceTriggers::loop() {
         writes_.pop_front();
       }
     }
-    if (tend) tendLease();
+    if (tend) {
+      tendLease();
+    } else if (services_.topology != nullptr) {
+      syncSources();  // cheap while the map stays the same
+    }
     if (write) {
       write();
     } else if (!batch.empty()) {
@@ -428,16 +554,20 @@ void KeyspaceTriggers::configChanged() {
   cv_.notify_all();
 }
 
-backend::SyncConnection* KeyspaceTriggers::leaseConnection() {
-  if (lease_conn_ && !lease_conn_->broken()) return lease_conn_.get();
-  std::string error;
-  lease_conn_ =
-      backend::SyncConnection::connect(services_.target, services_.connect_timeout, &error);
-  if (lease_conn_ && services_.identity.authenticates()) {
-    auto auth = lease_conn_->call({"AUTH", services_.identity.user, services_.identity.password});
-    if (!auth || auth->isError()) lease_conn_.reset();
+std::optional<resp::Value> KeyspaceTriggers::leaseCall(std::vector<std::string_view> args) {
+  std::optional<resp::Value> reply;
+  // A connection the backend closed since the last renewal is replaced once.
+  for (int attempt = 0; attempt < 2 && !reply; ++attempt) {
+    if (!lease_conn_) {
+      backend::ScriptConnections::Failure failure;
+      std::string error;
+      lease_conn_ = services_.connections->acquire(services_.identity, &failure, &error);
+      if (!lease_conn_) return std::nullopt;
+    }
+    reply = lease_conn_->run(0, args);
+    if (!reply) lease_conn_.reset();
   }
-  return lease_conn_.get();
+  return reply;
 }
 
 void KeyspaceTriggers::tendLease() {
@@ -447,34 +577,32 @@ void KeyspaceTriggers::tendLease() {
     lease_due_ = Clock::now() + (active() ? kLeaseRenewal : std::chrono::hours(1));
   }
   if (!active()) return;
-  if (leaseConnection() == nullptr) {
-    setLeaseHeld(false);
-    return;
-  }
+  syncSources();  // a failover or a new primary
   if (flags_due_) {
     // Marked in progress before the request is taken: a LOAD waiting for the flags sees one of
     // the two until they are set.
     flags_ensuring_ = true;
     flags_due_ = false;
-    events_.ensureFlags(*lease_conn_);
+    for (const SourcePtr& source : allSources()) source->events.ensureFlagsNow();
     flags_ensuring_ = false;
   }
   // Without key space events (a backend that refuses CONFIG and lacks the flags) nothing tells
   // the stream triggers of new records: their reader looks at the streams at every renewal.
-  if (events_.flags() == backend::KeyspaceEvents::Flags::kRefused && streams_.reading()) {
-    streams_.rediscover();
-  }
+  if (problem() == errors::kNoEventsFlags && streams_.reading()) streams_.rediscover();
   const std::string ms = std::to_string(kLeaseTime.count());
   std::optional<resp::Value> reply;
   if (lease_held_) {
     // Still ours? Then it lives on.
-    reply = lease_conn_->call({"GET", lease_key_});
-    if (reply && reply->str == instance_) reply = lease_conn_->call({"PEXPIRE", lease_key_, ms});
+    reply = leaseCall({"GET", lease_key_});
+    if (reply && reply->str == instance_) reply = leaseCall({"PEXPIRE", lease_key_, ms});
     if (reply && !reply->isError() && reply->integer == 1) return setLeaseHeld(true);
     // Gone (a FLUSHALL) or another's: taken again below, or given up.
   }
-  reply = lease_conn_->call({"SET", lease_key_, instance_, "NX", "PX", ms});
-  if (!reply) return;
+  reply = leaseCall({"SET", lease_key_, instance_, "NX", "PX", ms});
+  if (!reply) {
+    setLeaseHeld(false);  // the backend cannot be reached
+    return;
+  }
   if (reply->isError()) {
     // A backend that refuses the lease (an ACL, a read-only user): alone, this instance fires.
     if (!lease_warned_) {
@@ -524,19 +652,29 @@ void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const 
   std::unique_ptr<scripting::TriggerRun> run;
   if (engine_ != nullptr) run = engine_.load()->lockTriggers(keys);
   services_.gate->lockExclusive();
+  // The write's events come from the primaries of its keys (the backend, on a single Redis).
+  const std::vector<SourcePtr> involved = sourcesOf(keys);
+  std::vector<SourcePtr> others;
+  for (const SourcePtr& source : allSources()) {
+    if (std::find(involved.begin(), involved.end(), source) == involved.end()) {
+      others.push_back(source);
+    }
+  }
   {
     // This instance knows its write's keys before the write runs.
     std::lock_guard lock(mutex_);
-    window_.clear();
-    collected_.clear();
-    Window& own = windows_[instance_];
-    own.keys = keys;
-    own.since = Clock::now();
+    for (const SourcePtr& source : involved) {
+      source->window.clear();
+      source->collected.clear();
+      Window& own = source->windows[instance_];
+      own.keys = keys;
+      own.since = Clock::now();
+    }
   }
   // So do the others, before the write runs, unless this instance holds the lease: then an
   // event they cannot place is one they do not fire anyway.
-  const uint64_t write_marker = mark(Marker::kWrite, keys);
-  if (!lease_held_) waitMarker(write_marker);
+  const std::vector<Sent> write_markers = mark(Marker::kWrite, keys, involved);
+  if (!lease_held_) waitMarkers(write_markers);
   auto reply = std::make_shared<std::promise<std::string>>();
   std::future<std::string> answer = reply->get_future();
   forward([reply](std::string frame) { reply->set_value(std::move(frame)); });
@@ -548,15 +686,21 @@ void KeyspaceTriggers::writeSection(const std::vector<std::string>& keys, const 
                           ? answer.get()
                           : std::string();
   // Every event of the write is in once the marker published after its reply is back; the
-  // triggers that follow are quiet.
+  // triggers that follow are quiet, on every primary.
   quiet_open_ = true;
-  waitMarker(mark(Marker::kEnd));
+  std::vector<Sent> ends = mark(Marker::kEnd, {}, involved);
+  std::vector<Sent> quiet = mark(Marker::kQuiet, {}, others);
+  ends.insert(ends.end(), quiet.begin(), quiet.end());
+  waitMarkers(ends);
   std::vector<scripting::KeyEvent> events;
   {
     std::lock_guard lock(mutex_);
-    events = std::move(collected_);
-    collected_.clear();
-    window_.clear();
+    for (const SourcePtr& source : involved) {
+      events.insert(events.end(), std::make_move_iterator(source->collected.begin()),
+                    std::make_move_iterator(source->collected.end()));
+      source->collected.clear();
+      source->window.clear();
+    }
   }
   if (run && services_.status->writablePrimary()) {
     if (!events.empty()) run->fire(events);

@@ -19,6 +19,12 @@
 //     lives) fires it as soon as it arrives, in a section of its own.
 // So each event fires each trigger once however many instances run. One thread runs an
 // instance's write sections and its unproxied events, in arrival order.
+//
+// In front of a Redis Cluster (design §9) every primary sends the events of its own keys only,
+// so there is a notification connection (a source) per primary, following failovers, and the
+// markers go where the keys are: a write's and a callAsync command's to the primary of each
+// key, a section's "quiet" and "loud" to every primary. Each primary's markers travel on a
+// channel of its own, so that the copies Redis Cluster passes to the other nodes reach nobody.
 #pragma once
 
 #include <atomic>
@@ -36,8 +42,10 @@
 #include <vector>
 
 #include "backend/backend_status.h"
+#include "backend/cluster_topology.h"
 #include "backend/gate.h"
 #include "backend/keyspace_events.h"
+#include "backend/script_connection.h"
 #include "backend/sync_connection.h"
 #include "functions/intercept.h"
 #include "functions/stream_triggers.h"
@@ -45,12 +53,15 @@
 
 namespace tfproxy::functions {
 
-class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::Listener {
+class KeyspaceTriggers : public WriteTriggers {
  public:
   struct Services {
     backend::Gate* gate = nullptr;
-    backend::BackendStatus* status = nullptr;  // triggers fire on a writable primary only
-    io::Target target;
+    backend::BackendStatus* status = nullptr;      // triggers fire on a writable primary only
+    io::Target target;                             // the backend, or a cluster's seed (its TLS)
+    backend::ClusterTopology* topology = nullptr;  // in front of a cluster
+    // The lease and the stream triggers' commands go through these.
+    backend::ScriptConnections* connections = nullptr;
     backend::Identity identity;  // the notification and lease connections'
     std::chrono::milliseconds connect_timeout{2000};
     // The library store's key: its events are not the users', and the lease and the markers'
@@ -100,11 +111,6 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   void runWrite(std::vector<std::string> keys, Forward forward,
                 std::function<void(std::string reply)> done) override;
 
-  // backend::KeyspaceEvents::Listener
-  void onEvent(int64_t db, std::string_view event, std::string_view key) override;
-  void onMessage(std::string_view payload) override;
-  void onConnection(bool up) override;
-
  private:
   // What one instance's markers say it is doing.
   struct Window {
@@ -124,21 +130,65 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
     kKeysEnd = 'u',    // and ended
   };
   using Prefixes = std::vector<std::string>;
-  // Publishes a marker; its id, or 0 when the connection is down.
-  uint64_t mark(Marker kind, const std::vector<std::string>& keys = {});
-  // Waits until this instance's marker `id` is back (or the connection broke).
-  void waitMarker(uint64_t id);
+  // Events that arrived while some instance was quiet, with those instances.
+  struct Held {
+    scripting::KeyEvent event;
+    std::vector<std::string> quiet;
+  };
+  // One node's events and markers: the backend's, or a cluster primary's. Its fields after
+  // `events` are guarded by the owner's mutex_.
+  struct Source final : backend::KeyspaceEvents::Listener {
+    Source(KeyspaceTriggers& owner, std::string node, io::Target target);
+    void onEvent(int64_t db, std::string_view event, std::string_view key) override {
+      owner.onEvent(*this, db, event, key);
+    }
+    void onMessage(std::string_view payload) override { owner.onMessage(*this, payload); }
+    void onConnection(bool up) override { owner.onConnection(*this, up); }
+
+    KeyspaceTriggers& owner;
+    const std::string node;  // "host:port" of a primary; empty for a backend that is no cluster
+    backend::KeyspaceEvents events;
+    std::map<std::string, Window> windows;       // per instance, this one included
+    uint64_t marker_back = 0;                    // the last marker of ours seen here
+    uint64_t epoch = 0;                          // counts breaks: older markers never return
+    bool gone = false;                           // no longer a primary: nothing more comes
+    std::vector<scripting::KeyEvent> window;     // this instance's write's events so far
+    std::vector<scripting::KeyEvent> collected;  // handed over by its "end" marker
+    std::deque<Held> held;
+  };
+  using SourcePtr = std::shared_ptr<Source>;
+  // A marker on its way: back once its source's marker_back reaches `id`.
+  struct Sent {
+    SourcePtr source;
+    uint64_t id;
+    uint64_t epoch;
+  };
+  // Publishes a marker on each of `sources`; those that went out.
+  std::vector<Sent> mark(Marker kind, const std::vector<std::string>& keys,
+                         const std::vector<SourcePtr>& sources);
+  // Waits until these markers are back (or their connections broke).
+  void waitMarkers(const std::vector<Sent>& sent);
+  // Every source, and those of the primaries of `keys`.
+  std::vector<SourcePtr> allSources() const;
+  std::vector<SourcePtr> sourcesOf(const std::vector<std::string>& keys) const;
+  // Makes the sources those of the backend's primaries (once a trigger started them).
+  void syncSources();
+  void onEvent(Source& source, int64_t db, std::string_view event, std::string_view key);
+  void onMessage(Source& source, std::string_view payload);
+  void onConnection(Source& source, bool up);
   bool matchesLocked(std::string_view key) const;
   // An event that is nobody's write and no section's own: the lease holder fires it.
   void deliverLocked(scripting::KeyEvent event);
-  // Instance `instance`'s quiet window closed with `keys`: its held events go or are dropped.
-  void closeQuietLocked(const std::string& instance, const std::vector<std::string>& keys);
+  // Instance `instance`'s quiet window on `source` closed with `keys`: its held events go or
+  // are dropped.
+  void closeQuietLocked(Source& source, const std::string& instance,
+                        const std::vector<std::string>& keys);
   void loop();
-  // Takes or renews the lease (every kLeaseRenewal), and asserts the flags when due; loop
-  // thread.
+  // Takes or renews the lease (every kLeaseRenewal), follows the primaries, and asserts the
+  // flags when due; loop thread.
   void tendLease();
-  // The lease connection, opened (and authenticated) when needed; null if it cannot be.
-  backend::SyncConnection* leaseConnection();
+  // A command on the lease's connection; nullopt when the backend cannot be reached.
+  std::optional<resp::Value> leaseCall(std::vector<std::string_view> args);
   // Fires `events` in a section of their own.
   void fireUnproxied(std::vector<scripting::KeyEvent> events);
   // Runs the stream triggers' work in a section of its own.
@@ -154,36 +204,29 @@ class KeyspaceTriggers : public WriteTriggers, public backend::KeyspaceEvents::L
   const std::string fleet_lock_key_;  // the fleet's own keys fire nothing
   const std::string fleet_members_key_;
   std::atomic<scripting::Engine*> engine_{nullptr};
-  backend::KeyspaceEvents events_;
   std::atomic<bool> active_{false};
   std::atomic<bool> lease_held_{false};
-  std::unique_ptr<backend::SyncConnection> lease_conn_;  // loop thread
-  std::chrono::steady_clock::time_point lease_due_{};    // mutex_
+  backend::ScriptConnections::Lease lease_conn_;       // loop thread
+  std::chrono::steady_clock::time_point lease_due_{};  // mutex_
   bool lease_warned_ = false;
   std::atomic<bool> flags_due_{false};
   std::atomic<bool> flags_ensuring_{false};  // the trigger thread is setting them now
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
+  // Held while the sources or their subscriptions change (never with mutex_ wanted after it).
+  std::mutex sources_change_;
+  bool started_ = false;                        // the first trigger started the sources; mutex_
+  uint64_t sources_version_ = 0;                // of the topology they follow; sources_change_
+  std::map<std::string, SourcePtr> sources_;    // by node; mutex_
   std::vector<std::string> keyspace_prefixes_;  // of key space triggers
   // The same for the forwarding path, read without the lock: each I/O thread keeps the
   // snapshot of the version it saw last.
   std::atomic<std::shared_ptr<const Prefixes>> snapshot_;
   std::atomic<uint64_t> version_{0};
-  uint64_t last_marker_ = 0;               // the last one published
-  uint64_t last_marker_back_ = 0;          // the last one of ours seen on the channel
-  uint64_t connection_epoch_ = 0;          // counts breaks: markers of an older epoch never return
-  std::map<std::string, Window> windows_;  // per instance, this one included
-  std::vector<scripting::KeyEvent> window_;     // this instance's write's events so far
-  std::vector<scripting::KeyEvent> collected_;  // handed over by its "end" marker
+  uint64_t last_marker_ = 0;  // the last one published, on any source
   std::deque<scripting::KeyEvent> unproxied_;
   uint64_t dropped_events_ = 0;  // over kMaxQueuedEvents
-  // Events that arrived while some instance was quiet, with those instances.
-  struct Held {
-    scripting::KeyEvent event;
-    std::vector<std::string> quiet;
-  };
-  std::deque<Held> held_;
   // This instance's open quiet window and the keys its commands touched (gate holder).
   bool quiet_open_ = false;
   std::vector<std::string> quiet_keys_;

@@ -150,34 +150,23 @@ std::vector<std::string> StreamTriggers::workKeys() const {
   return keys;
 }
 
-backend::SyncConnection* StreamTriggers::connection() {
-  if (conn_ && !conn_->broken()) return conn_.get();
-  std::string error;
-  conn_ = backend::SyncConnection::connect(services_.target, services_.connect_timeout, &error);
-  conn_db_ = 0;
-  if (conn_ && services_.identity.authenticates()) {
-    auto auth = conn_->call({"AUTH", services_.identity.user, services_.identity.password});
-    if (!auth || auth->isError()) conn_.reset();
-  }
-  if (!conn_) spdlog::warn("stream triggers: cannot reach the backend: {}", error);
-  return conn_.get();
-}
-
 std::optional<resp::Value> StreamTriggers::call(int64_t db, std::vector<std::string> args) {
   std::vector<std::string_view> views(args.begin(), args.end());
   std::optional<resp::Value> reply;
   // Every command sent here may be sent twice (reads, HSET of a position, XTRIM MINID): a
   // connection the backend closed meanwhile (a restart) is replaced and the command sent again.
   for (int attempt = 0; attempt < 2 && !reply; ++attempt) {
-    backend::SyncConnection* conn = connection();
-    if (conn == nullptr) return std::nullopt;
-    if (db != conn_db_) {
-      auto selected = conn->call({"SELECT", std::to_string(db)});
-      if (!selected) continue;
-      if (selected->isError()) return std::nullopt;
-      conn_db_ = db;
+    if (!conn_) {
+      backend::ScriptConnections::Failure failure;
+      std::string error;
+      conn_ = services_.connections->acquire(services_.identity, &failure, &error);
+      if (!conn_) {
+        spdlog::warn("stream triggers: cannot reach the backend: {}", error);
+        return std::nullopt;
+      }
     }
-    reply = conn->call(views);
+    reply = conn_->run(db, views);
+    if (!reply) conn_.reset();
   }
   if (reply && reply->isError()) {
     spdlog::warn("stream triggers: {} failed: {}", args[0], reply->str);
@@ -264,6 +253,16 @@ void StreamTriggers::process(scripting::TriggerRun& run) {
     }
   }
   for (const StreamKey& stream : dropped) {
+    if (services_.keys_move) {
+      // MIGRATE deletes a stream on the node its slot leaves after restoring it on the next:
+      // one that still exists moved, and is read on from its position there.
+      auto type = call(stream.db, {"TYPE", stream.key});
+      if (type && type->str == "stream") {
+        std::lock_guard lock(mutex_);
+        touched_.insert(stream);
+        continue;
+      }
+    }
     for (const auto& t : triggers) {
       {
         std::lock_guard lock(t.state->mutex);

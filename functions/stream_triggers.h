@@ -22,9 +22,7 @@
 #include <vector>
 
 #include "backend/script_connection.h"
-#include "backend/sync_connection.h"
 #include "config/options.h"
-#include "io/stream.h"
 #include "scripting/engine.h"
 
 namespace tfproxy::functions {
@@ -32,10 +30,12 @@ namespace tfproxy::functions {
 class StreamTriggers {
  public:
   struct Services {
-    io::Target target;
+    // Reads, positions and trims go through these (routed by key in front of a cluster).
+    backend::ScriptConnections* connections = nullptr;
     backend::Identity identity;
-    std::chrono::milliseconds connect_timeout{2000};
     std::string positions_key;
+    // Keys move between nodes (a Redis Cluster): a stream's `del` may be its slot moving away.
+    bool keys_move = false;
     std::function<void()> wake;  // tells the trigger thread there is work (any thread)
   };
   explicit StreamTriggers(Services services);
@@ -76,8 +76,8 @@ class StreamTriggers {
     std::chrono::steady_clock::time_point handed;
     std::optional<std::string> error;
   };
-  // The connection for reads, positions and trims (trigger thread); null if it cannot be had.
-  backend::SyncConnection* connection();
+  // Runs a command for reads, positions and trims (trigger thread); nullopt when the backend
+  // cannot be reached.
   std::optional<resp::Value> call(int64_t db, std::vector<std::string> args);
   static std::string field(const scripting::StreamTriggerInfo& t, const StreamKey& stream);
   void discover();
@@ -108,8 +108,7 @@ class StreamTriggers {
 
   // Trigger thread only.
   std::set<StreamKey> trims_;  // due at the end of the round (after every trigger's hand-over)
-  std::unique_ptr<backend::SyncConnection> conn_;
-  int64_t conn_db_ = 0;
+  backend::ScriptConnections::Lease conn_;
 };
 
 }  // namespace tfproxy::functions

@@ -254,6 +254,8 @@ int main(int argc, char** argv) {
   functions::KeyspaceTriggers triggers({.gate = &gate,
                                         .status = &status,
                                         .target = backend_target,
+                                        .topology = cluster.get(),
+                                        .connections = connections.get(),
                                         .identity = proxy_identity,
                                         .connect_timeout = connect_timeout,
                                         .library_key = options.library_key});

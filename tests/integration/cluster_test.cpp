@@ -3,6 +3,7 @@
 // clients, and slots moved while clients write.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <set>
@@ -551,6 +552,143 @@ TEST_F(ClusterTest, ReshardingUnderLoadLosesNothing) {
 // Failover under load, with replicas: a graceful CLUSTER FAILOVER loses nothing acknowledged;
 // after kill -9 of a primary, clients get errors only for the commands whose outcome is unknown
 // (sent to the dead node), nothing hangs, and writes go on once a replica took over.
+// The node (an index in cluster.nodes()) serving `key`, as the first node's map says (no
+// command touches the key: a read would be a key space event of its own).
+size_t ownerOf(RedisCluster& cluster, const std::string& key) {
+  Client first(cluster.nodes()[0]->port());
+  const int64_t slot = first.call({"CLUSTER", "KEYSLOT", key}).integer;
+  for (const resp::Value& range : first.call({"CLUSTER", "SLOTS"}).elements) {
+    if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
+      for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+        if (cluster.nodes()[i]->port() == range.elements[2].elements[1].integer) return i;
+      }
+    }
+  }
+  return SIZE_MAX;
+}
+
+// `per_node` keys starting with `prefix` on each of the first `primaries` nodes, grouped by node.
+std::vector<std::string> keysOnEveryPrimary(RedisCluster& cluster, const std::string& prefix,
+                                            size_t per_node, size_t primaries = 3) {
+  std::vector<std::vector<std::string>> by_node(primaries);
+  for (int i = 0; std::any_of(by_node.begin(), by_node.end(),
+                              [&](const auto& keys) { return keys.size() < per_node; });
+       ++i) {
+    const std::string key = prefix + std::to_string(i);
+    const size_t node = ownerOf(cluster, key);
+    if (node < primaries && by_node[node].size() < per_node) by_node[node].push_back(key);
+  }
+  std::vector<std::string> out;
+  for (const auto& keys : by_node) out.insert(out.end(), keys.begin(), keys.end());
+  return out;
+}
+
+std::vector<std::string> listOf(Client& c, const std::string& key) {
+  std::vector<std::string> out;
+  for (const resp::Value& v : c.call({"LRANGE", key, "0", "-1"}).elements) out.push_back(v.str);
+  return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Records "<event>:<key>" for keys starting with "k:", and a function whose own writes fire
+// nothing.
+const char kKeyspaceRecorder[] = R"(#!js api_version=1.0 name=trig
+redis.registerKeySpaceTrigger('rec', 'k:', function(client, data) {
+  client.call('rpush', 'log', data.event + ':' + data.key);
+});
+redis.registerFunction('quietly', function(client) {
+  for (let i = 0; i < 12; ++i) client.call('set', 'k:f' + i, 'x');
+  return 'done';
+});)";
+
+// Records "<stream> <id>" for every entry of a stream starting with "s:".
+const char kStreamRecorder[] = R"(#!js api_version=1.0 name=streams
+redis.registerStreamTrigger('rec', 's:', function(client, data) {
+  client.call('rpush', 'seen', data.stream_name + ' ' + data.id[0] + '-' + data.id[1]);
+});)";
+
+// Every primary sends the events of its own keys: writes through tfproxy fire before their
+// reply whichever primary serves the key, writes of Redis' own clients fire once, and a
+// function's writes fire nothing on any primary.
+TEST_F(ClusterTest, KeySpaceTriggersFireOnEveryPrimary) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kKeyspaceRecorder}), "OK");
+  const std::vector<std::string> keys = keysOnEveryPrimary(*cluster_, "k:", 2);
+  std::vector<std::string> expected;
+  for (const std::string& key : keys) {
+    ASSERT_EQ(c.run({"SET", key, "v"}), "OK");
+    expected.push_back("set:" + key);
+    EXPECT_EQ(listOf(c, "log"), expected) << "the trigger ran after the reply of SET " << key;
+  }
+  // A multi-key write split across the primaries is one section.
+  std::vector<std::string> del{"DEL"};
+  del.insert(del.end(), keys.begin(), keys.begin() + 3);
+  del.insert(del.end(), keys.end() - 3, keys.end());
+  ASSERT_EQ(c.call(del).integer, 6);
+  for (size_t i = 1; i < del.size(); ++i) expected.push_back("del:" + del[i]);
+  EXPECT_EQ(sorted(listOf(c, "log")), sorted(expected));
+  // Clients of Redis itself, on each primary.
+  for (const std::string& key : keys) {
+    Client direct(cluster_->nodes()[ownerOf(*cluster_, key)]->port());
+    ASSERT_EQ(direct.call({"LPUSH", key, "x"}).integer, 1);
+    expected.push_back("lpush:" + key);
+  }
+  EXPECT_EQ(eventuallyEquals([&] { return sorted(listOf(c, "log")); }, sorted(expected)),
+            sorted(expected));
+  ASSERT_EQ(c.call({"TFCALL", "trig.quietly", "0"}).str, "done");
+  ASSERT_EQ(c.run({"SET", "k:last", "v"}), "OK");
+  expected.push_back("set:k:last");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sorted(listOf(c, "log")), sorted(expected));
+  deleteLibraries(c);
+}
+
+// Streams on every primary are read on their node; positions stay with tfproxy's hash, so a new
+// tfproxy goes on where the last one left, and a stream whose slot moved is read on its new
+// node from where it was.
+TEST_F(ClusterTest, StreamTriggersReadEveryPrimary) {
+  Client c(proxy_->port());
+  deleteLibraries(c);
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kStreamRecorder}), "OK");
+  const std::vector<std::string> streams = keysOnEveryPrimary(*cluster_, "s:", 1);
+  std::vector<std::string> expected;
+  for (const std::string& stream : streams) {
+    ASSERT_EQ(c.call({"XADD", stream, "1-1", "f", "v"}).str, "1-1");
+    expected.push_back(stream + " 1-1");
+    EXPECT_EQ(listOf(c, "seen"), expected) << "the entry was read after the reply of XADD";
+  }
+  for (const std::string& stream : streams) {
+    Client direct(cluster_->nodes()[ownerOf(*cluster_, stream)]->port());
+    ASSERT_EQ(direct.call({"XADD", stream, "2-1", "f", "v"}).str, "2-1");
+    expected.push_back(stream + " 2-1");
+  }
+  EXPECT_EQ(eventuallyEquals([&] { return sorted(listOf(c, "seen")); }, sorted(expected)),
+            sorted(expected));
+
+  // A new tfproxy (the old one stopped, handing its lease on): nothing is read twice.
+  ASSERT_EQ(proxy_->stop(), 0);
+  proxy_ = std::make_unique<Proxy>(std::vector<std::string>{"--backend", cluster_->seed()});
+  Client again(proxy_->port());
+  // The first stream's slot moves to the next primary.
+  const size_t from = ownerOf(*cluster_, streams[0]);
+  const int64_t slot = again.call({"CLUSTER", "KEYSLOT", streams[0]}).integer;
+  moveSlot(*cluster_, slot, (from + 1) % 3);
+  ASSERT_EQ(ownerOf(*cluster_, streams[0]), (from + 1) % 3);
+  for (const std::string& stream : streams) {
+    ASSERT_EQ(again.call({"XADD", stream, "3-1", "f", "v"}).str, "3-1");
+    expected.push_back(stream + " 3-1");
+  }
+  EXPECT_EQ(eventuallyEquals([&] { return sorted(listOf(again, "seen")); }, sorted(expected)),
+            sorted(expected));
+  moveSlot(*cluster_, slot, from);
+  deleteLibraries(again);
+}
+
 TEST(ClusterFailoverTest, FailoverUnderLoad) {
   RedisCluster cluster(3, 1);
   Proxy proxy({"--backend", cluster.seed()});
@@ -643,6 +781,58 @@ TEST(ClusterFailoverTest, FailoverUnderLoad) {
     const int64_t value = v.isNull() ? 0 : std::stoll(v.str);
     EXPECT_LE(value, acknowledged[k] + unknown[k]) << k;
   }
+}
+
+// A primary fails over while triggers are loaded: the events of its slots come from the new
+// primary, and a stream on it is read on from its position.
+TEST(ClusterFailoverTest, TriggersFollowAFailover) {
+  RedisCluster cluster(3, 1);
+  Proxy proxy({"--backend", cluster.seed()});
+  Client c(proxy.port(), std::chrono::seconds(20));
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kKeyspaceRecorder}), "OK");
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kStreamRecorder}), "OK");
+  const std::string key = keysOnEveryPrimary(cluster, "k:", 1, 1).front();
+  const std::string stream = keysOnEveryPrimary(cluster, "s:", 1, 1).front();
+  ASSERT_EQ(c.run({"SET", key, "1"}), "OK");
+  ASSERT_EQ(c.call({"XADD", stream, "1-1", "f", "v"}).str, "1-1");
+  ASSERT_EQ(listOf(c, "log"), std::vector<std::string>{"set:" + key});
+  ASSERT_EQ(listOf(c, "seen"), std::vector<std::string>{stream + " 1-1"});
+
+  // The replica of node 0 takes over.
+  const std::string primary_id = cluster.nodeId(0);
+  size_t replica = SIZE_MAX;
+  for (size_t i = 3; i < cluster.nodes().size(); ++i) {
+    Client node(cluster.nodes()[i]->port());
+    if (node.call({"CLUSTER", "NODES"}).str.find("myself,slave " + primary_id) !=
+        std::string::npos) {
+      replica = i;
+    }
+  }
+  ASSERT_NE(replica, SIZE_MAX);
+  Client direct(cluster.nodes()[replica]->port());
+  ASSERT_EQ(direct.run({"CLUSTER", "FAILOVER"}), "OK");
+  ASSERT_TRUE(eventually([&] {
+    return direct.call({"INFO", "replication"}).str.find("role:master") != std::string::npos;
+  }));
+  cluster.waitHealthy();
+  ASSERT_EQ(ownerOf(cluster, key), replica);
+
+  // Within moments tfproxy listens to the new primary: a direct write there fires.
+  std::vector<std::string> expected{"set:" + key};
+  int writes = 0;
+  EXPECT_TRUE(eventually([&] {
+    direct.call({"SET", key, std::to_string(++writes)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return listOf(c, "log").size() > 1;
+  })) << proxy.log();
+  // From then on every write fires once, through tfproxy before its reply.
+  const size_t fired = listOf(c, "log").size();
+  ASSERT_EQ(c.run({"SET", key, "through"}), "OK");
+  std::vector<std::string> log = listOf(c, "log");
+  ASSERT_EQ(log.size(), fired + 1);
+  EXPECT_EQ(log.back(), "set:" + key);
+  ASSERT_EQ(c.call({"XADD", stream, "2-1", "f", "v"}).str, "2-1");
+  EXPECT_EQ(listOf(c, "seen"), (std::vector<std::string>{stream + " 1-1", stream + " 2-1"}));
 }
 
 }  // namespace
