@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <map>
 
+#include "backend/cluster_routing.h"
+#include "backend/cluster_topology.h"
 #include "backend/sync_connection.h"
 #include "base/instance_id.h"
 #include "resp/encoder.h"
@@ -67,10 +69,10 @@ Fleet::Fleet(Settings settings, Gate& gate)
 Fleet::~Fleet() { stop(); }
 
 std::string Fleet::lockKey(std::string_view key_base) {
-  return std::string(key_base) + ":fleet:lock";
+  return std::string(key_base) + ":{fleet}:lock";
 }
 std::string Fleet::membersKey(std::string_view key_base) {
-  return std::string(key_base) + ":fleet:members";
+  return std::string(key_base) + ":{fleet}:members";
 }
 std::string Fleet::channel(std::string_view key_base) { return std::string(key_base) + ":fleet"; }
 
@@ -125,12 +127,28 @@ void Fleet::stop() {
 
 // --- the subscription connection --------------------------------------------------------------
 
+Fleet::Home Fleet::home() const {
+  if (settings_.topology == nullptr) return {settings_.target, settings_.link};
+  std::shared_ptr<const SlotMap> map = settings_.topology->map();
+  const int owner = map->ownerOf(keySlot(lock_key_));
+  if (owner == kNoSlot) return {settings_.target, nullptr};  // the seed says what is wrong
+  const config::Endpoint& endpoint = map->primaries()[owner].endpoint;
+  return {io::Target{endpoint, settings_.target.tls}, settings_.topology->link(nodeKey(endpoint))};
+}
+
+bool Fleet::movedAway(const resp::Value& reply) const {
+  if (!reply.isError() || !parseRedirect(reply.str)) return false;
+  if (settings_.topology != nullptr) settings_.topology->refreshSoon();
+  return true;
+}
+
 std::unique_ptr<SyncConnection> Fleet::open() {
   std::string error;
-  auto conn = SyncConnection::connect(settings_.target, settings_.connect_timeout, &error);
+  const Home where = home();
+  auto conn = SyncConnection::connect(where.target, settings_.connect_timeout, &error);
   if (!conn) {
     spdlog::debug("fleet connection: {}", error);
-    if (settings_.link != nullptr) settings_.link->markDown(error);
+    if (where.link != nullptr) where.link->markDown(error);
     return nullptr;
   }
   // Named, so that an operator sees it in CLIENT LIST.
@@ -195,6 +213,10 @@ std::string Fleet::session(SyncConnection& conn) {
       std::lock_guard lock(mutex_);
       if (stopping_ || aside_) return {};
       joined = in_step_;
+    }
+    if (moved_away_) {
+      moved_away_ = false;
+      return "the fleet's keys moved to another node";
     }
     const Clock::time_point now = Clock::now();
     // Out of step: the last answered heartbeat is too old for the membership to be trusted.
@@ -268,10 +290,14 @@ void Fleet::beat(bool joining) {
     std::string error;
   };
   auto outcome = std::make_shared<Outcome>();
-  auto check = [outcome](const resp::Value& reply) {
+  auto check = [this, outcome](const resp::Value& reply) {
     if (!reply.isError()) return;
-    // A replica refuses writes through every instance alike: there is nothing to coordinate.
-    if (reply.str.starts_with("READONLY")) {
+    if (movedAway(reply)) {
+      moved_away_ = true;
+      outcome->ok = false;
+      outcome->error = reply.str;
+    } else if (reply.str.starts_with("READONLY")) {
+      // A replica refuses writes through every instance alike: there is nothing to coordinate.
       outcome->replica = true;
     } else if (reply.str.starts_with("NOPERM")) {
       outcome->refused = reply.str;
@@ -530,7 +556,7 @@ std::optional<std::vector<resp::Value>> Fleet::command(const std::vector<Command
   if (cmd_ && cmd_->broken()) cmd_.reset();
   if (!cmd_) {
     std::string error;
-    cmd_ = SyncConnection::connect(settings_.target, settings_.connect_timeout, &error);
+    cmd_ = SyncConnection::connect(home().target, settings_.connect_timeout, &error);
     if (!cmd_) return fail(error);
     auto hello = helloAs(*cmd_, settings_.identity);
     if (!hello || hello->isError()) return fail(hello ? hello->str : cmd_->error());
@@ -549,6 +575,10 @@ std::optional<std::vector<resp::Value>> Fleet::command(const std::vector<Command
     std::optional<resp::Value> reply = cmd_->readReply();
     if (!reply) return fail(cmd_->error());
     replies.push_back(std::move(*reply));
+  }
+  for (const resp::Value& reply : replies) {
+    // As if the backend were away: the caller tries again, on the keys' new node.
+    if (movedAway(reply)) return fail(reply.str);
   }
   return replies;
 }

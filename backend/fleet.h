@@ -42,6 +42,7 @@
 
 namespace tfproxy::backend {
 
+class ClusterTopology;
 class SyncConnection;
 
 class Fleet : public GateCoordinator {
@@ -55,6 +56,9 @@ class Fleet : public GateCoordinator {
     // Told when the fleet cannot connect: forwarding, held back while out of step, then
     // answers errors as it does whenever the backend is down.
     BackendLink* link = nullptr;
+    // In front of a Redis Cluster: the fleet lives on the primary of its keys' slot (both keys
+    // share it), found in the map at every connect; `target` and `link` are not used.
+    ClusterTopology* topology = nullptr;
   };
 
   Fleet(Settings settings, Gate& gate);
@@ -84,6 +88,16 @@ class Fleet : public GateCoordinator {
   using Clock = std::chrono::steady_clock;
   using Command = std::vector<std::string>;
   using Handler = std::function<void(const resp::Value&)>;
+
+  // Where the fleet's keys are: the backend, or their slot's primary.
+  struct Home {
+    io::Target target;
+    BackendLink* link = nullptr;
+  };
+  Home home() const;
+  // A reply that says the fleet's keys are served by another node (their slot moved): the
+  // map is read again, and the connection is to be replaced.
+  bool movedAway(const resp::Value& reply) const;
 
   // The subscription connection's thread: joins, heartbeats, reads the channel.
   void run();
@@ -163,6 +177,7 @@ class Fleet : public GateCoordinator {
   bool beat_outstanding_ = false;
   Clock::time_point last_ok_;
   bool warned_ = false;
+  bool moved_away_ = false;  // a heartbeat was redirected: the session ends and joins anew
 
   std::mutex cmd_mutex_;
   std::unique_ptr<SyncConnection> cmd_;

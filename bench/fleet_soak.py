@@ -36,7 +36,7 @@ def main():
         def row(label):
             clients = [line for line in cli(redis_port, "INFO", "clients").splitlines()
                        if line.startswith("connected_clients:")][0].split(":")[1]
-            members = cli(redis_port, "ZCARD", "tfproxy:libraries:fleet:members")
+            members = cli(redis_port, "ZCARD", "tfproxy:libraries:{fleet}:members")
             print("| %s | %.1f MB | %.1f MB | %d | %d | %s | %s |" % (
                 label, rss_kb(pids[0]) / 1024.0, rss_kb(pids[1]) / 1024.0, fds(pids[0]),
                 fds(pids[1]), clients.strip(), members), flush=True)

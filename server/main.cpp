@@ -194,10 +194,6 @@ int main(int argc, char** argv) {
                                              .connect_timeout = connect_timeout},
           std::move(*map));
       cluster->start();
-      if (options.fleet) {
-        spdlog::warn("--fleet: not yet available in front of a Redis Cluster; off");
-        options.fleet = false;
-      }
     }
   }
 
@@ -245,7 +241,8 @@ int main(int argc, char** argv) {
                                  .connect_timeout = connect_timeout,
                                  .key_base = options.library_key,
                                  .lease = std::chrono::milliseconds(options.fleet_lease_ms),
-                                 .link = &link},
+                                 .link = &link,
+                                 .topology = cluster.get()},
         gate);
     gate.setCoordinator(fleet.get());
     fleet->start();

@@ -350,7 +350,7 @@ TEST_F(FleetTest, ManySectionsLeaveNothingBehind) {
   }
   EXPECT_TRUE(eventually([&] { return clients() <= clients_before; }))
       << clients() << " backend clients, " << clients_before << " before";
-  EXPECT_EQ(direct.run({"ZCARD", "tfproxy:libraries:fleet:members"}), "3");
+  EXPECT_EQ(direct.run({"ZCARD", "tfproxy:libraries:{fleet}:members"}), "3");
   EXPECT_EQ(direct.run({"MGET", "a", "b"}), "[\"6600\", \"6600\"]");
 }
 

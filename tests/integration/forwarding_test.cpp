@@ -154,7 +154,7 @@ TEST_P(ForwardingTest, PipelineOfThousandsStaysInOrder) {
     Client direct(redis_->port());
     EXPECT_EQ(direct.run({"MULTI"}), "OK");
     direct.call({"DBSIZE"});
-    direct.call({"EXISTS", "tfproxy:libraries:fleet:members", "tfproxy:libraries:fleet:lock"});
+    direct.call({"EXISTS", "tfproxy:libraries:{fleet}:members", "tfproxy:libraries:{fleet}:lock"});
     const resp::Value counts = direct.call({"EXEC"});
     ASSERT_EQ(counts.elements.size(), 2u);
     keys = counts.elements[0].integer;

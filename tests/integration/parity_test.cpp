@@ -232,7 +232,7 @@ TEST_F(ParityFixture, OwnKeysAreInvisible) {
   // again since the FLUSHALL).
   EXPECT_EQ(direct.run({"MULTI"}), "OK");
   direct.call({"DBSIZE"});
-  direct.call({"EXISTS", "tfproxy:libraries:fleet:members", "tfproxy:libraries:fleet:lock"});
+  direct.call({"EXISTS", "tfproxy:libraries:{fleet}:members", "tfproxy:libraries:{fleet}:lock"});
   const resp::Value counts = direct.call({"EXEC"});
   ASSERT_EQ(counts.elements.size(), 2u);
   EXPECT_EQ(counts.elements[0].integer, 4 + counts.elements[1].integer);
@@ -302,7 +302,7 @@ TEST_F(ParityFixture, IdleHousekeepingIsOneCommandASecond) {
   std::string seen;
   while (std::chrono::steady_clock::now() < until) {
     if (auto line = monitor.tryRead(std::chrono::milliseconds(100))) {
-      ++(line->str.find(":fleet") != std::string::npos ||
+      ++(line->str.find(":{fleet}") != std::string::npos ||
                  line->str.find("\"TIME\"") != std::string::npos
              ? fleet
              : housekeeping);

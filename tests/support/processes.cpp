@@ -361,7 +361,15 @@ void RedisCluster::waitHealthy() const {
     if (ok) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  throw std::runtime_error("the cluster did not become healthy within 30 s");
+  // What each node thinks, for the failure's message.
+  std::string views;
+  for (const auto& node : nodes_) {
+    Client c(node->port());
+    views += "\n-- node " + std::to_string(node->port()) + ":\n" +
+             c.call({"CLUSTER", "INFO"}).str.substr(0, 40) + "\n" +
+             c.call({"CLUSTER", "NODES"}).str;
+  }
+  throw std::runtime_error("the cluster did not become healthy within 30 s" + views);
 }
 
 }  // namespace tfproxy::testing
