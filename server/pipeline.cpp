@@ -465,6 +465,37 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
       flush(to_client);
       return {Stop::kPin, pos};
     }
+    if (node_check_ && !shared_) {
+      // Cluster: a command for another node (or several) on the client's own connection, when
+      // nothing binds the client to that connection, waits until the replies owed are in and
+      // goes to its node (the session returns to routing by slot). A transaction opened on one
+      // node moves to the node of its first key. Checked before a write that fires a trigger is
+      // handed over: its section forwards it on this session's path.
+      const bool free = !scan.multi && !watching_ && !client_bound_ && !monitor_ && !subscribed() &&
+                        scan.mode == ReplyMode::kOn;
+      const bool opening = scan.multi && !scan.multi_keyed && entry.kind != CommandKind::kExec &&
+                           entry.kind != CommandKind::kDiscard && entry.kind != CommandKind::kMulti;
+      const NodePlace place = free || opening ? node_check_(parser_) : NodePlace::kHere;
+      const bool routed =
+          place == NodePlace::kProxy || place == NodePlace::kSplit || place == NodePlace::kWhole;
+      if (place == NodePlace::kElsewhere || (free && routed)) {
+        parser_.reset();  // presented again on the node it belongs to
+        if (!commit()) return {Stop::kPaused, batch_start};
+        flush(to_client);
+        return {Stop::kPin, pos};
+      }
+      if (opening && (place == NodePlace::kHere || place == NodePlace::kSplit)) {
+        scan.multi_keyed = true;
+      }
+      if (opening && (place == NodePlace::kKeyless || place == NodePlace::kProxy ||
+                      place == NodePlace::kWhole)) {
+        auto prefix = scan.multi_prefix
+                          ? std::make_shared<std::vector<std::string>>(*scan.multi_prefix)
+                          : std::make_shared<std::vector<std::string>>();
+        prefix->emplace_back(in.substr(pos, r.consumed));
+        scan.multi_prefix = std::move(prefix);
+      }
+    }
     // A write whose key may fire a key space trigger runs with the trigger, sent by the proxy
     // in an atomic section; inside MULTI the EXEC does, for all of its writes.
     // Reads pay one flag test; writes one more load while no trigger exists.
@@ -504,31 +535,6 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         if (!commit()) return {Stop::kPaused, batch_start};
         to_backend->append(extra);
         continue;
-      }
-    }
-    if (node_check_ && !shared_) {
-      // Cluster: a command for another node on the client's own connection, when nothing binds
-      // the client to that connection, waits until the replies owed are in and goes to its node
-      // (the session moves, or returns to routing by slot). A transaction opened on one node
-      // moves to the node of its first key.
-      const bool free = !scan.multi && !watching_ && !client_bound_ && !monitor_ && !subscribed() &&
-                        scan.mode == ReplyMode::kOn;
-      const bool opening = scan.multi && !scan.multi_keyed && entry.kind != CommandKind::kExec &&
-                           entry.kind != CommandKind::kDiscard && entry.kind != CommandKind::kMulti;
-      const NodePlace place = free || opening ? node_check_(parser_) : NodePlace::kHere;
-      if (place == NodePlace::kElsewhere || (free && place == NodePlace::kProxy)) {
-        parser_.reset();  // presented again on the node it belongs to
-        if (!commit()) return {Stop::kPaused, batch_start};
-        flush(to_client);
-        return {Stop::kPin, pos};
-      }
-      if (opening && place == NodePlace::kHere) scan.multi_keyed = true;
-      if (opening && (place == NodePlace::kKeyless || place == NodePlace::kProxy)) {
-        auto prefix = scan.multi_prefix
-                          ? std::make_shared<std::vector<std::string>>(*scan.multi_prefix)
-                          : std::make_shared<std::vector<std::string>>();
-        prefix->emplace_back(in.substr(pos, r.consumed));
-        scan.multi_prefix = std::move(prefix);
       }
     }
     if (node_check_ && entry.pins) noteBinding(entry, parser_);

@@ -113,8 +113,11 @@ class Pipeline {
   // connection. With a check set, a transaction opened on one node whose first command with keys
   // belongs elsewhere stops the input (kPin) before that command, so that the session moves the
   // transaction there (transactionPrefix() is what to queue again after MULTI).
-  // kProxy: answered by tfproxy's routing (CLUSTER ..., as a one-node cluster).
-  enum class NodePlace : uint8_t { kKeyless, kHere, kElsewhere, kProxy };
+  // kProxy: answered by tfproxy's routing (CLUSTER ..., as a one-node cluster). kSplit: keys of
+  // several slots (split by the router; refused by a node inside a transaction). kWhole: the
+  // whole key space (every primary through the router). A free own connection returns to
+  // routing by slot for kElsewhere, kProxy, kSplit and kWhole.
+  enum class NodePlace : uint8_t { kKeyless, kHere, kElsewhere, kProxy, kSplit, kWhole };
   void setNodeCheck(std::function<NodePlace(const resp::RequestParser&)> check) {
     node_check_ = std::move(check);
   }

@@ -88,12 +88,20 @@ Pipeline::NodePlace Session::placeOf(const resp::RequestParser& cmd) const {
   std::vector<std::string_view> argv;
   for (size_t i = 0; i < cmd.argc(); ++i) argv.push_back(cmd.arg(i));
   const backend::Route route = backend::routeCommand(argv);
-  if (route.kind == backend::RouteKind::kLocal) return Pipeline::NodePlace::kProxy;
-  if (route.kind != backend::RouteKind::kSlot) {
-    // Keys of several slots: the node refuses them inside the transaction, as a cluster does.
-    return route.kind == backend::RouteKind::kSplit || route.kind == backend::RouteKind::kCrossSlot
-               ? Pipeline::NodePlace::kHere
-               : Pipeline::NodePlace::kKeyless;
+  switch (route.kind) {
+    case backend::RouteKind::kLocal:
+      return Pipeline::NodePlace::kProxy;
+    case backend::RouteKind::kSplit:
+      return Pipeline::NodePlace::kSplit;
+    case backend::RouteKind::kCrossSlot:  // any node refuses it as the router would
+      return Pipeline::NodePlace::kHere;
+    case backend::RouteKind::kEveryNode:
+    case backend::RouteKind::kScan:
+      return Pipeline::NodePlace::kWhole;
+    case backend::RouteKind::kAnyNode:
+      return Pipeline::NodePlace::kKeyless;
+    case backend::RouteKind::kSlot:
+      break;
   }
   auto map = services_.cluster->map();
   const std::string owner = map->primaryAddress(map->ownerOf(static_cast<uint16_t>(route.slot)));

@@ -51,6 +51,48 @@ class ClusterTest : public ::testing::Test {
 };
 RedisCluster* ClusterTest::cluster_ = nullptr;
 
+// The node (an index in cluster.nodes()) serving `key`, as the first node's map says (no
+// command touches the key: a read would be a key space event of its own).
+size_t ownerOf(RedisCluster& cluster, const std::string& key) {
+  Client first(cluster.nodes()[0]->port());
+  const int64_t slot = first.call({"CLUSTER", "KEYSLOT", key}).integer;
+  for (const resp::Value& range : first.call({"CLUSTER", "SLOTS"}).elements) {
+    if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
+      for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+        if (cluster.nodes()[i]->port() == range.elements[2].elements[1].integer) return i;
+      }
+    }
+  }
+  return SIZE_MAX;
+}
+
+// `per_node` keys starting with `prefix` on each of the first `primaries` nodes, grouped by node.
+std::vector<std::string> keysOnEveryPrimary(RedisCluster& cluster, const std::string& prefix,
+                                            size_t per_node, size_t primaries = 3) {
+  std::vector<std::vector<std::string>> by_node(primaries);
+  for (int i = 0; std::any_of(by_node.begin(), by_node.end(),
+                              [&](const auto& keys) { return keys.size() < per_node; });
+       ++i) {
+    const std::string key = prefix + std::to_string(i);
+    const size_t node = ownerOf(cluster, key);
+    if (node < primaries && by_node[node].size() < per_node) by_node[node].push_back(key);
+  }
+  std::vector<std::string> out;
+  for (const auto& keys : by_node) out.insert(out.end(), keys.begin(), keys.end());
+  return out;
+}
+
+std::vector<std::string> listOf(Client& c, const std::string& key) {
+  std::vector<std::string> out;
+  for (const resp::Value& v : c.call({"LRANGE", key, "0", "-1"}).elements) out.push_back(v.str);
+  return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 TEST_F(ClusterTest, KeysAreRoutedToTheirSlotsOwner) {
   Client c(proxy_->port());
   Client node(cluster_->nodes()[0]->port());
@@ -305,6 +347,26 @@ redis.registerFunction('cross', function(client) {
   deleteLibraries(c);
 }
 
+// A client whose own connection serves a blocking command, with more commands pipelined behind
+// it: commands over several slots and over the whole key space are split and merged as for any
+// client (the session returns to routing by slot once the pop is answered), not refused or
+// answered by that one node.
+TEST_F(ClusterTest, PipelinedAfterABlockingCommandIsRoutedBySlot) {
+  Client c(proxy_->port());
+  const std::vector<std::string> keys = keysOnEveryPrimary(*cluster_, "p", 1);
+  ASSERT_EQ(c.run({"RPUSH", "list", "x"}), "1");
+  c.sendCommand({"BLPOP", "list", "1"});
+  c.sendCommand({"MSET", keys[0], "0", keys[1], "1", keys[2], "2"});
+  c.sendCommand({"MGET", keys[0], keys[1], keys[2]});
+  c.sendCommand({"DBSIZE"});
+  c.sendCommand({"DEL", keys[0], keys[1], keys[2]});
+  EXPECT_EQ(resp::toDebugString(c.read()), "[\"list\", \"x\"]");
+  EXPECT_EQ(resp::toDebugString(c.read()), "OK");
+  EXPECT_EQ(resp::toDebugString(c.read()), "[\"0\", \"1\", \"2\"]");
+  EXPECT_EQ(resp::toDebugString(c.read()), "3");
+  EXPECT_EQ(resp::toDebugString(c.read()), "3");
+}
+
 // The seed's blocking pop through callAsync, on lists of every node; a command over several slots
 // is refused with a clear error rather than answered from one node.
 TEST_F(ClusterTest, AsyncCallsReachEverySlot) {
@@ -386,8 +448,12 @@ redis.registerFunction('rw', function(client, a, b) {
   return client.call('mget', a, b);
 });
 redis.registerAsyncFunction('each', async (client) => (await client.runOnShards('n'))[0].length);
-redis.registerClusterFunction('n', async (client) => 1);)"}),
+redis.registerClusterFunction('n', async (client) => 1);
+redis.registerKeySpaceTrigger('fired', 'soak:t', (client) => { client.call('incr', 'soak-fired'); });
+redis.registerStreamTrigger('read', 'soak:s', (client) => { client.call('incr', 'soak-read'); },
+                            {isStreamTrimmed: true});)"}),
             "OK");
+  int writes = 0;  // each fires both triggers once
   auto run = [&](int rounds) {
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
@@ -406,7 +472,9 @@ redis.registerClusterFunction('n', async (client) => 1);)"}),
           const std::string list = "soak:list" + std::to_string(i % 7);
           s.sendCommand({"RPUSH", list, "x"});
           s.sendCommand({"BLPOP", list, "1"});  // served at once: the list has an element
-          for (int k = 0; k < 9; ++k) {
+          s.sendCommand({"SET", "soak:t" + std::to_string(i % 11), "v"});
+          s.sendCommand({"XADD", "soak:s" + std::to_string(i % 5), "*", "f", "v"});
+          for (int k = 0; k < 11; ++k) {
             resp::Value v = s.read();
             ASSERT_FALSE(v.isError()) << i << " " << k << " " << v.str;
           }
@@ -415,6 +483,7 @@ redis.registerClusterFunction('n', async (client) => 1);)"}),
       });
     }
     for (auto& th : threads) th.join();
+    writes += 2 * rounds;
   };
   Client node(cluster_->nodes()[0]->port());
   auto clients = [&] {
@@ -437,6 +506,9 @@ redis.registerClusterFunction('n', async (client) => 1);)"}),
   if (!kSanitized) EXPECT_LT(rssKb(proxy_->pid()) - rss_before, 8 * 1024) << "kB grown";
   EXPECT_TRUE(eventually([&] { return clients() <= clients_before; }))
       << clients() << " backend clients, " << clients_before << " before";
+  // Through tfproxy every trigger ran before its write's reply, and every entry was read.
+  EXPECT_EQ(c.call({"GET", "soak-fired"}).str, std::to_string(writes));
+  EXPECT_EQ(c.call({"GET", "soak-read"}).str, std::to_string(writes));
   deleteLibraries(c);
 }
 
@@ -563,48 +635,6 @@ TEST_F(ClusterTest, ReshardingUnderLoadLosesNothing) {
 // Failover under load, with replicas: a graceful CLUSTER FAILOVER loses nothing acknowledged;
 // after kill -9 of a primary, clients get errors only for the commands whose outcome is unknown
 // (sent to the dead node), nothing hangs, and writes go on once a replica took over.
-// The node (an index in cluster.nodes()) serving `key`, as the first node's map says (no
-// command touches the key: a read would be a key space event of its own).
-size_t ownerOf(RedisCluster& cluster, const std::string& key) {
-  Client first(cluster.nodes()[0]->port());
-  const int64_t slot = first.call({"CLUSTER", "KEYSLOT", key}).integer;
-  for (const resp::Value& range : first.call({"CLUSTER", "SLOTS"}).elements) {
-    if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
-      for (size_t i = 0; i < cluster.nodes().size(); ++i) {
-        if (cluster.nodes()[i]->port() == range.elements[2].elements[1].integer) return i;
-      }
-    }
-  }
-  return SIZE_MAX;
-}
-
-// `per_node` keys starting with `prefix` on each of the first `primaries` nodes, grouped by node.
-std::vector<std::string> keysOnEveryPrimary(RedisCluster& cluster, const std::string& prefix,
-                                            size_t per_node, size_t primaries = 3) {
-  std::vector<std::vector<std::string>> by_node(primaries);
-  for (int i = 0; std::any_of(by_node.begin(), by_node.end(),
-                              [&](const auto& keys) { return keys.size() < per_node; });
-       ++i) {
-    const std::string key = prefix + std::to_string(i);
-    const size_t node = ownerOf(cluster, key);
-    if (node < primaries && by_node[node].size() < per_node) by_node[node].push_back(key);
-  }
-  std::vector<std::string> out;
-  for (const auto& keys : by_node) out.insert(out.end(), keys.begin(), keys.end());
-  return out;
-}
-
-std::vector<std::string> listOf(Client& c, const std::string& key) {
-  std::vector<std::string> out;
-  for (const resp::Value& v : c.call({"LRANGE", key, "0", "-1"}).elements) out.push_back(v.str);
-  return out;
-}
-
-std::vector<std::string> sorted(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 // Records "<event>:<key>" for keys starting with "k:", and a function whose own writes fire
 // nothing.
 const char kKeyspaceRecorder[] = R"(#!js api_version=1.0 name=trig
