@@ -35,7 +35,9 @@ std::optional<SlotMap> ClusterTopology::read(const io::Target& seed, const Ident
     *error = conn->error();
     return std::nullopt;
   }
-  if (!shards->isError()) return SlotMap::fromShards(*shards, seed.endpoint, error);
+  if (!shards->isError()) {
+    return SlotMap::fromShards(*shards, seed.endpoint, seed.tls != nullptr, error);
+  }
   // Before Redis 7 (and where CLUSTER SHARDS is refused): CLUSTER SLOTS.
   auto slots = conn->call({"CLUSTER", "SLOTS"});
   if (!slots) {

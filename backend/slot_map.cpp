@@ -148,7 +148,7 @@ std::optional<SlotMap> SlotMap::fromSlots(const resp::Value& reply, const config
 }
 
 std::optional<SlotMap> SlotMap::fromShards(const resp::Value& reply, const config::Endpoint& asked,
-                                           std::string* error) {
+                                           bool tls, std::string* error) {
   if (reply.isError()) {
     *error = reply.str;
     return std::nullopt;
@@ -163,7 +163,7 @@ std::optional<SlotMap> SlotMap::fromShards(const resp::Value& reply, const confi
     for (const resp::Value& n : nodes->elements) {
       const resp::Value* role = field(n, "role");
       const resp::Value* health = field(n, "health");
-      const resp::Value* port = field(n, "port");
+      const resp::Value* port = field(n, tls ? "tls-port" : "port");
       if (role == nullptr || port == nullptr) continue;
       if (health != nullptr && health->str != "online") continue;
       const resp::Value* ip = field(n, "endpoint");

@@ -31,10 +31,12 @@ struct ClusterNode {
 class SlotMap {
  public:
   // Parses a CLUSTER SHARDS reply (RESP2 or RESP3). `asked` is the node that answered: a node
-  // whose address it does not know itself ("?" or empty) is that one. Nodes that are not online
+  // whose address it does not know itself ("?" or empty) is that one. `tls`: nodes are reached
+  // over TLS, at the `tls-port` each names (a node with both a plaintext and a TLS port lists
+  // both); without TLS at `port`. Nodes that are not online, or without a port of that kind,
   // are left out. nullopt (and `error`) when the reply is not a slot map.
   static std::optional<SlotMap> fromShards(const resp::Value& reply, const config::Endpoint& asked,
-                                           std::string* error);
+                                           bool tls, std::string* error);
   // Parses a CLUSTER SLOTS reply, as fromShards.
   static std::optional<SlotMap> fromSlots(const resp::Value& reply, const config::Endpoint& asked,
                                           std::string* error);

@@ -979,5 +979,32 @@ TEST(ClusterFailoverTest, TriggersFollowAFailover) {
   EXPECT_EQ(listOf(c, "seen"), (std::vector<std::string>{stream + " 1-1", stream + " 2-1"}));
 }
 
+// A cluster reached over TLS (as managed cluster-mode services are): tfproxy connects to each
+// node's TLS port -- not the plaintext one the node also names -- for forwarding, functions and
+// the triggers' notification connections.
+TEST(ClusterTlsTest, EveryPathUsesTheNodesTlsPorts) {
+  RedisCluster cluster(3, 0, /*tls=*/true);
+  Proxy proxy({"--backend", "rediss://" + cluster.tlsSeed(), "--backend-tls-ca-cert-file",
+               testCertificates().ca});
+  Client c(proxy.port());
+  const std::vector<std::string> keys = keysOnEveryPrimary(cluster, "k:", 1);
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kKeyspaceRecorder}), "OK");
+  std::vector<std::string> expected;
+  for (const std::string& key : keys) {
+    ASSERT_EQ(c.run({"SET", key, key}), "OK");
+    expected.push_back("set:" + key);
+    // Written on its node (asked over plaintext here).
+    EXPECT_EQ(Client(cluster.nodes()[ownerOf(cluster, key)]->port()).call({"GET", key}).str, key);
+  }
+  EXPECT_EQ(listOf(c, "log"), expected);
+  EXPECT_EQ(c.run({"MGET", keys[0], keys[1], keys[2]}),
+            "[\"" + keys[0] + "\", \"" + keys[1] + "\", \"" + keys[2] + "\"]");
+  EXPECT_EQ(c.call({"TFCALL", "trig.quietly", "0"}).str, "done");
+  EXPECT_EQ(c.run({"DBSIZE"}), "16");  // 3 keys, 12 of the function, the log
+  EXPECT_EQ(listOf(c, "log"), expected);
+  const std::string log = proxy.log();
+  EXPECT_EQ(log.find("unreachable"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace tfproxy::testing

@@ -302,20 +302,35 @@ int runProxyToExit(const std::vector<std::string>& args, std::string* output,
   return status;
 }
 
-RedisCluster::RedisCluster(int primaries, int replicas) {
+RedisCluster::RedisCluster(int primaries, int replicas, bool tls) {
   const int total = primaries * (1 + replicas);
+  const TestCertificates* certs = tls ? &testCertificates() : nullptr;
   std::string create = "redis-cli --cluster create";
-  for (int i = 0; i < total; ++i) {
-    // The cluster bus listens on port + 10000: both must be free and below 65536.
+  if (tls) create = "redis-cli --tls --cacert " + certs->ca + " --cluster create";
+  // The cluster bus listens on port + 10000: both must be free and below 65536.
+  auto busablePort = [] {
     uint16_t port = freePort();
     while (port > 55535 || !portIsFree(static_cast<uint16_t>(port + 10000))) port = freePort();
-    nodes_.push_back(std::make_unique<RedisServer>(
-        std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                 "--cluster-node-timeout", "1000",
-                                 // A replica may always take over (tests kill primaries).
-                                 "--cluster-replica-validity-factor", "0"},
-        port));
-    create += " " + nodes_.back()->address();
+    return port;
+  };
+  for (int i = 0; i < total; ++i) {
+    const uint16_t port = busablePort();
+    std::vector<std::string> args = {"--cluster-enabled", "yes", "--cluster-config-file",
+                                     "nodes.conf", "--cluster-node-timeout", "1000",
+                                     // A replica may always take over (tests kill primaries).
+                                     "--cluster-replica-validity-factor", "0"};
+    if (tls) {
+      uint16_t tls_port = busablePort();
+      while (tls_port == port) tls_port = busablePort();
+      tls_ports_.push_back(tls_port);
+      args.insert(args.end(), {"--tls-port", std::to_string(tls_port), "--tls-cluster", "yes",
+                               "--tls-replication", "yes", "--tls-cert-file", certs->server_cert,
+                               "--tls-key-file", certs->server_key, "--tls-ca-cert-file", certs->ca,
+                               "--tls-auth-clients", "no"});
+    }
+    nodes_.push_back(std::make_unique<RedisServer>(std::move(args), port));
+    create +=
+        tls ? " 127.0.0.1:" + std::to_string(tls_ports_.back()) : " " + nodes_.back()->address();
   }
   create += " --cluster-replicas " + std::to_string(replicas) + " --cluster-yes";
   run(create);

@@ -91,10 +91,15 @@ class RedisServer {
 // `redis-cli --cluster create`; ready (cluster_state:ok on every node) once constructed.
 class RedisCluster {
  public:
-  explicit RedisCluster(int primaries = 3, int replicas = 0);
+  // `tls`: every node also has a TLS port (testCertificates()' server certificate, clients not
+  // asked for one), the cluster bus and replication run over TLS, and the nodes tell clients on
+  // TLS connections their TLS ports; the plaintext ports stay for the tests' own checks.
+  explicit RedisCluster(int primaries = 3, int replicas = 0, bool tls = false);
   // Every node, primaries first as created.
   std::vector<std::unique_ptr<RedisServer>>& nodes() { return nodes_; }
   std::string seed() const { return nodes_.front()->address(); }
+  // The first node's TLS address (a cluster made with `tls`).
+  std::string tlsSeed() const { return "127.0.0.1:" + std::to_string(tls_ports_.front()); }
   // The node id of `node` (CLUSTER MYID).
   std::string nodeId(size_t node) const;
   // Waits until every node reports cluster_state:ok and agrees on the slot map.
@@ -102,6 +107,7 @@ class RedisCluster {
 
  private:
   std::vector<std::unique_ptr<RedisServer>> nodes_;
+  std::vector<uint16_t> tls_ports_;
 };
 
 class Proxy {

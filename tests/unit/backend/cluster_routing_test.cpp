@@ -69,6 +69,41 @@ TEST(SlotMapTest, FromClusterSlots) {
   EXPECT_FALSE(map->nodes()[1].primary);  // 10.0.0.5, the replica of the first range
 }
 
+// A node with TLS names its plaintext port (when it has one) and its TLS port: tfproxy uses the
+// one of the kind it talks, and leaves out a node without it.
+TEST(SlotMapTest, FromClusterShardsTakesThePortOfTheConnectionKind) {
+  auto node = [](int64_t port, int64_t tls_port) {
+    std::vector<Value> fields = {Value::bulk("id"),     Value::bulk("n" + std::to_string(tls_port)),
+                                 Value::bulk("ip"),     Value::bulk("10.0.0.1"),
+                                 Value::bulk("role"),   Value::bulk("master"),
+                                 Value::bulk("health"), Value::bulk("online")};
+    if (port > 0) {
+      fields.push_back(Value::bulk("port"));
+      fields.push_back(Value::integerValue(port));
+    }
+    fields.push_back(Value::bulk("tls-port"));
+    fields.push_back(Value::integerValue(tls_port));
+    return Value::array(std::move(fields), resp::Type::kMap);
+  };
+  auto shard = [](int64_t first, int64_t last, Value n) {
+    return Value::array({Value::bulk("slots"),
+                         Value::array({Value::integerValue(first), Value::integerValue(last)}),
+                         Value::bulk("nodes"), Value::array({std::move(n)})},
+                        resp::Type::kMap);
+  };
+  const Value reply =
+      Value::array({shard(0, 8191, node(7000, 8000)), shard(8192, 16383, node(0, 8001))});
+  std::string error;
+  auto tls = SlotMap::fromShards(reply, config::Endpoint{"x", 1, {}}, /*tls=*/true, &error);
+  ASSERT_TRUE(tls) << error;
+  EXPECT_EQ(nodeKey(tls->primaries()[tls->ownerOf(0)].endpoint), "10.0.0.1:8000");
+  EXPECT_EQ(nodeKey(tls->primaries()[tls->ownerOf(16383)].endpoint), "10.0.0.1:8001");
+  auto plain = SlotMap::fromShards(reply, config::Endpoint{"x", 1, {}}, /*tls=*/false, &error);
+  ASSERT_TRUE(plain) << error;
+  EXPECT_EQ(nodeKey(plain->primaries()[plain->ownerOf(0)].endpoint), "10.0.0.1:7000");
+  EXPECT_EQ(plain->ownerOf(16383), kNoSlot);  // a TLS-only node
+}
+
 TEST(SlotMapTest, FromClusterShardsSkipsNodesNotOnline) {
   auto nodeMap = [](const std::string& ip, int64_t port, const std::string& role,
                     const std::string& health) {
@@ -95,7 +130,7 @@ TEST(SlotMapTest, FromClusterShardsSkipsNodesNotOnline) {
           resp::Type::kMap),
   });
   std::string error;
-  auto map = SlotMap::fromShards(reply, config::Endpoint{"x", 1, {}}, &error);
+  auto map = SlotMap::fromShards(reply, config::Endpoint{"x", 1, {}}, /*tls=*/false, &error);
   ASSERT_TRUE(map) << error;
   ASSERT_EQ(map->primaries().size(), 2u);
   EXPECT_EQ(nodeKey(map->primaries()[map->ownerOf(150)].endpoint), "10.0.0.5:7004");
@@ -104,7 +139,7 @@ TEST(SlotMapTest, FromClusterShardsSkipsNodesNotOnline) {
   EXPECT_TRUE(map->complete());
 
   EXPECT_FALSE(SlotMap::fromShards(Value::error("ERR This instance has cluster support disabled"),
-                                   config::Endpoint{}, &error));
+                                   config::Endpoint{}, /*tls=*/false, &error));
   EXPECT_EQ(error, "ERR This instance has cluster support disabled");
 }
 
