@@ -126,6 +126,24 @@ ScriptConnectionPool::ScriptConnectionPool(io::Target target,
 
 ScriptConnectionPool::~ScriptConnectionPool() = default;
 
+std::optional<resp::Value> KeptConnection::run(int64_t db,
+                                               std::span<const std::string_view> command) {
+  std::optional<resp::Value> reply;
+  for (int attempt = 0; attempt < 2 && !reply; ++attempt) {
+    if (!lease_) {
+      ScriptConnections::Failure failure;
+      lease_ = source_->acquire(identity_, &failure, &error_);
+      if (!lease_) return std::nullopt;
+    }
+    reply = lease_->run(db, command);
+    if (!reply) {
+      error_ = lease_->error();
+      lease_.reset();
+    }
+  }
+  return reply;
+}
+
 void ScriptConnections::Lease::reset() {
   if (source_ != nullptr && conn_ != nullptr) source_->giveBack(std::move(conn_));
   conn_.reset();

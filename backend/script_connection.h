@@ -92,6 +92,27 @@ class ScriptConnections {
   virtual void giveBack(std::unique_ptr<ScriptConnection> conn) = 0;
 };
 
+// A connection kept by one thread across calls (the trigger lease's renewals, the stream
+// triggers' reads): borrowed when first needed, and when the backend closed it meanwhile (a
+// restart, a timeout) replaced once and the command sent again -- for commands that may run
+// twice.
+class KeptConnection {
+ public:
+  KeptConnection(ScriptConnections* source, Identity identity)
+      : source_(source), identity_(std::move(identity)) {}
+  // The reply, or nullopt when no connection could be had or it broke twice (error() says why).
+  std::optional<resp::Value> run(int64_t db, std::span<const std::string_view> command);
+  const std::string& error() const { return error_; }
+  bool held() const { return static_cast<bool>(lease_); }
+  void reset() { lease_.reset(); }
+
+ private:
+  ScriptConnections* source_;
+  Identity identity_;
+  ScriptConnections::Lease lease_;
+  std::string error_;
+};
+
 class PooledConnection;
 
 // The backend's connections (design §3, script connections), pooled by identity. Idle connections

@@ -101,6 +101,7 @@ KeyspaceTriggers::KeyspaceTriggers(Services services)
       positions_key_(positionsKey(services_.library_key)),
       fleet_lock_key_(backend::Fleet::lockKey(services_.library_key)),
       fleet_members_key_(backend::Fleet::membersKey(services_.library_key)),
+      lease_conn_(services_.connections, services_.identity),
       streams_({.connections = services_.connections,
                 .identity = services_.identity,
                 .positions_key = positions_key_,
@@ -119,7 +120,7 @@ void KeyspaceTriggers::stop() {
   if (thread_.joinable()) thread_.join();
   for (const SourcePtr& source : allSources()) source->events.stop();
   // A graceful stop hands the lease on at once rather than at its expiry.
-  if (lease_held_ && lease_conn_) {
+  if (lease_held_ && lease_conn_.held()) {
     auto holder = leaseCall({"GET", lease_key_});
     if (holder && holder->str == instance_) leaseCall({"DEL", lease_key_});
     lease_held_ = false;
@@ -555,19 +556,7 @@ void KeyspaceTriggers::configChanged() {
 }
 
 std::optional<resp::Value> KeyspaceTriggers::leaseCall(std::vector<std::string_view> args) {
-  std::optional<resp::Value> reply;
-  // A connection the backend closed since the last renewal is replaced once.
-  for (int attempt = 0; attempt < 2 && !reply; ++attempt) {
-    if (!lease_conn_) {
-      backend::ScriptConnections::Failure failure;
-      std::string error;
-      lease_conn_ = services_.connections->acquire(services_.identity, &failure, &error);
-      if (!lease_conn_) return std::nullopt;
-    }
-    reply = lease_conn_->run(0, args);
-    if (!reply) lease_conn_.reset();
-  }
-  return reply;
+  return lease_conn_.run(0, args);  // GET, PEXPIRE, SET NX, DEL: each may be sent twice
 }
 
 void KeyspaceTriggers::tendLease() {

@@ -206,7 +206,7 @@ class KeyspaceTriggers : public WriteTriggers {
   std::atomic<scripting::Engine*> engine_{nullptr};
   std::atomic<bool> active_{false};
   std::atomic<bool> lease_held_{false};
-  backend::ScriptConnections::Lease lease_conn_;       // loop thread
+  backend::KeptConnection lease_conn_;                 // loop thread
   std::chrono::steady_clock::time_point lease_due_{};  // mutex_
   bool lease_warned_ = false;
   std::atomic<bool> flags_due_{false};

@@ -49,7 +49,8 @@ bool streamEvent(std::string_view event) {
 
 }  // namespace
 
-StreamTriggers::StreamTriggers(Services services) : services_(std::move(services)) {}
+StreamTriggers::StreamTriggers(Services services)
+    : services_(std::move(services)), conn_(services_.connections, services_.identity) {}
 
 std::string StreamTriggers::field(const StreamTriggerInfo& t, const StreamKey& stream) {
   return triggerField(t.library, t.name) + std::to_string(stream.db) + ":" + stream.key;
@@ -152,21 +153,11 @@ std::vector<std::string> StreamTriggers::workKeys() const {
 
 std::optional<resp::Value> StreamTriggers::call(int64_t db, std::vector<std::string> args) {
   std::vector<std::string_view> views(args.begin(), args.end());
-  std::optional<resp::Value> reply;
-  // Every command sent here may be sent twice (reads, HSET of a position, XTRIM MINID): a
-  // connection the backend closed meanwhile (a restart) is replaced and the command sent again.
-  for (int attempt = 0; attempt < 2 && !reply; ++attempt) {
-    if (!conn_) {
-      backend::ScriptConnections::Failure failure;
-      std::string error;
-      conn_ = services_.connections->acquire(services_.identity, &failure, &error);
-      if (!conn_) {
-        spdlog::warn("stream triggers: cannot reach the backend: {}", error);
-        return std::nullopt;
-      }
-    }
-    reply = conn_->run(db, views);
-    if (!reply) conn_.reset();
+  // Every command sent here may be sent twice (reads, HSET of a position, XTRIM MINID).
+  std::optional<resp::Value> reply = conn_.run(db, views);
+  if (!reply) {
+    spdlog::warn("stream triggers: cannot reach the backend: {}", conn_.error());
+    return std::nullopt;
   }
   if (reply && reply->isError()) {
     spdlog::warn("stream triggers: {} failed: {}", args[0], reply->str);

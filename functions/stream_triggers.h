@@ -108,7 +108,7 @@ class StreamTriggers {
 
   // Trigger thread only.
   std::set<StreamKey> trims_;  // due at the end of the round (after every trigger's hand-over)
-  backend::ScriptConnections::Lease conn_;
+  backend::KeptConnection conn_;
 };
 
 }  // namespace tfproxy::functions
