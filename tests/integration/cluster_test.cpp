@@ -345,6 +345,7 @@ redis.registerFunction('cross', function(client) {
   Client o(other.port());
   EXPECT_EQ(o.run({"TFCALL", "spread.walk", "0"}), "[47, 0, 1]");
   deleteLibraries(c);
+  other.stop();  // leaving the fleet at once: the next test's tfproxy does not wait for its lock
 }
 
 // A client whose own connection serves a blocking command, with more commands pipelined behind
@@ -576,6 +577,7 @@ TEST_F(ClusterTest, LibraryStoreFollowsItsKey) {
     Client f(fresh.port());
     EXPECT_EQ(f.run({"TFCALL", "one.f", "0"}), "1");
     EXPECT_EQ(f.run({"TFCALL", name + ".f", "0"}), "2");
+    fresh.stop();
   }
   deleteLibraries(c);
 }
@@ -756,6 +758,7 @@ redis.registerFunction('take', function(client){
 });)";
   ASSERT_NE(ownerOf(*cluster_, "a"), ownerOf(*cluster_, "b"));
   ASSERT_NE(ownerOf(*cluster_, "stock"), ownerOf(*cluster_, "a"));
+  proxy_->stop();  // leaving the fleet at once
   proxy_.reset();
   std::vector<std::unique_ptr<Proxy>> proxies;
   for (int i = 0; i < 3; ++i) {
