@@ -1,5 +1,6 @@
 // Every example of the user's seed document (shared/seed/sync_async.md), run as written, gives
-// the result the document shows. The data is set up as each example assumes.
+// the result the document shows -- through tfproxy in front of one Redis and in front of a
+// 3-primary Redis Cluster. The data is set up as each example assumes.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -11,17 +12,33 @@
 namespace tfproxy::testing {
 namespace {
 
-class SeedTest : public ::testing::Test {
+class SeedTest : public ::testing::TestWithParam<const char*> {
  protected:
-  static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    proxy_ = new Proxy({"--backend", redis_->address()});
-  }
+  // Each mode's backend and tfproxy are made when its first test comes, and kept.
   static void TearDownTestSuite() {
-    delete proxy_;
+    for (Proxy** p : {&redis_proxy_, &cluster_proxy_}) {
+      delete *p;
+      *p = nullptr;
+    }
     delete redis_;
+    redis_ = nullptr;
+    delete cluster_;
+    cluster_ = nullptr;
   }
   void SetUp() override {
+    if (std::string(GetParam()) == "cluster") {
+      if (cluster_proxy_ == nullptr) {
+        cluster_ = new RedisCluster(3);
+        cluster_proxy_ = new Proxy({"--backend", cluster_->seed()});
+      }
+      proxy_ = cluster_proxy_;
+    } else {
+      if (redis_proxy_ == nullptr) {
+        redis_ = new RedisServer();
+        redis_proxy_ = new Proxy({"--backend", redis_->address()});
+      }
+      proxy_ = redis_proxy_;
+    }
     c_ = std::make_unique<Client>(proxy_->port());
     c_->call({"FLUSHALL"});
   }
@@ -37,13 +54,18 @@ class SeedTest : public ::testing::Test {
   }
 
   static RedisServer* redis_;
-  static Proxy* proxy_;
+  static RedisCluster* cluster_;
+  static Proxy* redis_proxy_;
+  static Proxy* cluster_proxy_;
+  Proxy* proxy_ = nullptr;  // this test's
   std::unique_ptr<Client> c_;
 };
 RedisServer* SeedTest::redis_ = nullptr;
-Proxy* SeedTest::proxy_ = nullptr;
+RedisCluster* SeedTest::cluster_ = nullptr;
+Proxy* SeedTest::redis_proxy_ = nullptr;
+Proxy* SeedTest::cluster_proxy_ = nullptr;
 
-TEST_F(SeedTest, CoroutineReturnsTest) {
+TEST_P(SeedTest, CoroutineReturnsTest) {
   ASSERT_EQ(load(R"(#!js api_version=1.0 name=lib
 
 redis.registerAsyncFunction('test', async function(){
@@ -53,7 +75,7 @@ redis.registerAsyncFunction('test', async function(){
   EXPECT_EQ(c_->run({"TFCALLASYNC", "lib.test", "0"}), "\"test\"");
 }
 
-TEST_F(SeedTest, BlockRunsPing) {
+TEST_P(SeedTest, BlockRunsPing) {
   ASSERT_EQ(load(R"(#!js api_version=1.0 name=lib
 
 redis.registerFunction('test', async function(client){
@@ -108,7 +130,7 @@ redis.registerAsyncFunction('test', async function(async_client, expected_name){
     return count;
 });)";
 
-TEST_F(SeedTest, SyncAndCoroutineScansAgree) {
+TEST_P(SeedTest, SyncAndCoroutineScansAgree) {
   hashes();
   ASSERT_EQ(load(kSyncScan), "OK");
   EXPECT_EQ(c_->run({"TFCALL", "lib.test", "0", "tom"}), "5");
@@ -191,7 +213,7 @@ redis.registerAsyncFunction('test', function(client, expected_name){
     });
 });)";
 
-TEST_F(SeedTest, CachedCoroutine) {
+TEST_P(SeedTest, CachedCoroutine) {
   hashes();
   ASSERT_EQ(load(kCachedCoroutine), "OK");
   // First call computes (an integer) and caches it for 5 seconds.
@@ -205,7 +227,7 @@ TEST_F(SeedTest, CachedCoroutine) {
   EXPECT_EQ(c_->run({"TFCALLASYNC", "lib.test", "0", "tom"}), "\"5\"");
 }
 
-TEST_F(SeedTest, StartSyncAndMoveAsync) {
+TEST_P(SeedTest, StartSyncAndMoveAsync) {
   hashes();
   ASSERT_EQ(load(kStartSyncMoveAsync), "OK");
   EXPECT_EQ(c_->run({"TFCALLASYNC", "lib.test", "0", "tom"}), "5");
@@ -221,7 +243,7 @@ TEST_F(SeedTest, StartSyncAndMoveAsync) {
   EXPECT_EQ(c_->run({"TFCALLASYNC", "lib.test", "0", "jerry"}), "2");
 }
 
-TEST_F(SeedTest, RegisterFunctionWithPromiseCannotWait) {
+TEST_P(SeedTest, RegisterFunctionWithPromiseCannotWait) {
   // "If we had used registerFunction, Triggers and functions would not have allowed the
   // function to block the client": under TFCALL the returned promise cannot be waited for.
   hashes();
@@ -240,7 +262,7 @@ TEST_F(SeedTest, RegisterFunctionWithPromiseCannotWait) {
   EXPECT_TRUE(cached);
 }
 
-TEST_F(SeedTest, IsBlockAllowed) {
+TEST_P(SeedTest, IsBlockAllowed) {
   ASSERT_EQ(load(R"(#!js api_version=1.0 name=lib
 redis.registerAsyncFunction('allowed', function(client){ return client.isBlockAllowed(); });)"),
             "OK");
@@ -250,7 +272,7 @@ redis.registerAsyncFunction('allowed', function(client){ return client.isBlockAl
   EXPECT_EQ(c_->run({"EXEC"}), "[0]");
 }
 
-TEST_F(SeedTest, MyBlpopWaitsWhileOthersPush) {
+TEST_P(SeedTest, MyBlpopWaitsWhileOthersPush) {
   ASSERT_EQ(load(kSeedMyBlpop), "OK");
   Client waiter(proxy_->port());
   waiter.sendCommand({"TFCALLASYNC", "lib.my_blpop", "1", "queue", "wanted"});
@@ -269,7 +291,7 @@ TEST_F(SeedTest, MyBlpopWaitsWhileOthersPush) {
             std::string::npos);
 }
 
-TEST_F(SeedTest, CallAsyncRawKeepsBytes) {
+TEST_P(SeedTest, CallAsyncRawKeepsBytes) {
   ASSERT_EQ(load(R"(#!js api_version=1.0 name=lib
 redis.registerAsyncFunction('raw', async function(client, key) {
     var v = await client.block((c) => c.callAsyncRaw('blpop', key, '0'));
@@ -279,6 +301,11 @@ redis.registerAsyncFunction('raw', async function(client, key) {
   c_->call({"RPUSH", "bin", std::string("\xff", 1)});
   EXPECT_EQ(c_->run({"TFCALLASYNC", "lib.raw", "1", "bin"}), "[1, 255]");
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, SeedTest, ::testing::Values("redis", "cluster"),
+                         [](const auto& info) {
+                           return std::string(info.param) == "cluster" ? "Cluster" : "Redis";
+                         });
 
 }  // namespace
 }  // namespace tfproxy::testing

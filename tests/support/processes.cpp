@@ -314,23 +314,33 @@ RedisCluster::RedisCluster(int primaries, int replicas, bool tls) {
     return port;
   };
   for (int i = 0; i < total; ++i) {
-    const uint16_t port = busablePort();
-    std::vector<std::string> args = {"--cluster-enabled", "yes", "--cluster-config-file",
-                                     "nodes.conf", "--cluster-node-timeout", "1000",
-                                     // A replica may always take over (tests kill primaries).
-                                     "--cluster-replica-validity-factor", "0"};
-    if (tls) {
-      uint16_t tls_port = busablePort();
-      while (tls_port == port) tls_port = busablePort();
-      tls_ports_.push_back(tls_port);
-      args.insert(args.end(), {"--tls-port", std::to_string(tls_port), "--tls-cluster", "yes",
-                               "--tls-replication", "yes", "--tls-cert-file", certs->server_cert,
-                               "--tls-key-file", certs->server_key, "--tls-ca-cert-file", certs->ca,
-                               "--tls-auth-clients", "no"});
+    // A port another test program takes between being found free and being bound makes the
+    // node fail to start: it starts again on other ports.
+    for (int attempt = 1;; ++attempt) {
+      const uint16_t port = busablePort();
+      std::vector<std::string> args = {"--cluster-enabled", "yes", "--cluster-config-file",
+                                       "nodes.conf", "--cluster-node-timeout", "1000",
+                                       // A replica may always take over (tests kill primaries).
+                                       "--cluster-replica-validity-factor", "0"};
+      uint16_t tls_port = 0;
+      if (tls) {
+        tls_port = busablePort();
+        while (tls_port == port) tls_port = busablePort();
+        args.insert(args.end(), {"--tls-port", std::to_string(tls_port), "--tls-cluster", "yes",
+                                 "--tls-replication", "yes", "--tls-cert-file", certs->server_cert,
+                                 "--tls-key-file", certs->server_key, "--tls-ca-cert-file",
+                                 certs->ca, "--tls-auth-clients", "no"});
+      }
+      try {
+        nodes_.push_back(std::make_unique<RedisServer>(std::move(args), port));
+      } catch (const std::exception&) {
+        if (attempt == 3) throw;
+        continue;
+      }
+      if (tls) tls_ports_.push_back(tls_port);
+      create += tls ? " 127.0.0.1:" + std::to_string(tls_port) : " " + nodes_.back()->address();
+      break;
     }
-    nodes_.push_back(std::make_unique<RedisServer>(std::move(args), port));
-    create +=
-        tls ? " 127.0.0.1:" + std::to_string(tls_ports_.back()) : " " + nodes_.back()->address();
   }
   create += " --cluster-replicas " + std::to_string(replicas) + " --cluster-yes";
   run(create);
