@@ -13,6 +13,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/fleet_library.h"
 #include "tests/support/probes.h"
 #include "tests/support/processes.h"
 #include "tests/support/seed_examples.h"
@@ -739,23 +740,6 @@ TEST_F(ClusterTest, StreamTriggersReadEveryPrimary) {
 // them, a read-modify-write through all three never oversells, and both hold while the fleet's
 // slot moves to another primary.
 TEST_F(ClusterTest, FleetGateSpansInstancesAndPrimaries) {
-  const char library[] = R"(#!js api_version=1.0 name=fleet
-redis.registerFunction('pair', function(client){
-  client.call('incr', 'a');
-  var spin = 0;
-  for (var i = 0; i < 20000; i++) { spin += i; }
-  client.call('incr', 'b');
-  return spin > 0 ? 1 : 0;
-});
-redis.registerFunction('take', function(client){
-  var n = parseInt(client.call('get', 'stock'));
-  if (n > 0) {
-    client.call('set', 'stock', String(n - 1));
-    client.call('incr', 'sold');
-    return 1;
-  }
-  return 0;
-});)";
   ASSERT_NE(ownerOf(*cluster_, "a"), ownerOf(*cluster_, "b"));
   ASSERT_NE(ownerOf(*cluster_, "stock"), ownerOf(*cluster_, "a"));
   proxy_->stop();  // leaving the fleet at once
@@ -769,7 +753,7 @@ redis.registerFunction('take', function(client){
   }
   Client setup(proxies[0]->port());
   deleteLibraries(setup);
-  ASSERT_EQ(setup.run({"TFUNCTION", "LOAD", library}), "OK");
+  ASSERT_EQ(setup.run({"TFUNCTION", "LOAD", kFleetLibrary}), "OK");
   for (auto& p : proxies) {
     Client c(p->port());
     ASSERT_TRUE(eventually([&] { return c.call({"TFUNCTION", "LIST"}).elements.size() == 1; }));

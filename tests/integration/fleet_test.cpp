@@ -12,6 +12,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/fleet_library.h"
 #include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
@@ -22,38 +23,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr int kLeaseMs = 1000;
-
-const char kLibrary[] = R"(#!js api_version=1.0 name=fleet
-redis.registerFunction('take', function(client){
-  var n = parseInt(client.call('get', 'stock'));
-  if (n > 0) {
-    client.call('set', 'stock', String(n - 1));
-    client.call('incr', 'sold');
-    return 1;
-  }
-  return 0;
-});
-redis.registerFunction('pair', function(client){
-  client.call('incr', 'a');
-  var spin = 0;
-  for (var i = 0; i < 20000; i++) { spin += i; }
-  client.call('incr', 'b');
-  return spin > 0 ? 1 : 0;
-});
-redis.registerAsyncFunction('pair_block', async function(client){
-  client.block(function(c){
-    c.call('incr', 'a');
-    c.call('incr', 'b');
-  });
-  return 1;
-});
-redis.registerFunction('slow_pair', function(client, ms){
-  client.call('incr', 'a');
-  var until = Date.now() + parseInt(ms);
-  while (Date.now() < until) {}
-  client.call('incr', 'b');
-  return 1;
-});)";
 
 std::unique_ptr<Proxy> startInstance(const RedisServer& redis) {
   return std::make_unique<Proxy>(std::vector<std::string>{"--backend", redis.address(),
@@ -66,7 +35,7 @@ class FleetTest : public ::testing::Test {
   void SetUp() override {
     for (int i = 0; i < 3; ++i) proxies_.push_back(startInstance(redis_));
     Client setup(proxies_[0]->port());
-    ASSERT_EQ(setup.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+    ASSERT_EQ(setup.run({"TFUNCTION", "LOAD", kFleetLibrary}), "OK");
     for (auto& p : proxies_) waitForLibrary(p->port());
   }
 
@@ -366,7 +335,7 @@ TEST(FleetAccessTest, UserWithoutTheFleetKeysStandsAside) {
       {"--backend", redis.address(), "--backend-user", "proxy", "--backend-password", "pw"});
   Client c(proxy.port());
   EXPECT_TRUE(eventually([&] { return c.run({"SET", "k", "1"}) == "OK"; }));
-  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kFleetLibrary}), "OK");
   EXPECT_EQ(c.run({"TFCALL", "fleet.pair", "0"}), "1");
   EXPECT_TRUE(eventually([&] {
     return proxy.log().find("may not take part in the fleet") != std::string::npos;
@@ -379,7 +348,7 @@ TEST(FleetAccessTest, FunctionAnswersAnErrorWhileOutOfStep) {
   RedisServer redis;
   auto proxy = startInstance(redis);
   Client c(proxy->port(), std::chrono::seconds(20));
-  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kFleetLibrary}), "OK");
   ASSERT_EQ(c.run({"TFCALL", "fleet.pair", "0"}), "1");
   redis.kill();
   const auto start = Clock::now();
