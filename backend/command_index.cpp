@@ -6,6 +6,36 @@
 #include "io/check.h"
 
 namespace tfproxy::backend {
+namespace {
+
+CommandFamily familyOf(const CommandInfo& info) {
+  if (info.has(kFlag_blocking)) return CommandFamily::kBlocking;
+  if (info.has(kFlag_pubsub)) return CommandFamily::kPubsub;
+  if (info.has(kFlag_admin)) return CommandFamily::kAdmin;
+  if (info.has(kFlag_write)) return CommandFamily::kWrite;
+  if (info.has(kFlag_readonly)) return CommandFamily::kRead;
+  return CommandFamily::kOther;
+}
+
+}  // namespace
+
+const char* familyName(CommandFamily family) {
+  switch (family) {
+    case CommandFamily::kRead:
+      return "read";
+    case CommandFamily::kWrite:
+      return "write";
+    case CommandFamily::kBlocking:
+      return "blocking";
+    case CommandFamily::kPubsub:
+      return "pubsub";
+    case CommandFamily::kAdmin:
+      return "admin";
+    case CommandFamily::kOther:
+      break;
+  }
+  return "other";
+}
 
 CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
   for (const CommandInfo* info : table.all()) {
@@ -15,6 +45,7 @@ CommandIndex::CommandIndex(const CommandTable& table) : table_(table) {
     longest_ = std::max(longest_, std::strlen(name));
     CommandEntry e;
     e.info = info;
+    e.family = familyOf(*info);
     e.kind =
         info != nullptr && info->has(kFlag_blocking) ? CommandKind::kBlocking : CommandKind::kPlain;
     entries_[name] = e;

@@ -35,6 +35,14 @@ enum class CommandKind : uint8_t {
   kFlush,        // FLUSHALL / FLUSHDB: the library store is told after they succeed
 };
 
+// What operators see forwarded commands counted by (INFO's tfproxy section, /metrics), from the
+// command's flags: a blocking command is counted as blocking, an admin one as admin, and so on
+// in this order; commands the table does not know are "other".
+enum class CommandFamily : uint8_t { kRead, kWrite, kBlocking, kPubsub, kAdmin, kOther };
+inline constexpr size_t kCommandFamilies = 6;
+// "read", "write", "blocking", "pubsub", "admin", "other".
+const char* familyName(CommandFamily family);
+
 // Which subscription set a (un)subscribe command works on.
 enum class ChannelKind : uint8_t { kChannel, kPattern, kShard };
 
@@ -46,6 +54,7 @@ struct CommandEntry {
   // Arity of an intercepted command (the table has none for them); as Redis counts it.
   int arity = 0;
   ChannelKind channel_kind = ChannelKind::kChannel;
+  CommandFamily family = CommandFamily::kOther;
   // The proxy edits its reply (functions/reply_edits.h): COMMAND, and the commands that list
   // keys. Checked only on these commands' own path.
   bool edited = false;

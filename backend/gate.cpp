@@ -120,10 +120,7 @@ bool Gate::lockExclusive(bool may_fail) {
   if (coordinator_ != nullptr) coordinator_->closeOthers();
   waitDrained();
   held_since_ = Clock::now();
-  entries_.fetch_add(1, std::memory_order_relaxed);
-  drain_wait_us_.fetch_add(
-      std::chrono::duration_cast<std::chrono::microseconds>(held_since_ - start).count(),
-      std::memory_order_relaxed);
+  drain_wait_.observe(held_since_ - start);
   return true;
 }
 
@@ -131,8 +128,7 @@ void Gate::unlockExclusive() {
   opened_at_ = Clock::now();
   last_hold_ = opened_at_ - held_since_;
   held_back_ = waiters_.load(std::memory_order_seq_cst) > 0;
-  hold_us_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(last_hold_).count(),
-                     std::memory_order_relaxed);
+  hold_time_.observe(last_hold_);
   if (coordinator_ != nullptr) {
     coordinator_->release(exclusive_waiting_.load(std::memory_order_relaxed) > 0);
   }

@@ -24,6 +24,8 @@
 #include <mutex>
 #include <vector>
 
+#include "base/metrics.h"
+
 namespace tfproxy::backend {
 
 // Told when forwarding must react to the gate; called on the thread that changed it.
@@ -111,10 +113,13 @@ class Gate {
   void waitDrained();
   bool waitDrainedFor(std::chrono::milliseconds limit);
 
-  // Counters for INFO.
-  uint64_t exclusiveEntries() const { return entries_.load(std::memory_order_relaxed); }
-  uint64_t drainWaitMicros() const { return drain_wait_us_.load(std::memory_order_relaxed); }
-  uint64_t holdMicros() const { return hold_us_.load(std::memory_order_relaxed); }
+  // What operators see of the gate (server/stats.h): sections entered, how long each waited for
+  // the drain (its own instance's and, with a fleet, the others') and how long it held the
+  // gate, and the sections waiting to enter now.
+  uint64_t exclusiveEntries() const { return drain_wait_.count(); }
+  const metrics::Histogram& drainWait() const { return drain_wait_; }
+  const metrics::Histogram& holdTime() const { return hold_time_; }
+  int sectionsWaiting() const { return exclusive_waiting_.load(std::memory_order_relaxed); }
 
  private:
   struct alignas(64) Counter {
@@ -144,9 +149,8 @@ class Gate {
   std::chrono::steady_clock::time_point opened_at_;
   std::chrono::steady_clock::duration last_hold_{};
   bool held_back_ = false;  // forwarders waited during the last section
-  std::atomic<uint64_t> entries_{0};
-  std::atomic<uint64_t> drain_wait_us_{0};
-  std::atomic<uint64_t> hold_us_{0};
+  metrics::Histogram drain_wait_;
+  metrics::Histogram hold_time_;
 };
 
 }  // namespace tfproxy::backend

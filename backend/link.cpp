@@ -88,6 +88,7 @@ std::vector<io::SocketAddress> BackendLink::addresses() const {
 
 void BackendLink::markUp() {
   if (!up_.exchange(true)) {
+    reconnects_.add();
     spdlog::info("backend {} is reachable again", target_.endpoint.toString());
   }
 }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/metrics.h"
 #include "config/options.h"
 #include "io/socket_address.h"
 #include "io/stream.h"
@@ -36,6 +37,8 @@ class BackendLink {
   // Where to connect and how (the TLS context when TLS is on).
   const io::Target& target() const { return target_; }
   bool up() const { return up_.load(std::memory_order_relaxed); }
+  // Times the backend became reachable again after being down (INFO backend_reconnects).
+  uint64_t reconnects() const { return reconnects_.value(); }
   // Reason of the last failure, for error replies ("Connection refused").
   std::string lastError() const;
 
@@ -61,6 +64,7 @@ class BackendLink {
   const io::Target target_;
   const std::chrono::milliseconds connect_timeout_;
   std::atomic<bool> up_{true};
+  metrics::Counter reconnects_;
   mutable std::mutex mutex_;
   std::string last_error_;                   // mutex_
   std::vector<io::SocketAddress> resolved_;  // mutex_

@@ -156,6 +156,21 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--health-port", o.health_port,
                  "Port for GET /healthz and /readyz (container probes; 0: off)")
       ->check(CLI::Range(0, 65535));
+  const char* ops_group = "Operations";
+  app.add_option("--http-port", o.http_port,
+                 "Port for GET /metrics (Prometheus), the admin page at / and the probes "
+                 "(0: off)")
+      ->check(CLI::Range(0, 65535))
+      ->group(ops_group);
+  app.add_option("--http-bind", o.http_bind, "Address the --http-port listener binds")
+      ->group(ops_group);
+  app.add_option("--slowlog-log-slower-than", o.slowlog_log_slower_than,
+                 "Function and trigger runs of at least this many microseconds go to TFUNCTION "
+                 "SLOWLOG (0: every run; negative: none)")
+      ->group(ops_group);
+  app.add_option("--slowlog-max-len", o.slowlog_max_len, "Most entries TFUNCTION SLOWLOG keeps")
+      ->check(CLI::Range(0u, 1000000u))
+      ->group(ops_group);
   app.add_option("--backend-user", o.backend_user,
                  "ACL user of the proxy's own internal backend connections");
   app.add_option("--backend-password", o.backend_password,
@@ -191,6 +206,10 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--redis-server", o.redis_server,
                  "redis-server binary for the embedded default backend");
 
+  app.add_option("--library-dir", o.library_dir,
+                 "Folder whose *.js files are libraries: loaded at start, and loaded again, "
+                 "replaced or deleted as the files change")
+      ->group(ops_group);
   app.add_option("--library-key", o.library_key,
                  "Backend key (a hash) where loaded libraries are stored");
   app.add_option("--fleet", o.fleet,

@@ -73,6 +73,14 @@ struct ProxyOptions {
   TlsServerOptions tls;
   // GET /healthz and /readyz for container probes (0: off).
   uint16_t health_port = 0;
+  // Operations over HTTP (0: off): GET /metrics (Prometheus), the admin page at /, its API,
+  // and the probes; listening on http_bind.
+  uint16_t http_port = 0;
+  std::string http_bind = "127.0.0.1";
+  // The slow log of functions and triggers (TFUNCTION SLOWLOG), as Redis' settings of the same
+  // names: runs of at least this many microseconds are logged (0: all; negative: none).
+  int64_t slowlog_log_slower_than = 10000;
+  uint32_t slowlog_max_len = 128;
   // Backend; without it tfproxy starts a private redis-server (the embedded default).
   std::optional<Endpoint> backend;
   TlsClientOptions backend_tls;
@@ -109,6 +117,8 @@ struct ProxyOptions {
   // An ACL file in Redis' format whose users tfproxy applies at start and on ACL LOAD, rules
   // naming its commands included (empty: ACL LOAD goes to Redis).
   std::string acl_file;
+  // A folder whose *.js files are libraries, loaded at start and followed (empty: none).
+  std::string library_dir;
   // Triggers and Functions settings (also CONFIG GET/SET redisgears_2.<name>).
   GearsSettings gears;
 };

@@ -22,6 +22,8 @@ const CommandSpec TfCommands::kSpecs[] = {
    {"FUNCTION", "DELETE", "x"}, &TfCommands::remove},
   {"tfunction", "list", -2, kNoScript, KeyRule::kNone, {"FUNCTION", "LIST"}, &TfCommands::list},
   {"tfunction", "debug", -2, kNoScript, KeyRule::kNone, {}, &TfCommands::debug},
+  {"tfunction", "slowlog", -3, kNoScript, KeyRule::kNone, {"SLOWLOG", "GET"},
+   &TfCommands::slowlog},
   {"tfcall", "", -3, kNoScript | kListed, KeyRule::kNumkeys, {"FCALL", "f", "0"},
    &TfCommands::tfcall},
   {"tfcallasync", "", -3, kNoScript | kListed, KeyRule::kNumkeys, {"FCALL", "f", "0"},

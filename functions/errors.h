@@ -64,6 +64,12 @@ inline std::string unknownOption(std::string_view option) {
   return "Unknown option '" + std::string(option) + "'";
 }
 
+// TFUNCTION SLOWLOG, worded as Redis' SLOWLOG answers.
+inline constexpr char kSlowlogCount[] = "ERR count should be greater than or equal to -1";
+inline std::string unknownSlowlogSubcommand(std::string_view sub) {
+  return "ERR unknown subcommand '" + std::string(sub) + "'. Try TFUNCTION SLOWLOG HELP.";
+}
+
 // tfproxy's own.
 inline constexpr char kMalformedExec[] = "ERR tfproxy: malformed EXEC reply";
 inline constexpr char kPrefix[] = "ERR tfproxy: ";

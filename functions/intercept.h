@@ -16,6 +16,7 @@ using backend::ConnectionState;
 // What a handler may know about the client that sent the command: its connection's state
 // (protocol, database, user), and its transaction.
 struct ClientContext : ConnectionState {
+  std::string address;  // the client's ip:port (the slow log shows it)
   bool in_multi = false;
   // EXEC of a transaction the proxy runs (spec §11.11): the commands queued after the forwarded
   // prefix, and a way to EXEC that prefix on the client's own connection. `exec_prefix` may be

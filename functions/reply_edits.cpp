@@ -134,6 +134,18 @@ bool infoShowsKeyspace(std::span<const std::string_view> argv) {
   return false;
 }
 
+// Does INFO with these arguments include tfproxy's section? It does wherever Redis shows every
+// section, and when named.
+bool infoShowsTfproxy(std::span<const std::string_view> argv) {
+  if (argv.size() == 1) return true;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    for (std::string_view section : {"tfproxy", "all", "everything", "default"}) {
+      if (equalsLower(argv[i], section)) return true;
+    }
+  }
+  return false;
+}
+
 // INFO's keyspace line for db0 with `hidden` keys fewer (gone if none are left).
 void subtractFromKeyspace(std::string* text, int64_t hidden) {
   const std::string_view kLine = "db0:keys=";
@@ -352,13 +364,21 @@ bool ReplyEdits::planKeys(std::span<const std::string_view> argv,
     };
     return true;
   }
-  // The db0 line, counted from db 0 only (EXISTS runs in the client's database).
-  if (equalsLower(argv[0], "info") && state.db == 0 && infoShowsKeyspace(argv)) {
-    edit->extra.push_back(exists());
-    edit->merge = [protocol, hiddenCount](const std::vector<Value>& replies) {
+  if (equalsLower(argv[0], "info")) {
+    // The db0 line, counted from db 0 only (EXISTS runs in the client's database); tfproxy's
+    // own section after the backend's.
+    const bool keyspace = state.db == 0 && infoShowsKeyspace(argv);
+    const bool ours = info_section_ && infoShowsTfproxy(argv);
+    if (!keyspace && !ours) return false;
+    if (keyspace) edit->extra.push_back(exists());
+    edit->merge = [this, protocol, hiddenCount, keyspace, ours](const std::vector<Value>& replies) {
       Value reply = replies[0];
       if (reply.type == Type::kBulkString || reply.type == Type::kVerbatim) {
-        subtractFromKeyspace(&reply.str, hiddenCount(replies[1]));
+        if (keyspace) subtractFromKeyspace(&reply.str, hiddenCount(replies[1]));
+        if (ours) {
+          if (!reply.str.empty()) reply.str += "\r\n";
+          reply.str += info_section_();
+        }
       }
       return encode(reply, protocol);
     };

@@ -1,6 +1,7 @@
 // Forwarded commands whose replies tfproxy edits so that clients see Redis with the module
 // loaded (spec §3.8): COMMAND knows TFCALL, TFCALLASYNC and TFUNCTION, and KEYS, SCAN,
-// RANDOMKEY, DBSIZE and INFO keyspace leave out the keys tfproxy keeps for itself.
+// RANDOMKEY, DBSIZE and INFO keyspace leave out the keys tfproxy keeps for itself, and INFO
+// shows tfproxy's own section.
 //
 // The pipeline asks plan() for each command the index marks as edited (outside transactions,
 // with replies on). A plan either answers locally, or forwards the command followed by extra
@@ -48,6 +49,9 @@ class ReplyEdits : public ReplyEditor {
   void editDecoded(std::string_view command, resp::Value* reply) const;
   // Marks the commands plan() looks at in the session's command index.
   static void registerEdited(backend::CommandIndex& index);
+  // INFO's `# tfproxy` section (server/operations.h), added to INFO's reply when it shows every
+  // section or names it. Set before clients are served.
+  void setInfoSection(std::function<std::string()> section) { info_section_ = std::move(section); }
 
  private:
   bool planCommand(std::span<const std::string_view> argv, resp::Protocol protocol,
@@ -56,6 +60,7 @@ class ReplyEdits : public ReplyEditor {
                 ReplyEdit* edit) const;
   bool isHidden(std::string_view key) const;
   std::vector<std::string> hidden_keys_;
+  std::function<std::string()> info_section_;
 };
 
 }  // namespace tfproxy::functions

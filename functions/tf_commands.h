@@ -55,6 +55,12 @@ class TfCommands : public InterceptHandler {
   // Applies the ACL file's users as `identity` (start-up); blocks. Fails with the reason.
   Status loadAclFile(const backend::Identity& identity);
 
+  // TFUNCTION LOAD REPLACE and TFUNCTION DELETE for tfproxy's operator (--library-dir): stored
+  // as a client's would be, with no permission check. `done` gets the outcome (its message the
+  // error a client would get), on any thread.
+  void loadLibrary(std::string code, std::string user, std::function<void(Status)> done);
+  void deleteLibrary(std::string name, std::function<void(Status)> done);
+
  private:
   using Done = std::function<void(std::string)>;
   using Args = std::vector<std::string>;
@@ -68,6 +74,7 @@ class TfCommands : public InterceptHandler {
   void remove(const Args& argv, const ClientContext& client, Done done);
   void list(const Args& argv, const ClientContext& client, Done done);
   void debug(const Args& argv, const ClientContext& client, Done done);
+  void slowlog(const Args& argv, const ClientContext& client, Done done);
   // tfcall.cpp
   void tfcall(const Args& argv, const ClientContext& client, Done done);
   void internal(const Args& argv, const ClientContext& client, Done done);

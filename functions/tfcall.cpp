@@ -28,6 +28,7 @@ void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done
   request.identity.password = client.password;
   request.db = client.db;
   request.protocol = client.protocol;
+  request.client_address = client.address;
   request.async_call = lower(argv[0]) == "tfcallasync";
   request.in_transaction = client.in_multi;
   // Inside a proxy-run EXEC the transaction already holds the gate and the library: the

@@ -19,13 +19,20 @@ scripting::Engine::Persist persistTo(LibraryStore* store, const char* prefix) {
   };
 }
 
+// Ends the store's change, then tells `then` the outcome.
+std::function<void(Status)> endChange(LibraryStore* store, std::function<void(Status)> then) {
+  return [store, then = std::move(then)](Status outcome) {
+    if (store != nullptr) store->endChange();
+    then(std::move(outcome));
+  };
+}
+
 // Answers the client once the change took effect or was refused.
 std::function<void(Status)> answerChange(LibraryStore* store, const ClientContext& client,
                                          std::function<void(std::string)> done) {
-  return [store, client, done = std::move(done)](Status outcome) {
-    if (store != nullptr) store->endChange();
+  return endChange(store, [client, done = std::move(done)](Status outcome) {
     done(outcome.ok() ? std::string(kOk) : errorReply(client, outcome.message()));
-  };
+  });
 }
 
 }  // namespace
@@ -80,6 +87,24 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
   if (store != nullptr) store->beginChange();
   services_.engine->load(std::move(request), persistTo(store, errors::kStoreFailed),
                          answerChange(store, client, std::move(done)));
+}
+
+void TfCommands::loadLibrary(std::string code, std::string user, std::function<void(Status)> done) {
+  scripting::LoadRequest request;
+  request.code = std::move(code);
+  request.user = std::move(user);
+  request.replace = true;
+  LibraryStore* store = services_.store;
+  if (store != nullptr) store->beginChange();
+  services_.engine->load(std::move(request), persistTo(store, errors::kStoreFailed),
+                         endChange(store, std::move(done)));
+}
+
+void TfCommands::deleteLibrary(std::string name, std::function<void(Status)> done) {
+  LibraryStore* store = services_.store;
+  if (store != nullptr) store->beginChange();
+  services_.engine->remove(std::move(name), persistTo(store, errors::kRemoveFailed),
+                           endChange(store, std::move(done)));
 }
 
 void TfCommands::remove(const Args& argv, const ClientContext& client, Done done) {

@@ -28,6 +28,7 @@ inline std::string wrongArity(std::string_view name) {
 inline constexpr char kExecAbort[] = "EXECABORT Transaction discarded because of previous errors.";
 inline constexpr char kNestedMulti[] = "ERR MULTI calls can not be nested";
 inline constexpr char kWatchInMulti[] = "ERR WATCH inside MULTI is not allowed";
+inline constexpr char kNotInteger[] = "ERR value is not an integer or out of range";
 
 // Reply framing errors (a backend that sends something that is not RESP).
 inline constexpr char kBadReplyType[] = "invalid RESP type byte";

@@ -18,10 +18,12 @@
 #include <vector>
 
 #include "backend/script_connection.h"
+#include "base/metrics.h"
 #include "base/status.h"
 #include "config/gears.h"
 #include "resp/encoder.h"
 #include "resp/value.h"
+#include "scripting/slow_log.h"
 
 namespace tfproxy::scripting {
 
@@ -45,8 +47,18 @@ struct StreamProgress {
   int64_t last_lag = 0;
   int64_t total_lag = 0;
 };
+// Calls of one function, or runs of one trigger, since it was first registered (a REPLACE keeps
+// them): what operators see in INFO, /metrics and the admin page. Any thread.
+struct RunStats {
+  metrics::Counter runs;
+  metrics::Counter failures;
+  metrics::Histogram latency;  // from the call (or the event) to the reply (or the end)
+};
+
 struct StreamTriggerState {
   std::mutex mutex;
+  // The trigger's runs over every stream.
+  std::shared_ptr<RunStats> runs = std::make_shared<RunStats>();
   std::map<std::pair<int64_t, std::string>, StreamProgress> streams;  // (db, key)
 };
 
@@ -181,6 +193,42 @@ struct CallRequest {
   // a job on the library's queue could wait behind a function that waits for that gate.
   bool run_here = false;
   bool state_confirmed = false;  // the backend's role and memory were just read (Host)
+  std::string client_address;    // the caller's ip:port, for the slow log
+};
+
+// A snapshot of the engine for the operations surfaces (server/stats.h).
+struct EngineStats {
+  struct Runnable {
+    std::string name;
+    std::string kind;  // "function", "async function", "keyspace trigger", "stream trigger"
+    std::shared_ptr<const RunStats> stats;
+    std::optional<std::string> last_error;  // triggers
+  };
+  struct Stream {  // a stream a stream trigger reads
+    std::string trigger;
+    int64_t db = 0;
+    std::string key;
+    uint64_t processed = 0;
+    int64_t last_lag_ms = 0;
+    size_t pending = 0;  // handed over, not completed
+  };
+  struct Library {
+    std::string name;
+    std::string user;
+    std::string api_version;
+    std::optional<std::string> config;
+    size_t code_bytes = 0;
+    std::vector<Runnable> runnables;  // functions first, then triggers
+    std::vector<std::string> cluster_functions;
+    std::vector<Stream> streams;
+    size_t total_heap = 0;
+    size_t used_heap = 0;
+    size_t heap_limit = 0;
+    size_t pending_jobs = 0;
+    size_t pending_async_calls = 0;
+  };
+  std::vector<Library> libraries;
+  size_t combined_memory_limit = 0;  // v8-maxmemory
 };
 
 struct ListRequest {
@@ -217,6 +265,10 @@ class Engine {
   // Locks the named libraries the same way, for a caller that then enters the atomic section
   // and runs their functions with CallRequest::run_here (a transaction tfproxy runs).
   virtual std::unique_ptr<TriggerRun> lockLibraries(const std::vector<std::string>& names) = 0;
+  // What every library runs and holds, for operators (any thread; never waits for JavaScript).
+  virtual EngineStats stats() = 0;
+  // Functions and trigger runs slower than the slow log's threshold (TFUNCTION SLOWLOG).
+  virtual SlowLog& slowLog() = 0;
   // Every loaded library, for the store.
   virtual std::vector<LibraryDefinition> definitions() = 0;
   // Stops the script threads; pending work is dropped.

@@ -22,6 +22,8 @@
 #include "config/cli.h"
 #include "functions/commands.h"
 #include "functions/keyspace_triggers.h"
+#include "functions/library_check.h"
+#include "functions/library_dir.h"
 #include "functions/library_store.h"
 #include "functions/library_sync.h"
 #include "functions/reply_edits.h"
@@ -29,7 +31,8 @@
 #include "functions/tf_commands.h"
 #include "io/tls.h"
 #include "scripting/engine.h"
-#include "server/health.h"
+#include "server/http.h"
+#include "server/operations.h"
 #include "server/server.h"
 
 namespace {
@@ -119,9 +122,47 @@ std::string listeningOn(const config::ProxyOptions& options, const server::Serve
   return out;
 }
 
+constexpr char kCheckUsage[] =
+    "Usage: tfproxy check [--error-verbosity 1|2] FILE...\n"
+    "Compiles and registers each JavaScript library offline, as TFUNCTION LOAD would, and\n"
+    "prints one line per file. Exit status: 0 when every library loads, 1 otherwise, 2 for a\n"
+    "usage error.\n";
+
+// `tfproxy check FILE...` (functions/library_check.h).
+int check(int argc, char** argv) {
+  std::vector<std::string> files;
+  config::GearsSettings settings;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kCheckUsage, stdout);
+      return 0;
+    }
+    if (arg == "--error-verbosity" && i + 1 < argc &&
+        (std::string_view(argv[i + 1]) == "1" || std::string_view(argv[i + 1]) == "2")) {
+      settings.error_verbosity = std::stoi(argv[++i]);
+      continue;
+    }
+    if (arg.substr(0, 2) == "--") {
+      std::fprintf(stderr, "tfproxy check: unknown option %s\n%s", argv[i], kCheckUsage);
+      return 2;
+    }
+    files.emplace_back(arg);
+  }
+  if (files.empty()) {
+    std::fputs(kCheckUsage, stderr);
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  const functions::CheckResult result = functions::checkLibraries(files, settings);
+  std::fputs(result.report.c_str(), stdout);
+  return result.ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "check") return check(argc, argv);
   config::CliResult cli = config::parseCommandLine(argc, argv);
   if (cli.exit) {
     std::fputs(cli.output.c_str(), cli.exit_code == 0 ? stdout : stderr);
@@ -266,6 +307,7 @@ int main(int argc, char** argv) {
                                 proxy_identity);
   host.setCluster(cluster.get());
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
+  engine->slowLog().configure(options.slowlog_log_slower_than, options.slowlog_max_len);
   triggers.setEngine(engine.get());
   functions::AclRules acl;
   functions::LibraryStore store(backend_target, options.backend_user, options.backend_password,
@@ -329,18 +371,77 @@ int main(int argc, char** argv) {
     });
   }
 
+  // The operator's folder of libraries: loaded over what the backend stored (the folder wins).
+  std::unique_ptr<functions::LibraryDir> library_dir;
+  if (!options.library_dir.empty()) {
+    library_dir = std::make_unique<functions::LibraryDir>(
+        options.library_dir,
+        functions::LibraryDir::Actions{
+            .load =
+                [&commands, user = proxy_identity.user](std::string code,
+                                                        std::function<void(Status)> done) {
+                  commands.loadLibrary(std::move(code), user, std::move(done));
+                },
+            .remove =
+                [&commands](std::string name, std::function<void(Status)> done) {
+                  commands.deleteLibrary(std::move(name), std::move(done));
+                },
+            .loaded_code = [&engine](const std::string& name) -> std::optional<std::string> {
+              for (const scripting::LibraryDefinition& d : engine->definitions()) {
+                if (d.name == name) return d.code;
+              }
+              return std::nullopt;
+            }});
+    std::string dir_error;
+    if (!library_dir->start(&dir_error)) {
+      spdlog::critical("{}", dir_error);
+      giving_up = true;
+      if (fleet) fleet->stop();
+      if (restorer.joinable()) restorer.join();
+      return 1;
+    }
+  }
+  server::Operations operations({.version = TFPROXY_VERSION,
+                                 .options = &options,
+                                 .server = &server,
+                                 .link = &link,
+                                 .status = &status,
+                                 .gate = &gate,
+                                 .fleet = fleet.get(),
+                                 .cluster = cluster.get(),
+                                 .engine = engine.get(),
+                                 .library_dir = library_dir.get(),
+                                 .backend_address = backend_endpoint.toString(),
+                                 .backend_embedded = embedded != nullptr,
+                                 .backend_tls = backend_target.tls != nullptr,
+                                 .not_ready = [&]() -> std::string {
+                                   if (server.stopping()) return "shutting down";
+                                   if (!link.up())
+                                     return "backend unreachable: " + link.lastError();
+                                   if (!status.reachable())
+                                     return "the backend does not answer the status poll";
+                                   if (!libraries_loaded)
+                                     return "the stored libraries are not loaded yet";
+                                   if (fleet && !fleet->inStep())
+                                     return "not in step with the other instances of its fleet";
+                                   return {};
+                                 }});
+  edits.setInfoSection([&operations] { return server::Operations::info(operations.snapshot()); });
   // Listening once the libraries are in (a client connecting earlier would wait unanswered).
-  server::HealthEndpoint health(main_context, [&]() -> std::string {
-    if (server.stopping()) return "shutting down";
-    if (!link.up()) return "backend unreachable: " + link.lastError();
-    if (!status.reachable()) return "the backend does not answer the status poll";
-    if (!libraries_loaded) return "the stored libraries are not loaded yet";
-    if (fleet && !fleet->inStep()) return "not in step with the other instances of its fleet";
-    return {};
-  });
+  server::HttpEndpoint health(main_context,
+                              [&operations](const server::HttpRequest& request, auto respond) {
+                                operations.probes(request, std::move(respond));
+                              });
+  server::HttpEndpoint http(main_context,
+                            [&operations](const server::HttpRequest& request, auto respond) {
+                              operations.http(request, std::move(respond));
+                            });
   std::string error;
   if (!server.listen(&error) ||
-      (options.health_port != 0 && !health.listen(options.bind, options.health_port, &error))) {
+      (options.health_port != 0 &&
+       !health.listen(options.bind, options.health_port, "--health-port", &error)) ||
+      (options.http_port != 0 &&
+       !http.listen(options.http_bind, options.http_port, "--http-port", &error))) {
     spdlog::critical("{}", error);
     giving_up = true;
     if (fleet) fleet->stop();  // before the server (the gate's listener) goes
@@ -354,6 +455,10 @@ int main(int argc, char** argv) {
                    });
 
   server.start();
+  if (options.http_port != 0) {
+    spdlog::info("operations on http://{}:{}/ (admin page; /metrics for Prometheus)",
+                 options.http_bind, http.port());
+  }
   spdlog::info("tfproxy {} listening on {}, backend {}{}, {} I/O thread{}, V8 {}", TFPROXY_VERSION,
                listeningOn(options, server), backend_endpoint.toString(),
                embedded                        ? " (embedded redis-server)"
@@ -367,6 +472,7 @@ int main(int argc, char** argv) {
     spdlog::info("received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
     server.shutdown(std::chrono::milliseconds(options.shutdown_timeout_ms), [&] {
       health.stop();
+      http.stop();
       main_context.stop();
     });
   });
@@ -393,6 +499,7 @@ int main(int argc, char** argv) {
   main_context.run();
 
   if (restorer.joinable()) restorer.join();
+  if (library_dir) library_dir->stop();
   store.stop();
   triggers.stop();
   if (fleet) {

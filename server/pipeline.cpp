@@ -71,9 +71,20 @@ bool isMonitorLine(std::string_view frame) {
 
 }  // namespace
 
+namespace {
+
+// Where a pipeline nobody reads counts (unit tests, tools).
+ForwardingCounters& uncounted() {
+  static ForwardingCounters counters;
+  return counters;
+}
+
+}  // namespace
+
 Pipeline::Pipeline(const CommandIndex& index, ForwardGate& gate, PipelineLimits limits,
                    const functions::ReplyEditor* editor, const functions::WriteTriggers* triggers)
     : index_(index),
+      counters_(&uncounted()),
       editor_(editor),
       triggers_(triggers),
       gate_(gate),
@@ -305,9 +316,14 @@ bool Pipeline::commitBatch(std::string_view bytes, std::string* to_backend) {
   if (!gate_.tryAdmit(batch_counted_)) {
     batch_.clear();
     batch_counted_ = 0;
+    batch_families_ = {};
     return false;
   }
   to_backend->append(bytes);
+  for (size_t i = 0; i < backend::kCommandFamilies; ++i) {
+    if (batch_families_[i] != 0) counters_->commands[i].add(batch_families_[i]);
+  }
+  batch_families_ = {};
   for (Slot& s : batch_) {
     if (shared_) expected_added_ += s.expected;
     if (s.observe == Observe::kNone && !slots_.empty()) {
@@ -532,6 +548,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
         }
         pos += r.consumed;
         addToBatch(std::move(slot));
+        ++batch_families_[static_cast<size_t>(entry.family)];
         if (!commit()) return {Stop::kPaused, batch_start};
         to_backend->append(extra);
         continue;
@@ -539,6 +556,7 @@ Pipeline::InputResult Pipeline::onClientInput(std::string_view in, std::string* 
     }
     if (node_check_ && entry.pins) noteBinding(entry, parser_);
     if (describe(entry, parser_, &scan, &slot)) addToBatch(std::move(slot));
+    ++batch_families_[static_cast<size_t>(entry.family)];
     pos += r.consumed;
   }
   if (!commit()) return {Stop::kPaused, batch_start};

@@ -18,6 +18,7 @@
 // until all are in.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -29,6 +30,7 @@
 
 #include "backend/command_index.h"
 #include "backend/connection_state.h"
+#include "base/metrics.h"
 #include "functions/intercept.h"
 #include "functions/reply_edits.h"
 #include "resp/encoder.h"
@@ -51,6 +53,15 @@ class ForwardGate {
   virtual bool tryAdmit(uint32_t counted) = 0;
   // `counted` admitted commands were answered or abandoned.
   virtual void release(uint32_t counted) = 0;
+};
+
+// What the sessions of one I/O worker forwarded; written by that worker's thread only, read by
+// server/stats.h from any thread.
+struct ForwardingCounters {
+  std::array<metrics::OwnedCounter, backend::kCommandFamilies> commands;  // by CommandFamily
+  metrics::OwnedCounter bytes_from_clients;
+  metrics::OwnedCounter bytes_to_clients;
+  metrics::Gauge pinned;  // sessions on a backend connection of their own now
 };
 
 struct PipelineLimits {
@@ -80,6 +91,8 @@ class Pipeline {
            const functions::ReplyEditor* editor = nullptr,
            const functions::WriteTriggers* triggers = nullptr);
   ~Pipeline();
+  // Where forwarded commands are counted (by default nowhere anyone reads).
+  void setCounters(ForwardingCounters* counters) { counters_ = counters; }
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
@@ -291,6 +304,7 @@ class Pipeline {
   void resetConnectionState();
 
   const CommandIndex& index_;
+  ForwardingCounters* counters_;
   const functions::ReplyEditor* editor_;
   const functions::WriteTriggers* triggers_;
   ForwardGate& gate_;
@@ -305,6 +319,7 @@ class Pipeline {
   // The batch being scanned: contiguous forwarded commands admitted together.
   std::vector<Slot> batch_;
   uint32_t batch_counted_ = 0;
+  std::array<uint32_t, backend::kCommandFamilies> batch_families_{};  // of the batch, by family
 
   bool shared_ = false;
   std::function<NodePlace(const resp::RequestParser&)> node_check_;

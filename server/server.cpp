@@ -88,7 +88,9 @@ void Server::accept(Listener& listener) {
           return;
         }
         boost::system::error_code ignored;
+        connections_received_.add();
         if (clients_.load(std::memory_order_relaxed) >= options_.maxclients) {
+          rejected_connections_.add();
           // As Redis: the error, then the close; nothing else is read or sent. (A TLS client sees
           // the close only: the error would have to wait for a handshake.)
           if (!listener.tls) {
@@ -107,6 +109,24 @@ void Server::accept(Listener& listener) {
         serve(worker, socket.release(ignored), listener.tls);
         accept(listener);
       });
+}
+
+Server::Counts Server::counts() const {
+  Counts counts;
+  counts.connected = clients_.load(std::memory_order_relaxed);
+  counts.received = connections_received_.value();
+  counts.rejected = rejected_connections_.value();
+  for (const auto& worker : workers_) {
+    const ForwardingCounters& c = worker->counters();
+    const int64_t pinned = c.pinned.value();
+    counts.pinned += pinned > 0 ? static_cast<uint64_t>(pinned) : 0;
+    for (size_t i = 0; i < backend::kCommandFamilies; ++i) {
+      counts.commands[i] += c.commands[i].value();
+    }
+    counts.bytes_from_clients += c.bytes_from_clients.value();
+    counts.bytes_to_clients += c.bytes_to_clients.value();
+  }
+  return counts;
 }
 
 void Server::serve(Worker& worker, int fd, bool tls) {

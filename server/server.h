@@ -2,6 +2,7 @@
 // graceful shutdown.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "backend/command_index.h"
 #include "backend/gate.h"
+#include "base/metrics.h"
 #include "config/options.h"
 #include "io/tls.h"
 #include "server/session.h"
@@ -66,6 +68,18 @@ class Server : public backend::GateListener {
 
   uint16_t port() const { return port_; }
   uint16_t tlsPort() const { return tls_port_; }
+
+  // Clients and forwarding, summed over the workers (any thread).
+  struct Counts {
+    uint64_t connected = 0;  // clients now, in a TLS handshake included
+    uint64_t pinned = 0;     // on a backend connection of their own
+    uint64_t received = 0;   // connections accepted since start
+    uint64_t rejected = 0;   // refused for --maxclients
+    std::array<uint64_t, backend::kCommandFamilies> commands{};  // forwarded, by CommandFamily
+    uint64_t bytes_from_clients = 0;
+    uint64_t bytes_to_clients = 0;
+  };
+  Counts counts() const;
   bool stopping() const { return stopping_.load(); }
 
   // backend::GateListener
@@ -104,6 +118,8 @@ class Server : public backend::GateListener {
   uint16_t port_ = 0;
   uint16_t tls_port_ = 0;
   std::atomic<size_t> clients_{0};
+  metrics::Counter connections_received_;
+  metrics::Counter rejected_connections_;
   std::atomic<bool> stopping_{false};
   backend::AsyncCommands* async_commands_;
 };

@@ -78,9 +78,23 @@ Session::Session(Worker& worker, io::Stream client, const SessionServices& servi
       client_(std::move(client)),
       ticket_(*services.gate, worker.index()),
       pipeline_(*services.index, ticket_, services.limits, services.editor, services.triggers),
-      peer_(socketName(client_.fd(), ::getpeername)) {}
+      counters_(worker.counters()),
+      peer_(socketName(client_.fd(), ::getpeername)) {
+  pipeline_.setCounters(&counters_);
+}
+
+void Session::setBackendState(BackendState state) {
+  backend_state_ = state;
+  // Counted as pinned while not on the shared connection (routing by slot counts as shared).
+  const bool own = state != BackendState::kShared;
+  if (own != own_connection_counted_) {
+    own ? counters_.pinned.add() : counters_.pinned.sub();
+    own_connection_counted_ = own;
+  }
+}
 
 Session::~Session() {
+  if (own_connection_counted_) counters_.pinned.sub();
   if (services_.clients != nullptr) services_.clients->fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -120,18 +134,18 @@ void Session::start() {
     pipeline_.setNodeCheck([this](const resp::RequestParser& cmd) { return placeOf(cmd); });
   }
   if (services_.multiplex) {
-    backend_state_ = BackendState::kShared;
+    setBackendState(BackendState::kShared);
     pipeline_.setShared(true);
   } else if (services_.link->up()) {
     connectBackend();
   } else {
-    backend_state_ = BackendState::kUnavailable;
+    setBackendState(BackendState::kUnavailable);
     pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + services_.link->lastError());
   }
 }
 
 void Session::connectBackend() {
-  backend_state_ = BackendState::kConnecting;
+  setBackendState(BackendState::kConnecting);
   std::weak_ptr<Session> weak = shared_from_this();
   backend::BackendLink* link = services_.link;
   if (services_.cluster != nullptr) {
@@ -142,7 +156,7 @@ void Session::connectBackend() {
     if (link == nullptr) {
       services_.cluster->refreshSoon();
       pipeline_.setShared(false);
-      backend_state_ = BackendState::kUnavailable;
+      setBackendState(BackendState::kUnavailable);
       pipeline_.setUnavailable(std::string(backend::errors::kSlotUnserved));
       return;
     }
@@ -154,14 +168,14 @@ void Session::connectBackend() {
                      self->pipeline_.setShared(false);
                      if (!stream.isOpen()) {
                        link->markDown(error);
-                       self->backend_state_ = BackendState::kUnavailable;
+                       self->setBackendState(BackendState::kUnavailable);
                        self->pipeline_.setUnavailable(backend::errors::kUnavailablePrefix + error);
                      } else {
                        link->markUp();
                        self->backend_ = std::move(stream);
                        self->backend_hung_up_ = false;
                        self->backend_readable_ = self->backend_.buffered();
-                       self->backend_state_ = BackendState::kConnected;
+                       self->setBackendState(BackendState::kConnected);
                        self->pipeline_.setUnavailable({});
                        self->worker_.loop().add(self->backend_.fd(), &self->backend_watcher_);
                        if (self->services_.cluster != nullptr) self->restoreState();
@@ -206,7 +220,7 @@ void Session::dropOwnConnection() {
 
 void Session::routeBySlot() {
   dropOwnConnection();
-  backend_state_ = BackendState::kShared;
+  setBackendState(BackendState::kShared);
   pipeline_.setShared(true);
   const backend::ConnectionState& state = pipeline_.state();
   if (state == backend::ConnectionState{}) {
@@ -290,7 +304,9 @@ bool Session::readClient() {
       return moved;
     }
     bool drained = false;
+    const size_t held = client_in_.size();
     io::IoResult r = client_.read(&client_in_, client_hung_up_, &drained);
+    counters_.bytes_from_clients.add(client_in_.size() - held);
     if (drained) client_readable_ = false;
     if (r == io::IoResult::kClosed || r == io::IoResult::kError) {
       // The client is gone (or reset): like Redis, drop whatever it was owed and release its
@@ -397,6 +413,7 @@ void Session::dispatchIntercepted() {
   }
   functions::ClientContext context;
   static_cast<backend::ConnectionState&>(context) = pipeline_.state();
+  context.address = peer_;
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
@@ -592,7 +609,7 @@ void Session::closeBackendSocket() {
 void Session::backendLost(const std::string& why, const char* text) {
   if (closed_) return;
   spdlog::debug("client {}: backend connection lost ({})", peer_, why);
-  backend_state_ = BackendState::kUnavailable;
+  setBackendState(BackendState::kUnavailable);
   closeBackendSocket();
   pipeline_.onBackendLost(text, &to_client_);
   close_after_flush_ = true;
@@ -602,7 +619,10 @@ void Session::backendLost(const std::string& why, const char* text) {
 bool Session::flushClient() {
   if (closed_ || client_blocked_ || to_client_.empty()) return false;
   const size_t before = client_written_;
+  const size_t owed = to_client_.size();
   io::IoResult r = client_.write(&to_client_, &client_written_);
+  // All sent clears the buffer; otherwise the offset moved.
+  counters_.bytes_to_clients.add(to_client_.empty() ? owed - before : client_written_ - before);
   if (r == io::IoResult::kError) {
     close();
     return true;

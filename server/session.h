@@ -159,7 +159,11 @@ class Session : public backend::Forwarder::User, public std::enable_shared_from_
   SocketWatcher backend_watcher_{*this, false};
   GateTicket ticket_;
   Pipeline pipeline_;
+  ForwardingCounters& counters_;  // the worker's
   BackendState backend_state_ = BackendState::kShared;
+  // Every change of backend_state_ goes through here (it counts pinned sessions).
+  void setBackendState(BackendState state);
+  bool own_connection_counted_ = false;
 
   io::Buffer client_in_;
   io::Buffer backend_in_;

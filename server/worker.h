@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/event_loop.h"
+#include "server/pipeline.h"
 
 namespace tfproxy::backend {
 class Forwarder;
@@ -42,6 +43,9 @@ class Worker {
   // it read again (its answers count for the drain).
   void holdingBackendReads(const std::shared_ptr<Session>& session);
   size_t sessionCount() const { return owned_.size(); }
+  // What this worker's sessions forwarded (server/stats.h reads it from any thread).
+  ForwardingCounters& counters() { return counters_; }
+  const ForwardingCounters& counters() const { return counters_; }
   void closeAll();
   // The pipelined connection shared by this worker's sessions that have no state of their own.
   backend::Forwarder& shared() { return *shared_; }
@@ -67,6 +71,7 @@ class Worker {
   std::atomic<int> gate_waiter_count_{0};
   std::atomic<int> holding_reads_count_{0};
   std::chrono::milliseconds backend_timeout_{0};
+  ForwardingCounters counters_;
   void checkBackendTimeouts();
 };
 

@@ -350,6 +350,31 @@ bool jsToReply(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v
   return true;
 }
 
+std::string compileErrorPlace(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                              v8::Local<v8::Message> message, int64_t verbosity) {
+  if (message.IsEmpty()) return {};
+  const int line = message->GetLineNumber(context).FromMaybe(0);
+  if (line <= 0) return {};
+  std::string out = " at " + utf8(isolate, message->GetScriptResourceName()) + ":" +
+                    std::to_string(line) + ":" + std::to_string(message->GetStartColumn() + 1);
+  v8::Local<v8::String> source;
+  if (verbosity >= 2 && message->GetSourceLine(context).ToLocal(&source)) {
+    std::string text = utf8(isolate, source);
+    // One line of a reply: long lines are cut around the error.
+    constexpr size_t kShown = 120;
+    if (text.size() > kShown) {
+      const size_t column = static_cast<size_t>(message->GetStartColumn());
+      const size_t from = column > kShown / 2 ? column - kShown / 2 : 0;
+      text = text.substr(from, kShown);
+    }
+    for (char& c : text) {
+      if (c == '\r' || c == '\n') c = ' ';
+    }
+    out += "|" + text;
+  }
+  return out;
+}
+
 std::string errorText(v8::Isolate* isolate, v8::Local<v8::Context> context,
                       v8::Local<v8::Value> exception, int64_t verbosity) {
   if (exception.IsEmpty()) return "Unknown error";

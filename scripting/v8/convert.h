@@ -25,6 +25,11 @@ bool jsToReply(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v
 std::string errorText(v8::Isolate* isolate, v8::Local<v8::Context> context,
                       v8::Local<v8::Value> exception, int64_t verbosity);
 
+// Where a compile error is: " at <library>:<line>:<column>" (the prologue is line 1), and at
+// verbosity 2 the source line after a '|'; "" when V8 gave no position.
+std::string compileErrorPlace(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                              v8::Local<v8::Message> message, int64_t verbosity);
+
 // JavaScript string <-> UTF-8.
 std::string utf8(v8::Isolate* isolate, v8::Local<v8::Value> value);
 

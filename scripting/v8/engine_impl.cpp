@@ -169,7 +169,8 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     if (!v8::Script::Compile(ctx, bindings::newString(isolate, request.code), &origin)
              .ToLocal(&script)) {
       return Status::failure(errors::kCompilePrefix +
-                             convert::errorText(isolate, ctx, tc.Exception(), 1));
+                             convert::errorText(isolate, ctx, tc.Exception(), 1) +
+                             convert::compileErrorPlace(isolate, ctx, tc.Message(), verbosity));
     }
     if (!apiVersionSupported(*prologue)) {
       return Status::failure(errors::kCompilePrefix + unsupportedApiVersion(*prologue));
@@ -223,6 +224,11 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     for (auto& trigger : library->keyspaceTriggers()) {
       if (const KeyspaceTrigger* old = previous->findKeyspaceTrigger(trigger->name)) {
         trigger->stats = old->stats;
+      }
+    }
+    for (auto& function : library->functions()) {
+      if (const Function* old = previous->findFunction(function->name)) {
+        function->stats = old->stats;
       }
     }
   }
@@ -320,7 +326,27 @@ void EngineImpl::call(CallRequest request, std::function<void(std::string reply)
   }
   if (function->is_async && !request.async_call) return fail(errors::kDeclaredAsync);
   if (oomState()) return fail(errors::kOomState);
-  invoke(std::move(library), function, std::move(request), std::move(done));
+  // Counted from here to the reply, waits for the library and the gate included: the time the
+  // client waited on tfproxy.
+  // The call as the slow log shows it, should it be slow.
+  std::vector<std::string> shown{request.async_call ? "TFCALLASYNC" : "TFCALL",
+                                 request.library + "." + request.function,
+                                 std::to_string(request.numkeys)};
+  shown.insert(shown.end(), request.args.begin(), request.args.end());
+  auto counted = [this, stats = function->stats, start = std::chrono::steady_clock::now(),
+                  shown = std::move(shown), client = request.client_address,
+                  done = std::move(done)](std::string reply) mutable {
+    const auto took = std::chrono::steady_clock::now() - start;
+    stats->runs.add();
+    if (!reply.empty() && (reply[0] == '-' || reply[0] == '!')) stats->failures.add();
+    stats->latency.observe(took);
+    if (slow_log_.logs(took)) {
+      std::string name = shown[1];
+      slow_log_.add(took, std::move(shown), std::move(client), std::move(name));
+    }
+    done(std::move(reply));
+  };
+  invoke(std::move(library), function, std::move(request), std::move(counted));
 }
 
 // Converts the call's arguments for JavaScript (spec §3.4): strings, or ArrayBuffers with
@@ -362,6 +388,7 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
           v8::Isolate* isolate = scope.isolate();
           v8::Local<v8::Context> ctx = scope.context();
           const Function& f = *function;
+          Library::Running running(*lib, f.name);
           std::vector<v8::Local<v8::Value>> argv;
           argv.push_back(bindings::asyncClient(*lib, request.identity, f.flags, target));
           if (!functionArguments(isolate, f, request, &argv)) {
@@ -407,6 +434,7 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
       v8::Isolate* isolate = scope.isolate();
       v8::Local<v8::Context> ctx = scope.context();
       Function& f = *const_cast<Function*>(function);
+      Library::Running running(*library, f.name);
       Invocation invocation(*library, request.identity, request.db, f.flags, block_allowed,
                             request.section_held, target);
       std::vector<v8::Local<v8::Value>> argv;
@@ -638,6 +666,55 @@ resp::Value EngineImpl::list(const ListRequest& request) {
     out.push_back(mapOf(std::move(fields)));
   }
   return Value::array(std::move(out));
+}
+
+EngineStats EngineImpl::stats() {
+  std::vector<std::shared_ptr<Library>> libraries;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, lib] : libraries_) libraries.push_back(lib);
+  }
+  EngineStats out;
+  out.combined_memory_limit = config_.startup().v8_maxmemory;
+  // Registrations are read-only once a library is loaded; the figures are atomics or guarded.
+  for (const auto& lib : libraries) {
+    EngineStats::Library l;
+    l.name = lib->name();
+    l.user = lib->user();
+    l.api_version = lib->apiVersion();
+    l.config = lib->config();
+    l.code_bytes = lib->code().size();
+    for (const auto& f : lib->functions()) {
+      l.runnables.push_back(
+          {f->name, f->is_async ? "async function" : "function", f->stats, std::nullopt});
+    }
+    for (const auto& t : lib->keyspaceTriggers()) {
+      std::optional<std::string> last_error;
+      {
+        std::lock_guard lock(t->stats->mutex);
+        last_error = t->stats->last_error;
+      }
+      l.runnables.push_back({t->name, "keyspace trigger", t->stats->runs, std::move(last_error)});
+    }
+    for (const auto& t : lib->streamTriggers()) {
+      std::optional<std::string> last_error;
+      std::lock_guard lock(t->state->mutex);
+      for (const auto& [where, progress] : t->state->streams) {
+        l.streams.push_back({t->name, where.first, where.second, progress.total_record_processed,
+                             progress.last_lag, progress.pending.size()});
+        if (progress.last_error) last_error = progress.last_error;
+      }
+      l.runnables.push_back({t->name, "stream trigger", t->state->runs, std::move(last_error)});
+    }
+    for (const auto& [name, fn] : lib->clusterFunctions()) l.cluster_functions.push_back(name);
+    l.total_heap = lib->totalHeap();
+    l.used_heap = lib->usedHeap();
+    l.heap_limit = lib->heapLimit();
+    l.pending_jobs = lib->jobs()->pending();
+    l.pending_async_calls = lib->pendingCalls().size();
+    out.libraries.push_back(std::move(l));
+  }
+  return out;
 }
 
 std::vector<LibraryDefinition> EngineImpl::definitions() {

@@ -34,6 +34,8 @@ class EngineImpl : public Engine {
   std::unique_ptr<TriggerRun> lockTriggers(const std::vector<std::string>& keys) override;
   std::unique_ptr<TriggerRun> lockLibraries(const std::vector<std::string>& names) override;
   std::vector<LibraryDefinition> definitions() override;
+  EngineStats stats() override;
+  SlowLog& slowLog() override { return slow_log_; }
   void shutdown() override;
 
   // For libraries and bindings.
@@ -82,6 +84,7 @@ class EngineImpl : public Engine {
   size_t isolate_baseline_ = 0;
   uint64_t last_order_ = 0;  // admin thread
 
+  SlowLog slow_log_;
   std::atomic<bool> avoid_global_allow_list_{false};
   std::atomic<bool> allow_unsafe_commands_{false};
 };

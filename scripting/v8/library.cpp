@@ -230,6 +230,11 @@ void TriggerStats::finish(std::chrono::steady_clock::time_point start,
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
+  const auto took = std::chrono::steady_clock::now() - start;
+  runs->runs.add();
+  if (error) runs->failures.add();
+  runs->latency.observe(took);
+  if (slow_log != nullptr && slow_log->logs(took)) slow_log->add(took, {label}, "", label);
   std::lock_guard lock(mutex);
   ++num_finished;
   last_execution_time = ms;

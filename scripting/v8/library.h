@@ -55,6 +55,9 @@ struct Function {
   // (as upstream does).
   v8::Global<v8::Object> client;
   ClientState* client_state = nullptr;
+  // Calls and their latency; a REPLACE hands the same object to the new version's function of
+  // the same name.
+  std::shared_ptr<RunStats> stats = std::make_shared<RunStats>();
 };
 
 // A trigger's statistics (spec §7.5). Kept across REPLACE: the new version's trigger of the
@@ -68,6 +71,11 @@ struct TriggerStats {
   std::optional<std::string> last_error;
   int64_t last_execution_time = 0;  // ms
   int64_t total_execution_time = 0;
+  // The same runs for operators (latency histogram), and where slow runs are logged as
+  // `label` ("lib.trigger"). Set at registration.
+  std::shared_ptr<RunStats> runs = std::make_shared<RunStats>();
+  std::string label;
+  SlowLog* slow_log = nullptr;
   // A run that started at `start` ended: `error` is its failure, or nullopt.
   void finish(std::chrono::steady_clock::time_point start, std::optional<std::string> error);
 };
@@ -148,6 +156,24 @@ class Library : public std::enable_shared_from_this<Library> {
   void setOrder(uint64_t order) { order_ = order; }
   bool registering() const { return registering_; }
   void finishRegistering() { registering_ = false; }
+
+  // The function or trigger whose code runs now, for redis.log's lines (none at load and in
+  // code a promise resumes later). Isolate lock held.
+  const std::string* running() const { return running_; }
+  class Running {
+   public:
+    Running(Library& library, const std::string& name)
+        : library_(library), previous_(library.running_) {
+      library.running_ = &name;
+    }
+    ~Running() { library_.running_ = previous_; }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+
+   private:
+    Library& library_;
+    const std::string* previous_;
+  };
 
   // True while a locked section runs (a function body); commands may be issued then.
   bool locked() const { return locked_; }
@@ -252,6 +278,7 @@ class Library : public std::enable_shared_from_this<Library> {
   std::unordered_set<Wrapped*> wrapped_;  // isolate lock
   bool registering_ = true;
   bool locked_ = false;
+  const std::string* running_ = nullptr;  // isolate lock
   std::atomic<size_t> total_heap_{0};
   std::atomic<size_t> used_heap_{0};
   size_t baseline_heap_ = 0;  // the engine's isolate baseline, set by initialize()

@@ -6,6 +6,7 @@
 #include "scripting/text.h"
 #include "scripting/v8/bindings.h"
 #include "scripting/v8/convert.h"
+#include "scripting/v8/engine_impl.h"
 #include "scripting/v8/library.h"
 
 namespace tfproxy::scripting::bindings {
@@ -216,6 +217,8 @@ void registerKeySpaceTrigger(const v8::FunctionCallbackInfo<v8::Value>& info) {
   trigger->is_coroutine = callback->IsAsyncFunction();
   if (has_on_fired) trigger->on_fired.Reset(isolate, on_fired.As<v8::Function>());
   trigger->description = std::move(description);
+  trigger->stats->label = library.name() + "." + trigger->name;
+  trigger->stats->slow_log = &library.engine().slowLog();
   library.keyspaceTriggers().push_back(std::move(trigger));
 }
 
@@ -385,10 +388,14 @@ void registerClusterFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
   functions[name].Reset(isolate, info[1].As<v8::Function>());
 }
 
+// Each line names the library, and the function or trigger that logged it when one runs.
 void log(const v8::FunctionCallbackInfo<v8::Value>& info) {
   std::string message;
   if (!stringArgument(info, 0, &message)) return;
-  spdlog::info("<redisgears_2> {}", escapeDefault(message));
+  const Library& library = libraryOf(info);
+  const std::string* running = library.running();
+  spdlog::info("<redisgears_2> {}{}{}: {}", library.name(), running != nullptr ? "." : "",
+               running != nullptr ? *running : std::string(), escapeDefault(message));
 }
 
 void setMethod(v8::Isolate* isolate, v8::Local<v8::Context> ctx, v8::Local<v8::Object> target,

@@ -130,6 +130,7 @@ void TriggerRunImpl::runTrigger(Library& library, const KeyspaceTrigger& trigger
   const backend::Identity identity = engine_.host().libraryIdentity(library.user());
 
   JsScope scope(library, /*timed=*/true);
+  Library::Running running(library, trigger.name);
   v8::Isolate* isolate = scope.isolate();
   v8::Local<v8::Context> ctx = scope.context();
   v8::Local<v8::Object> data = eventData(isolate, ctx, event);
@@ -174,6 +175,7 @@ void TriggerRunImpl::runTrigger(Library& library, const KeyspaceTrigger& trigger
     auto kept = std::make_shared<v8::Global<v8::Object>>(isolate, data);
     library.postJob(0, [lib = library.shared_from_this(), &trigger, identity, stats, start, kept,
                         settleLater, verbosity](JsScope& job) {
+      Library::Running running(*lib, trigger.name);
       v8::Isolate* iso = job.isolate();
       v8::Local<v8::Context> context = job.context();
       v8::TryCatch tc(iso);
@@ -222,6 +224,17 @@ bool TriggerRunImpl::deliver(const StreamTriggerInfo& info, const StreamRecord& 
     }
   }
   if (trigger == nullptr) return false;
+  // Counted from the hand-over to the completion, for operators.
+  done = [runs = trigger->state->runs, start = Clock::now(), &log = engine_.slowLog(),
+          label = info.library + "." + info.name, key = record.stream,
+          done = std::move(done)](std::optional<std::string> error) {
+    const auto took = Clock::now() - start;
+    runs->runs.add();
+    if (error) runs->failures.add();
+    runs->latency.observe(took);
+    if (log.logs(took)) log.add(took, {label, key}, "", label);
+    done(std::move(error));
+  };
   if (engine_.oomState()) {
     done(std::string(errors::kOomState));
     return true;
@@ -240,6 +253,7 @@ bool TriggerRunImpl::deliver(const StreamTriggerInfo& info, const StreamRecord& 
                          settleLater, verbosity](JsScope& job) {
       v8::Isolate* iso = job.isolate();
       v8::Local<v8::Context> context = job.context();
+      Library::Running running(*lib, trigger->name);
       v8::TryCatch tc(iso);
       v8::Local<v8::Value> argv[2] = {
           bindings::asyncClient(*lib, identity, /*flags=*/0, /*target=*/0),
@@ -257,6 +271,7 @@ bool TriggerRunImpl::deliver(const StreamTriggerInfo& info, const StreamRecord& 
   }
 
   JsScope scope(*library, /*timed=*/true);
+  Library::Running running(*library, trigger->name);
   v8::Isolate* isolate = scope.isolate();
   v8::Local<v8::Context> ctx = scope.context();
   Invocation invocation(*library, identity, record.db, /*flags=*/0, /*block_allowed=*/true,

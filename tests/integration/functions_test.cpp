@@ -69,10 +69,25 @@ TEST_F(FunctionsTest, LoadPipelineErrors) {
             "name> <key>=<value>\".");
   EXPECT_EQ(error({"TFUNCTION", "LOAD", "#!js name=x\n"}),
             "Failed to compile library: The api version is missing from the prologue.");
+  // The compile error's place follows upstream's text: library, line (the prologue is line 1),
+  // column.
   EXPECT_EQ(error({"TFUNCTION", "LOAD", "#!js api_version=1.0 name=x\nfunction ("}),
-            "Failed to compile library: SyntaxError: Function statements require a function name");
+            "Failed to compile library: SyntaxError: Function statements require a function name "
+            "at x:2:1");
   EXPECT_EQ(error({"TFUNCTION", "LOAD", "#!js api_version=3.0 name=x\nfunction ("}),
-            "Failed to compile library: SyntaxError: Function statements require a function name");
+            "Failed to compile library: SyntaxError: Function statements require a function name "
+            "at x:2:1");
+  EXPECT_EQ(error({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=lib\n\nredis.registerFunction('f', () => {\n"
+                   "  var x = ;\n});"}),
+            "Failed to compile library: SyntaxError: Unexpected token ';' at lib:4:11");
+  // At error-verbosity 2, the source line too.
+  ASSERT_EQ(c_->run({"CONFIG", "SET", "redisgears_2.error-verbosity", "2"}), "OK");
+  EXPECT_EQ(error({"TFUNCTION", "LOAD",
+                   "#!js api_version=1.0 name=lib\n\nredis.registerFunction('f', () => {\n"
+                   "  var x = ;\n});"}),
+            "Failed to compile library: SyntaxError: Unexpected token ';' at lib:4:11|  var x = ;");
+  ASSERT_EQ(c_->run({"CONFIG", "SET", "redisgears_2.error-verbosity", "1"}), "OK");
   EXPECT_EQ(error({"TFUNCTION", "LOAD", "#!js api_version=3.0 name=x\nvar a;"}),
             "Failed to compile library: An unsupported API version was requested: 3.0. The "
             "supported versions are 1.0, 1.1.");
@@ -416,6 +431,7 @@ redis.registerFunction('globals', function(){
 });
 redis.registerFunction('ai', function(){ try { redis.redisai.create_tensor(); } catch (e) { return e; } });
 redis.registerFunction('log', function(){ redis.log('a "quoted"\nline'); return 1; });
+redis.log('at load');
 redis.registerAsyncFunction('blockallowed', function(client){ return client.isBlockAllowed(); });)");
   EXPECT_EQ(c_->run({"TFCALL", "api.info", "0"}),
             "[\"1.1\", \"string\", \"no-writes\", \"allow-oom\", \"raw-arguments\", \"{}\", 0]");
@@ -423,7 +439,11 @@ redis.registerAsyncFunction('blockallowed', function(client){ return client.isBl
             "[\"undefined\", \"undefined\", \"undefined\", \"object\", \"object\", \"undefined\"]");
   EXPECT_EQ(c_->run({"TFCALL", "api.ai", "0"}), "\"RedisAI is not initialize\"");
   EXPECT_EQ(c_->run({"TFCALL", "api.log", "0"}), "1");
-  EXPECT_NE(proxy_->log().find("<redisgears_2> a \\\"quoted\\\"\\nline"), std::string::npos);
+  // The line names the library and the function.
+  EXPECT_NE(proxy_->log().find("<redisgears_2> api.log: a \\\"quoted\\\"\\nline"),
+            std::string::npos)
+      << proxy_->log();
+  EXPECT_NE(proxy_->log().find("<redisgears_2> api: at load"), std::string::npos);
   EXPECT_EQ(c_->run({"TFCALLASYNC", "api.blockallowed", "0"}), "1");
   c_->run(
       {"TFUNCTION", "LOAD", "REPLACE", "CONFIG", "{\"limit\": 5}",

@@ -8,6 +8,7 @@
 
 #include "tests/support/client.h"
 #include "tests/support/eventually.h"
+#include "tests/support/probes.h"
 #include "tests/support/processes.h"
 
 namespace tfproxy::testing {
@@ -35,14 +36,6 @@ TEST(LifecycleTest, EmbeddedDefaultBackendStartsAndStops) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_FALSE(processAlive(redis_pid));
-}
-
-// One HTTP request to the health port: the status line and the body.
-std::string httpGet(uint16_t port, const std::string& path) {
-  Client http(port);
-  http.send("GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  http.closedByPeer();  // the endpoint answers and closes
-  return http.takeReceived();
 }
 
 TEST(LifecycleTest, HealthPortAnswersProbes) {

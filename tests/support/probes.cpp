@@ -34,4 +34,20 @@ int connectedClients(uint16_t redis_port) {
   return at == std::string::npos ? -1 : std::stoi(info.substr(at + 18));
 }
 
+std::string httpExchange(uint16_t port, const std::string& request) {
+  Client http(port);
+  http.send(request);
+  http.closedByPeer();  // the endpoint answers and closes
+  return http.takeReceived();
+}
+
+std::string httpGet(uint16_t port, const std::string& path) {
+  return httpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+}
+
+std::string httpBody(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? std::string() : response.substr(end + 4);
+}
+
 }  // namespace tfproxy::testing

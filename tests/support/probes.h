@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 
 namespace tfproxy::testing {
 
@@ -22,5 +23,13 @@ int64_t rssKb(pid_t pid);
 int openFds(pid_t pid);
 // connected_clients of the Redis on `port` (the asking connection included).
 int connectedClients(uint16_t redis_port);
+
+// One HTTP exchange with tfproxy's --health-port or --http-port: sends `request` as it is and
+// returns everything received until the endpoint closed (status line, headers, body).
+std::string httpExchange(uint16_t port, const std::string& request);
+// GET `path`: the whole response.
+std::string httpGet(uint16_t port, const std::string& path);
+// The body of a response.
+std::string httpBody(const std::string& response);
 
 }  // namespace tfproxy::testing
