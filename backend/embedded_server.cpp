@@ -1,6 +1,8 @@
 #include "backend/embedded_server.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +53,7 @@ std::string findExecutable(const std::string& name) {
 }
 
 std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
+                                                      const std::string& data_dir,
                                                       std::string* error) {
   std::string exe = findExecutable(binary);
   if (exe.empty()) {
@@ -59,22 +62,69 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
              "or pass --backend HOST:PORT to use a running Redis";
     return nullptr;
   }
+  std::unique_ptr<EmbeddedServer> server(new EmbeddedServer);
+  if (!data_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) {
+      *error = "cannot create the data folder " + data_dir + ": " + ec.message();
+      return nullptr;
+    }
+    // One tfproxy per data folder: a second redis-server on the same files would corrupt them.
+    const std::string lock_path = data_dir + "/tfproxy.lock";
+    server->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (server->lock_fd_ < 0) {
+      *error = "cannot open " + lock_path + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    if (::flock(server->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      char holder[32] = {};
+      const ssize_t n = ::pread(server->lock_fd_, holder, sizeof holder - 1, 0);
+      *error =
+          "another tfproxy" +
+          (n > 0 ? " (pid " + std::string(holder, static_cast<size_t>(n)) + ")" : std::string()) +
+          " uses the data folder " + data_dir +
+          "; stop it, or give this one another --data-dir (or --ephemeral)";
+      return nullptr;
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(server->lock_fd_, 0) != 0 ||
+        ::pwrite(server->lock_fd_, pid.data(), pid.size(), 0) < 0) {
+      // The lock holds without the pid; the pid only names the holder in the error above.
+    }
+  }
   char dir_template[] = "/tmp/tfproxy-XXXXXX";
   if (::mkdtemp(dir_template) == nullptr) {
     *error = std::string("cannot create a temporary folder: ") + std::strerror(errno);
     return nullptr;
   }
-  std::unique_ptr<EmbeddedServer> server(new EmbeddedServer);
   server->dir_ = dir_template;
 
   // Redis listens on a Unix socket in the private folder only: no TCP port that other local
-  // users could reach, none that could be taken before redis-server binds it.
+  // users could reach, none that could be taken before redis-server binds it. With a data
+  // folder it persists as Redis does by default, plus the AOF (fsync every second).
   const std::string socket_path = server->dir_ + "/redis.sock";
-  const std::string log_file = server->dir_ + "/redis.log";
-  std::vector<std::string> args = {
-      exe,   "--port",      "0",          "--unixsocket", socket_path, "--unixsocketperm",
-      "700", "--dir",       server->dir_, "--save",       "",          "--appendonly",
-      "no",  "--daemonize", "no",         "--logfile",    log_file};
+  const std::string& data = data_dir.empty() ? server->dir_ : data_dir;
+  const std::string log_file = data + "/redis.log";
+  std::vector<std::string> args = {exe,
+                                   "--port",
+                                   "0",
+                                   "--unixsocket",
+                                   socket_path,
+                                   "--unixsocketperm",
+                                   "700",
+                                   "--dir",
+                                   data,
+                                   "--save",
+                                   data_dir.empty() ? "" : "3600 1 300 100 60 10000",
+                                   "--appendonly",
+                                   data_dir.empty() ? "no" : "yes",
+                                   "--appendfsync",
+                                   "everysec",
+                                   "--daemonize",
+                                   "no",
+                                   "--logfile",
+                                   log_file};
   pid_t pid = ::fork();
   if (pid < 0) {
     *error = std::string("fork failed: ") + std::strerror(errno);
@@ -115,8 +165,8 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const std::string& binary,
     waitExited(server->pid_, std::chrono::seconds(2));
     server->pid_ = -1;
   }
-  *error = "the embedded redis-server did not start; see its log in " + server->dir_ + "/redis.log";
-  server->dir_.clear();  // keep the log for inspection
+  *error = "the embedded redis-server did not start; see its log in " + log_file;
+  if (data_dir.empty()) server->dir_.clear();  // keep the log for inspection
   return nullptr;
 }
 
@@ -132,6 +182,7 @@ EmbeddedServer::~EmbeddedServer() {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the data folder
 }
 
 }  // namespace tfproxy::backend

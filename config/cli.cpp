@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -74,6 +75,14 @@ Status validateTls(const ProxyOptions& o) {
   return {};
 }
 
+std::string defaultDataDir() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/tfproxy-data";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] != '\0') return std::string(home) + "/.local/share/tfproxy-data";
+  return "tfproxy-data";
+}
+
 CliResult parseCommandLine(int argc, const char* const* argv) {
   CliResult result;
   ProxyOptions& o = result.options;
@@ -95,6 +104,12 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
                  "rediss://... (TLS) or unix://PATH. Without it tfproxy starts a private "
                  "redis-server")
       ->type_name("ADDRESS|URL");
+  app.add_option("--data-dir", o.data_dir,
+                 "Where the embedded redis-server keeps its data (default: tfproxy-data in the "
+                 "user's data folder, $XDG_DATA_HOME or ~/.local/share)")
+      ->type_name("DIR");
+  app.add_flag("--ephemeral", o.ephemeral,
+               "The embedded redis-server keeps its data in a temporary folder deleted on exit");
 
   // TLS for clients, under Redis' own option names.
   TlsServerOptions& tls = o.tls;
@@ -301,6 +316,14 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       if (o.backend_user.empty() && spec->user) o.backend_user = *spec->user;
       if (o.backend_password.empty() && spec->password) o.backend_password = *spec->password;
     }
+    if (o.backend && (o.ephemeral || !o.data_dir.empty())) {
+      throw CLI::ValidationError(o.ephemeral ? "--ephemeral" : "--data-dir",
+                                 errors::kDataDirWithBackend);
+    }
+    if (o.ephemeral && !o.data_dir.empty()) {
+      throw CLI::ValidationError("--data-dir", errors::kDataDirEphemeral);
+    }
+    if (!o.backend && !o.ephemeral && o.data_dir.empty()) o.data_dir = defaultDataDir();
     tls.auth_clients = auth_clients == "no"         ? TlsServerOptions::AuthClients::kNo
                        : auth_clients == "optional" ? TlsServerOptions::AuthClients::kOptional
                                                     : TlsServerOptions::AuthClients::kYes;

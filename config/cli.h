@@ -20,6 +20,10 @@ struct CliResult {
 
 CliResult parseCommandLine(int argc, const char* const* argv);
 
+// The embedded default's data folder when --data-dir is not given: tfproxy-data in
+// $XDG_DATA_HOME, else in ~/.local/share, else in the working folder.
+std::string defaultDataDir();
+
 // The listeners and TLS settings fit together (a listener exists, certificates are named where
 // needed, backend TLS options have TLS to apply to).
 Status validateTls(const ProxyOptions& options);

@@ -24,6 +24,9 @@ inline constexpr char kTlsNeedsCa[] =
     "client certificates (or --tls-auth-clients no)";
 inline constexpr char kBackendTlsOff[] =
     "--backend-tls-* options need TLS towards the backend: --backend-tls or a rediss:// backend";
+inline constexpr char kDataDirWithBackend[] =
+    "applies to the embedded redis-server only, not with --backend";
+inline constexpr char kDataDirEphemeral[] = "--data-dir and --ephemeral exclude each other";
 inline constexpr char kBackendTlsEmbedded[] =
     "TLS towards the backend needs --backend (the embedded redis-server is reached over a Unix "
     "socket)";

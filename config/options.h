@@ -107,6 +107,11 @@ struct ProxyOptions {
   uint32_t shutdown_timeout_ms = 5000;
   // redis-server binary for the embedded default.
   std::string redis_server = "redis-server";
+  // Where the embedded default keeps its data (AOF and RDB); filled in with the user's data
+  // folder when neither it nor `ephemeral` is given. `ephemeral`: a temporary folder deleted
+  // on exit instead.
+  std::string data_dir;
+  bool ephemeral = false;
   // Where the libraries are kept in the backend (a hash, one field per library).
   std::string library_key = "tfproxy:libraries";
   // Instances in front of the same backend (and library key) share one atomic gate (design §4).

@@ -16,9 +16,26 @@ packages=(
   redis-server redis-tools nutcracker python3 python3-redis openssl
 )
 
+# The tests' Node.js tools (tsc and rollup for the typings, node-redis and ioredis as real
+# clients) come from npm, pinned by tests/node/package-lock.json; npm itself is Debian's. Not
+# needed where the tests are not (the container image's build stage).
+repo=$(cd "$(dirname "$0")/.." && pwd)
+node_tests=$repo/tests/node
+if [ -f "$node_tests/package.json" ]; then packages+=(npm); fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+
+# Installs the pinned Node.js tools unless node_modules is as new as the lock file.
+node_tools() {
+  [ -f "$node_tests/package.json" ] || return 0
+  if [ ! -f "$node_tests/node_modules/.package-lock.json" ] ||
+     [ "$node_tests/package-lock.json" -nt "$node_tests/node_modules/.package-lock.json" ]; then
+    echo "setup: installing the tests' Node.js tools (npm ci in tests/node)"
+    npm ci --prefix "$node_tests" --no-audit --no-fund --loglevel=error
+  fi
+}
 
 missing=()
 for p in "${packages[@]}" libnode-dev; do
@@ -26,6 +43,7 @@ for p in "${packages[@]}" libnode-dev; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
+  node_tools
   exit 0
 fi
 echo "setup: installing ${missing[*]}"
@@ -41,4 +59,5 @@ $SUDO apt-get install -y -qq --no-install-recommends --allow-downgrades \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
   "nodejs=$node_version" "libnode108=$node_version" "libnode-dev=$node_version" \
   "${packages[@]}"
+node_tools
 echo "setup: done"

@@ -179,12 +179,19 @@ int main(int argc, char** argv) {
     backend_endpoint = *options.backend;
   } else {
     std::string error;
-    embedded = backend::EmbeddedServer::start(options.redis_server, &error);
+    embedded = backend::EmbeddedServer::start(options.redis_server, options.data_dir, &error);
     if (!embedded) {
       spdlog::critical("cannot start the embedded backend: {}", error);
       return 1;
     }
     backend_endpoint = embedded->endpoint();
+    if (options.data_dir.empty()) {
+      spdlog::info(
+          "the embedded redis-server keeps its data in a temporary folder deleted on "
+          "exit (--ephemeral)");
+    } else {
+      spdlog::info("the embedded redis-server keeps its data in {}", options.data_dir);
+    }
   }
 
   std::string tls_error;

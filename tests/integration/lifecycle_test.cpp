@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -56,6 +57,79 @@ TEST(LifecycleTest, HealthPortAnswersProbes) {
   redis->restart();
   EXPECT_TRUE(
       eventually([&] { return httpGet(health, "/readyz").find("200 OK") != std::string::npos; }));
+}
+
+// The embedded default keeps its data (libraries included) across restarts in its data folder,
+// which one tfproxy holds at a time.
+TEST(LifecycleTest, EmbeddedDefaultKeepsItsDataInTheDataFolder) {
+  char pattern[] = "/tmp/tfproxy-data-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string data = std::string(pattern) + "/store";  // created by tfproxy
+  {
+    Proxy proxy({"--data-dir", data});
+    EXPECT_NE(proxy.log().find("the embedded redis-server keeps its data in " + data),
+              std::string::npos)
+        << proxy.log();
+    Client c(proxy.port());
+    ASSERT_EQ(c.run({"SET", "kept", "yes"}), "OK");
+    ASSERT_EQ(c.run({"TFUNCTION", "LOAD",
+                     "#!js api_version=1.0 name=kept\nredis.registerFunction('f', () => 'here');"}),
+              "OK");
+    // A second tfproxy on the same folder refuses to start a second server on its files.
+    std::string out;
+    EXPECT_EQ(runProxyToExit({"--port", std::to_string(freePort()), "--data-dir", data}, &out), 1);
+    EXPECT_NE(out.find("another tfproxy (pid " + std::to_string(proxy.pid()) +
+                       ") uses the data folder " + data),
+              std::string::npos)
+        << out;
+    c.close();
+    EXPECT_EQ(proxy.stop(SIGTERM), 0);
+  }
+  EXPECT_TRUE(std::filesystem::exists(data + "/appendonlydir"));
+  Proxy again({"--data-dir", data});
+  Client c(again.port());
+  EXPECT_EQ(c.run({"GET", "kept"}), "\"yes\"");
+  EXPECT_EQ(c.run({"TFCALL", "kept.f", "0"}), "\"here\"");
+  c.close();
+  EXPECT_EQ(again.stop(SIGTERM), 0);
+  std::filesystem::remove_all(pattern);
+}
+
+// Without --data-dir the folder is tfproxy-data in the user's data folder; --ephemeral keeps
+// nothing.
+TEST(LifecycleTest, DefaultDataFolderAndEphemeral) {
+  char pattern[] = "/tmp/tfproxy-xdg-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string xdg = pattern;
+  std::string out;
+  EXPECT_EQ(
+      runProxyToExit(
+          {"--port", std::to_string(freePort()), "--ephemeral", "--data-dir", xdg + "/x"}, &out),
+      2);
+  EXPECT_NE(out.find("--data-dir and --ephemeral exclude each other"), std::string::npos) << out;
+  RedisServer redis;
+  EXPECT_EQ(runProxyToExit({"--backend", redis.address(), "--ephemeral"}, &out), 2);
+  EXPECT_NE(out.find("applies to the embedded redis-server only"), std::string::npos) << out;
+  // The default folder: created on first start, under $XDG_DATA_HOME.
+  const uint16_t port = freePort();
+  ChildProcess child;
+  child.spawn({proxyBinary(), "--port", std::to_string(port)}, xdg + "/default.log",
+              {"XDG_DATA_HOME=" + xdg});
+  ASSERT_TRUE(waitForPort(port, std::chrono::seconds(20)));
+  {
+    Client c(port);
+    ASSERT_EQ(c.run({"SET", "k", "v"}), "OK");
+  }
+  EXPECT_TRUE(std::filesystem::exists(xdg + "/tfproxy-data/tfproxy.lock"));
+  child.stop(SIGTERM);
+  {
+    Proxy ephemeral({"--ephemeral"});
+    Client c(ephemeral.port());
+    EXPECT_EQ(c.run({"GET", "k"}), "(nil)");
+    EXPECT_NE(ephemeral.log().find("temporary folder deleted on exit (--ephemeral)"),
+              std::string::npos);
+  }
+  std::filesystem::remove_all(xdg);
 }
 
 TEST(LifecycleTest, NoRedisServerOnPath) {

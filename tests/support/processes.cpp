@@ -247,6 +247,20 @@ Proxy::Proxy(std::vector<std::string> args, bool wait_ready, std::vector<std::st
       listen == Listen::kTlsOnly
           ? std::vector<std::string>{proxyBinary(), "--port", "0", "--tls-port", port}
           : std::vector<std::string>{proxyBinary(), "--port", port};
+  // The embedded default keeps its data in the user's data folder: tests that start one (no
+  // --backend) get a throw-away one unless they name a folder (or a config file may).
+  auto given = [&](std::string_view flag) {
+    for (const std::string& a : args) {
+      if (a == flag || a.rfind(std::string(flag) + "=", 0) == 0) return true;
+    }
+    for (const std::string& e : extra_env) {
+      if (e.rfind("TFPROXY_BACKEND=", 0) == 0 && flag == "--backend") return true;
+    }
+    return false;
+  };
+  if (!given("--backend") && !given("--data-dir") && !given("--ephemeral") && !given("--config")) {
+    argv.emplace_back("--ephemeral");  // before the arguments: they may end in module pairs
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   process_.spawn(argv, dir_ + "/tfproxy.log", extra_env);
   if (wait_ready && !waitForPort(port_, std::chrono::seconds(20))) {

@@ -117,6 +117,7 @@ class Proxy {
   enum class Listen { kPlain, kTlsOnly };
   // Starts the tfproxy binary ($TFPROXY_BINARY) listening on a free port with `args`.
   // When `wait_ready` is set, returns once the port accepts connections.
+  // Without --backend, --data-dir or --ephemeral in `args`, --ephemeral is added.
   explicit Proxy(std::vector<std::string> args, bool wait_ready = true,
                  std::vector<std::string> extra_env = {}, Listen listen = Listen::kPlain);
   ~Proxy();

@@ -1,0 +1,3 @@
+// expect: TS2551
+import { redis } from '@redis/gears-api';
+redis.registerFunction('f', () => redis.functionFlags.NO_WRITE);
