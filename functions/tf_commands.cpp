@@ -108,6 +108,22 @@ void TfCommands::run(const Args& argv, const ClientContext& client, Done done) {
   });
 }
 
+void TfCommands::runAs(std::vector<std::string> argv, ClientContext client, Done done) {
+  runBlocking([this, argv = std::move(argv), client = std::move(client),
+               done = std::move(done)]() mutable {
+    backend::ScriptConnections::Failure failure;
+    std::string error;
+    auto lease = services_.checks->acquire({client.user, client.password}, &failure, &error);
+    if (!lease) {
+      return done(errorReply(client, failure == backend::ScriptConnections::Failure::kAuthentication
+                                         ? error
+                                         : errors::kPrefix + error));
+    }
+    lease.reset();
+    run(argv, client, std::move(done));
+  });
+}
+
 std::string TfCommands::runAndWait(const Args& argv, const ClientContext& client) {
   std::promise<std::string> reply;
   auto future = reply.get_future();

@@ -55,6 +55,13 @@ class TfCommands : public InterceptHandler {
   // Applies the ACL file's users as `identity` (start-up); blocks. Fails with the reason.
   Status loadAclFile(const backend::Identity& identity);
 
+  // Runs `argv` as run() does for a client that has not authenticated on a connection yet (the
+  // admin page): `client.user` and `client.password` are first checked against the backend
+  // (one HELLO AUTH), off the caller's thread; wrong credentials answer the backend's WRONGPASS
+  // error. Then Redis' rights of that user decide, as for a client.
+  void runAs(std::vector<std::string> argv, ClientContext client,
+             std::function<void(std::string reply)> done);
+
   // TFUNCTION LOAD REPLACE and TFUNCTION DELETE for tfproxy's operator (--library-dir): stored
   // as a client's would be, with no permission check. `done` gets the outcome (its message the
   // error a client would get), on any thread.

@@ -17,11 +17,12 @@ packages=(
 )
 
 # The tests' Node.js tools (tsc and rollup for the typings, node-redis and ioredis as real
-# clients) come from npm, pinned by tests/node/package-lock.json; npm itself is Debian's. Not
-# needed where the tests are not (the container image's build stage).
+# clients, playwright-core driving Debian's chromium on the admin page) come from npm, pinned by
+# tests/node/package-lock.json; npm and chromium are Debian's. Not needed where the tests are
+# not (the container image's build stage).
 repo=$(cd "$(dirname "$0")/.." && pwd)
 node_tests=$repo/tests/node
-if [ -f "$node_tests/package.json" ]; then packages+=(npm); fi
+if [ -f "$node_tests/package.json" ]; then packages+=(npm chromium); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -1,7 +1,8 @@
 // The admin page tfproxy serves at GET / on --http-port: one self-contained HTML document (no
 // build step, no external resources) that reads GET /api/state every second and shows the
 // libraries, their functions and triggers with their figures, the streams with their lag, the
-// gate, the backend and the fleet.
+// gate, the backend and the fleet; and makes changes (load, delete, configure) as the Redis
+// user whose name and password it is given, sent with each change (POST /api/...).
 #pragma once
 
 #include <string_view>
@@ -45,6 +46,17 @@ inline constexpr std::string_view kAdminPage = R"html(<!doctype html>
   .err { color: var(--bad); font-size: 12px; }
   #status { margin-left: auto; }
   .empty { color: var(--muted); }
+  form { display: grid; gap: 8px; }
+  .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+  input, textarea, button { font: inherit; }
+  input[type=text], input[type=password] { padding: 4px 6px; border: 1px solid var(--line);
+    border-radius: 4px; }
+  textarea { width: 100%; min-height: 120px; font-family: ui-monospace, monospace; font-size: 13px;
+    padding: 6px; border: 1px solid var(--line); border-radius: 4px; }
+  button { padding: 4px 12px; border: 1px solid var(--accent); border-radius: 4px;
+    background: var(--accent); color: #fff; cursor: pointer; }
+  button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
+  #result.bad { color: var(--bad); } #result.ok { color: var(--ok); }
 </style>
 </head>
 <body>
@@ -61,6 +73,28 @@ inline constexpr std::string_view kAdminPage = R"html(<!doctype html>
   </div>
   <section class="card"><h2>Libraries</h2><div id="libraries"></div></section>
   <section class="card"><h2>Streams read by stream triggers</h2><div id="streams"></div></section>
+  <section class="card"><h2>Changes</h2>
+    <form id="changes" autocomplete="off">
+      <div class="row">
+        <label>Redis user <input type="text" id="user" value="default" size="12"></label>
+        <label>password <input type="password" id="password" size="16"></label>
+        <span class="muted">checked against the backend with each change; the user's rights decide</span>
+      </div>
+      <textarea id="code" placeholder="#!js api_version=1.0 name=lib&#10;redis.registerFunction('f', () => 1);"></textarea>
+      <div class="row">
+        <label><input type="checkbox" id="replace" checked> replace</label>
+        <label>configuration (JSON) <input type="text" id="config" size="24"></label>
+        <button type="button" id="load">Load library</button>
+        <span id="result"></span>
+      </div>
+      <div class="row">
+        <label>setting redisgears_2.<input type="text" id="setting" size="18"
+          placeholder="lock-redis-timeout"></label>
+        <label>value <input type="text" id="value" size="10"></label>
+        <button type="button" id="set">Set</button>
+      </div>
+    </form>
+  </section>
   <section class="card" id="folder-card" hidden><h2>Library folder <span id="folder-path"
     class="muted"></span></h2><div id="folder"></div></section>
 </main>
@@ -115,7 +149,8 @@ function render(s) {
             <span class="pill">api ${esc(l.api_version)}</span>
             <span class="pill">heap ${bytes(l.used_heap)}</span>
             <span class="pill">jobs ${num(l.pending_jobs)}</span>
-            <span class="pill">callAsync ${num(l.pending_async_calls)}</span></h3>
+            <span class="pill">callAsync ${num(l.pending_async_calls)}</span>
+            <button type="button" class="danger" data-delete="${esc(l.name)}">Delete</button></h3>
         ${l.config !== null ? `<div class="muted">config ${esc(l.config)}</div>` : ""}
         <table><thead><tr><th>name</th><th>kind</th><th class="num">runs</th>
           <th class="num">failed</th><th class="num">p50</th><th class="num">p99</th>
@@ -163,6 +198,34 @@ async function refresh() {
     $("status").className = "bad";
   }
 }
+// A change, as the Redis user named in the form; the answer shows next to the Load button.
+async function change(path, fields) {
+  const body = new URLSearchParams({user: $("user").value, password: $("password").value,
+                                    ...fields});
+  let text, ok = false;
+  try {
+    const response = await fetch(path, {method: "POST", body,
+        headers: {"X-Tfproxy-Admin": "1"}});
+    const answer = await response.json();
+    ok = answer.ok === true;
+    text = ok ? "done" : answer.error;
+  } catch (e) {
+    text = "cannot reach tfproxy";
+  }
+  $("result").textContent = text;
+  $("result").className = ok ? "ok" : "bad";
+  refresh();
+}
+$("load").addEventListener("click", () => change("/api/load", {
+  code: $("code").value, replace: $("replace").checked ? "1" : "0", config: $("config").value}));
+$("set").addEventListener("click", () => change("/api/config",
+  {name: $("setting").value, value: $("value").value}));
+$("libraries").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-delete]");
+  if (button && confirm(`Delete library ${button.dataset.delete}?`)) {
+    change("/api/delete", {library: button.dataset.delete});
+  }
+});
 refresh();
 setInterval(refresh, 1000);
 </script>

@@ -408,31 +408,33 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  server::Operations operations({.version = TFPROXY_VERSION,
-                                 .options = &options,
-                                 .server = &server,
-                                 .link = &link,
-                                 .status = &status,
-                                 .gate = &gate,
-                                 .fleet = fleet.get(),
-                                 .cluster = cluster.get(),
-                                 .engine = engine.get(),
-                                 .library_dir = library_dir.get(),
-                                 .backend_address = backend_endpoint.toString(),
-                                 .backend_embedded = embedded != nullptr,
-                                 .backend_tls = backend_target.tls != nullptr,
-                                 .not_ready = [&]() -> std::string {
-                                   if (server.stopping()) return "shutting down";
-                                   if (!link.up())
-                                     return "backend unreachable: " + link.lastError();
-                                   if (!status.reachable())
-                                     return "the backend does not answer the status poll";
-                                   if (!libraries_loaded)
-                                     return "the stored libraries are not loaded yet";
-                                   if (fleet && !fleet->inStep())
-                                     return "not in step with the other instances of its fleet";
-                                   return {};
-                                 }});
+  server::Operations operations(
+      {.version = TFPROXY_VERSION,
+       .options = &options,
+       .server = &server,
+       .link = &link,
+       .status = &status,
+       .gate = &gate,
+       .fleet = fleet.get(),
+       .cluster = cluster.get(),
+       .engine = engine.get(),
+       .library_dir = library_dir.get(),
+       .backend_address = backend_endpoint.toString(),
+       .backend_embedded = embedded != nullptr,
+       .backend_tls = backend_target.tls != nullptr,
+       .not_ready = [&]() -> std::string {
+         if (server.stopping()) return "shutting down";
+         if (!link.up()) return "backend unreachable: " + link.lastError();
+         if (!status.reachable()) return "the backend does not answer the status poll";
+         if (!libraries_loaded) return "the stored libraries are not loaded yet";
+         if (fleet && !fleet->inStep()) return "not in step with the other instances of its fleet";
+         return {};
+       },
+       .run_as =
+           [&commands](std::vector<std::string> argv, functions::ClientContext client,
+                       std::function<void(std::string)> done) {
+             commands.runAs(std::move(argv), std::move(client), std::move(done));
+           }});
   edits.setInfoSection([&operations] { return server::Operations::info(operations.snapshot()); });
   // Listening once the libraries are in (a client connecting earlier would wait unanswered).
   server::HttpEndpoint health(main_context,

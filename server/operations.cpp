@@ -17,6 +17,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The header the admin page sends with every change (lower-case, as parsed).
+constexpr char kAdminHeader[] = "x-tfproxy-admin";
+
 // ---- INFO --------------------------------------------------------------------------------
 
 // One "name:value" line of an INFO section.
@@ -589,12 +592,66 @@ void Operations::probes(const HttpRequest& request,
   respond(HttpResponse::text(404, "GET /healthz or /readyz\n"));
 }
 
+void Operations::change(const HttpRequest& request,
+                        std::function<void(HttpResponse)> respond) const {
+  auto error = [&](int status, const std::string& text) {
+    respond(HttpResponse::json(status, JsonObject().text("error", text).done()));
+  };
+  // A form another site's page could post lacks this header (setting it needs CORS, which
+  // tfproxy does not grant).
+  if (request.headers.count(kAdminHeader) == 0) {
+    return error(403, std::string("changes need the ") + kAdminHeader + " header");
+  }
+  if (!sources_.run_as) return error(403, "changes are not available");
+  std::map<std::string, std::string> form;
+  parseQuery(request.body, &form);
+  auto field = [&](const std::string& name) {
+    auto it = form.find(name);
+    return it == form.end() ? std::string() : it->second;
+  };
+  std::vector<std::string> argv;
+  if (request.path == "/api/load") {
+    argv = {"TFUNCTION", "LOAD"};
+    if (field("replace") == "1") argv.emplace_back("REPLACE");
+    if (!field("config").empty()) {
+      argv.emplace_back("CONFIG");
+      argv.push_back(field("config"));
+    }
+    argv.push_back(field("code"));
+  } else if (request.path == "/api/delete") {
+    argv = {"TFUNCTION", "DELETE", field("library")};
+  } else if (request.path == "/api/config") {
+    argv = {"CONFIG", "SET", "redisgears_2." + field("name"), field("value")};
+  } else {
+    return error(404, "no such change: POST /api/load, /api/delete or /api/config");
+  }
+  functions::ClientContext client;
+  client.user = field("user").empty() ? "default" : field("user");
+  client.password = field("password");
+  client.address = request.peer;
+  sources_.run_as(std::move(argv), std::move(client), [respond](std::string reply) {
+    if (!reply.empty() && reply[0] == '+') {
+      return respond(HttpResponse::json(200, JsonObject().flag("ok", true).done()));
+    }
+    // An error reply, "-<text>\r\n": its text, as a client would read it.
+    const std::string text = reply.size() >= 3 ? reply.substr(1, reply.size() - 3) : reply;
+    const int status = text.rfind("WRONGPASS", 0) == 0 || text.rfind("NOAUTH", 0) == 0 ? 401
+                       : text.rfind("NOPERM", 0) == 0                                  ? 403
+                                                                                       : 400;
+    respond(HttpResponse::json(status, JsonObject().text("error", text).done()));
+  });
+}
+
 void Operations::http(const HttpRequest& request, std::function<void(HttpResponse)> respond) const {
   if (request.path == "/healthz" || request.path == "/readyz") {
     return probes(request, std::move(respond));
   }
+  if (request.method == "POST" && request.path.rfind("/api/", 0) == 0 &&
+      request.path != "/api/state") {
+    return change(request, std::move(respond));
+  }
   if (request.method != "GET" && request.method != "HEAD") {
-    return respond(HttpResponse::text(405, "GET only\n"));
+    return respond(HttpResponse::text(405, "GET, or POST for a change under /api/\n"));
   }
   if (request.path == "/metrics") {
     HttpResponse r = HttpResponse::text(200, prometheus(snapshot()));
@@ -602,6 +659,7 @@ void Operations::http(const HttpRequest& request, std::function<void(HttpRespons
     return respond(std::move(r));
   }
   if (request.path == "/api/state") return respond(HttpResponse::json(200, json(snapshot())));
+  if (request.path == "/favicon.ico") return respond(HttpResponse::text(204, ""));
   if (request.path == "/" || request.path == "/index.html") {
     HttpResponse r{200, "text/html; charset=utf-8", std::string(kAdminPage), {}};
     r.headers.emplace_back("Content-Security-Policy",

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/options.h"
+#include "functions/intercept.h"
 #include "functions/library_dir.h"
 #include "scripting/engine.h"
 #include "server/http.h"
@@ -75,6 +76,10 @@ class Operations {
     bool backend_tls = false;
     // Why tfproxy is not ready ("" when it is): /readyz.
     std::function<std::string()> not_ready;
+    // Runs the admin page's changes as a Redis user (TfCommands::runAs); null: read-only.
+    std::function<void(std::vector<std::string> argv, functions::ClientContext client,
+                       std::function<void(std::string reply)> done)>
+        run_as;
   };
 
   explicit Operations(Sources sources);
@@ -93,6 +98,9 @@ class Operations {
   void http(const HttpRequest& request, std::function<void(HttpResponse)> respond) const;
 
  private:
+  // POST /api/load, /api/delete, /api/config: a change, as the Redis user the form names.
+  void change(const HttpRequest& request, std::function<void(HttpResponse)> respond) const;
+
   Sources sources_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -480,5 +480,62 @@ TEST(LibraryDirFlagsTest, AFolderThatIsNotOneStopsTfproxy) {
       << out;
 }
 
+// The admin page in Debian's chromium (tests/node/admin_page_scenario.mjs): it lists a library
+// just loaded, its figures move while TFCALL runs, and changes made on it take effect as the
+// Redis user it names. With TFPROXY_SCREENSHOT=<file.png> it also saves a screenshot (the
+// README's).
+TEST(AdminPageTest, InAHeadlessBrowser) {
+  auto redis = std::make_unique<RedisServer>();
+  const uint16_t http = freePort();
+  Proxy proxy({"--backend", redis->address(), "--http-port", std::to_string(http)});
+  ASSERT_TRUE(waitForPort(http, std::chrono::seconds(10)));
+  const char* screenshot = std::getenv("TFPROXY_SCREENSHOT");
+  const std::string log = "/tmp/tfproxy-admin-page-" + std::to_string(::getpid()) + ".log";
+  std::vector<std::string> argv = {
+      "node", std::string(TFPROXY_SOURCE_DIR) + "/tests/node/admin_page_scenario.mjs",
+      std::to_string(proxy.port()), std::to_string(http)};
+  if (screenshot != nullptr) argv.emplace_back(screenshot);
+  ChildProcess browser;
+  browser.spawn(argv, log);
+  const int status = browser.wait(std::chrono::seconds(90));
+  std::ifstream in(log);
+  std::stringstream out;
+  out << in.rdbuf();
+  std::remove(log.c_str());
+  EXPECT_EQ(status, 0) << out.str();
+  EXPECT_NE(out.str().find("ok\n"), std::string::npos) << out.str();
+}
+
+// Changes need the admin page's header, and a Redis user's password that the backend accepts.
+TEST_F(OperationsTest, ChangesNeedTheHeaderAndAUsersPassword) {
+  auto post = [&](const std::string& path, const std::string& body, bool header = true) {
+    return httpExchange(
+        http_port_, "POST " + path + " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) +
+                        (header ? "\r\nX-Tfproxy-Admin: 1" : "") + "\r\n\r\n" + body);
+  };
+  ASSERT_EQ(client_->run({"ACL", "SETUSER", "reader", "on", ">pw", "+@read", "~*"}), "OK");
+  EXPECT_NE(post("/api/delete", "library=ops", false).find("HTTP/1.1 403"), std::string::npos);
+  const std::string wrong = post("/api/delete", "library=ops&user=reader&password=nope");
+  EXPECT_NE(wrong.find("HTTP/1.1 401"), std::string::npos) << wrong;
+  EXPECT_NE(wrong.find("WRONGPASS"), std::string::npos) << wrong;
+  const std::string denied = post("/api/delete", "library=ops&user=reader&password=pw");
+  EXPECT_NE(denied.find("HTTP/1.1 403"), std::string::npos) << denied;
+  EXPECT_NE(denied.find("NOPERM User reader has no permissions to run the 'tfunction|delete'"),
+            std::string::npos)
+      << denied;
+  EXPECT_EQ(client_->run({"TFCALL", "ops.get", "1", "k"}), "(nil)");  // still there
+  // The default user (no password set on this Redis) may.
+  EXPECT_NE(post("/api/config", "name=lock-redis-timeout&value=700").find(R"({"ok":true})"),
+            std::string::npos);
+  EXPECT_EQ(client_->run({"CONFIG", "GET", "redisgears_2.lock-redis-timeout"}),
+            R"(["redisgears_2.lock-redis-timeout", "700"])");
+  const std::string bad = post("/api/load", "code=" + std::string("not%20a%20library"));
+  EXPECT_NE(bad.find("HTTP/1.1 400"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("Failed to compile library: Invalid or missing prologue"), std::string::npos);
+  EXPECT_NE(post("/api/delete", "library=ops").find(R"({"ok":true})"), std::string::npos);
+  EXPECT_EQ(client_->run({"TFCALL", "ops.get", "1", "k"}), "(error) Unknown library ops");
+  EXPECT_NE(post("/api/other", "").find("HTTP/1.1 404"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
