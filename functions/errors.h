@@ -49,6 +49,7 @@ inline constexpr char kCodeNotString[] = "lib code must a valid string";
 inline constexpr char kUserArgument[] = "Unknown argument user";
 inline constexpr char kNoDebugServer[] =
     "The debug server address was not specified in the configuration.";
+inline constexpr char kDebugInCluster[] = "Debugging when in cluster mode isn't supported.";
 inline constexpr char kNoFunctionName[] = "function name was not given";
 inline constexpr char kBinaryOption[] = "Binary option is not allowed";
 inline constexpr char kNoLibraryName[] = "Library name was not given";

@@ -44,6 +44,7 @@ class TfCommands : public InterceptHandler {
     scripting::Host* host = nullptr;           // the atomic gate, for transactions
     AclRules* acl = nullptr;                   // rules naming tfproxy's commands
     std::string acl_file;                      // applied by ACL LOAD; empty: Redis' own
+    bool cluster = false;                      // the backend is a Redis Cluster
   };
   explicit TfCommands(Services services);
   ~TfCommands() override;

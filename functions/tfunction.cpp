@@ -78,9 +78,11 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
   if (code == nullptr) return done(errorReply(client, errors::kNoPayload));
   if (!scripting::isValidUtf8(*code)) return done(errorReply(client, errors::kCodeNotString));
   if (user_given) return done(errorReply(client, errors::kUserArgument));
-  if (debug) {
+  if (debug && services_.config->startup().v8_debug_server_address.empty()) {
     return done(errorReply(client, errors::kNoDebugServer));
   }
+  if (debug && services_.cluster) return done(errorReply(client, errors::kDebugInCluster));
+  request.debug = debug;
   request.code = *code;
   request.user = client.user;
   LibraryStore* store = services_.store;

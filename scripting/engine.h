@@ -176,6 +176,7 @@ struct LoadRequest {
   bool replace = false;
   std::string user;        // the library user: the loading client's ACL user
   bool restoring = false;  // loaded from the store at start (db-loading-lock-redis-timeout)
+  bool debug = false;      // TFUNCTION LOAD DEBUG: served to DevTools (v8-debug-server-address)
 };
 
 struct CallRequest {

@@ -25,6 +25,10 @@ inline std::string libraryExists(std::string_view name) {
   return "Library " + std::string(name) + " already exists.";
 }
 
+// Debugging (TFUNCTION LOAD DEBUG).
+inline constexpr char kDebugSessionExists[] =
+    "Only one debugging session can be established at a time.";
+
 // Commands.
 inline constexpr char kNotUtf8[] = "Couldn't parse as UTF-8 string";
 inline constexpr char kNoFunctionName[] = "Failed extracting function name";

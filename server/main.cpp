@@ -330,6 +330,7 @@ int main(int argc, char** argv) {
   services.host = &host;
   services.acl = &acl;
   services.acl_file = options.acl_file;
+  services.cluster = cluster != nullptr;
   functions::TfCommands commands(services);
   // The ACL file's users, as Redis applies its own at start: a file that cannot be applied
   // stops tfproxy.

@@ -13,6 +13,7 @@
 #include "scripting/v8/allocator.h"
 #include "scripting/v8/bindings.h"
 #include "scripting/v8/convert.h"
+#include "scripting/v8/inspector.h"
 #include "scripting/v8/library.h"
 #include "scripting/v8/platform.h"
 #include "scripting/v8/trigger_run.h"
@@ -163,6 +164,17 @@ Status EngineImpl::loadNow(const LoadRequest& request, const Persist& persist) {
     JsScope scope(*library, /*timed=*/true, request.restoring);
     v8::Isolate* isolate = scope.isolate();
     v8::Local<v8::Context> ctx = scope.context();
+    if (request.debug) {
+      if (!debug_server_) {
+        debug_server_ = std::make_unique<DebugServer>(config_.startup().v8_debug_server_address);
+      }
+      if (Status started = debug_server_->start(); !started.ok()) {
+        return Status::failure(errors::kCompilePrefix + started.message());
+      }
+      if (!library->startDebugging(*debug_server_)) {
+        return Status::failure(errors::kDebugSessionExists);
+      }
+    }
     v8::TryCatch tc(isolate);
     v8::ScriptOrigin origin(isolate, bindings::newString(isolate, prologue->name));
     v8::Local<v8::Script> script;

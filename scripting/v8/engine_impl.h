@@ -17,6 +17,8 @@
 
 namespace tfproxy::scripting {
 
+class DebugServer;
+
 class Library;
 class Platform;
 
@@ -78,6 +80,9 @@ class EngineImpl : public Engine {
   std::shared_ptr<JobQueue> admin_;
 
   std::mutex mutex_;
+  // Serves TFUNCTION LOAD DEBUG's library to DevTools; started at the first one. Declared before
+  // the libraries: their debuggers use it to the end.
+  std::unique_ptr<DebugServer> debug_server_;  // admin thread
   std::map<std::string, std::shared_ptr<Library>> libraries_;
   std::set<Library*> live_;
   std::chrono::steady_clock::time_point last_oom_gc_;

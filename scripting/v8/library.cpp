@@ -1,5 +1,7 @@
 #include "scripting/v8/library.h"
 
+#include "scripting/v8/inspector.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -110,6 +112,7 @@ Library::~Library() {
       v8::Locker locker(isolate_);
       v8::Isolate::Scope scope(isolate_);
       v8::HandleScope handles(isolate_);
+      debugger_.reset();  // the inspector goes before what it inspects
       // Nothing can settle what is still awaited: every waiting client is answered.
       std::vector<uint64_t> waiting;
       {
@@ -140,6 +143,13 @@ Library::~Library() {
     }
     isolate_->Dispose();
   }
+}
+
+bool Library::startDebugging(DebugServer& server) {
+  auto debugger = std::make_unique<LibraryDebugger>(*this, server);
+  if (!server.attach(debugger.get())) return false;
+  debugger_ = std::move(debugger);
+  return true;
 }
 
 bool Library::initialize(std::string* error) {
@@ -545,7 +555,8 @@ JsScope::JsScope(Library& library, bool timed, bool restoring)
       context_scope_(context_),
       run_handles_(std::in_place, library.isolate()) {
   library.beginRun();
-  watch_ = library.engine().watchdog().enter(library.isolate(), timed, restoring);
+  watch_ =
+      library.engine().watchdog().enter(library.isolate(), timed && !library.debugged(), restoring);
 }
 
 JsScope::~JsScope() {

@@ -26,6 +26,8 @@ namespace tfproxy::scripting {
 
 class EngineImpl;
 class JsScope;
+class LibraryDebugger;
+class DebugServer;
 
 enum FunctionFlag : uint32_t {
   kNoWrites = 1u << 0,
@@ -249,6 +251,14 @@ class Library : public std::enable_shared_from_this<Library> {
     if (--runs_ == 0 && !deferred_.empty()) sendDeferredReplies();
   }
 
+  // TFUNCTION LOAD DEBUG: V8's inspector on this isolate, served by `server` (isolate lock
+  // held, context entered). A debugged library runs without lock-redis-timeout (a breakpoint
+  // pauses it as long as the developer looks).
+  // False when `server` debugs another library already.
+  bool startDebugging(DebugServer& server);
+  LibraryDebugger* debugger() { return debugger_.get(); }
+  bool debugged() const { return debugger_ != nullptr; }
+
   // TFUNCTION DELETE: settlements for this library are dropped from now on.
   void markDeleted() { deleted_ = true; }
   bool deleted() const { return deleted_; }
@@ -279,6 +289,7 @@ class Library : public std::enable_shared_from_this<Library> {
   bool registering_ = true;
   bool locked_ = false;
   const std::string* running_ = nullptr;  // isolate lock
+  std::unique_ptr<LibraryDebugger> debugger_;
   std::atomic<size_t> total_heap_{0};
   std::atomic<size_t> used_heap_{0};
   size_t baseline_heap_ = 0;  // the engine's isolate baseline, set by initialize()

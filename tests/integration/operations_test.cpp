@@ -537,5 +537,59 @@ TEST_F(OperationsTest, ChangesNeedTheHeaderAndAUsersPassword) {
   EXPECT_NE(post("/api/other", "").find("HTTP/1.1 404"), std::string::npos);
 }
 
+// Runs a Node.js scenario of tests/node with `args`; it prints "ok" when every step held.
+void runNodeScenario(const std::string& script, const std::vector<std::string>& args) {
+  const std::string log = "/tmp/tfproxy-scenario-" + std::to_string(::getpid()) + ".log";
+  std::vector<std::string> argv = {"node",
+                                   std::string(TFPROXY_SOURCE_DIR) + "/tests/node/" + script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess node;
+  node.spawn(argv, log);
+  const int status = node.wait(std::chrono::seconds(90));
+  std::ifstream in(log);
+  std::stringstream out;
+  out << in.rdbuf();
+  std::remove(log.c_str());
+  EXPECT_EQ(status, 0) << out.str();
+  EXPECT_NE(out.str().find("ok\n"), std::string::npos) << out.str();
+}
+
+// TFUNCTION LOAD DEBUG through the DevTools protocol (tests/node/debugger_scenario.mjs): the
+// target at /json/list, a breakpoint hit by TFCALL, arguments and locals read, a step, resume,
+// and a debugger leaving a paused function.
+TEST(DebuggerTest, BreakpointsAndSteppingThroughTheDevToolsProtocol) {
+  auto redis = std::make_unique<RedisServer>();
+  const uint16_t debug_port = freePort();
+  const std::string address = "127.0.0.1:" + std::to_string(debug_port);
+  Proxy proxy({"--backend", redis->address(), "--v8-debug-server-address", address});
+  runNodeScenario("debugger_scenario.mjs",
+                  {std::to_string(proxy.port()), std::to_string(debug_port)});
+  // One library at a time; replacing it without DEBUG ends its session.
+  Client c(proxy.port());
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", "DEBUG",
+                   "#!js api_version=1.0 name=second\nredis.registerFunction('f', () => 1);"}),
+            "(error) Only one debugging session can be established at a time.");
+  ASSERT_EQ(c.run({"TFUNCTION", "LOAD", "REPLACE",
+                   "#!js api_version=1.0 name=dbg\nredis.registerFunction('add', () => 1);"}),
+            "OK");
+  EXPECT_TRUE(eventually([&] {
+    return c.run({"TFUNCTION", "LOAD", "DEBUG",
+                  "#!js api_version=1.0 name=second\nredis.registerFunction('f', () => 1);"}) ==
+           "OK";
+  }));
+  EXPECT_NE(httpGet(debug_port, "/json/list").find(R"("title":"second")"), std::string::npos);
+  EXPECT_EQ(c.run({"TFCALL", "second.f", "0"}), "1");
+}
+
+TEST(DebuggerTest, AnAddressThatCannotBeUsedIsReported) {
+  auto redis = std::make_unique<RedisServer>();
+  Proxy proxy({"--backend", redis->address(), "--v8-debug-server-address", "not-an-address"});
+  Client c(proxy.port());
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", "DEBUG",
+                   "#!js api_version=1.0 name=x\nredis.registerFunction('f', () => 1);"}),
+            "(error) Failed to compile library: the debug server address must be "
+            "IPv4-ADDRESS:PORT, got 'not-an-address'");
+}
+
 }  // namespace
 }  // namespace tfproxy::testing
