@@ -44,6 +44,9 @@ inline constexpr std::string_view kAdminPage = R"html(<!doctype html>
           background: var(--line); color: var(--fg); }
   .ok { color: var(--ok); } .bad { color: var(--bad); }
   .err { color: var(--bad); font-size: 12px; }
+  pre { background: var(--bg); padding: 8px; border-radius: 4px; overflow: auto; max-height: 320px;
+        font-size: 12px; }
+  details { margin: 4px 0; }
   #status { margin-left: auto; }
   .empty { color: var(--muted); }
   form { display: grid; gap: 8px; }
@@ -108,6 +111,9 @@ const ms = (seconds) => seconds === 0 ? "-" : (seconds * 1000).toLocaleString("e
     {maximumFractionDigits: 3}) + " ms";
 const bytes = (n) => n >= 1048576 ? (n / 1048576).toFixed(1) + " MiB" :
     n >= 1024 ? (n / 1024).toFixed(1) + " KiB" : n + " B";
+// Libraries whose code is shown, and the code fetched for them (kept across refreshes).
+const openCode = new Set();
+const codeOf = new Map();
 function pairs(rows) {
   return rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("");
 }
@@ -152,6 +158,9 @@ function render(s) {
             <span class="pill">callAsync ${num(l.pending_async_calls)}</span>
             <button type="button" class="danger" data-delete="${esc(l.name)}">Delete</button></h3>
         ${l.config !== null ? `<div class="muted">config ${esc(l.config)}</div>` : ""}
+        <details data-code="${esc(l.name)}" ${openCode.has(l.name) ? "open" : ""}>
+          <summary class="muted">code (${bytes(l.code_bytes)})</summary>
+          <pre>${esc(codeOf.get(l.name) ?? "")}</pre></details>
         <table><thead><tr><th>name</th><th>kind</th><th class="num">runs</th>
           <th class="num">failed</th><th class="num">p50</th><th class="num">p99</th>
           <th class="num">mean</th></tr></thead><tbody>
@@ -220,6 +229,16 @@ $("load").addEventListener("click", () => change("/api/load", {
   code: $("code").value, replace: $("replace").checked ? "1" : "0", config: $("config").value}));
 $("set").addEventListener("click", () => change("/api/config",
   {name: $("setting").value, value: $("value").value}));
+$("libraries").addEventListener("toggle", async (event) => {
+  const details = event.target.closest("details[data-code]");
+  if (!details) return;
+  const name = details.dataset.code;
+  if (!details.open) { openCode.delete(name); return; }
+  openCode.add(name);
+  const response = await fetch("/api/code?library=" + encodeURIComponent(name));
+  codeOf.set(name, await response.text());
+  details.querySelector("pre").textContent = codeOf.get(name);
+}, true);
 $("libraries").addEventListener("click", (event) => {
   const button = event.target.closest("button[data-delete]");
   if (button && confirm(`Delete library ${button.dataset.delete}?`)) {

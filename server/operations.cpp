@@ -660,6 +660,13 @@ void Operations::http(const HttpRequest& request, std::function<void(HttpRespons
   }
   if (request.path == "/api/state") return respond(HttpResponse::json(200, json(snapshot())));
   if (request.path == "/favicon.ico") return respond(HttpResponse::text(204, ""));
+  if (request.path == "/api/code") {
+    const std::string name = request.param("library");
+    for (const scripting::LibraryDefinition& d : sources_.engine->definitions()) {
+      if (d.name == name) return respond(HttpResponse::text(200, d.code));
+    }
+    return respond(HttpResponse::text(404, "no library named '" + name + "'\n"));
+  }
   if (request.path == "/" || request.path == "/index.html") {
     HttpResponse r{200, "text/html; charset=utf-8", std::string(kAdminPage), {}};
     r.headers.emplace_back("Content-Security-Policy",

@@ -33,16 +33,9 @@ class ClientsTest : public ::testing::Test {
   static void runScenario(const std::vector<std::string>& command) {
     std::vector<std::string> argv = command;
     argv.push_back(std::to_string(proxy_->port()));
-    const std::string log = "/tmp/tfproxy-clients-" + std::to_string(::getpid()) + ".log";
-    ChildProcess child;
-    child.spawn(argv, log);
-    const int status = child.wait(std::chrono::seconds(60));
-    std::ifstream in(log);
-    std::stringstream out;
-    out << in.rdbuf();
-    std::remove(log.c_str());
-    EXPECT_EQ(status, 0) << out.str();
-    EXPECT_NE(out.str().find("ok\n"), std::string::npos) << out.str();
+    std::string out;
+    EXPECT_EQ(runToExit(argv, &out), 0) << out;
+    EXPECT_NE(out.find("ok\n"), std::string::npos) << out;
   }
 
   static RedisServer* redis_;

@@ -4,11 +4,11 @@
 // the function is paused (the call completes).
 // Usage: node debugger_scenario.mjs PROXY_PORT DEBUG_PORT
 import { createClient } from 'redis';
+import { checks } from './checks.mjs';
 import WebSocket from 'ws';
 
 const [proxyPort, debugPort] = process.argv.slice(2);
-const failures = [];
-const check = (what, ok, detail = '') => { if (!ok) failures.push(`${what} ${detail}`); };
+const { failures, check, finish } = checks();
 const withTimeout = (promise, what, ms = 10000) => Promise.race([promise, new Promise(
     (_, reject) => setTimeout(() => reject(new Error('timed out: ' + what)), ms))]);
 
@@ -108,9 +108,4 @@ check('other clients were served:', await redis.sendCommand(['PING']) === 'PONG'
 
 await caller.quit();
 await redis.quit();
-if (failures.length > 0) {
-  console.error(failures.join('\n'));
-  process.exit(1);
-}
-console.log('ok');
-process.exit(0);  // the closed WebSocket's timers would keep node waiting
+finish();

@@ -1,22 +1,10 @@
 // The clients scenario through ioredis. Usage: node ioredis_scenario.mjs PORT
 import Redis from 'ioredis';
 import { readFileSync } from 'node:fs';
+import { checks } from './checks.mjs';
 
 const port = Number(process.argv[2]);
-const failures = [];
-const expect = (what, got, wanted) => {
-  if (JSON.stringify(got) !== JSON.stringify(wanted)) {
-    failures.push(`${what}: got ${JSON.stringify(got)}, wanted ${JSON.stringify(wanted)}`);
-  }
-};
-const expectError = async (what, promise, text) => {
-  try {
-    await promise;
-    failures.push(`${what}: no error, wanted ${text}`);
-  } catch (e) {
-    expect(what, e.message, text);
-  }
-};
+const { expect, expectError, finish } = checks();
 
 const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
 await client.connect();
@@ -46,9 +34,4 @@ await expectError('unknown function', client.call('TFCALL', 'clients.missing', 0
 await expectError('thrown', client.call('TFCALL', 'clients.fail', 0), 'failed on purpose');
 expect('shape', await client.call('TFCALL', 'clients.shape', 0), ['name', 'tfproxy', 'answer', 42]);
 client.disconnect();
-
-if (failures.length > 0) {
-  console.error(failures.join('\n'));
-  process.exit(1);
-}
-console.log('ok');
+finish();

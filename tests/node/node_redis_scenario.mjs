@@ -1,22 +1,10 @@
 // The clients scenario through node-redis (npm `redis`). Usage: node node_redis_scenario.mjs PORT
 import { createClient } from 'redis';
 import { readFileSync } from 'node:fs';
+import { checks } from './checks.mjs';
 
 const port = Number(process.argv[2]);
-const failures = [];
-const expect = (what, got, wanted) => {
-  if (JSON.stringify(got) !== JSON.stringify(wanted)) {
-    failures.push(`${what}: got ${JSON.stringify(got)}, wanted ${JSON.stringify(wanted)}`);
-  }
-};
-const expectError = async (what, promise, text) => {
-  try {
-    await promise;
-    failures.push(`${what}: no error, wanted ${text}`);
-  } catch (e) {
-    expect(what, e.message, text);
-  }
-};
+const { expect, expectError, finish } = checks();
 
 const client = createClient({ socket: { port, host: '127.0.0.1' } });
 await client.connect();
@@ -51,9 +39,4 @@ await expectError('thrown', client.sendCommand(['TFCALL', 'clients.fail', '0']),
 expect('shape', await client.sendCommand(['TFCALL', 'clients.shape', '0']),
        ['name', 'tfproxy', 'answer', 42]);
 await client.quit();
-
-if (failures.length > 0) {
-  console.error(failures.join('\n'));
-  process.exit(1);
-}
-console.log('ok');
+finish();

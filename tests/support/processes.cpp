@@ -301,12 +301,17 @@ std::string Proxy::log() const {
 
 int runProxyToExit(const std::vector<std::string>& args, std::string* output,
                    const std::vector<std::string>& extra_env) {
-  std::string dir = makeTempDir();
   std::vector<std::string> argv = {proxyBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
+  return runToExit(argv, output, extra_env, std::chrono::seconds(20));
+}
+
+int runToExit(const std::vector<std::string>& argv, std::string* output,
+              const std::vector<std::string>& extra_env, std::chrono::seconds timeout) {
+  std::string dir = makeTempDir();
   ChildProcess child;
   child.spawn(argv, dir + "/out.log", extra_env);
-  int status = child.wait(std::chrono::seconds(20));
+  int status = child.wait(timeout);
   std::ifstream in(dir + "/out.log");
   std::stringstream ss;
   ss << in.rdbuf();

@@ -139,6 +139,11 @@ class Proxy {
 
 // Path of the tfproxy binary under test.
 std::string proxyBinary();
+// Runs `argv` to completion (killed after `timeout`); returns its exit status, its standard
+// output and error in `output`.
+int runToExit(const std::vector<std::string>& argv, std::string* output,
+              const std::vector<std::string>& extra_env = {},
+              std::chrono::seconds timeout = std::chrono::seconds(90));
 // Runs the tfproxy binary to completion (for --help, bad flags); returns exit status and output.
 int runProxyToExit(const std::vector<std::string>& args, std::string* output,
                    const std::vector<std::string>& extra_env = {});
