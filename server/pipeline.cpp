@@ -69,10 +69,6 @@ bool isMonitorLine(std::string_view frame) {
   return frame.substr(i, 2) == " [";
 }
 
-}  // namespace
-
-namespace {
-
 // Where a pipeline nobody reads counts (unit tests, tools).
 ForwardingCounters& uncounted() {
   static ForwardingCounters counters;
