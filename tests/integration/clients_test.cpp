@@ -1,7 +1,7 @@
 // Real clients through tfproxy: the same scenario -- plain commands, a pipeline, MULTI, pub/sub,
 // TFUNCTION LOAD of a file, TFCALL, TFCALLASYNC, errors -- through redis-cli (RESP2 and RESP3),
-// redis-py, node-redis, ioredis (their scripts in tests/clients and tests/node) and hiredis (in
-// this file), in front of a real Redis.
+// redis-py, node-redis (4 in RESP2, 5 in RESP3), ioredis (their scripts in tests/clients and
+// tests/node) and hiredis (in this file), in front of a real Redis.
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
@@ -52,6 +52,11 @@ TEST_F(ClientsTest, RedisPy) {
 
 TEST_F(ClientsTest, NodeRedis) {
   runScenario({"node", kSource + "/tests/node/node_redis_scenario.mjs"});
+}
+
+// node-redis 5 with RESP: 3 (HELLO 3): maps stay maps, a function's object arrives as one.
+TEST_F(ClientsTest, NodeRedisResp3) {
+  runScenario({"node", kSource + "/tests/node/node_redis_resp3_scenario.mjs"});
 }
 
 TEST_F(ClientsTest, Ioredis) {
