@@ -229,6 +229,8 @@ struct EngineStats {
     size_t pending_async_calls = 0;
   };
   std::vector<Library> libraries;
+  // Replaced or deleted versions whose isolates still finish their work (upstream's not_active).
+  size_t not_active = 0;
   size_t combined_memory_limit = 0;  // v8-maxmemory
 };
 

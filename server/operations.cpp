@@ -337,6 +337,9 @@ std::string Operations::info(const Snapshot& s) {
              std::to_string(l.used_heap) + ",heap_size_limit=" + std::to_string(l.heap_limit));
   }
   line(&out, "libraries", s.engine.libraries.size());
+  // Upstream's V8AggregatedLibraryStatistics names.
+  line(&out, "active", s.engine.libraries.size());
+  line(&out, "not_active", s.engine.not_active);
   line(&out, "function_calls", calls);
   line(&out, "function_errors", call_errors);
   line(&out, "function_usec", call_us);

@@ -682,11 +682,12 @@ resp::Value EngineImpl::list(const ListRequest& request) {
 
 EngineStats EngineImpl::stats() {
   std::vector<std::shared_ptr<Library>> libraries;
+  EngineStats out;
   {
     std::lock_guard lock(mutex_);
     for (auto& [name, lib] : libraries_) libraries.push_back(lib);
+    out.not_active = live_.size() > libraries_.size() ? live_.size() - libraries_.size() : 0;
   }
-  EngineStats out;
   out.combined_memory_limit = config_.startup().v8_maxmemory;
   // Registrations are read-only once a library is loaded; the figures are atomics or guarded.
   for (const auto& lib : libraries) {

@@ -121,6 +121,8 @@ TEST_F(OperationsTest, InfoCountsClientsCommandsAndCalls) {
   EXPECT_EQ(before["backend_embedded"], "0");
   EXPECT_EQ(before["connected_clients"], "1");
   EXPECT_EQ(before["libraries"], "1");
+  EXPECT_EQ(before["active"], "1");
+  EXPECT_EQ(before["not_active"], "0");
   EXPECT_NE(before["library_ops"].find("function_count(sync)=3,function_count(async)=1,"
                                        "notification_consumers_count=1"),
             std::string::npos)
