@@ -93,6 +93,9 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", std::string("tfproxy ") + TFPROXY_VERSION);
   app.set_config("--config", "", "Read settings from an INI/TOML file (key = value per line)");
+  app.footer(
+      "tfproxy check [--error-verbosity 1|2] FILE... compiles and registers libraries offline "
+      "and reports each file as TFUNCTION LOAD would (tfproxy check --help).");
   app.get_config_ptr()->type_name("FILE");
 
   std::string backend;
@@ -282,7 +285,8 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   gears("--v8-flags", g.v8_flags, "V8 command-line flags");
   gears("--v8-plugin-path", g.v8_plugin_path, "Accepted for compatibility; not used");
   gears("--v8-debug-server-address", g.v8_debug_server_address,
-        "Accepted for compatibility; TFUNCTION LOAD DEBUG is not supported");
+        "IPv4-ADDRESS:PORT where TFUNCTION LOAD DEBUG serves the library to Chrome DevTools "
+        "(unset: LOAD DEBUG answers an error)");
   gears("--enable-debug-command", debug_command, "Enable TFUNCTION DEBUG (yes/no)")
       ->transform(CLI::IsMember({"yes", "no"}, CLI::ignore_case));
   gears("--gearsbox-address", g.gearsbox_address, "Accepted for compatibility; not used");
