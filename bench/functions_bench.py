@@ -4,8 +4,9 @@
 
 Three functions: one returning a constant, one doing one GET, one doing GET+SET+INCR. Each is
 driven by redis-benchmark -c 50 against Redis (FCALL) and two tfproxy instances in front of it --
-one reaching Redis over loopback TCP, one over a Unix socket -- alternating target by target;
-the table shows median requests/s and TFCALL/FCALL.
+one reaching Redis over loopback TCP, one over a Unix socket, each its own fleet of one (a
+library key of its own) -- alternating target by target; the table shows median requests/s and
+TFCALL/FCALL.
 
     bench/functions_bench.py [--rounds 5] [--requests 100000]
 """
@@ -49,8 +50,11 @@ def main():
 
     with Processes() as procs:
         redis_port = procs.redis()
-        tf_tcp = procs.tfproxy(args.tfproxy, redis_port)
-        tf_unix = procs.tfproxy(args.tfproxy, "unix:" + procs.unix_socket())
+        # Each instance with a library key of its own: two instances sharing one would form a
+        # fleet and serialize their sections across both (that cost is bench/fleet_bench.py's).
+        tf_tcp = procs.tfproxy(args.tfproxy, redis_port, "--library-key", "bench:tcp")
+        tf_unix = procs.tfproxy(args.tfproxy, "unix:" + procs.unix_socket(), "--library-key",
+                                "bench:unix")
         for port in (tf_tcp, tf_unix):
             assert cli(port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
         assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
