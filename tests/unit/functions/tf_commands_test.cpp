@@ -78,6 +78,27 @@ class FunctionsTest : public ::testing::Test {
   static inline TfCommands* commands_;
 };
 
+// In front of a Redis Cluster, LOAD DEBUG answers upstream's refusal (with a debug address set;
+// without one, the missing address is said first).
+TEST_F(FunctionsTest, DebuggingIsRefusedInFrontOfACluster) {
+  config::GearsSettings settings;
+  settings.v8_debug_server_address = "127.0.0.1:1";
+  config::GearsConfig config(settings);
+  TfCommands::Services services;
+  services.engine = engine_;
+  services.config = &config;
+  services.connections = connections_;
+  services.host = host_;
+  services.cluster = true;
+  TfCommands cluster(services);
+  std::promise<std::string> reply;
+  cluster.run({"TFUNCTION", "LOAD", "DEBUG", "#!js api_version=1.0 name=d\nredis.log('x');"}, {},
+              [&reply](std::string bytes) { reply.set_value(bytes); });
+  EXPECT_EQ(reply.get_future().get(), error(errors::kDebugInCluster));
+  EXPECT_EQ(run({"TFUNCTION", "LOAD", "DEBUG", "#!js api_version=1.0 name=d\nredis.log('x');"}),
+            error(errors::kNoDebugServer));
+}
+
 TEST_F(FunctionsTest, CallsAFunction) {
   EXPECT_EQ(run({"TFCALL", "lib.hello", "0"}), "$5\r\nhello\r\n");
   EXPECT_EQ(run({"tfcallasync", "lib.later", "0"}), "$5\r\nlater\r\n");
