@@ -55,7 +55,7 @@ class OfflineHost : public scripting::Host {
 // "2 functions, 1 async function, ..." of what a library registered.
 std::string registrations(const scripting::EngineStats::Library& l) {
   std::map<std::string, int> counts;
-  for (const auto& r : l.runnables) ++counts[r.kind];
+  for (const auto& r : l.runnables) ++counts[r.kindName()];
   std::string out;
   for (const auto& [kind, n] : counts) {
     out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + kind + (n == 1 ? "" : "s");

@@ -63,10 +63,10 @@ class TfCommands : public InterceptHandler {
   void runAs(std::vector<std::string> argv, ClientContext client,
              std::function<void(std::string reply)> done);
 
-  // TFUNCTION LOAD REPLACE and TFUNCTION DELETE for tfproxy's operator (--library-dir): stored
-  // as a client's would be, with no permission check. `done` gets the outcome (its message the
-  // error a client would get), on any thread.
-  void loadLibrary(std::string code, std::string user, std::function<void(Status)> done);
+  // A library loaded or deleted and stored in the backend, with no permission check: what
+  // TFUNCTION LOAD and DELETE do once they are allowed, and what the operator's --library-dir
+  // does. `done` gets the outcome (its message the error a client would get), on any thread.
+  void loadLibrary(scripting::LoadRequest request, std::function<void(Status)> done);
   void deleteLibrary(std::string name, std::function<void(Status)> done);
 
  private:

@@ -27,12 +27,12 @@ std::function<void(Status)> endChange(LibraryStore* store, std::function<void(St
   };
 }
 
-// Answers the client once the change took effect or was refused.
-std::function<void(Status)> answerChange(LibraryStore* store, const ClientContext& client,
-                                         std::function<void(std::string)> done) {
-  return endChange(store, [client, done = std::move(done)](Status outcome) {
+// The client's reply to a change: OK, or the error.
+std::function<void(Status)> answer(const ClientContext& client,
+                                   std::function<void(std::string)> done) {
+  return [client, done = std::move(done)](Status outcome) {
     done(outcome.ok() ? std::string(kOk) : errorReply(client, outcome.message()));
-  });
+  };
 }
 
 }  // namespace
@@ -85,17 +85,10 @@ void TfCommands::load(const Args& argv, const ClientContext& client, Done done) 
   request.debug = debug;
   request.code = *code;
   request.user = client.user;
-  LibraryStore* store = services_.store;
-  if (store != nullptr) store->beginChange();
-  services_.engine->load(std::move(request), persistTo(store, errors::kStoreFailed),
-                         answerChange(store, client, std::move(done)));
+  loadLibrary(std::move(request), answer(client, std::move(done)));
 }
 
-void TfCommands::loadLibrary(std::string code, std::string user, std::function<void(Status)> done) {
-  scripting::LoadRequest request;
-  request.code = std::move(code);
-  request.user = std::move(user);
-  request.replace = true;
+void TfCommands::loadLibrary(scripting::LoadRequest request, std::function<void(Status)> done) {
   LibraryStore* store = services_.store;
   if (store != nullptr) store->beginChange();
   services_.engine->load(std::move(request), persistTo(store, errors::kStoreFailed),
@@ -113,10 +106,7 @@ void TfCommands::remove(const Args& argv, const ClientContext& client, Done done
   if (argv.size() < 3) return done(errorReply(client, errors::kNoFunctionName));
   if (!scripting::isValidUtf8(argv[2]))
     return done(errorReply(client, scripting::errors::kNotUtf8));
-  LibraryStore* store = services_.store;
-  if (store != nullptr) store->beginChange();
-  services_.engine->remove(argv[2], persistTo(store, errors::kRemoveFailed),
-                           answerChange(store, client, std::move(done)));
+  deleteLibrary(argv[2], answer(client, std::move(done)));
 }
 
 void TfCommands::list(const Args& argv, const ClientContext& client, Done done) {

@@ -200,10 +200,27 @@ struct CallRequest {
 // A snapshot of the engine for the operations surfaces (server/stats.h).
 struct EngineStats {
   struct Runnable {
+    enum class Kind { kFunction, kAsyncFunction, kKeyspaceTrigger, kStreamTrigger };
     std::string name;
-    std::string kind;  // "function", "async function", "keyspace trigger", "stream trigger"
+    Kind kind = Kind::kFunction;
     std::shared_ptr<const RunStats> stats;
     std::optional<std::string> last_error;  // triggers
+
+    bool isFunction() const { return kind == Kind::kFunction || kind == Kind::kAsyncFunction; }
+    // "function", "async function", "keyspace trigger", "stream trigger".
+    const char* kindName() const {
+      switch (kind) {
+        case Kind::kFunction:
+          return "function";
+        case Kind::kAsyncFunction:
+          return "async function";
+        case Kind::kKeyspaceTrigger:
+          return "keyspace trigger";
+        case Kind::kStreamTrigger:
+          break;
+      }
+      return "stream trigger";
+    }
   };
   struct Stream {  // a stream a stream trigger reads
     std::string trigger;

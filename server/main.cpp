@@ -388,7 +388,11 @@ int main(int argc, char** argv) {
             .load =
                 [&commands, user = proxy_identity.user](std::string code,
                                                         std::function<void(Status)> done) {
-                  commands.loadLibrary(std::move(code), user, std::move(done));
+                  scripting::LoadRequest request;
+                  request.code = std::move(code);
+                  request.user = user;  // the folder's libraries belong to the proxy's user
+                  request.replace = true;
+                  commands.loadLibrary(std::move(request), std::move(done));
                 },
             .remove =
                 [&commands](std::string name, std::function<void(Status)> done) {

@@ -195,12 +195,11 @@ std::string latencyJson(const metrics::Histogram& h) {
       .done();
 }
 
-// Where a runnable's kind shows in metrics' labels and INFO ("keyspace", "stream").
-bool isFunction(const scripting::EngineStats::Runnable& r) {
-  return r.kind == "function" || r.kind == "async function";
-}
+using Kind = scripting::EngineStats::Runnable::Kind;
+
+// A trigger's kind as metrics' labels and INFO show it ("keyspace", "stream").
 std::string triggerKind(const scripting::EngineStats::Runnable& r) {
-  return r.kind == "keyspace trigger" ? "keyspace" : "stream";
+  return r.kind == Kind::kKeyspaceTrigger ? "keyspace" : "stream";
 }
 
 size_t failedFiles(const Snapshot& s) {
@@ -294,24 +293,24 @@ std::string Operations::info(const Snapshot& s) {
   for (const auto& l : s.engine.libraries) {
     size_t sync = 0, async = 0, keyspace = 0, stream = 0;
     for (const auto& r : l.runnables) {
-      const auto& h = r.stats->latency;
-      if (isFunction(r)) {
-        (r.kind == "function" ? sync : async) += 1;
-        calls += r.stats->runs.value();
-        call_errors += r.stats->failures.value();
-        call_us += h.sumMicros();
-        line(&details, "function_" + l.name + "." + r.name,
-             "calls=" + std::to_string(r.stats->runs.value()) +
-                 ",failed=" + std::to_string(r.stats->failures.value()) +
-                 ",usec=" + std::to_string(h.sumMicros()) + ",usec_per_call=" + perCall(h));
+      const scripting::RunStats& st = *r.stats;
+      // As Redis' cmdstat_ lines: count, failures, time.
+      const std::string figures = std::to_string(st.runs.value()) +
+                                  ",failed=" + std::to_string(st.failures.value()) +
+                                  ",usec=" + std::to_string(st.latency.sumMicros()) +
+                                  ",usec_per_call=" + perCall(st.latency);
+      if (r.isFunction()) {
+        (r.kind == Kind::kFunction ? sync : async) += 1;
+        calls += st.runs.value();
+        call_errors += st.failures.value();
+        call_us += st.latency.sumMicros();
+        line(&details, "function_" + l.name + "." + r.name, "calls=" + figures);
       } else {
-        (r.kind == "keyspace trigger" ? keyspace : stream) += 1;
-        runs += r.stats->runs.value();
-        run_failures += r.stats->failures.value();
+        (r.kind == Kind::kKeyspaceTrigger ? keyspace : stream) += 1;
+        runs += st.runs.value();
+        run_failures += st.failures.value();
         line(&details, "trigger_" + l.name + "." + r.name,
-             "kind=" + triggerKind(r) + ",runs=" + std::to_string(r.stats->runs.value()) +
-                 ",failed=" + std::to_string(r.stats->failures.value()) +
-                 ",usec=" + std::to_string(h.sumMicros()) + ",usec_per_call=" + perCall(h));
+             "kind=" + triggerKind(r) + ",runs=" + figures);
       }
     }
     for (const auto& st : l.streams) {
@@ -410,7 +409,7 @@ std::string Operations::prometheus(const Snapshot& s) {
     e.family(name, type, help);
     for (const auto& l : s.engine.libraries) {
       for (const auto& r : l.runnables) {
-        if (isFunction(r) != functions) continue;
+        if (r.isFunction() != functions) continue;
         Labels labels{{"library", l.name}, {functions ? "function" : "trigger", r.name}};
         if (!functions) labels.emplace_back("kind", triggerKind(r));
         write(name, labels, *r.stats);
@@ -437,24 +436,23 @@ std::string Operations::prometheus(const Snapshot& s) {
   perRunnable(false, "tfproxy_trigger_duration_seconds", "histogram",
               "From the event (or the stream entry) to the end of each trigger's run.", latency);
 
-  e.family("tfproxy_stream_trigger_lag_seconds", "gauge",
-           "Age of the last entry each stream trigger took from each stream, when it took it.");
-  for (const auto& l : s.engine.libraries) {
-    for (const auto& st : l.streams) {
-      e.sample("tfproxy_stream_trigger_lag_seconds",
-               {{"library", l.name}, {"trigger", st.trigger}, {"stream", st.key}},
-               static_cast<double>(st.last_lag_ms) / 1000.0);
+  using Stream = scripting::EngineStats::Stream;
+  auto perStream = [&](std::string_view name, std::string_view type, std::string_view help,
+                       auto value) {
+    e.family(name, type, help);
+    for (const auto& l : s.engine.libraries) {
+      for (const Stream& st : l.streams) {
+        e.sample(name, {{"library", l.name}, {"trigger", st.trigger}, {"stream", st.key}},
+                 value(st));
+      }
     }
-  }
-  e.family("tfproxy_stream_trigger_records_total", "counter",
-           "Stream entries each stream trigger processed from each stream.");
-  for (const auto& l : s.engine.libraries) {
-    for (const auto& st : l.streams) {
-      e.sample("tfproxy_stream_trigger_records_total",
-               {{"library", l.name}, {"trigger", st.trigger}, {"stream", st.key}},
-               static_cast<double>(st.processed));
-    }
-  }
+  };
+  perStream("tfproxy_stream_trigger_lag_seconds", "gauge",
+            "Age of the last entry each stream trigger took from each stream, when it took it.",
+            [](const Stream& st) { return static_cast<double>(st.last_lag_ms) / 1000.0; });
+  perStream("tfproxy_stream_trigger_records_total", "counter",
+            "Stream entries each stream trigger processed from each stream.",
+            [](const Stream& st) { return static_cast<double>(st.processed); });
   auto perLibrary = [&](std::string_view name, std::string_view help, auto value) {
     e.family(name, "gauge", help);
     for (const auto& l : s.engine.libraries) {
@@ -514,7 +512,7 @@ std::string Operations::json(const Snapshot& s) {
     for (const auto& r : l.runnables) {
       JsonObject o;
       o.text("name", r.name)
-          .text("kind", r.kind)
+          .text("kind", r.kindName())
           .num("runs", static_cast<double>(r.stats->runs.value()))
           .num("failures", static_cast<double>(r.stats->failures.value()))
           .field("latency", latencyJson(r.stats->latency));
@@ -607,7 +605,7 @@ void Operations::change(const HttpRequest& request,
   }
   if (!sources_.run_as) return error(403, "changes are not available");
   std::map<std::string, std::string> form;
-  parseQuery(request.body, &form);
+  io::parseQuery(request.body, &form);
   auto field = [&](const std::string& name) {
     auto it = form.find(name);
     return it == form.end() ? std::string() : it->second;

@@ -573,14 +573,16 @@ Value keyspaceTriggerMap(const KeyspaceTrigger& t, const std::optional<std::stri
   const TriggerStats& s = *t.stats;
   const std::optional<std::string>& error = s.last_error ? s.last_error : problem;
   auto integer = [](auto n) { return Value::integerValue(static_cast<int64_t>(n)); };
+  const uint64_t finished = s.runs->runs.value();
+  const uint64_t failed = s.runs->failures.value();
   return mapOf({
       {"description", t.description ? bulk(*t.description) : Value::null()},
       {"last_error", error ? bulk(*error) : Value::null()},
       {"last_execution_time", integer(s.last_execution_time)},
       {"name", bulk(t.name)},
-      {"num_failed", integer(s.num_failed)},
-      {"num_finished", integer(s.num_finished)},
-      {"num_success", integer(s.num_success)},
+      {"num_failed", integer(failed)},
+      {"num_finished", integer(finished)},
+      {"num_success", integer(finished - failed)},
       {"num_trigger", integer(s.num_trigger)},
       {"total_execution_time", integer(s.total_execution_time)},
   });
@@ -681,6 +683,7 @@ resp::Value EngineImpl::list(const ListRequest& request) {
 }
 
 EngineStats EngineImpl::stats() {
+  using Kind = EngineStats::Runnable::Kind;
   std::vector<std::shared_ptr<Library>> libraries;
   EngineStats out;
   {
@@ -699,7 +702,7 @@ EngineStats EngineImpl::stats() {
     l.code_bytes = lib->code().size();
     for (const auto& f : lib->functions()) {
       l.runnables.push_back(
-          {f->name, f->is_async ? "async function" : "function", f->stats, std::nullopt});
+          {f->name, f->is_async ? Kind::kAsyncFunction : Kind::kFunction, f->stats, std::nullopt});
     }
     for (const auto& t : lib->keyspaceTriggers()) {
       std::optional<std::string> last_error;
@@ -707,7 +710,8 @@ EngineStats EngineImpl::stats() {
         std::lock_guard lock(t->stats->mutex);
         last_error = t->stats->last_error;
       }
-      l.runnables.push_back({t->name, "keyspace trigger", t->stats->runs, std::move(last_error)});
+      l.runnables.push_back(
+          {t->name, Kind::kKeyspaceTrigger, t->stats->runs, std::move(last_error)});
     }
     for (const auto& t : lib->streamTriggers()) {
       std::optional<std::string> last_error;
@@ -717,7 +721,7 @@ EngineStats EngineImpl::stats() {
                              progress.last_lag, progress.pending.size()});
         if (progress.last_error) last_error = progress.last_error;
       }
-      l.runnables.push_back({t->name, "stream trigger", t->state->runs, std::move(last_error)});
+      l.runnables.push_back({t->name, Kind::kStreamTrigger, t->state->runs, std::move(last_error)});
     }
     for (const auto& [name, fn] : lib->clusterFunctions()) l.cluster_functions.push_back(name);
     l.total_heap = lib->totalHeap();

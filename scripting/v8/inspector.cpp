@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "io/http.h"
 #include "io/websocket.h"
 #include "scripting/v8/library.h"
 
@@ -68,13 +69,6 @@ std::string utf8(const v8_inspector::StringView& v) {
   return out;
 }
 
-std::string httpResponse(const std::string& status, const std::string& type,
-                         const std::string& body) {
-  return "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-         body;
-}
-
 void writeAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -84,24 +78,6 @@ void writeAll(int fd, std::string_view bytes) {
     }
     bytes.remove_prefix(static_cast<size_t>(n));
   }
-}
-
-// The value of header `name` (lower-case) in an HTTP request head; "" if absent.
-std::string header(const std::string& head, const std::string& name) {
-  size_t at = 0;
-  while ((at = head.find("\r\n", at)) != std::string::npos) {
-    at += 2;
-    const size_t colon = head.find(':', at);
-    const size_t end = head.find("\r\n", at);
-    if (colon == std::string::npos || end == std::string::npos || colon > end) continue;
-    std::string key = head.substr(at, colon - at);
-    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (key != name) continue;
-    size_t from = colon + 1;
-    while (from < end && head[from] == ' ') ++from;
-    return head.substr(from, end - from);
-  }
-  return {};
 }
 
 }  // namespace
@@ -347,10 +323,13 @@ void DebugServer::handle(int fd) {
     if (n <= 0) break;
     head.append(buffer, static_cast<size_t>(n));
   }
-  const size_t space = head.find(' ');
-  const std::string path = space == std::string::npos
-                               ? std::string()
-                               : head.substr(space + 1, head.find(' ', space + 1) - space - 1);
+  io::HttpRequest request;
+  const bool parsed = io::parseHttpHead(head, &request);
+  const std::string& path = request.path;
+  const std::string key = parsed ? request.headers["sec-websocket-key"] : std::string();
+  auto respond = [fd](int status, const char* type, std::string body) {
+    writeAll(fd, io::HttpResponse{status, type, std::move(body), {}}.serialize(false));
+  };
   std::string name;
   {
     std::lock_guard lock(mutex_);
@@ -366,26 +345,24 @@ void DebugServer::handle(int fd) {
              "true&v8only=true&ws=" +
              target + "\",\"webSocketDebuggerUrl\":\"ws://" + target + "\"}]";
     }
-    writeAll(fd, httpResponse("200 OK", "application/json", body));
+    respond(200, "application/json", body);
   } else if (path == "/json/version") {
-    writeAll(fd, httpResponse("200 OK", "application/json",
-                              "{\"Browser\":\"tfproxy\",\"Protocol-Version\":\"1.3\"}"));
-  } else if (!name.empty() && path == "/" + name && !header(head, "sec-websocket-key").empty()) {
+    respond(200, "application/json", "{\"Browser\":\"tfproxy\",\"Protocol-Version\":\"1.3\"}");
+  } else if (!name.empty() && path == "/" + name && !key.empty()) {
     if (socket_ >= 0) {
-      writeAll(fd, httpResponse("409 Conflict", "text/plain", "a debugger is connected already\n"));
+      respond(409, "text/plain", "a debugger is connected already\n");
     } else {
       writeAll(fd,
                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-                   io::websocketAccept(header(head, "sec-websocket-key")) + "\r\n\r\n");
+                   io::websocketAccept(key) + "\r\n\r\n");
       socket_ = fd;
       std::lock_guard lock(mutex_);
       if (debugger_ != nullptr) debugger_->connected();
       return;
     }
   } else {
-    writeAll(fd, httpResponse("404 Not Found", "text/plain",
-                              "GET /json/list, or the WebSocket of the library debugged\n"));
+    respond(404, "text/plain", "GET /json/list, or the WebSocket of the library debugged\n");
   }
   ::close(fd);
 }

@@ -237,23 +237,17 @@ const StreamTrigger* Library::findStreamTrigger(const std::string& name) const {
 
 void TriggerStats::finish(std::chrono::steady_clock::time_point start,
                           std::optional<std::string> error) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
   const auto took = std::chrono::steady_clock::now() - start;
-  runs->runs.add();
-  if (error) runs->failures.add();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
   runs->latency.observe(took);
   if (slow_log != nullptr && slow_log->logs(took)) slow_log->add(took, {label}, "", label);
   std::lock_guard lock(mutex);
-  ++num_finished;
+  runs->runs.add();
   last_execution_time = ms;
   total_execution_time += ms;
   if (error) {
-    ++num_failed;
+    runs->failures.add();
     last_error = std::move(error);
-  } else {
-    ++num_success;
   }
 }
 

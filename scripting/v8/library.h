@@ -65,16 +65,14 @@ struct Function {
 // A trigger's statistics (spec §7.5). Kept across REPLACE: the new version's trigger of the
 // same name takes over the same object. Any thread.
 struct TriggerStats {
-  std::mutex mutex;
+  std::mutex mutex;  // the fields below, and `runs` counted under it (LIST reads them together)
   uint64_t num_trigger = 0;
-  uint64_t num_finished = 0;
-  uint64_t num_success = 0;
-  uint64_t num_failed = 0;
   std::optional<std::string> last_error;
   int64_t last_execution_time = 0;  // ms
   int64_t total_execution_time = 0;
-  // The same runs for operators (latency histogram), and where slow runs are logged as
-  // `label` ("lib.trigger"). Set at registration.
+  // Finished runs and failures (num_finished, num_failed; num_success is the difference) with
+  // their latency, also read by operators; and where slow runs are logged as `label`
+  // ("lib.trigger"). Set at registration.
   std::shared_ptr<RunStats> runs = std::make_shared<RunStats>();
   std::string label;
   SlowLog* slow_log = nullptr;

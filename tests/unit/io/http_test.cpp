@@ -1,16 +1,16 @@
-#include "server/http.h"
+#include "io/http.h"
 
 #include <gtest/gtest.h>
 
-namespace tfproxy::server {
+namespace tfproxy::io {
 namespace {
 
 TEST(HttpTest, ParsesTheRequestHead) {
   HttpRequest r;
   ASSERT_TRUE(
-      HttpEndpoint::parseHead("GET /api/state?x=1&name=a%20b+c&flag HTTP/1.1\r\nHost: localhost\r\n"
-                              "Content-Length:  12 \r\nX-Mixed-Case: Value\r\n\r\n",
-                              &r));
+      parseHttpHead("GET /api/state?x=1&name=a%20b+c&flag HTTP/1.1\r\nHost: localhost\r\n"
+                    "Content-Length:  12 \r\nX-Mixed-Case: Value\r\n\r\n",
+                    &r));
   EXPECT_EQ(r.method, "GET");
   EXPECT_EQ(r.path, "/api/state");
   EXPECT_EQ(r.param("x"), "1");
@@ -24,11 +24,11 @@ TEST(HttpTest, ParsesTheRequestHead) {
 
 TEST(HttpTest, RefusesMalformedHeads) {
   HttpRequest r;
-  EXPECT_FALSE(HttpEndpoint::parseHead("garbage\r\n\r\n", &r));
-  EXPECT_FALSE(HttpEndpoint::parseHead("GET nopath HTTP/1.1\r\n\r\n", &r));
-  EXPECT_FALSE(HttpEndpoint::parseHead("GET /%4 HTTP/1.1\r\n\r\n", &r));
-  EXPECT_FALSE(HttpEndpoint::parseHead("GET /%zz HTTP/1.1\r\n\r\n", &r));
-  EXPECT_FALSE(HttpEndpoint::parseHead("GET / HTTP/1.1\r\nno colon here\r\n\r\n", &r));
+  EXPECT_FALSE(parseHttpHead("garbage\r\n\r\n", &r));
+  EXPECT_FALSE(parseHttpHead("GET nopath HTTP/1.1\r\n\r\n", &r));
+  EXPECT_FALSE(parseHttpHead("GET /%4 HTTP/1.1\r\n\r\n", &r));
+  EXPECT_FALSE(parseHttpHead("GET /%zz HTTP/1.1\r\n\r\n", &r));
+  EXPECT_FALSE(parseHttpHead("GET / HTTP/1.1\r\nno colon here\r\n\r\n", &r));
 }
 
 TEST(HttpTest, PercentDecoding) {
@@ -54,4 +54,4 @@ TEST(HttpTest, SerializesResponses) {
 }
 
 }  // namespace
-}  // namespace tfproxy::server
+}  // namespace tfproxy::io
