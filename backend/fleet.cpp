@@ -679,9 +679,27 @@ bool Fleet::lockLocked(std::unique_lock<std::mutex>& lock, bool may_fail) {
     lock_token_ = token;
     lock_valid_until_ = sent + settings_.lease - margin_;
     alone_ = pending_.empty();
+    acquired_ = true;
     section_ = true;
     return true;
   }
+}
+
+bool Fleet::tryLock() {
+  // mutex_ is never held across a round trip: taking it is no wait worth avoiding.
+  std::lock_guard lock(mutex_);
+  if (stopping_ || !in_step_ || !pending_.empty()) return false;
+  // As lockLocked's first case; only a lock kept alone or none needed leaves no one to ask.
+  if (aside_ || replica_ || (solo_ && Clock::now() < lock_valid_until_)) {
+    section_ = true;
+    return true;
+  }
+  return false;
+}
+
+bool Fleet::wouldKeepLock() {
+  std::lock_guard lock(mutex_);
+  return in_step_ && !stopping_ && !join_seen_ && (alone_ || !acquired_);
 }
 
 void Fleet::closeOthers() {

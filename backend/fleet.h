@@ -80,6 +80,8 @@ class Fleet : public GateCoordinator {
   bool lock(bool may_fail) override;
   void closeOthers() override;
   void release(bool more) override;
+  bool tryLock() override;
+  bool wouldKeepLock() override;
 
   // Whether this instance may forward (readiness): joined and its heartbeat current.
   bool inStep() const;
@@ -157,6 +159,7 @@ class Fleet : public GateCoordinator {
   Clock::time_point chain_since_;
   int chain_length_ = 0;
   bool alone_ = false;              // no other live member at the last acquire
+  bool acquired_ = false;           // the lock was taken at least once
   bool join_seen_ = false;          // another instance joined since the last acquire began
   bool replica_ = false;            // the backend is a replica: nothing is writable through anyone
   bool aside_ = false;              // standing aside for good (permissions)

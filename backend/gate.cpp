@@ -124,6 +124,35 @@ bool Gate::lockExclusive(bool may_fail) {
   return true;
 }
 
+Gate::TryResult Gate::tryLockExclusive() {
+  if (exclusive_waiting_.load(std::memory_order_relaxed) > 0) return TryResult::kBusy;
+  if (!exclusive_.try_lock()) return TryResult::kBusy;
+  const auto start = Clock::now();
+  const bool pause_due =
+      held_back_ && start < opened_at_ + std::min<Clock::duration>(last_hold_, kMaxOpenWait);
+  if (pause_due || waiters_.load(std::memory_order_seq_cst) > 0) {
+    exclusive_.unlock();
+    return TryResult::kBusy;
+  }
+  // Counted as a closer before the in-flight counters are read (the forwarders' handshake):
+  // a forwarder that counted itself is seen, a later one sees the gate closed.
+  closers_.fetch_add(1, std::memory_order_seq_cst);
+  TryResult result = TryResult::kEntered;
+  if (inFlight() > 0) {
+    result = TryResult::kBusy;
+  } else if (coordinator_ != nullptr && !coordinator_->tryLock()) {
+    result = coordinator_->wouldKeepLock() ? TryResult::kCoordinator : TryResult::kBusy;
+  }
+  if (result != TryResult::kEntered) {
+    open();  // wakes a forwarder that found it closed meanwhile
+    exclusive_.unlock();
+    return result;
+  }
+  held_since_ = start;
+  drain_wait_.observe(Clock::duration::zero());
+  return result;
+}
+
 void Gate::unlockExclusive() {
   opened_at_ = Clock::now();
   last_hold_ = opened_at_ - held_since_;

@@ -54,6 +54,13 @@ class GateCoordinator {
   // `more`: another section of this instance waits to enter (the coordinator may keep the
   // others closed for it, briefly).
   virtual void release(bool more) = 0;
+  // lock() when it needs no waiting and closeOthers() would have nothing to wait for (this
+  // instance alone, holding the fleet's lock already): true, and closeOthers() need not be
+  // called. Never blocks.
+  virtual bool tryLock() { return false; }
+  // After a refused tryLock(): would one section entered with lock() leave the lock kept, so
+  // that later tries succeed (this instance alone as far as it knows)?
+  virtual bool wouldKeepLock() { return false; }
 };
 
 class Gate {
@@ -88,6 +95,13 @@ class Gate {
   // the fleet cannot be reached soon.
   void lockExclusive() { (void)lockExclusive(/*may_fail=*/false); }
   [[nodiscard]] bool lockExclusive(bool may_fail);
+  // Enters exclusively only if that needs no waiting: no other exclusive holder and none waiting,
+  // no forwarder held back, no fairness pause due, nothing in flight once closed, and the
+  // coordinator's lock at hand. Never blocks, so an I/O thread may call it; anything but
+  // kEntered holds nothing. kCoordinator: only the coordinator stood in the way (its lock is
+  // not kept yet: one section entered by lockExclusive, alone in the fleet, keeps it).
+  enum class TryResult { kEntered, kBusy, kCoordinator };
+  [[nodiscard]] TryResult tryLockExclusive();
   void unlockExclusive();
 
   // Closing without holding (the coordinator: another instance's section, or this instance out

@@ -3,12 +3,16 @@
 (FCALL) on the same Redis, side by side in one run.
 
 Three functions: one returning a constant, one doing one GET, one doing GET+SET+INCR. Each is
-driven by redis-benchmark -c 50 against Redis (FCALL) and two tfproxy instances in front of it --
-one reaching Redis over loopback TCP, one over a Unix socket, each its own fleet of one (a
-library key of its own) -- alternating target by target; the table shows median requests/s and
-TFCALL/FCALL.
+driven by redis-benchmark against Redis (FCALL) and three tfproxy instances in front of it: one
+reaching Redis over loopback TCP, one over a Unix socket, and one over TCP with
+--io-thread-functions no (every call handed to a script thread: the path before runs on I/O threads). Each
+instance is its own fleet of one (a library key of its own). Targets alternate call by call
+within each round.
 
-    bench/functions_bench.py [--rounds 5] [--requests 100000]
+Prints, per function: median requests/s at -c 50 and TFCALL/FCALL, the ratio of every round
+(each against the FCALL figure of its own round), and p50/p99 latency at -c 50 and -c 1.
+
+    bench/functions_bench.py [--rounds 5] [--requests 50000]
 """
 import statistics
 import sys
@@ -40,13 +44,16 @@ CASES = [
 ]
 
 
-def rps(port, requests, command):
-    rows = redis_benchmark(port, ["-c", "50", "-n", str(requests), "-r", "10000"] + command)
-    return float(next(iter(rows.values()))["rps"])
+def run(port, clients, requests, command):
+    """(requests/s, p50 ms, p99 ms) of one redis-benchmark run."""
+    rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-r", "10000"] +
+                           command)
+    row = next(iter(rows.values()))
+    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
 
 
 def main():
-    args = arguments(requests=100000).parse_args()
+    args = arguments(requests=50000).parse_args()
 
     with Processes() as procs:
         redis_port = procs.redis()
@@ -55,29 +62,58 @@ def main():
         tf_tcp = procs.tfproxy(args.tfproxy, redis_port, "--library-key", "bench:tcp")
         tf_unix = procs.tfproxy(args.tfproxy, "unix:" + procs.unix_socket(), "--library-key",
                                 "bench:unix")
-        for port in (tf_tcp, tf_unix):
+        tf_queued = procs.tfproxy(args.tfproxy, redis_port, "--library-key", "bench:queued",
+                                  "--io-thread-functions", "no")
+        for port in (tf_tcp, tf_unix, tf_queued):
             assert cli(port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
         assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
 
         targets = [("fcall", redis_port, "FCALL", ""), ("tcp", tf_tcp, "TFCALL", "bench."),
-                   ("unix", tf_unix, "TFCALL", "bench.")]
-        results = {}
+                   ("unix", tf_unix, "TFCALL", "bench."),
+                   ("queued", tf_queued, "TFCALL", "bench.")]
+        labels = {"tcp": "TCP", "unix": "Unix socket", "queued": "TCP, script threads only"}
+        results = {}  # (target, function, clients) -> [(rps, p50, p99)]
         for _ in range(args.rounds):
             for name, rest in CASES:
-                for target, port, command, prefix in targets:
-                    results.setdefault((target, name), []).append(
-                        rps(port, args.requests, [command, prefix + name] + rest))
+                for clients, requests in ((50, args.requests), (1, args.requests // 10)):
+                    for target, port, command, prefix in targets:
+                        results.setdefault((target, name, clients), []).append(
+                            run(port, clients, requests, [command, prefix + name] + rest))
 
-        print("redis-benchmark -c 50, %d rounds, median requests/s" % args.rounds)
+        def median(target, name, clients, field):
+            return statistics.median(r[field] for r in results[(target, name, clients)])
+
+        print("redis-benchmark -c 50, %d rounds, median requests/s; TFCALL/FCALL" % args.rounds)
         print()
-        print("| function | FCALL (Lua, Redis direct) | TFCALL, backend over TCP | ratio "
-              "| TFCALL, backend over a Unix socket | ratio |")
-        print("|---|---|---|---|---|---|")
+        print("| function | FCALL (Lua, Redis direct) | %s |" % " | ".join(
+            "TFCALL, %s | ratio" % labels[t] for t, *_ in targets[1:]))
+        print("|---|---|" + "---|---|" * (len(targets) - 1))
         for name, _ in CASES:
-            f = statistics.median(results[("fcall", name)])
-            t = statistics.median(results[("tcp", name)])
-            u = statistics.median(results[("unix", name)])
-            print("| %s | %.0f | %.0f | %.2f | %.0f | %.2f |" % (name, f, t, t / f, u, u / f))
+            f = median("fcall", name, 50, 0)
+            cells = []
+            for target, *_ in targets[1:]:
+                t = median(target, name, 50, 0)
+                cells.append("%.0f | %.2f" % (t, t / f))
+            print("| %s | %.0f | %s |" % (name, f, " | ".join(cells)))
+        print()
+        print("Every round's TFCALL/FCALL at -c 50 (each against its own round's FCALL):")
+        for name, _ in CASES:
+            for target, *_ in targets[1:]:
+                ratios = [t[0] / f[0] for t, f in zip(results[(target, name, 50)],
+                                                       results[("fcall", name, 50)])]
+                print("  %-8s %-26s %s" % (name, labels[target],
+                                           " ".join("%.2f" % r for r in ratios)))
+        print()
+        print("Latency, median of rounds, ms: p50 / p99")
+        print()
+        print("| function | clients | FCALL | %s |" % " | ".join(
+            "TFCALL, " + labels[t] for t, *_ in targets[1:]))
+        print("|---|---|---|" + "---|" * (len(targets) - 1))
+        for name, _ in CASES:
+            for clients in (1, 50):
+                print("| %s | %d | %s |" % (name, clients, " | ".join(
+                    "%.3f / %.3f" % (median(t, name, clients, 1), median(t, name, clients, 2))
+                    for t, *_ in targets)))
     return 0
 
 

@@ -189,6 +189,11 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--slowlog-max-len", o.slowlog_max_len, "Most entries TFUNCTION SLOWLOG keeps")
       ->check(CLI::Range(0u, 1000000u))
       ->group(ops_group);
+  app.add_option("--io-thread-functions", o.io_thread_functions,
+                 "Run a short sync function on the I/O thread that received its call when its "
+                 "library and the atomic gate are free, instead of handing it to a script thread "
+                 "(yes/no)")
+      ->type_name("yes|no");
   app.add_option("--backend-user", o.backend_user,
                  "ACL user of the proxy's own internal backend connections");
   app.add_option("--backend-password", o.backend_password,

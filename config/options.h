@@ -81,6 +81,9 @@ struct ProxyOptions {
   // names: runs of at least this many microseconds are logged (0: all; negative: none).
   int64_t slowlog_log_slower_than = 10000;
   uint32_t slowlog_max_len = 128;
+  // A short sync function runs on the I/O thread that received its call when its library, a
+  // script thread's place and the atomic gate are free (design §3); no: always a script thread.
+  bool io_thread_functions = true;
   // Backend; without it tfproxy starts a private redis-server (the embedded default).
   std::optional<Endpoint> backend;
   TlsClientOptions backend_tls;

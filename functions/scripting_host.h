@@ -41,6 +41,21 @@ class ScriptingHost : public scripting::Host {
     if (quiet_) triggers_.beginQuiet();
     return {};
   }
+  // Without waiting: a section with triggers loaded publishes its markers first (a round trip),
+  // so it is never entered this way.
+  TryEnter tryEnterAtomicSection() override {
+    if (triggers_.active()) return TryEnter::kBusy;
+    switch (gate_.tryLockExclusive()) {
+      case backend::Gate::TryResult::kEntered:
+        quiet_ = false;
+        return TryEnter::kEntered;
+      case backend::Gate::TryResult::kCoordinator:
+        return TryEnter::kEnterFirst;
+      case backend::Gate::TryResult::kBusy:
+        break;
+    }
+    return TryEnter::kBusy;
+  }
   void leaveAtomicSection() override {
     if (quiet_) triggers_.endQuiet();
     quiet_ = false;

@@ -90,6 +90,14 @@ class Host {
   // the others in front of the backend soon; the message is the error JavaScript sees.
   virtual Status enterAtomicSection() = 0;
   virtual void leaveAtomicSection() = 0;
+  // Enters the atomic section only if that needs no waiting: no other section holds or waits
+  // for the gate, nothing forwarded is in flight, no other instance has to be asked, and no
+  // trigger needs its markers. Never blocks; anything but kEntered holds nothing. Lets the
+  // thread that received a call run a short function itself (CallRequest::may_run_on_io_thread).
+  // kEnterFirst: what stood in the way goes once one section is entered with
+  // enterAtomicSection (the fleet's lock, kept from then on while this instance is alone).
+  enum class TryEnter { kEntered, kBusy, kEnterFirst };
+  virtual TryEnter tryEnterAtomicSection() { return TryEnter::kBusy; }
   // Connections that run commands from JavaScript as a given identity.
   virtual backend::ScriptConnections& connections() = 0;
   // The backend's state for the replica and out-of-memory checks, as last read (never blocks).
@@ -193,6 +201,10 @@ struct CallRequest {
   // Runs on the calling thread, which holds the library (Engine::lockLibraries) and the gate:
   // a job on the library's queue could wait behind a function that waits for that gate.
   bool run_here = false;
+  // The calling thread is an I/O thread that may run a short sync function itself when that
+  // needs no waiting (its library idle, a script thread's place free, the atomic section
+  // entered with Host::tryEnterAtomicSection); otherwise the call goes to a script thread.
+  bool may_run_on_io_thread = false;
   bool state_confirmed = false;  // the backend's role and memory were just read (Host)
   std::string client_address;    // the caller's ip:port, for the slow log
 };
@@ -246,6 +258,8 @@ struct EngineStats {
     size_t pending_async_calls = 0;
   };
   std::vector<Library> libraries;
+  // Calls run on the I/O thread that received them (CallRequest::may_run_on_io_thread).
+  uint64_t io_thread_calls = 0;
   // Replaced or deleted versions whose isolates still finish their work (upstream's not_active).
   size_t not_active = 0;
   size_t combined_memory_limit = 0;  // v8-maxmemory
@@ -291,6 +305,8 @@ class Engine {
   virtual SlowLog& slowLog() = 0;
   // Every loaded library, for the store.
   virtual std::vector<LibraryDefinition> definitions() = 0;
+  // Whether I/O threads may run short functions themselves (--io-thread-functions; default yes).
+  virtual void allowIoThreadRuns(bool allow) = 0;
   // Stops the script threads; pending work is dropped.
   virtual void shutdown() = 0;
 };

@@ -315,6 +315,7 @@ int main(int argc, char** argv) {
   host.setCluster(cluster.get());
   std::unique_ptr<scripting::Engine> engine = scripting::createEngine(gears, host);
   engine->slowLog().configure(options.slowlog_log_slower_than, options.slowlog_max_len);
+  engine->allowIoThreadRuns(options.io_thread_functions);
   triggers.setEngine(engine.get());
   functions::AclRules acl;
   functions::LibraryStore store(backend_target, options.backend_user, options.backend_password,

@@ -342,6 +342,7 @@ std::string Operations::info(const Snapshot& s) {
   line(&out, "function_calls", calls);
   line(&out, "function_errors", call_errors);
   line(&out, "function_usec", call_us);
+  line(&out, "function_calls_on_io_threads", s.engine.io_thread_calls);
   line(&out, "trigger_runs", runs);
   line(&out, "trigger_failures", run_failures);
   line(&out, "pending_jobs", pending_jobs);
@@ -475,6 +476,10 @@ std::string Operations::prometheus(const Snapshot& s) {
   e.family("tfproxy_library_dir_errors", "gauge",
            "Files of --library-dir whose last version did not load.");
   e.sample("tfproxy_library_dir_errors", {}, static_cast<double>(failedFiles(s)));
+  e.family("tfproxy_function_calls_on_io_threads_total", "counter",
+           "Function calls run on the I/O thread that received them (--io-thread-functions).");
+  e.sample("tfproxy_function_calls_on_io_threads_total", {},
+           static_cast<double>(s.engine.io_thread_calls));
   e.family("tfproxy_slowlog_length", "gauge", "Entries in TFUNCTION SLOWLOG.");
   e.sample("tfproxy_slowlog_length", {}, static_cast<double>(s.slowlog_len));
   return e.take();

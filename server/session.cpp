@@ -415,6 +415,7 @@ void Session::dispatchIntercepted() {
   static_cast<backend::ConnectionState&>(context) = pipeline_.state();
   context.address = peer_;
   context.in_multi = pipeline_.inMulti();
+  context.on_io_thread = true;
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
   if (!request->transaction.empty() || request->argv[0] == "EXEC") {
@@ -454,9 +455,16 @@ void Session::dispatchIntercepted() {
     };
   }
   services_.intercept->run(request->argv, context, [weak, &loop](std::string reply) {
-    loop.post([weak, reply = std::move(reply)]() mutable {
+    auto deliver = [weak, reply = std::move(reply)]() mutable {
       if (auto self = weak.lock()) self->onInterceptDone(std::move(reply));
-    });
+    };
+    // Answered on this thread (a function run here, an error): at the end of this round, with no
+    // wake-up.
+    if (loop.inLoopThread()) {
+      loop.defer(std::move(deliver));
+    } else {
+      loop.post(std::move(deliver));
+    }
   });
 }
 

@@ -430,83 +430,132 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
     return;
   }
 
-  Library* lib = library.get();
-  const bool run_here = request.run_here;
-  auto job = [this, library = std::move(library), function, request = std::move(request),
-              done = std::move(done), block_allowed]() mutable {
-    // A client that may wait gets a target now, so background work started by the body
-    // (executeAsync) knows whom it works for.
-    const uint64_t target =
-        block_allowed ? library->addReplyTarget(std::move(done), request.protocol) : 0;
-    bool answered_later = false;
-    std::string reply;
-    resp::ReplyWriter w(&reply, request.protocol);
-    {
-      JsScope scope(*library, /*timed=*/true);
-      v8::Isolate* isolate = scope.isolate();
-      v8::Local<v8::Context> ctx = scope.context();
-      Function& f = *const_cast<Function*>(function);
-      Library::Running running(*library, f.name);
-      Invocation invocation(*library, request.identity, request.db, f.flags, block_allowed,
-                            request.section_held, target);
-      std::vector<v8::Local<v8::Value>> argv;
-      argv.push_back(bindings::syncClient(*library, f));
-      if (!functionArguments(isolate, f, request, &argv)) {
-        w.error(errors::kArgNotString);
-      } else {
-        f.client_state->invocation = &invocation;
-        library->setLocked(true);
-        v8::TryCatch tc(isolate);
-        v8::Local<v8::Value> result;
-        bool ok = f.callback.Get(isolate)
-                      ->Call(ctx, ctx->Global(), static_cast<int>(argv.size()), argv.data())
-                      .ToLocal(&result);
-        if (ok) scope.runMicrotasks();
-        if (!ok || tc.HasTerminated()) {
-          if (tc.HasTerminated() || scope.terminated()) {
-            w.error(errors::kTerminated);
-          } else {
-            w.error(convert::errorText(isolate, ctx, tc.Exception(), config_.errorVerbosity()));
-          }
-        } else if (result->IsPromise()) {
-          v8::Local<v8::Promise> promise = result.As<v8::Promise>();
-          switch (promise->State()) {
-            case v8::Promise::kFulfilled:
-              writeResult(isolate, ctx, promise->Result(), w);
-              break;
-            case v8::Promise::kRejected:
-              w.error(
-                  convert::errorText(isolate, ctx, promise->Result(), config_.errorVerbosity()));
-              break;
-            case v8::Promise::kPending:
-              if (block_allowed) {
-                library->replyWhenSettled(target, promise);
-                answered_later = true;
-              } else {
-                w.error(errors::kCannotBlock);
-              }
-              break;
-          }
-        } else {
-          writeResult(isolate, ctx, result, w);
-        }
-        if (tc.HasTerminated()) {
-          reply.clear();
-          w.error(errors::kTerminated);
-          answered_later = false;
-        }
-        library->setLocked(false);
-        f.client_state->invocation = nullptr;
-      }
-      if (target != 0 && !answered_later) library->reply(target, std::move(reply));
-    }
-    if (target == 0) done(std::move(reply));
-  };
-  if (run_here) {
-    job();
-  } else {
-    lib->jobs()->post(std::move(job));
+  if (request.run_here) {
+    runSync(*library, *const_cast<Function*>(function), request, done, request.section_held);
+    return;
   }
+  Function& f = *const_cast<Function*>(function);
+  bool enter_first = false;
+  if (request.may_run_on_io_thread) {
+    switch (tryRunOnIoThread(*library, f, request, done)) {
+      case Host::TryEnter::kEntered:
+        return;
+      case Host::TryEnter::kEnterFirst:
+        enter_first = true;
+        break;
+      case Host::TryEnter::kBusy:
+        break;
+    }
+  }
+  Library* lib = library.get();
+  lib->jobs()->post([this, library = std::move(library), &f, request = std::move(request),
+                     done = std::move(done), enter_first]() mutable {
+    // Entering before the body (rather than at its first Redis call) lets the gate keep the
+    // fleet's lock for the calls that follow, which can then run on their I/O thread.
+    if (enter_first && host_.enterAtomicSection().ok()) {
+      runSync(*library, f, request, done, /*section_held=*/true);
+      host_.leaveAtomicSection();
+      return;
+    }
+    runSync(*library, f, request, done, request.section_held);
+  });
+}
+
+Host::TryEnter EngineImpl::tryRunOnIoThread(Library& library, Function& function,
+                                            const CallRequest& request,
+                                            std::function<void(std::string)>& done) {
+  // Only what cannot wait here: a function known to run short, in a library not being debugged
+  // (a breakpoint would stop the I/O thread) -- and then only a library nobody runs, with a
+  // script thread's place free, and the gate free (design §3, "Running JavaScript").
+  if (!io_thread_runs_.load(std::memory_order_relaxed) || !function.runsShort() ||
+      request.section_held || library.debugged() || library.deleted()) {
+    return Host::TryEnter::kBusy;
+  }
+  Host::TryEnter entered = Host::TryEnter::kBusy;
+  library.jobs()->runHere([&] {
+    std::unique_lock run_lock(library.runLock(), std::try_to_lock);
+    // A trigger run or a transaction holds the library (and may wait for this thread).
+    if (!run_lock.owns_lock()) return false;
+    entered = host_.tryEnterAtomicSection();
+    if (entered != Host::TryEnter::kEntered) return false;
+    io_thread_calls_.add();
+    runSync(library, function, request, done, /*section_held=*/true);
+    host_.leaveAtomicSection();
+    return true;
+  });
+  return entered;
+}
+
+void EngineImpl::runSync(Library& library, Function& f, const CallRequest& request,
+                         std::function<void(std::string)>& done, bool section_held) {
+  const bool block_allowed = request.async_call && !request.in_transaction;
+  // A client that may wait gets a target now, so background work started by the body
+  // (executeAsync) knows whom it works for.
+  const uint64_t target =
+      block_allowed ? library.addReplyTarget(std::move(done), request.protocol) : 0;
+  bool answered_later = false;
+  std::string reply;
+  resp::ReplyWriter w(&reply, request.protocol);
+  const auto started = std::chrono::steady_clock::now();
+  {
+    JsScope scope(library, /*timed=*/true);
+    v8::Isolate* isolate = scope.isolate();
+    v8::Local<v8::Context> ctx = scope.context();
+    Library::Running running(library, f.name);
+    Invocation invocation(library, request.identity, request.db, f.flags, block_allowed,
+                          section_held, target);
+    std::vector<v8::Local<v8::Value>> argv;
+    argv.push_back(bindings::syncClient(library, f));
+    if (!functionArguments(isolate, f, request, &argv)) {
+      w.error(errors::kArgNotString);
+    } else {
+      f.client_state->invocation = &invocation;
+      library.setLocked(true);
+      v8::TryCatch tc(isolate);
+      v8::Local<v8::Value> result;
+      bool ok = f.callback.Get(isolate)
+                    ->Call(ctx, ctx->Global(), static_cast<int>(argv.size()), argv.data())
+                    .ToLocal(&result);
+      if (ok) scope.runMicrotasks();
+      if (!ok || tc.HasTerminated()) {
+        if (tc.HasTerminated() || scope.terminated()) {
+          w.error(errors::kTerminated);
+        } else {
+          w.error(convert::errorText(isolate, ctx, tc.Exception(), config_.errorVerbosity()));
+        }
+      } else if (result->IsPromise()) {
+        v8::Local<v8::Promise> promise = result.As<v8::Promise>();
+        switch (promise->State()) {
+          case v8::Promise::kFulfilled:
+            writeResult(isolate, ctx, promise->Result(), w);
+            break;
+          case v8::Promise::kRejected:
+            w.error(convert::errorText(isolate, ctx, promise->Result(), config_.errorVerbosity()));
+            break;
+          case v8::Promise::kPending:
+            if (block_allowed) {
+              library.replyWhenSettled(target, promise);
+              answered_later = true;
+            } else {
+              w.error(errors::kCannotBlock);
+            }
+            break;
+        }
+      } else {
+        writeResult(isolate, ctx, result, w);
+      }
+      if (tc.HasTerminated()) {
+        reply.clear();
+        w.error(errors::kTerminated);
+        answered_later = false;
+      }
+      library.setLocked(false);
+      f.client_state->invocation = nullptr;
+    }
+    if (target != 0 && !answered_later) library.reply(target, std::move(reply));
+  }
+  f.noteRun(std::chrono::steady_clock::now() - started);
+  if (target == 0) done(std::move(reply));
 }
 
 void EngineImpl::announceTriggers() {
@@ -692,6 +741,7 @@ EngineStats EngineImpl::stats() {
     out.not_active = live_.size() > libraries_.size() ? live_.size() - libraries_.size() : 0;
   }
   out.combined_memory_limit = config_.startup().v8_maxmemory;
+  out.io_thread_calls = io_thread_calls_.value();
   // Registrations are read-only once a library is loaded; the figures are atomics or guarded.
   for (const auto& lib : libraries) {
     EngineStats::Library l;

@@ -38,6 +38,9 @@ class EngineImpl : public Engine {
   std::vector<LibraryDefinition> definitions() override;
   EngineStats stats() override;
   SlowLog& slowLog() override { return slow_log_; }
+  void allowIoThreadRuns(bool allow) override {
+    io_thread_runs_.store(allow, std::memory_order_relaxed);
+  }
   void shutdown() override;
 
   // For libraries and bindings.
@@ -68,6 +71,16 @@ class EngineImpl : public Engine {
   void announceTriggers();
   void invoke(std::shared_ptr<Library> library, const struct Function* function,
               CallRequest request, std::function<void(std::string)> done);
+  // Runs a sync function's body (spec §6.1) and answers; `section_held`: the caller holds the
+  // atomic gate already. Library's queue (or the caller holding the library).
+  void runSync(Library& library, struct Function& function, const CallRequest& request,
+               std::function<void(std::string)>& done, bool section_held);
+  // Runs it on the calling I/O thread when that needs no waiting
+  // (CallRequest::may_run_on_io_thread): kEntered if it ran; kEnterFirst if it did not, and a
+  // section entered the waiting way would let later calls run there.
+  Host::TryEnter tryRunOnIoThread(Library& library, struct Function& function,
+                                  const CallRequest& request,
+                                  std::function<void(std::string)>& done);
 
   config::GearsConfig& config_;
   Host& host_;
@@ -92,6 +105,8 @@ class EngineImpl : public Engine {
   SlowLog slow_log_;
   std::atomic<bool> avoid_global_allow_list_{false};
   std::atomic<bool> allow_unsafe_commands_{false};
+  std::atomic<bool> io_thread_runs_{true};
+  metrics::Counter io_thread_calls_;
 };
 
 }  // namespace tfproxy::scripting

@@ -25,6 +25,35 @@ size_t JobQueue::pending() const {
   return jobs_.size();
 }
 
+bool JobQueue::claimIdle() {
+  std::lock_guard lock(mutex_);
+  if (scheduled_ || !jobs_.empty()) return false;
+  scheduled_ = true;
+  return true;
+}
+
+void JobQueue::unclaim() {
+  {
+    std::lock_guard lock(mutex_);
+    if (jobs_.empty()) {
+      scheduled_ = false;
+      return;
+    }
+  }
+  executor_.schedule(shared_from_this());  // still marked scheduled: the jobs posted meanwhile
+}
+
+bool JobQueue::runHere(const std::function<bool()>& job) {
+  if (!executor_.tryTakePlace()) return false;
+  bool ran = false;
+  if (claimIdle()) {
+    ran = job();
+    unclaim();
+  }
+  executor_.givePlaceBack();
+  return ran;
+}
+
 bool JobQueue::runSome() {
   for (int i = 0; i < kJobsPerTurn; ++i) {
     std::function<void()> job;
@@ -47,8 +76,8 @@ bool JobQueue::runSome() {
   return true;
 }
 
-Executor::Executor(size_t threads) {
-  for (size_t i = 0; i < (threads == 0 ? 1 : threads); ++i) {
+Executor::Executor(size_t threads) : places_(threads == 0 ? 1 : threads) {
+  for (size_t i = 0; i < places_; ++i) {
     threads_.emplace_back([this] { loop(); });
   }
 }
@@ -75,17 +104,44 @@ void Executor::schedule(std::shared_ptr<JobQueue> queue) {
   ready_cv_.notify_one();
 }
 
+bool Executor::tryTakePlace() {
+  std::lock_guard lock(mutex_);
+  if (stopping_ || running_ >= places_ || !ready_.empty()) return false;
+  ++running_;
+  return true;
+}
+
+void Executor::givePlaceBack() {
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    --running_;
+    wake = !ready_.empty();
+  }
+  if (wake) ready_cv_.notify_one();
+}
+
 void Executor::loop() {
   while (true) {
     std::shared_ptr<JobQueue> queue;
     {
       std::unique_lock lock(mutex_);
-      ready_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+      ready_cv_.wait(lock, [this] { return stopping_ || (!ready_.empty() && running_ < places_); });
       if (stopping_) return;
       queue = std::move(ready_.front());
       ready_.pop_front();
+      ++running_;
     }
-    if (queue->runSome()) schedule(std::move(queue));
+    const bool more = queue->runSome();
+    bool waiting = false;
+    {
+      std::lock_guard lock(mutex_);
+      --running_;
+      if (more) ready_.push_back(std::move(queue));
+      waiting = !ready_.empty();
+    }
+    // Another thread may have been waiting for this place.
+    if (waiting) ready_cv_.notify_one();
   }
 }
 

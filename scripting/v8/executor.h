@@ -1,5 +1,7 @@
 // Script threads (`execution-threads`) and per-library job queues. Jobs of one library run one
-// at a time, in order; different libraries run in parallel (spec §6.8).
+// at a time, in order; different libraries run in parallel (spec §6.8), at most as many at once as
+// there are script threads: a caller that runs a library's job on its own thread (runHere, an I/O
+// thread running a short function) takes one of those places while it runs.
 #pragma once
 
 #include <condition_variable>
@@ -23,15 +25,24 @@ class JobQueue : public std::enable_shared_from_this<JobQueue> {
   // Jobs waiting, not counting the running one (TFUNCTION LIST pending_jobs).
   size_t pending() const;
 
+  // Runs `job` on the calling thread now, as if it were this queue's next job, when that needs no
+  // waiting: nothing queued or running for this library, and a place free among the script
+  // threads. False when it could not, or `job` declined (returned false: it did nothing).
+  bool runHere(const std::function<bool()>& job);
+
  private:
   friend class Executor;
   // Runs queued jobs on the calling script thread; returns true if more remain.
   bool runSome();
+  // Takes the queue for the calling thread when it is idle (no job queued or running).
+  bool claimIdle();
+  // Gives a claimed queue back; jobs posted meanwhile are scheduled.
+  void unclaim();
 
   Executor& executor_;
   mutable std::mutex mutex_;
   std::deque<std::function<void()>> jobs_;
-  bool scheduled_ = false;  // in the executor's ready list or running
+  bool scheduled_ = false;  // in the executor's ready list, running, or claimed by runHere
 };
 
 class Executor {
@@ -44,10 +55,16 @@ class Executor {
   friend class JobQueue;
   void schedule(std::shared_ptr<JobQueue> queue);
   void loop();
+  // A place to run JavaScript for a thread that is not a script thread; false when every place
+  // is taken or queues wait for one (they go first).
+  bool tryTakePlace();
+  void givePlaceBack();
 
   std::mutex mutex_;
   std::condition_variable ready_cv_;
   std::deque<std::shared_ptr<JobQueue>> ready_;
+  size_t places_;       // threads_.size(): libraries that may run at once
+  size_t running_ = 0;  // places taken: script threads running a queue, callers in runHere
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

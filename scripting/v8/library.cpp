@@ -235,6 +235,20 @@ const StreamTrigger* Library::findStreamTrigger(const std::string& name) const {
   return nullptr;
 }
 
+void Function::noteRun(std::chrono::steady_clock::duration took) {
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (took >= kShortRun) {
+    // Only a long run of a function an I/O thread would have run starts the pause: a first run
+    // that connected or compiled does not.
+    if (runs_short.exchange(false, std::memory_order_relaxed)) {
+      long_run_at.store(now, std::memory_order_relaxed);
+    }
+  } else if (now - long_run_at.load(std::memory_order_relaxed) >=
+             std::chrono::nanoseconds(kLongRunPause).count()) {
+    runs_short.store(true, std::memory_order_relaxed);
+  }
+}
+
 void TriggerStats::finish(std::chrono::steady_clock::time_point start,
                           std::optional<std::string> error) {
   const auto took = std::chrono::steady_clock::now() - start;
@@ -542,6 +556,7 @@ std::vector<std::string> Library::pendingCalls() const {
 
 JsScope::JsScope(Library& library, bool timed, bool restoring)
     : library_(library),
+      run_lock_(library.runLock()),
       locker_(library.isolate()),
       isolate_scope_(library.isolate()),
       handle_scope_(library.isolate()),

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,6 +61,17 @@ struct Function {
   // Calls and their latency; a REPLACE hands the same object to the new version's function of
   // the same name.
   std::shared_ptr<RunStats> stats = std::make_shared<RunStats>();
+
+  // Whether the I/O thread that received a call may run it (design §3): only a function whose
+  // last run took less than kShortRun, and not for kLongRunPause after a run that took longer
+  // while it was allowed. A new function runs on a script thread first. Any thread.
+  static constexpr std::chrono::microseconds kShortRun{1000};
+  static constexpr std::chrono::seconds kLongRunPause{10};
+  bool runsShort() const { return runs_short.load(std::memory_order_relaxed); }
+  // A run took `took` (its JavaScript and Redis calls, not its wait for a thread).
+  void noteRun(std::chrono::steady_clock::duration took);
+  std::atomic<bool> runs_short{false};
+  std::atomic<int64_t> long_run_at{INT64_MIN / 2};  // steady clock, ns
 };
 
 // A trigger's statistics (spec §7.5). Kept across REPLACE: the new version's trigger of the
@@ -257,6 +269,11 @@ class Library : public std::enable_shared_from_this<Library> {
   LibraryDebugger* debugger() { return debugger_.get(); }
   bool debugged() const { return debugger_ != nullptr; }
 
+  // Taken before the isolate's Locker by every thread that runs this library's JavaScript
+  // (JsScope, a trigger run holding the library), so that an I/O thread can try it without
+  // waiting: V8's Locker has no try. Recursive, as the Locker is.
+  std::recursive_mutex& runLock() { return run_lock_; }
+
   // TFUNCTION DELETE: settlements for this library are dropped from now on.
   void markDeleted() { deleted_ = true; }
   bool deleted() const { return deleted_; }
@@ -304,6 +321,7 @@ class Library : public std::enable_shared_from_this<Library> {
   mutable std::mutex calls_mutex_;
   std::map<uint64_t, std::string> pending_calls_;
   std::atomic<bool> deleted_{false};
+  std::recursive_mutex run_lock_;
   bool warned_deleted_ = false;
   std::chrono::steady_clock::time_point heap_checked_;
 };
@@ -329,6 +347,7 @@ class JsScope {
 
  private:
   Library& library_;
+  std::unique_lock<std::recursive_mutex> run_lock_;
   v8::Locker locker_;
   v8::Isolate::Scope isolate_scope_;
   v8::HandleScope handle_scope_;

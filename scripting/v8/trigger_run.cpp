@@ -94,6 +94,7 @@ TriggerRunImpl::TriggerRunImpl(EngineImpl& engine, std::vector<std::shared_ptr<L
             [](const auto& a, const auto& b) { return a->order() < b->order(); });
   for (auto& library : libraries) {
     Held held;
+    held.run_lock = std::unique_lock(library->runLock());
     held.locker = std::make_unique<v8::Locker>(library->isolate());
     held.library = std::move(library);
     held_.push_back(std::move(held));

@@ -29,6 +29,7 @@ class TriggerRunImpl : public TriggerRun {
 
   struct Held {
     std::shared_ptr<Library> library;
+    std::unique_lock<std::recursive_mutex> run_lock;  // taken before the Locker, let go after
     std::unique_ptr<v8::Locker> locker;
   };
   EngineImpl& engine_;

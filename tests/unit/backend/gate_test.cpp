@@ -33,6 +33,76 @@ TEST(Gate, ExclusiveWaitsForInFlightCommands) {
   EXPECT_TRUE(gate.tryAdmit(0, 1));
 }
 
+// The try entry (an I/O thread running a short function) never waits: it enters only a free,
+// drained gate, and leaves everything as it found it otherwise.
+TEST(Gate, TryExclusiveEntersOnlyWithoutWaiting) {
+  Gate gate(2);
+  ASSERT_EQ(gate.tryLockExclusive(), Gate::TryResult::kEntered);
+  EXPECT_TRUE(gate.closed());
+  EXPECT_FALSE(gate.tryAdmit(1, 1));
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kBusy);  // one holder at a time
+  gate.unlockExclusive();
+  EXPECT_FALSE(gate.closed());
+
+  // A command in flight on any thread: refused, and forwarding goes on.
+  ASSERT_TRUE(gate.tryAdmit(1, 1));
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kBusy);
+  EXPECT_FALSE(gate.closed());
+  EXPECT_TRUE(gate.tryAdmit(0, 1));
+  gate.release(0, 1);
+  gate.release(1, 1);
+
+  // A forwarder held back by an earlier section goes first.
+  gate.addWaiter();
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kBusy);
+  gate.removeWaiters(1);
+
+  // A section waiting for the gate goes first.
+  gate.lockExclusive();
+  std::atomic<bool> second_entered{false};
+  std::thread second([&] {
+    gate.lockExclusive();
+    second_entered = true;
+    gate.unlockExclusive();
+  });
+  while (gate.sectionsWaiting() == 0) std::this_thread::yield();
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kBusy);
+  gate.unlockExclusive();
+  second.join();
+  EXPECT_TRUE(second_entered);
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kEntered);
+  gate.unlockExclusive();
+  EXPECT_EQ(gate.exclusiveEntries(), 4u);
+}
+
+// With a coordinator (the fleet), the try entry needs its lock at hand: a coordinator that would
+// have to ask other instances refuses, and the gate is left open.
+TEST(Gate, TryExclusiveAsksTheCoordinatorWithoutWaiting) {
+  struct Coordinator : GateCoordinator {
+    bool lock(bool) override { return true; }
+    void closeOthers() override {}
+    void release(bool) override { ++released; }
+    bool tryLock() override { return at_hand; }
+    bool wouldKeepLock() override { return alone; }
+    bool at_hand = false;
+    bool alone = true;
+    int released = 0;
+  };
+  Gate gate(1);
+  Coordinator fleet;
+  gate.setCoordinator(&fleet);
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kCoordinator);
+  EXPECT_FALSE(gate.closed());
+  fleet.alone = false;  // a section entered the slow way would not keep the lock: just busy
+  EXPECT_EQ(gate.tryLockExclusive(), Gate::TryResult::kBusy);
+  EXPECT_TRUE(gate.tryAdmit(0, 1));
+  gate.release(0, 1);
+  fleet.at_hand = true;
+  ASSERT_EQ(gate.tryLockExclusive(), Gate::TryResult::kEntered);
+  gate.unlockExclusive();
+  EXPECT_EQ(fleet.released, 1);
+}
+
 // Forwarders and exclusive holders race; no admitted command may ever be in flight while an
 // exclusive section runs.
 // A section that held a forwarder back leaves the gate open for a while before the next one;
@@ -79,19 +149,37 @@ TEST(Gate, NoAdmittedCommandOverlapsAnExclusiveSection) {
       }
     });
   }
+  std::atomic<int> overlapping{0};  // exclusive holders inside at once
+  auto section = [&] {
+    if (overlapping.fetch_add(1) != 0) ++violations;
+    inside = true;
+    inside = false;
+    overlapping.fetch_sub(1);
+  };
   std::thread exclusive([&] {
     for (int i = 0; i < 2000; ++i) {
       gate.lockExclusive();
-      inside = true;
-      inside = false;
+      section();
       gate.unlockExclusive();
     }
     stop = true;
   });
+  // Sections entered by trying (an I/O thread running a short function) race with both.
+  std::atomic<uint64_t> tried{0};
+  std::thread trying([&] {
+    while (!stop) {
+      if (gate.tryLockExclusive() == Gate::TryResult::kEntered) {
+        section();
+        gate.unlockExclusive();
+        ++tried;
+      }
+    }
+  });
   exclusive.join();
+  trying.join();
   for (auto& f : forwarders) f.join();
   EXPECT_EQ(violations, 0);
-  EXPECT_EQ(gate.exclusiveEntries(), 2000u);
+  EXPECT_EQ(gate.exclusiveEntries(), 2000u + tried);
 }
 
 // The coordinator (the fleet) takes its lock before this instance's gate closes, closes the

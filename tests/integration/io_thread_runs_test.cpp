@@ -1,0 +1,174 @@
+// Short sync functions run on the I/O thread that received their call (design §3): only once a
+// run showed them short, never while a run could wait, never past `execution-threads`, and a
+// function that turned long goes back to the script threads. Real redis-server, real proxy.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
+
+#include "tests/support/client.h"
+#include "tests/support/processes.h"
+
+namespace tfproxy::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const char kLibrary[] = R"(#!js api_version=1.0 name=io
+redis.registerFunction('hello', function(client){ return 'hello'; });
+redis.registerFunction('get', function(client, key){ return client.call('get', key); });
+redis.registerFunction('spin', function(client, ms){
+  if (ms === 'forever') { while (true) {} }
+  var until = Date.now() + Number(ms);
+  while (Date.now() < until) {}
+  return 'spun';
+});)";
+
+const char kQuick[] = R"(#!js api_version=1.0 name=quick
+redis.registerFunction('now', function(client){ return 'quick'; });)";
+
+// Function calls the proxy ran on an I/O thread so far (INFO tfproxy).
+uint64_t ioThreadCalls(Client& c) {
+  const std::string text = c.call({"INFO", "tfproxy"}).str;
+  const std::string field = "function_calls_on_io_threads:";
+  size_t at = text.find(field);
+  EXPECT_NE(at, std::string::npos) << text;
+  if (at == std::string::npos) return 0;
+  return std::stoull(text.substr(at + field.size()));
+}
+
+// Loads the library and lets `io.get` show itself short, which also makes the instance keep its
+// fleet's lock (alone, it keeps it from its first section on): until then a short function's
+// try enters on a script thread, and a first run that connects may take long. Returns the calls
+// run on the I/O thread so far (at least one of those three).
+uint64_t load(Client& c) {
+  EXPECT_EQ(c.run({"TFUNCTION", "LOAD", kLibrary}), "OK");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.run({"TFCALL", "io.get", "1", "warm"}), "(nil)");
+  return ioThreadCalls(c);
+}
+
+// Calls `call` (which answers `reply`) until a call runs on the I/O thread, three times at most
+// (a first run that compiles or connects may take long): true if one did.
+bool warm(Client& c, const std::vector<std::string>& call, const std::string& reply) {
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t before = ioThreadCalls(c);
+    EXPECT_EQ(c.run(call), reply);
+    if (ioThreadCalls(c) > before) return true;
+  }
+  return false;
+}
+
+TEST(IoThreadRunsTest, ShortFunctionsRunWhereTheirCallArrived) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port());
+  const uint64_t base = load(c);
+  EXPECT_GE(base, 1u);
+  // A function's first run is on a script thread; once it showed itself short, the I/O thread
+  // runs it.
+  EXPECT_EQ(c.run({"TFCALL", "io.hello", "0"}), "\"hello\"");
+  EXPECT_EQ(ioThreadCalls(c), base);
+  ASSERT_TRUE(warm(c, {"TFCALL", "io.hello", "0"}, "\"hello\""));
+  const uint64_t hello = ioThreadCalls(c);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(c.run({"TFCALL", "io.hello", "0"}), "\"hello\"");
+  EXPECT_EQ(ioThreadCalls(c), hello + 5);
+  // With Redis calls: the atomic section is entered without waiting, the reply is the key's.
+  EXPECT_EQ(c.run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(c.run({"TFCALL", "io.get", "1", "k"}), "\"v\"");
+  EXPECT_EQ(c.run({"TFCALLASYNC", "io.get", "1", "k"}), "\"v\"");
+  EXPECT_EQ(ioThreadCalls(c), hello + 7);
+  // A pipeline of calls runs them one after the other, replies in order.
+  std::string batch;
+  for (int i = 0; i < 20; ++i) {
+    batch += "*4\r\n$6\r\nTFCALL\r\n$6\r\nio.get\r\n$1\r\n1\r\n$1\r\nk\r\n";
+  }
+  c.send(batch);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(resp::toDebugString(c.read()), "\"v\"");
+  EXPECT_EQ(ioThreadCalls(c), hello + 27);
+  // Inside MULTI the transaction runs them, as before.
+  EXPECT_EQ(c.run({"MULTI"}), "OK");
+  EXPECT_EQ(c.run({"TFCALL", "io.get", "1", "k"}), "QUEUED");
+  EXPECT_EQ(c.run({"EXEC"}), "[\"v\"]");
+  EXPECT_EQ(ioThreadCalls(c), hello + 27);
+}
+
+TEST(IoThreadRunsTest, OffWhenTurnedOff) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address(), "--io-thread-functions", "no"});
+  Client c(proxy.port());
+  EXPECT_EQ(load(c), 0u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(c.run({"TFCALL", "io.hello", "0"}), "\"hello\"");
+  EXPECT_EQ(ioThreadCalls(c), 0u);
+}
+
+// The stall bound: a function that ran long on an I/O thread is not run there again for ten
+// seconds, so its next long run leaves the I/O thread's other clients alone; only the one run
+// that turned long held them.
+TEST(IoThreadRunsTest, AFunctionThatRanLongGoesBackToTheScriptThreads) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address()});
+  Client c(proxy.port());
+  load(c);
+  ASSERT_TRUE(warm(c, {"TFCALL", "io.spin", "0", "0"}, "\"spun\""));
+  const uint64_t base = ioThreadCalls(c);
+  // The run that turns long is on the I/O thread (a PING sent meanwhile would wait for it).
+  EXPECT_EQ(c.run({"TFCALL", "io.spin", "0", "300"}), "\"spun\"");
+  EXPECT_EQ(ioThreadCalls(c), base + 1);
+
+  Client a(proxy.port()), b(proxy.port());
+  a.sendCommand({"TFCALL", "io.spin", "0", "300"});
+  std::this_thread::sleep_for(50ms);
+  b.sendCommand({"PING"});
+  // Answered while the function runs on its script thread.
+  auto pong = b.tryRead(200ms);
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(resp::toDebugString(*pong), "PONG");
+  EXPECT_EQ(resp::toDebugString(a.read()), "\"spun\"");
+  EXPECT_EQ(c.run({"TFCALL", "io.spin", "0", "0"}), "\"spun\"");
+  EXPECT_EQ(ioThreadCalls(c), base + 1);
+}
+
+// lock-redis-timeout stops a function on the I/O thread as on a script thread, and the
+// proxy goes on serving.
+TEST(IoThreadRunsTest, TheTimeLimitHoldsOnTheIoThread) {
+  RedisServer redis;
+  Proxy proxy({"--backend", redis.address(), "--lock-redis-timeout", "200"});
+  Client c(proxy.port());
+  load(c);
+  ASSERT_TRUE(warm(c, {"TFCALL", "io.spin", "0", "0"}, "\"spun\""));
+  const uint64_t base = ioThreadCalls(c);
+  EXPECT_EQ(c.run({"TFCALL", "io.spin", "0", "forever"}),
+            "(error) Err Execution was terminated due to OOM or timeout");
+  EXPECT_EQ(ioThreadCalls(c), base + 1);
+  EXPECT_EQ(c.run({"PING"}), "PONG");
+  EXPECT_EQ(c.run({"TFCALL", "io.hello", "0"}), "\"hello\"");
+}
+
+// execution-threads is how many libraries run JavaScript at once, I/O threads included: with one,
+// a call of another library waits while a script thread runs; with two, it runs meanwhile.
+TEST(IoThreadRunsTest, IoThreadRunsCountAgainstExecutionThreads) {
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    RedisServer redis;
+    Proxy proxy({"--backend", redis.address(), "--execution-threads", std::to_string(threads)});
+    Client c(proxy.port());
+    ASSERT_EQ(c.run({"TFUNCTION", "LOAD", kQuick}), "OK");
+    load(c);
+    ASSERT_TRUE(warm(c, {"TFCALL", "quick.now", "0"}, "\"quick\""));
+    const uint64_t base = ioThreadCalls(c);
+
+    Client a(proxy.port()), b(proxy.port());
+    a.sendCommand({"TFCALL", "io.spin", "0", "400"});  // a first run: on a script thread
+    std::this_thread::sleep_for(100ms);
+    b.sendCommand({"TFCALL", "quick.now", "0"});
+    auto quick = b.tryRead(150ms);
+    EXPECT_EQ(quick.has_value(), threads == 2);
+    EXPECT_EQ(resp::toDebugString(a.read()), "\"spun\"");
+    if (!quick) quick = b.read();
+    EXPECT_EQ(resp::toDebugString(*quick), "\"quick\"");
+    EXPECT_EQ(ioThreadCalls(c), base + (threads == 2 ? 1 : 0));
+  }
+}
+
+}  // namespace
+}  // namespace tfproxy::testing
