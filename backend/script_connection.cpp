@@ -25,6 +25,7 @@ class PooledConnection final : public ScriptConnection {
   std::optional<std::vector<resp::Value>> run(
       int64_t db, std::span<const std::vector<std::string_view>> commands) override;
   const std::string& error() const override { return error_; }
+  void setReplySpin(std::chrono::microseconds spin) override { conn_->setReplySpin(spin); }
   bool broken() const { return spoiled_ || conn_->broken(); }
   bool alive() const { return conn_->alive(); }
   const Identity& identity() const { return identity_; }
@@ -193,6 +194,7 @@ void ScriptConnectionPool::giveBack(std::unique_ptr<ScriptConnection> conn) {
   // Only this pool's leases come back here.
   std::unique_ptr<PooledConnection> pooled(static_cast<PooledConnection*>(conn.release()));
   if (pooled->broken()) return;
+  pooled->setReplySpin({});                   // the next borrower says its own
   std::unique_ptr<PooledConnection> evicted;  // closed outside the lock
   std::lock_guard lock(mutex_);
   evicted = idle_.put(std::move(pooled), std::chrono::steady_clock::now());

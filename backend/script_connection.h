@@ -49,6 +49,9 @@ class ScriptConnection {
       int64_t db, std::span<const std::vector<std::string_view>> commands) = 0;
   std::optional<resp::Value> run(int64_t db, std::span<const std::string_view> command);
   virtual const std::string& error() const = 0;
+  // Replies due within `spin` are waited for without sleeping (a thread that others wait for:
+  // an I/O thread running a function); 0 sleeps at once.
+  virtual void setReplySpin(std::chrono::microseconds spin) {}
 };
 
 // Where connections that run commands as a given identity come from: the seam between the

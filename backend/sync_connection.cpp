@@ -91,7 +91,7 @@ std::optional<resp::Value> SyncConnection::readReply() {
     char buf[16384];
     size_t got = 0;
     std::string why;
-    switch (stream_.receive(buf, sizeof buf, timeout_, &got, &why)) {
+    switch (stream_.receive(buf, sizeof buf, timeout_, &got, &why, spin_)) {
       case io::Stream::Wait::kDone:
         in_.append(buf, got);
         continue;

@@ -45,6 +45,8 @@ class SyncConnection {
 
   // Bounds each send and each wait for reply bytes.
   void setTimeout(std::chrono::milliseconds timeout);
+  // How long a wait for reply bytes polls before it sleeps (io::Stream::receive); 0: not at all.
+  void setReplySpin(std::chrono::microseconds spin) { spin_ = spin; }
   // False if the backend has closed the connection (checked without blocking).
   bool alive();
   const std::string& error() const { return error_; }
@@ -62,6 +64,7 @@ class SyncConnection {
   io::Stream stream_;
   bool broken_ = false;
   std::chrono::milliseconds timeout_;
+  std::chrono::microseconds spin_{0};
   std::string in_;
   resp::ReplyFramer framer_;
   std::string error_;

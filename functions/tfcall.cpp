@@ -35,7 +35,7 @@ void TfCommands::tfcall(const Args& argv, const ClientContext& client, Done done
   // function runs on its thread.
   request.section_held = client.in_multi;
   request.run_here = client.in_multi;
-  request.may_run_on_io_thread = client.on_io_thread && !client.in_multi;
+  if (!client.in_multi) request.io_thread = client.io_thread;
   services_.engine->call(std::move(request), std::move(done));
 }
 

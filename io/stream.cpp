@@ -291,8 +291,20 @@ IoResult Stream::tlsWrite(std::string* out, size_t* written) {
 }
 
 Stream::Wait Stream::receive(char* buf, size_t size, std::chrono::milliseconds timeout, size_t* got,
-                             std::string* error) {
+                             std::string* error, std::chrono::microseconds spin) {
   if (!tls_) {
+    if (spin.count() > 0) {
+      const auto until = std::chrono::steady_clock::now() + spin;
+      do {
+        const ssize_t n = ::recv(fd_, buf, size, MSG_DONTWAIT);
+        if (n > 0) {
+          *got = static_cast<size_t>(n);
+          return Wait::kDone;
+        }
+        if (n == 0) return Wait::kClosed;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;  // said below
+      } while (std::chrono::steady_clock::now() < until);
+    }
     while (true) {
       const ssize_t n = ::recv(fd_, buf, size, 0);
       if (n > 0) {

@@ -93,7 +93,7 @@ class Host {
   // Enters the atomic section only if that needs no waiting: no other section holds or waits
   // for the gate, nothing forwarded is in flight, no other instance has to be asked, and no
   // trigger needs its markers. Never blocks; anything but kEntered holds nothing. Lets the
-  // thread that received a call run a short function itself (CallRequest::may_run_on_io_thread).
+  // thread that received a call run a short function itself (CallRequest::io_thread).
   // kEnterFirst: what stood in the way goes once one section is entered with
   // enterAtomicSection (the fleet's lock, kept from then on while this instance is alone).
   enum class TryEnter { kEntered, kBusy, kEnterFirst };
@@ -201,10 +201,12 @@ struct CallRequest {
   // Runs on the calling thread, which holds the library (Engine::lockLibraries) and the gate:
   // a job on the library's queue could wait behind a function that waits for that gate.
   bool run_here = false;
-  // The calling thread is an I/O thread that may run a short sync function itself when that
-  // needs no waiting (its library idle, a script thread's place free, the atomic section
-  // entered with Host::tryEnterAtomicSection); otherwise the call goes to a script thread.
-  bool may_run_on_io_thread = false;
+  // Set when the calling thread is an I/O thread: posts a task to it. That thread may run a short
+  // sync function itself when that needs no waiting (its library idle, a script thread's place
+  // free, the atomic section entered with Host::tryEnterAtomicSection); otherwise the call goes
+  // to the library's queue -- and when only the library was busy, the queue hands it back to
+  // this thread once its turn comes, to be tried there again (design §3).
+  std::function<void(std::function<void()>)> io_thread;
   bool state_confirmed = false;  // the backend's role and memory were just read (Host)
   std::string client_address;    // the caller's ip:port, for the slow log
 };
@@ -258,7 +260,7 @@ struct EngineStats {
     size_t pending_async_calls = 0;
   };
   std::vector<Library> libraries;
-  // Calls run on the I/O thread that received them (CallRequest::may_run_on_io_thread).
+  // Calls run on the I/O thread that received them (CallRequest::io_thread).
   uint64_t io_thread_calls = 0;
   // Replaced or deleted versions whose isolates still finish their work (upstream's not_active).
   size_t not_active = 0;

@@ -415,9 +415,9 @@ void Session::dispatchIntercepted() {
   static_cast<backend::ConnectionState&>(context) = pipeline_.state();
   context.address = peer_;
   context.in_multi = pipeline_.inMulti();
-  context.on_io_thread = true;
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
+  context.io_thread = [&loop](std::function<void()> task) { loop.post(std::move(task)); };
   if (!request->transaction.empty() || request->argv[0] == "EXEC") {
     context.in_multi = true;
     context.transaction = request->transaction;

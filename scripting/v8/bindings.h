@@ -61,6 +61,9 @@ class Invocation {
   void setTarget(uint64_t target) { target_ = target; }
   // A cluster function's run: its commands are confined to the keys of `shard` (empty: none).
   void setShard(std::string shard) { shard_ = std::move(shard); }
+  // How long its commands' replies are polled for before the thread sleeps
+  // (ScriptConnection::setReplySpin).
+  void setReplySpin(std::chrono::microseconds spin) { spin_ = spin; }
 
  private:
   Library& library_;
@@ -72,6 +75,7 @@ class Invocation {
   bool in_section_;
   uint64_t target_;
   std::string shard_;
+  std::chrono::microseconds spin_{0};
   backend::ScriptConnections::Lease lease_;
 };
 

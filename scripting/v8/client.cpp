@@ -102,6 +102,7 @@ std::optional<resp::Value> Invocation::command(const std::vector<std::string>& a
       return std::nullopt;
     }
   }
+  lease_->setReplySpin(spin_);
   engine.host().commandIssued(args);
   std::vector<std::string_view> cmd(args.begin(), args.end());
   std::optional<resp::Value> reply;

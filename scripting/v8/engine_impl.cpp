@@ -1,5 +1,7 @@
 #include "scripting/v8/engine_impl.h"
 
+#include <time.h>
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -361,6 +363,21 @@ void EngineImpl::call(CallRequest request, std::function<void(std::string reply)
   invoke(std::move(library), function, std::move(request), std::move(counted));
 }
 
+namespace {
+// How long an I/O thread running a function polls for a Redis reply before it sleeps: a loopback
+// round trip is well inside it.
+constexpr std::chrono::microseconds kIoThreadReplySpin{50};
+
+using Nanos = std::chrono::nanoseconds;
+
+// CPU time the calling thread has used (not the time it was preempted or waited for Redis).
+Nanos threadCpuTime() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+}  // namespace
+
 // Converts the call's arguments for JavaScript (spec §3.4): strings, or ArrayBuffers with
 // RAW_ARGUMENTS. False if one is not UTF-8.
 bool functionArguments(v8::Isolate* isolate, const Function& f, const CallRequest& request,
@@ -434,25 +451,37 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
     runSync(*library, *const_cast<Function*>(function), request, done, request.section_held);
     return;
   }
-  Function& f = *const_cast<Function*>(function);
-  bool enter_first = false;
-  if (request.may_run_on_io_thread) {
-    switch (tryRunOnIoThread(*library, f, request, done)) {
-      case Host::TryEnter::kEntered:
-        return;
-      case Host::TryEnter::kEnterFirst:
-        enter_first = true;
-        break;
-      case Host::TryEnter::kBusy:
-        break;
-    }
+  callSync(std::move(library), *const_cast<Function*>(function), std::move(request),
+           std::move(done), /*handed_back=*/false);
+}
+
+void EngineImpl::callSync(std::shared_ptr<Library> library, Function& f, CallRequest request,
+                          std::function<void(std::string)> done, bool handed_back) {
+  IoRun tried = IoRun::kNotEligible;
+  if (request.io_thread) {
+    tried = tryRunOnIoThread(*library, f, request, done);
+    if (tried == IoRun::kRan) return;
   }
+  // Only the library stood in the way: its queue hands the call back to the I/O thread when its
+  // turn comes (once), rather than running it -- one crossing either way, and the library's
+  // queue drains at once, so that the calls after it run on their I/O thread again instead of
+  // queueing behind each other.
+  const bool hand_back = tried == IoRun::kLibraryBusy && !handed_back;
   Library* lib = library.get();
   lib->jobs()->post([this, library = std::move(library), &f, request = std::move(request),
-                     done = std::move(done), enter_first]() mutable {
+                     done = std::move(done), tried, hand_back]() mutable {
+    if (hand_back) {
+      auto io_thread = request.io_thread;
+      io_thread([this, library = std::move(library), &f, request = std::move(request),
+                 done = std::move(done)]() mutable {
+        callSync(std::move(library), f, std::move(request), std::move(done),
+                 /*handed_back=*/true);
+      });
+      return;
+    }
     // Entering before the body (rather than at its first Redis call) lets the gate keep the
     // fleet's lock for the calls that follow, which can then run on their I/O thread.
-    if (enter_first && host_.enterAtomicSection().ok()) {
+    if (tried == IoRun::kEnterFirst && host_.enterAtomicSection().ok()) {
       runSync(*library, f, request, done, /*section_held=*/true);
       host_.leaveAtomicSection();
       return;
@@ -461,33 +490,43 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
   });
 }
 
-Host::TryEnter EngineImpl::tryRunOnIoThread(Library& library, Function& function,
-                                            const CallRequest& request,
-                                            std::function<void(std::string)>& done) {
+EngineImpl::IoRun EngineImpl::tryRunOnIoThread(Library& library, Function& function,
+                                               const CallRequest& request,
+                                               std::function<void(std::string)>& done) {
   // Only what cannot wait here: a function known to run short, in a library not being debugged
   // (a breakpoint would stop the I/O thread) -- and then only a library nobody runs, with a
   // script thread's place free, and the gate free (design §3, "Running JavaScript").
   if (!io_thread_runs_.load(std::memory_order_relaxed) || !function.runsShort() ||
       request.section_held || library.debugged() || library.deleted()) {
-    return Host::TryEnter::kBusy;
+    return IoRun::kNotEligible;
   }
-  Host::TryEnter entered = Host::TryEnter::kBusy;
+  IoRun outcome = IoRun::kLibraryBusy;
   library.jobs()->runHere([&] {
     std::unique_lock run_lock(library.runLock(), std::try_to_lock);
     // A trigger run or a transaction holds the library (and may wait for this thread).
     if (!run_lock.owns_lock()) return false;
-    entered = host_.tryEnterAtomicSection();
-    if (entered != Host::TryEnter::kEntered) return false;
+    switch (host_.tryEnterAtomicSection()) {
+      case Host::TryEnter::kEntered:
+        break;
+      case Host::TryEnter::kEnterFirst:
+        outcome = IoRun::kEnterFirst;
+        return false;
+      case Host::TryEnter::kBusy:
+        outcome = IoRun::kGateBusy;
+        return false;
+    }
+    outcome = IoRun::kRan;
     io_thread_calls_.add();
-    runSync(library, function, request, done, /*section_held=*/true);
+    runSync(library, function, request, done, /*section_held=*/true, /*on_io_thread=*/true);
     host_.leaveAtomicSection();
     return true;
   });
-  return entered;
+  return outcome;
 }
 
 void EngineImpl::runSync(Library& library, Function& f, const CallRequest& request,
-                         std::function<void(std::string)>& done, bool section_held) {
+                         std::function<void(std::string)>& done, bool section_held,
+                         bool on_io_thread) {
   const bool block_allowed = request.async_call && !request.in_transaction;
   // A client that may wait gets a target now, so background work started by the body
   // (executeAsync) knows whom it works for.
@@ -497,6 +536,10 @@ void EngineImpl::runSync(Library& library, Function& f, const CallRequest& reque
   std::string reply;
   resp::ReplyWriter w(&reply, request.protocol);
   const auto started = std::chrono::steady_clock::now();
+  // The thread's CPU clock costs a system call where the steady clock does not (over a
+  // microsecond on a virtual machine): every eighth run is enough for the average.
+  const bool sample_cpu = f.runs.load(std::memory_order_relaxed) % 8 == 1;
+  const std::chrono::nanoseconds cpu_started = sample_cpu ? threadCpuTime() : Nanos::zero();
   {
     JsScope scope(library, /*timed=*/true);
     v8::Isolate* isolate = scope.isolate();
@@ -504,6 +547,9 @@ void EngineImpl::runSync(Library& library, Function& f, const CallRequest& reque
     Library::Running running(library, f.name);
     Invocation invocation(library, request.identity, request.db, f.flags, block_allowed,
                           section_held, target);
+    // An I/O thread waits for Redis without sleeping: its clients, and the gate it holds, wait
+    // for it (and it has no other work meanwhile). Measured in the README ("Functions").
+    if (on_io_thread) invocation.setReplySpin(kIoThreadReplySpin);
     std::vector<v8::Local<v8::Value>> argv;
     argv.push_back(bindings::syncClient(library, f));
     if (!functionArguments(isolate, f, request, &argv)) {
@@ -554,7 +600,8 @@ void EngineImpl::runSync(Library& library, Function& f, const CallRequest& reque
     }
     if (target != 0 && !answered_later) library.reply(target, std::move(reply));
   }
-  f.noteRun(std::chrono::steady_clock::now() - started);
+  f.noteRun(std::chrono::steady_clock::now() - started,
+            sample_cpu ? std::optional(threadCpuTime() - cpu_started) : std::nullopt);
   if (target == 0) done(std::move(reply));
 }
 

@@ -74,13 +74,17 @@ class EngineImpl : public Engine {
   // Runs a sync function's body (spec §6.1) and answers; `section_held`: the caller holds the
   // atomic gate already. Library's queue (or the caller holding the library).
   void runSync(Library& library, struct Function& function, const CallRequest& request,
-               std::function<void(std::string)>& done, bool section_held);
-  // Runs it on the calling I/O thread when that needs no waiting
-  // (CallRequest::may_run_on_io_thread): kEntered if it ran; kEnterFirst if it did not, and a
-  // section entered the waiting way would let later calls run there.
-  Host::TryEnter tryRunOnIoThread(Library& library, struct Function& function,
-                                  const CallRequest& request,
-                                  std::function<void(std::string)>& done);
+               std::function<void(std::string)>& done, bool section_held,
+               bool on_io_thread = false);
+  // A sync function's call outside a transaction: on the calling I/O thread when that needs no
+  // waiting, otherwise on the library's queue. `handed_back`: the queue handed it back once.
+  void callSync(std::shared_ptr<Library> library, struct Function& function, CallRequest request,
+                std::function<void(std::string)> done, bool handed_back);
+  // Runs it on the calling I/O thread when that needs no waiting (CallRequest::io_thread), or
+  // says what stood in the way.
+  enum class IoRun { kRan, kNotEligible, kLibraryBusy, kGateBusy, kEnterFirst };
+  IoRun tryRunOnIoThread(Library& library, struct Function& function, const CallRequest& request,
+                         std::function<void(std::string)>& done);
 
   config::GearsConfig& config_;
   Host& host_;

@@ -235,18 +235,26 @@ const StreamTrigger* Library::findStreamTrigger(const std::string& name) const {
   return nullptr;
 }
 
-void Function::noteRun(std::chrono::steady_clock::duration took) {
+void Function::noteRun(std::chrono::steady_clock::duration took,
+                       std::optional<std::chrono::nanoseconds> cpu) {
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  if (took >= kShortRun) {
-    // Only a long run of a function an I/O thread would have run starts the pause: a first run
-    // that connected or compiled does not.
-    if (runs_short.exchange(false, std::memory_order_relaxed)) {
-      long_run_at.store(now, std::memory_order_relaxed);
-    }
-  } else if (now - long_run_at.load(std::memory_order_relaxed) >=
-             std::chrono::nanoseconds(kLongRunPause).count()) {
-    runs_short.store(true, std::memory_order_relaxed);
+  // Only a long run of a function an I/O thread would have run starts the pause: a first run
+  // that connected or compiled, or runs of a function already kept off them, do not.
+  if (took >= kLongRun && runs_short.load(std::memory_order_relaxed)) {
+    long_run_at.store(now, std::memory_order_relaxed);
   }
+  // Runs of one library never overlap: a plain read and write of the average suffice. The
+  // first run (compiling, connecting) is left out of it.
+  int64_t average = average_cpu_ns.load(std::memory_order_relaxed);
+  const bool first = runs.fetch_add(1, std::memory_order_relaxed) == 0;
+  if (!first && cpu) {
+    average += (cpu->count() - average) / 8;
+    average_cpu_ns.store(average, std::memory_order_relaxed);
+  }
+  const bool paused = now - long_run_at.load(std::memory_order_relaxed) <
+                      std::chrono::nanoseconds(kLongRunPause).count();
+  runs_short.store(!first && !paused && average < std::chrono::nanoseconds(kShortRunCpu).count(),
+                   std::memory_order_relaxed);
 }
 
 void TriggerStats::finish(std::chrono::steady_clock::time_point start,

@@ -63,14 +63,21 @@ struct Function {
   std::shared_ptr<RunStats> stats = std::make_shared<RunStats>();
 
   // Whether the I/O thread that received a call may run it (design §3): only a function whose
-  // last run took less than kShortRun, and not for kLongRunPause after a run that took longer
-  // while it was allowed. A new function runs on a script thread first. Any thread.
-  static constexpr std::chrono::microseconds kShortRun{1000};
+  // runs used kShortRunCpu of CPU or less on average (of every eighth run, the recent ones
+  // weighing most; the first run, which compiles and connects, not counted), and none of whose
+  // runs that an I/O thread would have run took kLongRun or longer in the last kLongRunPause. CPU time, not elapsed time, makes the
+  // average: a thread preempted on a busy machine, or waiting for Redis, is not busy. Any thread.
+  static constexpr std::chrono::microseconds kShortRunCpu{250};
+  static constexpr std::chrono::milliseconds kLongRun{10};
   static constexpr std::chrono::seconds kLongRunPause{10};
   bool runsShort() const { return runs_short.load(std::memory_order_relaxed); }
-  // A run took `took` (its JavaScript and Redis calls, not its wait for a thread).
-  void noteRun(std::chrono::steady_clock::duration took);
+  // A run took `took` (its JavaScript and Redis calls, not its wait for a thread), `cpu` of it
+  // on its thread's CPU when that was measured.
+  void noteRun(std::chrono::steady_clock::duration took,
+               std::optional<std::chrono::nanoseconds> cpu);
   std::atomic<bool> runs_short{false};
+  std::atomic<uint64_t> runs{0};
+  std::atomic<int64_t> average_cpu_ns{0};
   std::atomic<int64_t> long_run_at{INT64_MIN / 2};  // steady clock, ns
 };
 
