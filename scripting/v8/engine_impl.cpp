@@ -505,6 +505,9 @@ EngineImpl::IoRun EngineImpl::tryRunOnIoThread(Library& library, Function& funct
     std::unique_lock run_lock(library.runLock(), std::try_to_lock);
     // A trigger run or a transaction holds the library (and may wait for this thread).
     if (!run_lock.owns_lock()) return false;
+    // The isolate before the gate, in the order every runner takes them (JsScope takes it again).
+    // Free, with the run lock held: only the platform's tasks take it otherwise, briefly.
+    v8::Locker locker(library.isolate());
     switch (host_.tryEnterAtomicSection()) {
       case Host::TryEnter::kEntered:
         break;
