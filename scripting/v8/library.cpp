@@ -248,7 +248,11 @@ void Function::noteRun(std::chrono::steady_clock::duration took,
   int64_t average = average_cpu_ns.load(std::memory_order_relaxed);
   const bool first = runs.fetch_add(1, std::memory_order_relaxed) == 0;
   if (!first && cpu) {
-    average += (cpu->count() - average) / 8;
+    // One run's weight is capped, so that a single collection does not keep a function off the
+    // I/O threads for the next eight samples.
+    const int64_t capped =
+        std::min<int64_t>(cpu->count(), std::chrono::nanoseconds(kShortRunCpu).count() * 4);
+    average += (capped - average) / 8;
     average_cpu_ns.store(average, std::memory_order_relaxed);
   }
   const bool paused = now - long_run_at.load(std::memory_order_relaxed) <

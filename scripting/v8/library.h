@@ -64,7 +64,8 @@ struct Function {
 
   // Whether the I/O thread that received a call may run it (design §3): only a function whose
   // runs used kShortRunCpu of CPU or less on average (of every eighth run, the recent ones
-  // weighing most; the first run, which compiles and connects, not counted), and none of whose
+  // weighing most, each counted as at most four times that; the first run, which compiles and
+  // connects, not counted), and none of whose
   // runs that an I/O thread would have run took kLongRun or longer in the last kLongRunPause. CPU
   // time, not elapsed time, makes the average: a thread preempted on a busy machine, or waiting for
   // Redis, is not busy. Any thread.
