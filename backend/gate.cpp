@@ -53,6 +53,11 @@ int64_t Gate::inFlight() const {
   return sum;
 }
 
+Clock::time_point Gate::openUntil() const {
+  if (!held_back_) return Clock::time_point::min();
+  return opened_at_ + std::min<Clock::duration>(last_hold_, kMaxOpenWait);
+}
+
 void Gate::wakeDrainer() {
   std::lock_guard lock(drain_mutex_);
   drained_.notify_all();
@@ -96,10 +101,7 @@ bool Gate::lockExclusive(bool may_fail) {
   // Back-to-back sections that held forwarders back -- a coroutine's block() steps -- take at
   // most about half of the time: the gate stays open at least as long as the previous section
   // held it (capped), so forwarded traffic gets more than one round trip between sections.
-  if (held_back_) {
-    const auto open_until = opened_at_ + std::min<Clock::duration>(last_hold_, kMaxOpenWait);
-    if (start < open_until) std::this_thread::sleep_until(open_until);
-  }
+  if (start < openUntil()) std::this_thread::sleep_until(openUntil());
   {
     // Forwarders held back by the previous section go first (their commands then count for
     // this section's drain).
@@ -128,9 +130,7 @@ Gate::TryResult Gate::tryLockExclusive() {
   if (exclusive_waiting_.load(std::memory_order_relaxed) > 0) return TryResult::kBusy;
   if (!exclusive_.try_lock()) return TryResult::kBusy;
   const auto start = Clock::now();
-  const bool pause_due =
-      held_back_ && start < opened_at_ + std::min<Clock::duration>(last_hold_, kMaxOpenWait);
-  if (pause_due || waiters_.load(std::memory_order_seq_cst) > 0) {
+  if (start < openUntil() || waiters_.load(std::memory_order_seq_cst) > 0) {
     exclusive_.unlock();
     return TryResult::kBusy;
   }

@@ -141,6 +141,9 @@ class Gate {
   };
   int64_t inFlight() const;
   void wakeDrainer();
+  // Until when the gate stays open after the last section (the fairness rule above); the
+  // distant past when that section held nobody back. Under exclusive_.
+  std::chrono::steady_clock::time_point openUntil() const;
 
   std::unique_ptr<Counter[]> counters_;
   size_t forwarders_;

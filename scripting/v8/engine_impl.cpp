@@ -447,12 +447,13 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
     return;
   }
 
+  // The function's own run figures (Function::noteRun) change with every run.
+  Function& f = *const_cast<Function*>(function);
   if (request.run_here) {
-    runSync(*library, *const_cast<Function*>(function), request, done, request.section_held);
+    runSync(*library, f, request, done, request.section_held);
     return;
   }
-  callSync(std::move(library), *const_cast<Function*>(function), std::move(request),
-           std::move(done), /*handed_back=*/false);
+  callSync(std::move(library), f, std::move(request), std::move(done), /*handed_back=*/false);
 }
 
 void EngineImpl::callSync(std::shared_ptr<Library> library, Function& f, CallRequest request,

@@ -63,12 +63,12 @@ struct Function {
   std::shared_ptr<RunStats> stats = std::make_shared<RunStats>();
 
   // Whether the I/O thread that received a call may run it (design §3): only a function whose
-  // runs used kShortRunCpu of CPU or less on average (of every eighth run, the recent ones
+  // runs used under kShortRunCpu of CPU on average (every eighth run sampled, the recent ones
   // weighing most, each counted as at most four times that; the first run, which compiles and
-  // connects, not counted), and none of whose
-  // runs that an I/O thread would have run took kLongRun or longer in the last kLongRunPause. CPU
-  // time, not elapsed time, makes the average: a thread preempted on a busy machine, or waiting for
-  // Redis, is not busy. Any thread.
+  // connects, left out), and none of whose runs took kLongRun or longer in the last
+  // kLongRunPause while it was allowed. CPU time, not elapsed time, makes the average: a thread
+  // preempted on a busy machine, or waiting for Redis, is not busy. Any thread. `runs_short` is
+  // that decision, made at the end of each run (reading the clock per call would cost more).
   static constexpr std::chrono::microseconds kShortRunCpu{250};
   static constexpr std::chrono::milliseconds kLongRun{10};
   static constexpr std::chrono::seconds kLongRunPause{10};
@@ -78,7 +78,7 @@ struct Function {
   void noteRun(std::chrono::steady_clock::duration took,
                std::optional<std::chrono::nanoseconds> cpu);
   std::atomic<bool> runs_short{false};
-  std::atomic<uint64_t> runs{0};
+  std::atomic<uint64_t> runs{0};  // of this version (stats->runs carries over REPLACE)
   std::atomic<int64_t> average_cpu_ns{0};
   std::atomic<int64_t> long_run_at{INT64_MIN / 2};  // steady clock, ns
 };
