@@ -6,9 +6,12 @@ round by round so that machine noise hits all of them alike, and prints the medi
 with ratios; then the p50 latency one client sees at -c 1, and what each proxy adds to it.
 
     bench/forward_bench.py [--rounds 5] [--requests 200000] [--threads 1] [--compare BIN]
+                           [--busy N]
 
 --compare adds another tfproxy binary (an earlier build) as a target in the same rounds, so that
-a change's cost to forwarding shows as a ratio against the build before it.
+a change's cost to forwarding shows as a ratio against the build before it. --busy N runs N
+processes that only spin on the CPU for the whole run: the cores are then shared with busy
+neighbours, as in a sidecar beside a busy application.
 
 Needs redis-server, redis-benchmark and nutcracker on PATH (scripts/setup.sh installs them) and
 a built tfproxy (build/server/tfproxy).
@@ -38,6 +41,7 @@ def main():
     ap = arguments(requests=200000)
     ap.add_argument("--threads", type=int, default=1, help="tfproxy --threads")
     ap.add_argument("--compare", help="another tfproxy binary to measure in the same rounds")
+    ap.add_argument("--busy", type=int, default=0, help="processes spinning on the CPU meanwhile")
     args = ap.parse_args()
 
     with Processes() as procs:
@@ -53,6 +57,8 @@ def main():
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         pids = {"tfproxy": procs.procs[1].pid}
+        for _ in range(args.busy):
+            procs.procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
         targets = [("redis", redis_port), ("tfproxy", tf_port), ("twemproxy", tw_port)]
         if args.compare:
             targets.append(("compared", procs.tfproxy(args.compare, redis_port, "--threads",
@@ -76,8 +82,9 @@ def main():
                 for test, (_, p50) in bench(port, 1, 20000, clients=1, tests="get").items():
                     latency.setdefault(name, []).append(p50 * 1000.0)
 
-        print("redis-benchmark -c 50, %d rounds, median requests/s (tfproxy --threads %d)"
-              % (args.rounds, args.threads))
+        print("redis-benchmark -c 50, %d rounds, median requests/s (tfproxy --threads %d%s)"
+              % (args.rounds, args.threads,
+                 ", %d busy processes beside" % args.busy if args.busy else ""))
         print()
         def table(columns, against):
             """One row per test: the median of each target, then tfproxy over each of

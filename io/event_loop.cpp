@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -134,9 +135,18 @@ void EventLoop::runDeferred() {
 void EventLoop::run() {
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   WakeWatcher wake(wake_fd_);
-  epoll_event events[256];
+  epoll_event events[kMaxEvents];
   while (!stopped_) {
-    int n = ::epoll_wait(epoll_fd_, events, 256, timeoutMillis());
+    // Look first; only when nothing is ready, maybe give the CPU away once before sleeping.
+    int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 0);
+    if (n == 0 && timeoutMillis() != 0) {
+      const auto start = Clock::now();
+      if (yield_policy_.mayYield(start)) {
+        ::sched_yield();
+        yield_policy_.yielded(start, Clock::now() - start);
+      }
+      n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeoutMillis());
+    }
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {
       auto* watcher = static_cast<Watcher*>(events[i].data.ptr);

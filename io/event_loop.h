@@ -8,6 +8,7 @@
 // epoll_ctl() for its whole life, and a request one recv() and one send().
 //
 // One round:  epoll_wait -> socket events -> due timers -> posted tasks -> deferred tasks
+// With nothing ready, the loop may yield its CPU once before it sleeps (io/yield_policy.h).
 #pragma once
 
 #include <sys/socket.h>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "io/socket_address.h"
+#include "io/yield_policy.h"
 
 namespace tfproxy::io {
 
@@ -76,6 +78,8 @@ class EventLoop {
     std::function<void()> task;
     bool operator>(const Timer& other) const { return when > other.when; }
   };
+  static constexpr int kMaxEvents = 256;
+
   int timeoutMillis() const;
   void runTimers();
   void runPosted();
@@ -91,6 +95,7 @@ class EventLoop {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   std::unordered_set<TimerId> cancelled_;
   TimerId next_timer_ = 1;
+  YieldPolicy yield_policy_;
 };
 
 }  // namespace tfproxy::io
