@@ -12,7 +12,10 @@ within each round.
 Prints, per function: median requests/s at -c 50 and TFCALL/FCALL, the ratio of every round
 (each against the FCALL figure of its own round), and p50/p99 latency at -c 50 and -c 1.
 
-    bench/functions_bench.py [--rounds 5] [--requests 50000]
+    bench/functions_bench.py [--rounds 5] [--requests 50000] [--compare BIN]
+
+--compare adds another tfproxy binary (an earlier build) over TCP as a fifth target in the same
+rounds, so that a change shows against the build before it.
 """
 import statistics
 import sys
@@ -53,7 +56,9 @@ def run(port, clients, requests, command):
 
 
 def main():
-    args = arguments(requests=50000).parse_args()
+    ap = arguments(requests=50000)
+    ap.add_argument("--compare", help="another tfproxy binary to measure in the same rounds")
+    args = ap.parse_args()
 
     with Processes() as procs:
         redis_port = procs.redis()
@@ -64,14 +69,17 @@ def main():
                                 "bench:unix")
         tf_queued = procs.tfproxy(args.tfproxy, redis_port, "--library-key", "bench:queued",
                                   "--io-thread-functions", "no")
-        for port in (tf_tcp, tf_unix, tf_queued):
-            assert cli(port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
-        assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
-
         targets = [("fcall", redis_port, "FCALL", ""), ("tcp", tf_tcp, "TFCALL", "bench."),
                    ("unix", tf_unix, "TFCALL", "bench."),
                    ("queued", tf_queued, "TFCALL", "bench.")]
-        labels = {"tcp": "TCP", "unix": "Unix socket", "queued": "TCP, script threads only"}
+        labels = {"tcp": "TCP", "unix": "Unix socket", "queued": "TCP, script threads only",
+                  "compared": "TCP, compared build"}
+        if args.compare:
+            targets.append(("compared", procs.tfproxy(args.compare, redis_port, "--library-key",
+                                                      "bench:compared"), "TFCALL", "bench."))
+        for _, port, command, _ in targets[1:]:
+            assert cli(port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
+        assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
         results = {}  # (target, function, clients) -> [(rps, p50, p99)]
         for _ in range(args.rounds):
             for name, rest in CASES:
