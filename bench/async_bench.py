@@ -130,7 +130,7 @@ def main():
             med[name] = (p50, p99)
             print("| %s | %.3f | %.3f | %.0f |" % (label, p50, p99, rps))
         print()
-        print("p99 scan/idle: %.2f (target <= 2), p50 scan/idle: %.2f"
+        print("p99 scan/idle: %.2f (target <= 1.5), p50 scan/idle: %.2f"
               % (med["scan"][1] / med["idle"][1], med["scan"][0] / med["idle"][0]))
         if scanner.completed:
             print("scans completed: %d, %.2f s each over %d keys"
