@@ -4,13 +4,13 @@
 // tfproxy usually shares cores with Redis and with its clients. A loop that sleeps is woken by
 // each reply as it arrives and preempts the process that sent it halfway through that process'
 // own round; a loop that yields instead lets it finish, and then finds several events at once.
-// With Redis, tfproxy and redis-benchmark on two cores, this raised forwarding at `-P 1` by about
-// a sixth (README, "Performance"). Where the core is shared with a busy process instead, one
-// yield can cost a whole time slice. So when kSlowPerWindow of kWindow yields each took longer
-// than kSlow, the loop stops yielding for a pause and sleeps at once, as it would without this;
-// the pause doubles from kPause up to kMaxPause for as long as that keeps happening. Measured on
-// two cores: beside Redis and redis-benchmark alone, 0.4% of yields took longer than 1 ms; with
-// two busy processes added, 42% did.
+// With Redis, tfproxy and redis-benchmark on two cores, this raised forwarding by up to a sixth
+// (README, "Performance"; the machine's noise is as large). Where the core is shared with a busy
+// process instead, one yield can cost a whole time slice. So when kSlowPerWindow of kWindow
+// yields each took longer than kSlow, the loop stops yielding for a pause and sleeps at once, as
+// it would without this; the pause doubles from kPause up to kMaxPause for as long as that keeps
+// happening. Measured on two cores: beside Redis and redis-benchmark alone, 0.4% of yields took
+// longer than 1 ms; with two busy processes added, 42% did.
 #pragma once
 
 #include <algorithm>
