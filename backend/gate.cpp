@@ -101,7 +101,9 @@ bool Gate::lockExclusive(bool may_fail) {
   // Back-to-back sections that held forwarders back -- a coroutine's block() steps -- take at
   // most about half of the time: the gate stays open at least as long as the previous section
   // held it (capped), so forwarded traffic gets more than one round trip between sections.
-  if (start < openUntil()) std::this_thread::sleep_until(openUntil());
+  if (const auto open_until = openUntil(); start < open_until) {
+    std::this_thread::sleep_until(open_until);
+  }
   {
     // Forwarders held back by the previous section go first (their commands then count for
     // this section's drain).
