@@ -3,6 +3,7 @@ import argparse
 import csv
 import io
 import os
+import resource
 import socket
 import subprocess
 import tempfile
@@ -43,6 +44,19 @@ def wait_port(port, timeout=10):
 def cli(port, *args):
     return subprocess.run(["redis-cli", "-p", str(port)] + list(args), check=True,
                           capture_output=True, text=True).stdout.strip()
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time `pid` has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """User plus system CPU time of the child processes waited for so far (redis-benchmark)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def redis_benchmark(port, extra):

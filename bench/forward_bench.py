@@ -21,14 +21,7 @@ import statistics
 import subprocess
 import sys
 
-from benchlib import Processes, arguments, free_port, redis_benchmark
-
-
-def cpu_seconds(pid):
-    """User plus system CPU time `pid` has used."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from benchlib import Processes, arguments, cpu_seconds, free_port, redis_benchmark
 
 
 def bench(port, pipeline, requests, clients=50, tests="set,get"):

@@ -10,7 +10,9 @@ instance is its own fleet of one (a library key of its own). Targets alternate c
 within each round.
 
 Prints, per function: median requests/s at -c 50 and TFCALL/FCALL, the ratio of every round
-(each against the FCALL figure of its own round), and p50/p99 latency at -c 50 and -c 1.
+(each against the FCALL figure of its own round), p50/p99 latency at -c 50 and -c 1, and the CPU
+each call cost tfproxy, Redis and redis-benchmark at -c 50 beside its elapsed time: on a machine
+whose cores they share, that sum over the cores is the floor under the elapsed time.
 
     bench/functions_bench.py [--rounds 5] [--requests 50000] [--compare BIN]
 
@@ -20,7 +22,7 @@ rounds, so that a change shows against the build before it.
 import statistics
 import sys
 
-from benchlib import Processes, arguments, cli, redis_benchmark
+from benchlib import Processes, arguments, children_cpu_seconds, cli, cpu_seconds, redis_benchmark
 
 JS = """#!js api_version=1.0 name=bench
 redis.registerFunction('constant', function(client){ return 1; });
@@ -47,12 +49,16 @@ CASES = [
 ]
 
 
-def run(port, clients, requests, command):
-    """(requests/s, p50 ms, p99 ms) of one redis-benchmark run."""
+def run(port, clients, requests, command, pids):
+    """(requests/s, p50 ms, p99 ms, CPU µs per call of (tfproxy, Redis, redis-benchmark)) of one
+    redis-benchmark run; `pids`: the tfproxy measured (or None) and Redis."""
+    before = [cpu_seconds(pid) if pid else 0 for pid in pids] + [children_cpu_seconds()]
     rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-r", "10000"] +
                            command)
+    after = [cpu_seconds(pid) if pid else 0 for pid in pids] + [children_cpu_seconds()]
     row = next(iter(rows.values()))
-    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
+    cpu = tuple((a - b) / requests * 1e6 for a, b in zip(after, before))
+    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]), cpu
 
 
 def main():
@@ -62,13 +68,18 @@ def main():
 
     with Processes() as procs:
         redis_port = procs.redis()
+        pids = {"fcall": None}
         # Each instance with a library key of its own: two instances sharing one would form a
         # fleet and serialize their sections across both (that cost is bench/fleet_bench.py's).
+        redis_pid = procs.procs[-1].pid
         tf_tcp = procs.tfproxy(args.tfproxy, redis_port, "--library-key", "bench:tcp")
+        pids["tcp"] = procs.procs[-1].pid
         tf_unix = procs.tfproxy(args.tfproxy, "unix:" + procs.unix_socket(), "--library-key",
                                 "bench:unix")
+        pids["unix"] = procs.procs[-1].pid
         tf_queued = procs.tfproxy(args.tfproxy, redis_port, "--library-key", "bench:queued",
                                   "--io-thread-functions", "no")
+        pids["queued"] = procs.procs[-1].pid
         targets = [("fcall", redis_port, "FCALL", ""), ("tcp", tf_tcp, "TFCALL", "bench."),
                    ("unix", tf_unix, "TFCALL", "bench."),
                    ("queued", tf_queued, "TFCALL", "bench.")]
@@ -77,6 +88,7 @@ def main():
         if args.compare:
             targets.append(("compared", procs.tfproxy(args.compare, redis_port, "--library-key",
                                                       "bench:compared"), "TFCALL", "bench."))
+            pids["compared"] = procs.procs[-1].pid
         for _, port, command, _ in targets[1:]:
             assert cli(port, "TFUNCTION", "LOAD", "REPLACE", JS) == "OK"
         assert cli(redis_port, "FUNCTION", "LOAD", "REPLACE", LUA) == "bench"
@@ -86,7 +98,8 @@ def main():
                 for clients, requests in ((50, args.requests), (1, args.requests // 10)):
                     for target, port, command, prefix in targets:
                         results.setdefault((target, name, clients), []).append(
-                            run(port, clients, requests, [command, prefix + name] + rest))
+                            run(port, clients, requests, [command, prefix + name] + rest,
+                                (pids[target], redis_pid)))
 
         def median(target, name, clients, field):
             return statistics.median(r[field] for r in results[(target, name, clients)])
@@ -122,6 +135,21 @@ def main():
                 print("| %s | %d | %s |" % (name, clients, " | ".join(
                     "%.3f / %.3f" % (median(t, name, clients, 1), median(t, name, clients, 2))
                     for t, *_ in targets)))
+        print()
+        print("CPU per call at -c 50, µs, median of rounds: tfproxy + Redis + redis-benchmark "
+              "(elapsed per call)")
+        print()
+        print("| function | FCALL | %s |" % " | ".join("TFCALL, " + labels[t] for t, *_ in targets[1:]))
+        print("|---|---|" + "---|" * (len(targets) - 1))
+        for name, _ in CASES:
+            cells = []
+            for target, *_ in targets:
+                rounds = results[(target, name, 50)]
+                cpu = [statistics.median(r[3][i] for r in rounds) for i in range(3)]
+                elapsed = 1e6 / median(target, name, 50, 0)
+                cells.append("%s%.1f + %.1f (%.1f)" % (
+                    "" if target == "fcall" else "%.1f + " % cpu[0], cpu[1], cpu[2], elapsed))
+            print("| %s | %s |" % (name, " | ".join(cells)))
     return 0
 
 

@@ -9,6 +9,10 @@
 
 #include "backend/connection_state.h"
 
+namespace tfproxy::io {
+class EventLoop;
+}
+
 namespace tfproxy::functions {
 
 using backend::ConnectionState;
@@ -18,10 +22,10 @@ using backend::ConnectionState;
 struct ClientContext : ConnectionState {
   std::string address;  // the client's ip:port (the slow log shows it)
   bool in_multi = false;
-  // Set when the handler runs on the client's I/O thread: posts a task to that thread's loop. The
-  // handler may do short work there itself when that needs no waiting (a short function,
+  // Set when the handler runs on the client's I/O thread: that thread's loop. The handler may do
+  // short work there itself when that needs no waiting (a short function,
   // CallRequest::io_thread).
-  std::function<void(std::function<void()>)> io_thread;
+  io::EventLoop* io_thread = nullptr;
   // EXEC of a transaction the proxy runs (spec §11.11): the commands queued after the forwarded
   // prefix, and a way to EXEC that prefix on the client's own connection. `exec_prefix` may be
   // called from any thread; its callback gets the reply frame (an error frame if the client

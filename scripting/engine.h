@@ -25,6 +25,10 @@
 #include "resp/value.h"
 #include "scripting/slow_log.h"
 
+namespace tfproxy::io {
+class EventLoop;
+}
+
 namespace tfproxy::scripting {
 
 // A stream entry ID, <ms>-<seq>.
@@ -201,12 +205,12 @@ struct CallRequest {
   // Runs on the calling thread, which holds the library (Engine::lockLibraries) and the gate:
   // a job on the library's queue could wait behind a function that waits for that gate.
   bool run_here = false;
-  // Set when the calling thread is an I/O thread: posts a task to it. That thread may run a short
-  // sync function itself when that needs no waiting (its library idle, a script thread's place
-  // free, the atomic section entered with Host::tryEnterAtomicSection); otherwise the call goes
-  // to the library's queue -- and when only the library was busy, the queue hands it back to
-  // this thread once its turn comes, to be tried there again (design §3).
-  std::function<void(std::function<void()>)> io_thread;
+  // Set when the calling thread is an I/O thread: its loop. That thread may run a short sync
+  // function itself when that needs no waiting (its library idle, a script thread's place free,
+  // the atomic section entered with Host::tryEnterAtomicSection); otherwise the call goes to the
+  // library's queue -- and when only the library was busy, the queue is lent to this thread
+  // once its turn comes, to run the call there (design §3).
+  io::EventLoop* io_thread = nullptr;
   bool state_confirmed = false;  // the backend's role and memory were just read (Host)
   std::string client_address;    // the caller's ip:port, for the slow log
 };

@@ -417,7 +417,7 @@ void Session::dispatchIntercepted() {
   context.in_multi = pipeline_.inMulti();
   std::weak_ptr<Session> weak = shared_from_this();
   io::EventLoop& loop = worker_.loop();
-  context.io_thread = [&loop](std::function<void()> task) { loop.post(std::move(task)); };
+  context.io_thread = &loop;
   if (!request->transaction.empty() || request->argv[0] == "EXEC") {
     context.in_multi = true;
     context.transaction = request->transaction;

@@ -453,79 +453,96 @@ void EngineImpl::invoke(std::shared_ptr<Library> library, const Function* functi
     runSync(*library, f, request, done, request.section_held);
     return;
   }
-  callSync(std::move(library), f, std::move(request), std::move(done), /*handed_back=*/false);
+  callSync(std::move(library), f, std::move(request), std::move(done));
 }
 
 void EngineImpl::callSync(std::shared_ptr<Library> library, Function& f, CallRequest request,
-                          std::function<void(std::string)> done, bool handed_back) {
+                          std::function<void(std::string)> done) {
   IoRun tried = IoRun::kNotEligible;
-  if (request.io_thread) {
+  if (request.io_thread != nullptr) {
     tried = tryRunOnIoThread(*library, f, request, done);
     if (tried == IoRun::kRan) return;
   }
-  // Only the library stood in the way: its queue hands the call back to the I/O thread when its
-  // turn comes (once), rather than running it -- one crossing either way, and the library's
-  // queue drains at once, so that the calls after it run on their I/O thread again instead of
-  // queueing behind each other.
-  const bool hand_back = tried == IoRun::kLibraryBusy && !handed_back;
-  Library* lib = library.get();
-  lib->jobs()->post([this, library = std::move(library), &f, request = std::move(request),
-                     done = std::move(done), tried, hand_back]() mutable {
-    if (hand_back) {
-      auto io_thread = request.io_thread;
-      io_thread([this, library = std::move(library), &f, request = std::move(request),
-                 done = std::move(done)]() mutable {
-        callSync(std::move(library), f, std::move(request), std::move(done),
-                 /*handed_back=*/true);
-      });
-      return;
-    }
-    // Entering before the body (rather than at its first Redis call) lets the gate keep the
-    // fleet's lock for the calls that follow, which can then run on their I/O thread.
-    if (tried == IoRun::kEnterFirst && host_.enterAtomicSection().ok()) {
-      runSync(*library, f, request, done, /*section_held=*/true);
+  struct Call {
+    std::shared_ptr<Library> library;
+    CallRequest request;
+    std::function<void(std::string)> done;
+    IoRun tried;
+  };
+  auto call = std::make_shared<Call>(Call{library, std::move(request), std::move(done), tried});
+  // On a script thread. Entering before the body (rather than at its first Redis call) lets the
+  // gate keep the fleet's lock for the calls that follow, which can then run on their I/O thread.
+  auto on_script_thread = [this, call, &f] {
+    if (call->tried == IoRun::kEnterFirst && host_.enterAtomicSection().ok()) {
+      runSync(*call->library, f, call->request, call->done, /*section_held=*/true);
       host_.leaveAtomicSection();
       return;
     }
-    runSync(*library, f, request, done, request.section_held);
-  });
+    runSync(*call->library, f, call->request, call->done, call->request.section_held);
+  };
+  Library* lib = library.get();
+  if (tried != IoRun::kLibraryBusy) {
+    lib->jobs()->post(std::move(on_script_thread));
+    return;
+  }
+  // Only the library stood in the way: on its turn, its queue is lent to this I/O thread, which
+  // runs this call and the ones queued behind it for the same thread -- one crossing each way
+  // for all of them, and the calls arriving meanwhile run there at once -- instead of every
+  // call queueing behind the one before it on a script thread (design §3).
+  lib->jobs()->postLent(
+      request.io_thread,
+      [this, call, &f] {
+        if (!mayRunOnIoThread(*call->library, f, call->request)) return false;
+        call->tried = runOnIoThread(*call->library, f, call->request, call->done);
+        return call->tried == IoRun::kRan;
+      },
+      std::move(on_script_thread));
+}
+
+bool EngineImpl::mayRunOnIoThread(const Library& library, const Function& function,
+                                  const CallRequest& request) const {
+  // Only what cannot wait here: a function known to run short, in a library not being debugged
+  // (a breakpoint would stop the I/O thread) -- and then only a library nobody runs, with a
+  // script thread's place free, and the gate free (design §3, "Running JavaScript").
+  return io_thread_runs_.load(std::memory_order_relaxed) && function.runsShort() &&
+         !request.section_held && !library.debugged() && !library.deleted();
 }
 
 EngineImpl::IoRun EngineImpl::tryRunOnIoThread(Library& library, Function& function,
                                                const CallRequest& request,
                                                std::function<void(std::string)>& done) {
-  // Only what cannot wait here: a function known to run short, in a library not being debugged
-  // (a breakpoint would stop the I/O thread) -- and then only a library nobody runs, with a
-  // script thread's place free, and the gate free (design §3, "Running JavaScript").
-  if (!io_thread_runs_.load(std::memory_order_relaxed) || !function.runsShort() ||
-      request.section_held || library.debugged() || library.deleted()) {
-    return IoRun::kNotEligible;
-  }
+  if (!mayRunOnIoThread(library, function, request)) return IoRun::kNotEligible;
   IoRun outcome = IoRun::kLibraryBusy;
-  library.jobs()->runHere([&] {
-    std::unique_lock run_lock(library.runLock(), std::try_to_lock);
-    // A trigger run or a transaction holds the library (and may wait for this thread).
-    if (!run_lock.owns_lock()) return false;
-    // The isolate before the gate, in the order every runner takes them (JsScope takes it again).
-    // Free, with the run lock held: only the platform's tasks take it otherwise, briefly.
-    v8::Locker locker(library.isolate());
-    switch (host_.tryEnterAtomicSection()) {
-      case Host::TryEnter::kEntered:
-        break;
-      case Host::TryEnter::kEnterFirst:
-        outcome = IoRun::kEnterFirst;
-        return false;
-      case Host::TryEnter::kBusy:
-        outcome = IoRun::kGateBusy;
-        return false;
-    }
-    outcome = IoRun::kRan;
-    io_thread_calls_.add();
-    runSync(library, function, request, done, /*section_held=*/true, /*on_io_thread=*/true);
-    host_.leaveAtomicSection();
-    return true;
-  });
+  library.jobs()->runHere(
+      [&] {
+        outcome = runOnIoThread(library, function, request, done);
+        return outcome == IoRun::kRan;
+      },
+      request.io_thread);
   return outcome;
+}
+
+EngineImpl::IoRun EngineImpl::runOnIoThread(Library& library, Function& function,
+                                            const CallRequest& request,
+                                            std::function<void(std::string)>& done) {
+  std::unique_lock run_lock(library.runLock(), std::try_to_lock);
+  // A trigger run or a transaction holds the library (and may wait for this thread).
+  if (!run_lock.owns_lock()) return IoRun::kLibraryBusy;
+  // The isolate before the gate, in the order every runner takes them (JsScope takes it again).
+  // Free, with the run lock held: only the platform's tasks take it otherwise, briefly.
+  v8::Locker locker(library.isolate());
+  switch (host_.tryEnterAtomicSection()) {
+    case Host::TryEnter::kEntered:
+      break;
+    case Host::TryEnter::kEnterFirst:
+      return IoRun::kEnterFirst;
+    case Host::TryEnter::kBusy:
+      return IoRun::kGateBusy;
+  }
+  io_thread_calls_.add();
+  runSync(library, function, request, done, /*section_held=*/true, /*on_io_thread=*/true);
+  host_.leaveAtomicSection();
+  return IoRun::kRan;
 }
 
 void EngineImpl::runSync(Library& library, Function& f, const CallRequest& request,

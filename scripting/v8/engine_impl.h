@@ -77,14 +77,21 @@ class EngineImpl : public Engine {
                std::function<void(std::string)>& done, bool section_held,
                bool on_io_thread = false);
   // A sync function's call outside a transaction: on the calling I/O thread when that needs no
-  // waiting, otherwise on the library's queue. `handed_back`: the queue handed it back once.
+  // waiting, otherwise on the library's queue -- lent to that I/O thread on its turn when only
+  // the library stood in the way.
   void callSync(std::shared_ptr<Library> library, struct Function& function, CallRequest request,
-                std::function<void(std::string)> done, bool handed_back);
+                std::function<void(std::string)> done);
+  // Whether a call may run on the I/O thread that received it at all (design §3).
+  bool mayRunOnIoThread(const Library& library, const struct Function& function,
+                        const CallRequest& request) const;
   // Runs it on the calling I/O thread when that needs no waiting (CallRequest::io_thread), or
-  // says what stood in the way.
+  // says what stood in the way. runOnIoThread: the same with the library's queue taken for this
+  // thread.
   enum class IoRun { kRan, kNotEligible, kLibraryBusy, kGateBusy, kEnterFirst };
   IoRun tryRunOnIoThread(Library& library, struct Function& function, const CallRequest& request,
                          std::function<void(std::string)>& done);
+  IoRun runOnIoThread(Library& library, struct Function& function, const CallRequest& request,
+                      std::function<void(std::string)>& done);
 
   config::GearsConfig& config_;
   Host& host_;
