@@ -2,7 +2,7 @@
 """Soak of functions run on I/O threads: a million TFCALLs (by default) of short functions --
 one without Redis calls, one with a GET, one with three calls -- from 50 clients through
 redis-benchmark, while a client reads through the same tfproxy (the gate then busy: calls go to
-script threads), a coroutine keeps the library busy (calls handed back to their I/O thread), and
+script threads), a coroutine keeps the library busy (calls lent back to their I/O thread), and
 clients leave with a call unanswered. Prints tfproxy's RSS, descriptors and the calls that ran on
 I/O threads after every step. Flat is the pass mark.
 
