@@ -184,8 +184,8 @@ TEST_F(LentQueueTest, LentToTheIoThreadOnItsTurn) {
   ASSERT_EQ(queue_->pending(), 1u);
   go.set_value();
   ASSERT_TRUE(log_.waitFor(6));
-  EXPECT_EQ(log_.entries(), (std::vector<std::string>{"at once", "lent here only", "lent0",
-                                                      "lent1", "lent2", "after"}));
+  EXPECT_EQ(log_.entries(), (std::vector<std::string>{"at once", "lent here only", "lent0", "lent1",
+                                                      "lent2", "after"}));
   EXPECT_EQ(log_.threadOf("lent0"), io_.id());
   EXPECT_EQ(log_.threadOf("lent2"), io_.id());
   EXPECT_NE(log_.threadOf("after"), io_.id());
