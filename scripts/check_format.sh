@@ -2,7 +2,8 @@
 # Fails when a C++ source is not formatted as .clang-format says (clang-format from Debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.h' '*.cpp')
+# Tracked files and new ones not yet added (not ignored): a new file is checked before its commit.
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.h' '*.cpp')
 if ! clang-format --dry-run -Werror "${files[@]}"; then
   echo "format: run clang-format -i on the files above" >&2
   exit 1
