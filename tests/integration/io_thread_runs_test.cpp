@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <map>
-#include <memory>
 #include <thread>
 
 #include "tests/support/client.h"
@@ -20,11 +19,6 @@ using namespace std::chrono_literals;
 const char kLibrary[] = R"(#!js api_version=1.0 name=io
 redis.registerFunction('hello', function(client){ return 'hello'; });
 redis.registerFunction('get', function(client, key){ return client.call('get', key); });
-redis.registerFunction('rw', function(client, key){
-  client.call('get', key);
-  client.call('set', key, '1');
-  return client.call('incr', key);
-});
 redis.registerFunction('spin', function(client, ms){
   if (ms === 'forever') { while (true) {} }
   var until = Date.now() + Number(ms);
@@ -190,41 +184,6 @@ TEST(IoThreadRunsTest, IoThreadRunsCountAgainstExecutionThreads) {
     // to the I/O thread for it once the place was free.
     EXPECT_EQ(ioThreadCalls(c), base + 1);
   }
-}
-
-// Calls that found their library busy run on their I/O thread once its turn comes: the
-// library's queue is lent to that thread for all of them (design §3). Under steady load this
-// is what brings the calls back there: had each call retried alone, it would find the queue
-// still busy with the others and go to a script thread, keeping the library busy for the next
-// arrivals, and so on while the load lasts.
-TEST(IoThreadRunsTest, CallsThatFoundTheLibraryBusyGoBackToTheIoThread) {
-  RedisServer redis;
-  Proxy proxy({"--backend", redis.address()});
-  Client c(proxy.port());
-  load(c);
-  ASSERT_TRUE(warm(c, {"TFCALL", "io.rw", "1", "k"}, "2"));
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> callers;
-  for (int i = 0; i < 50; ++i) {
-    callers.emplace_back([&, key = "k" + std::to_string(i)] {
-      Client caller(proxy.port());
-      while (!stop) ASSERT_EQ(caller.run({"TFCALL", "io.rw", "1", key}), "2");
-    });
-  }
-  std::this_thread::sleep_for(200ms);
-  Client busy(proxy.port());
-  EXPECT_EQ(busy.run({"TFCALL", "io.spin", "0", "300"}), "\"spun\"");  // on a script thread
-  const uint64_t calls = infoNumber(c, "function_calls");
-  const uint64_t on_io = ioThreadCalls(c);
-  std::this_thread::sleep_for(1s);
-  const uint64_t calls_after = infoNumber(c, "function_calls");
-  const uint64_t on_io_after = ioThreadCalls(c);
-  stop = true;
-  for (auto& t : callers) t.join();
-  ASSERT_GT(calls_after, calls + 100);
-  // Nearly all (a call may still go to a script thread now and then on a busy machine).
-  EXPECT_GE(on_io_after - on_io, (calls_after - calls) * 9 / 10)
-      << (on_io_after - on_io) << " of " << (calls_after - calls) << " on the I/O thread";
 }
 
 // Bounded soak (bench/io_thread_soak.py runs the long one): calls on the I/O thread with forwarded
