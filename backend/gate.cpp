@@ -55,7 +55,7 @@ int64_t Gate::inFlight() const {
 
 Clock::time_point Gate::openUntil() const {
   if (!held_back_) return Clock::time_point::min();
-  return opened_at_ + std::min<Clock::duration>(last_hold_, kMaxOpenWait);
+  return opened_at_ + std::min<Clock::duration>(last_closed_, kMaxOpenWait);
 }
 
 void Gate::wakeDrainer() {
@@ -98,9 +98,10 @@ bool Gate::lockExclusive(bool may_fail) {
   exclusive_.lock();
   exclusive_waiting_.fetch_sub(1, std::memory_order_relaxed);
   const auto start = Clock::now();
-  // Back-to-back sections that held forwarders back -- a coroutine's block() steps -- take at
-  // most about half of the time: the gate stays open at least as long as the previous section
-  // held it (capped), so forwarded traffic gets more than one round trip between sections.
+  // Back-to-back sections that held forwarders back -- a coroutine's block() steps -- keep the
+  // gate closed at most about half of the time: it stays open at least as long as it was closed
+  // for the previous section, drain included (capped), so forwarded traffic gets more than one
+  // round trip between sections.
   if (const auto open_until = openUntil(); start < open_until) {
     std::this_thread::sleep_until(open_until);
   }
@@ -119,6 +120,7 @@ bool Gate::lockExclusive(bool may_fail) {
     exclusive_.unlock();
     return false;
   }
+  closed_at_ = Clock::now();
   close();
   // The other instances close and drain while this one drains.
   if (coordinator_ != nullptr) coordinator_->closeOthers();
@@ -151,15 +153,16 @@ Gate::TryResult Gate::tryLockExclusive() {
     return result;
   }
   held_since_ = start;
+  closed_at_ = start;
   drain_wait_.observe(Clock::duration::zero());
   return result;
 }
 
 void Gate::unlockExclusive() {
   opened_at_ = Clock::now();
-  last_hold_ = opened_at_ - held_since_;
+  last_closed_ = opened_at_ - closed_at_;
   held_back_ = waiters_.load(std::memory_order_seq_cst) > 0;
-  hold_time_.observe(last_hold_);
+  hold_time_.observe(opened_at_ - held_since_);
   if (coordinator_ != nullptr) {
     coordinator_->release(exclusive_waiting_.load(std::memory_order_relaxed) > 0);
   }

@@ -85,8 +85,8 @@ class Gate {
   // Fairness: forwarders the gate held back register here, and unregister once they had their
   // turn (admitted what they held). A new exclusive holder lets them go first -- waiting at
   // most a few milliseconds -- and, after a section that held any back, keeps the gate open at
-  // least as long as that section held it (capped), so back-to-back sections cannot starve
-  // forwarded traffic.
+  // least as long as that section kept it closed, its drain included (capped), so back-to-back
+  // sections cannot starve forwarded traffic.
   void addWaiter() { waiters_.fetch_add(1, std::memory_order_seq_cst); }
   void removeWaiters(int n);
 
@@ -162,10 +162,11 @@ class Gate {
 
   // Written by the exclusive holder only (under exclusive_).
   static constexpr std::chrono::microseconds kMaxOpenWait{2000};
-  std::chrono::steady_clock::time_point held_since_;
+  std::chrono::steady_clock::time_point closed_at_;   // the section closed the gate
+  std::chrono::steady_clock::time_point held_since_;  // ... and its drain ended
   std::chrono::steady_clock::time_point opened_at_;
-  std::chrono::steady_clock::duration last_hold_{};
-  bool held_back_ = false;  // forwarders waited during the last section
+  std::chrono::steady_clock::duration last_closed_{};  // closed_at_ to opened_at_
+  bool held_back_ = false;                             // forwarders waited during the last section
   metrics::Histogram drain_wait_;
   metrics::Histogram hold_time_;
 };

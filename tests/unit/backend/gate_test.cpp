@@ -133,6 +133,28 @@ TEST(Gate, SectionsThatHeldForwardersBackLeaveTheGateOpen) {
   EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(100));
 }
 
+TEST(Gate, TheDrainCountsAsClosedTimeForTheOpenWindow) {
+  using Clock = std::chrono::steady_clock;
+  Gate gate(1);
+  ASSERT_TRUE(gate.tryAdmit(0, 1));  // a forwarded command in flight
+  std::thread forwarder([&] {
+    while (!gate.closed()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    gate.addWaiter();    // a session held back meanwhile
+    gate.release(0, 1);  // the reply: the drain ends
+  });
+  gate.lockExclusive();    // drains for at least 3 ms
+  gate.unlockExclusive();  // held for next to nothing
+  const auto opened = Clock::now();
+  forwarder.join();
+  gate.removeWaiters(1);  // its turn came
+  gate.lockExclusive();
+  // Closed for >= 3 ms (drain included), so open about as long; counting the hold alone would
+  // not wait at all.
+  EXPECT_GE(Clock::now() - opened, std::chrono::milliseconds(2));
+  gate.unlockExclusive();
+}
+
 TEST(Gate, NoAdmittedCommandOverlapsAnExclusiveSection) {
   Gate gate(2);
   std::atomic<bool> inside{false};
