@@ -46,6 +46,16 @@ def cli(port, *args):
                           capture_output=True, text=True).stdout.strip()
 
 
+def info(port, section=""):
+    """The fields of INFO [section] as a dict of strings."""
+    fields = {}
+    for line in cli(port, "INFO", section).splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name] = value.strip()
+    return fields
+
+
 def cpu_seconds(pid):
     """User plus system CPU time `pid` has used."""
     with open("/proc/%d/stat" % pid) as f:

@@ -12,7 +12,9 @@ within each round.
 Prints, per function: median requests/s at -c 50 and TFCALL/FCALL, the ratio of every round
 (each against the FCALL figure of its own round), p50/p99 latency at -c 50 and -c 1, and the CPU
 each call cost tfproxy, Redis and redis-benchmark at -c 50 beside its elapsed time: on a machine
-whose cores they share, that sum over the cores is the floor under the elapsed time.
+whose cores they share, that sum over the cores is the floor under the elapsed time. Last, how
+long each call held the atomic gate (INFO's gate_hold_usec over the calls) and what share of the
+elapsed time that is: sections are serial, so a share near 1 means they set the pace.
 
     bench/functions_bench.py [--rounds 5] [--requests 50000] [--compare BIN]
 
@@ -22,7 +24,8 @@ rounds, so that a change shows against the build before it.
 import statistics
 import sys
 
-from benchlib import Processes, arguments, children_cpu_seconds, cli, cpu_seconds, redis_benchmark
+from benchlib import (Processes, arguments, children_cpu_seconds, cli, cpu_seconds, info,
+                      redis_benchmark)
 
 JS = """#!js api_version=1.0 name=bench
 redis.registerFunction('constant', function(client){ return 1; });
@@ -49,16 +52,24 @@ CASES = [
 ]
 
 
+def gate_held_usec(port, through_tfproxy):
+    return int(info(port, "tfproxy")["gate_hold_usec"]) if through_tfproxy else 0
+
+
 def run(port, clients, requests, command, pids):
-    """(requests/s, p50 ms, p99 ms, CPU µs per call of (tfproxy, Redis, redis-benchmark)) of one
-    redis-benchmark run; `pids`: the tfproxy measured (or None) and Redis."""
+    """(requests/s, p50 ms, p99 ms, CPU µs per call of (tfproxy, Redis, redis-benchmark), µs
+    of gate hold per call) of one redis-benchmark run; `pids`: the tfproxy measured (or None)
+    and Redis."""
+    held = gate_held_usec(port, pids[0] is not None)
     before = [cpu_seconds(pid) if pid else 0 for pid in pids] + [children_cpu_seconds()]
     rows = redis_benchmark(port, ["-c", str(clients), "-n", str(requests), "-r", "10000"] +
                            command)
     after = [cpu_seconds(pid) if pid else 0 for pid in pids] + [children_cpu_seconds()]
+    held = (gate_held_usec(port, pids[0] is not None) - held) / requests
     row = next(iter(rows.values()))
     cpu = tuple((a - b) / requests * 1e6 for a, b in zip(after, before))
-    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]), cpu
+    return (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]), cpu,
+            held)
 
 
 def main():
@@ -149,6 +160,22 @@ def main():
                 elapsed = 1e6 / median(target, name, 50, 0)
                 cells.append("%s%.1f + %.1f (%.1f)" % (
                     "" if target == "fcall" else "%.1f + " % cpu[0], cpu[1], cpu[2], elapsed))
+            print("| %s | %s |" % (name, " | ".join(cells)))
+        print()
+        print("Gate held per call, µs, median of rounds (share of the elapsed time per call), "
+              "at -c 50 / -c 1")
+        print()
+        print("| function | %s |" % " | ".join("TFCALL, " + labels[t] for t, *_ in targets[1:]))
+        print("|---|" + "---|" * (len(targets) - 1))
+        for name, _ in CASES:
+            cells = []
+            for target, *_ in targets[1:]:
+                parts = []
+                for clients in (50, 1):
+                    held = statistics.median(r[4] for r in results[(target, name, clients)])
+                    elapsed = 1e6 / median(target, name, clients, 0)
+                    parts.append("%.1f (%.2f)" % (held, held / elapsed))
+                cells.append(" / ".join(parts))
             print("| %s | %s |" % (name, " | ".join(cells)))
     return 0
 
