@@ -77,6 +77,9 @@ class ClusterScriptConnection final : public ScriptConnection {
     return replies;
   }
   const std::string& error() const override { return error_; }
+  // Each node's connection polls for its replies as long (set before each use: a node's lease
+  // may be taken after the spin was set).
+  void setReplySpin(std::chrono::microseconds spin) override { spin_ = spin; }
 
  private:
   std::optional<resp::Value> runOne(int64_t db, const std::vector<std::string_view>& argv) {
@@ -197,6 +200,7 @@ class ClusterScriptConnection final : public ScriptConnection {
     std::vector<std::vector<std::string_view>> commands;
     if (asking) commands.push_back({"ASKING"});
     commands.push_back(argv);
+    it->second->setReplySpin(spin_);
     auto replies = it->second->run(db, commands);
     if (!replies) {
       error_ = it->second->error();
@@ -210,6 +214,7 @@ class ClusterScriptConnection final : public ScriptConnection {
   Identity identity_;
   std::map<std::string, ScriptConnections::Lease> leases_;
   std::string error_;
+  std::chrono::microseconds spin_{0};
 };
 
 ClusterScriptConnections::ClusterScriptConnections(ClusterTopology& topology,

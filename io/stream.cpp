@@ -137,11 +137,14 @@ SslOutcome sslOutcome(SSL* ssl, int r, std::string* why) {
 
 // The waiting use of one OpenSSL call (`op`: an SSL_read or SSL_write returning its count into
 // `*n`): under `mutex` until it gets somewhere, waiting in poll() for what OpenSSL wants with
-// the mutex released, so that the stream's other thread can go on meanwhile.
+// the mutex released, so that the stream's other thread can go on meanwhile. For up to `spin`
+// it asks again instead of waiting in poll() while OpenSSL wants to read (Stream::receive).
 template <class Op>
 Stream::Wait tlsWaiting(SSL* ssl, std::mutex& mutex, int fd, std::chrono::milliseconds timeout,
-                        Op op, int* n, std::string* error) {
+                        Op op, int* n, std::string* error,
+                        std::chrono::microseconds spin = std::chrono::microseconds::zero()) {
   const auto deadline = deadlineAfter(timeout);
+  const auto spin_until = spin.count() > 0 ? Clock::now() + spin : Clock::time_point::min();
   while (true) {
     SslOutcome outcome;
     {
@@ -153,6 +156,7 @@ Stream::Wait tlsWaiting(SSL* ssl, std::mutex& mutex, int fd, std::chrono::millis
     }
     if (outcome == SslOutcome::kClosed) return Stream::Wait::kClosed;
     if (outcome == SslOutcome::kFailed) return Stream::Wait::kFailed;
+    if (outcome == SslOutcome::kWantRead && spin.count() > 0 && Clock::now() < spin_until) continue;
     if (!waitReady(fd, outcome == SslOutcome::kWantRead ? POLLIN : POLLOUT, deadline)) {
       return Stream::Wait::kTimedOut;
     }
@@ -321,7 +325,7 @@ Stream::Wait Stream::receive(char* buf, size_t size, std::chrono::milliseconds t
   int n = 0;
   const Wait result = tlsWaiting(
       tls_->ssl, tls_->mutex, fd_, timeout,
-      [&] { return SSL_read(tls_->ssl, buf, clampToInt(size)); }, &n, error);
+      [&] { return SSL_read(tls_->ssl, buf, clampToInt(size)); }, &n, error, spin);
   if (result == Wait::kDone) *got = static_cast<size_t>(n);
   return result;
 }

@@ -90,9 +90,9 @@ class Stream {
   // reader and writers are different threads.
   enum class Wait { kDone, kClosed, kTimedOut, kFailed };
   // Reads what arrives within `timeout` (TLS; 0 waits as long as it takes) into `buf`: kDone
-  // with `*got` bytes, kClosed once the peer closed, or a failure with `error` set. A plaintext
-  // stream first polls without sleeping for up to `spin`: a reply due within microseconds is
-  // read without the thread being put to sleep and woken again.
+  // with `*got` bytes, kClosed once the peer closed, or a failure with `error` set. It first
+  // polls without sleeping for up to `spin`: a reply due within microseconds is read without
+  // the thread being put to sleep and woken again.
   Wait receive(char* buf, size_t size, std::chrono::milliseconds timeout, size_t* got,
                std::string* error, std::chrono::microseconds spin = {});
   // Sends all of `bytes`.

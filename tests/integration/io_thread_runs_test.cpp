@@ -29,16 +29,6 @@ redis.registerFunction('spin', function(client, ms){
 const char kQuick[] = R"(#!js api_version=1.0 name=quick
 redis.registerFunction('now', function(client){ return 'quick'; });)";
 
-// Function calls the proxy ran on an I/O thread so far (INFO tfproxy).
-uint64_t ioThreadCalls(Client& c) {
-  const std::string text = c.call({"INFO", "tfproxy"}).str;
-  const std::string field = "function_calls_on_io_threads:";
-  size_t at = text.find(field);
-  EXPECT_NE(at, std::string::npos) << text;
-  if (at == std::string::npos) return 0;
-  return std::stoull(text.substr(at + field.size()));
-}
-
 // Calls `call` (which answers `reply`) until a call runs on the I/O thread: true if one did
 // within a second. A function's first run is on a script thread, and until a new instance is in
 // step with its fleet (its first heartbeat answered) no call runs on an I/O thread.

@@ -1,6 +1,7 @@
 #include "tests/support/probes.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <string>
@@ -32,6 +33,15 @@ int connectedClients(uint16_t redis_port) {
   std::string info = Client(redis_port).run({"INFO", "clients"});
   auto at = info.find("connected_clients:");
   return at == std::string::npos ? -1 : std::stoi(info.substr(at + 18));
+}
+
+uint64_t ioThreadCalls(Client& c) {
+  const std::string text = c.call({"INFO", "tfproxy"}).str;
+  const std::string field = "function_calls_on_io_threads:";
+  size_t at = text.find(field);
+  EXPECT_NE(at, std::string::npos) << text;
+  if (at == std::string::npos) return 0;
+  return std::stoull(text.substr(at + field.size()));
 }
 
 std::string httpExchange(uint16_t port, const std::string& request) {

@@ -23,6 +23,10 @@ int64_t rssKb(pid_t pid);
 int openFds(pid_t pid);
 // connected_clients of the Redis on `port` (the asking connection included).
 int connectedClients(uint16_t redis_port);
+class Client;
+// Function calls the proxy `c` talks to ran on an I/O thread so far (INFO tfproxy); 0 and a
+// test failure if INFO does not say.
+uint64_t ioThreadCalls(Client& c);
 
 // One HTTP exchange with tfproxy's --health-port or --http-port: sends `request` as it is and
 // returns everything received until the endpoint closed (status line, headers, body).
