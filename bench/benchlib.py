@@ -151,24 +151,37 @@ def make_certificates(folder):
     return p
 
 
+class TlsRedis:
+    """A TLS-only Redis started in `procs` (client certificates required, as Redis' default)
+    and what its clients need: `port`, `cert` (file name to path), `server_flags` (the same
+    certificate for a TLS server of tfproxy's), `backend` (its rediss:// URL) with
+    `backend_flags` (tfproxy's certificate flags to reach it) and `client_flags`
+    (redis-benchmark's and redis-cli's)."""
+
+    def __init__(self, procs):
+        cert = make_certificates(procs.tmp)
+        self.cert = cert
+        self.server_flags = ["--tls-cert-file", cert("server.crt"), "--tls-key-file",
+                             cert("server.key"), "--tls-ca-cert-file", cert("ca.crt")]
+        self.port = free_port()
+        procs.spawn(["redis-server", "--port", "0", "--tls-port", str(self.port), "--save", "",
+                     "--appendonly", "no", "--dir", procs.tmp] + self.server_flags, self.port,
+                    stdout=subprocess.DEVNULL)
+        self.backend = "rediss://127.0.0.1:%d" % self.port
+        self.backend_flags = ["--backend-tls-ca-cert-file", cert("ca.crt"),
+                              "--backend-tls-cert-file", cert("client.crt"),
+                              "--backend-tls-key-file", cert("client.key")]
+        self.client_flags = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"),
+                             "--key", cert("client.key")]
+
+
 def tls_pair(procs, binary, *flags):
     """A TLS-only Redis and a TLS-only tfproxy in front of it (TLS on both sides, client
     certificates required by both, as Redis' default). Returns (cert, redis_port, tfproxy_port,
     redis-benchmark's TLS arguments); cert maps a file name to its path."""
-    cert = make_certificates(procs.tmp)
-    server_tls = ["--tls-cert-file", cert("server.crt"), "--tls-key-file", cert("server.key"),
-                  "--tls-ca-cert-file", cert("ca.crt")]
-    redis_port = free_port()
-    procs.spawn(["redis-server", "--port", "0", "--tls-port", str(redis_port), "--save", "",
-                 "--appendonly", "no", "--dir", procs.tmp] + server_tls, redis_port,
-                stdout=subprocess.DEVNULL)
+    redis = TlsRedis(procs)
     tf_port = free_port()
     procs.spawn([binary, "--port", "0", "--tls-port", str(tf_port), "--log-level", "warn",
-                 "--backend", "rediss://127.0.0.1:%d" % redis_port,
-                 "--backend-tls-ca-cert-file", cert("ca.crt"),
-                 "--backend-tls-cert-file", cert("client.crt"),
-                 "--backend-tls-key-file", cert("client.key")] + server_tls + list(flags),
-                tf_port)
-    tls = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
-           cert("client.key")]
-    return cert, redis_port, tf_port, tls
+                 "--backend", redis.backend] + redis.backend_flags + redis.server_flags +
+                list(flags), tf_port)
+    return redis.cert, redis.port, tf_port, redis.client_flags

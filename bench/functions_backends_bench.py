@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 
-from benchlib import Processes, arguments, cli, free_port, make_certificates, redis_benchmark
+from benchlib import Processes, TlsRedis, arguments, cli, redis_benchmark
 from cluster_bench import make_cluster
 from functions_bench import JS, LUA
 
@@ -33,21 +33,6 @@ def calls_per_second(port, clients, requests, command, tls=()):
     return float(next(iter(rows.values()))["rps"])
 
 
-def tls_redis(procs):
-    """A TLS-only Redis; returns (port, tfproxy's backend flags, redis-benchmark's TLS flags)."""
-    cert = make_certificates(procs.tmp)
-    port = free_port()
-    procs.spawn(["redis-server", "--port", "0", "--tls-port", str(port), "--save", "",
-                 "--appendonly", "no", "--dir", procs.tmp, "--tls-cert-file", cert("server.crt"),
-                 "--tls-key-file", cert("server.key"), "--tls-ca-cert-file", cert("ca.crt")],
-                port, stdout=subprocess.DEVNULL)
-    backend = ["--backend-tls-ca-cert-file", cert("ca.crt"), "--backend-tls-cert-file",
-               cert("client.crt"), "--backend-tls-key-file", cert("client.key")]
-    client = ["--tls", "--cacert", cert("ca.crt"), "--cert", cert("client.crt"), "--key",
-              cert("client.key")]
-    return port, backend, client
-
-
 def main():
     ap = arguments(requests=20000, rounds=4)
     ap.add_argument("--compare", help="another tfproxy binary to measure in the same rounds")
@@ -55,15 +40,15 @@ def main():
     binaries = [("tfproxy", args.tfproxy)] + ([("compared", args.compare)] if args.compare else [])
 
     with Processes() as procs:
-        redis_port, backend_tls, client_tls = tls_redis(procs)
-        subprocess.run(["redis-cli", "-p", str(redis_port)] + client_tls +
+        redis = TlsRedis(procs)
+        subprocess.run(["redis-cli", "-p", str(redis.port)] + redis.client_flags +
                        ["FUNCTION", "LOAD", "REPLACE", LUA], check=True, capture_output=True)
         cluster_seed = make_cluster(procs, 3)[0]
         # target -> (port, command prefix, extra redis-benchmark flags)
-        targets = {("tls", "fcall"): (redis_port, ["FCALL"], client_tls)}
+        targets = {("tls", "fcall"): (redis.port, ["FCALL"], redis.client_flags)}
         for i, (name, binary) in enumerate(binaries):
-            tls_port = procs.tfproxy(binary, "rediss://127.0.0.1:%d" % redis_port,
-                                     "--library-key", "bench:tls%d" % i, *backend_tls)
+            tls_port = procs.tfproxy(binary, redis.backend, "--library-key", "bench:tls%d" % i,
+                                     *redis.backend_flags)
             cluster_port = procs.tfproxy(binary, cluster_seed, "--library-key",
                                          "{bench}:cluster%d" % i)
             for port in (tls_port, cluster_port):

@@ -146,37 +146,37 @@ def main():
                 print("| %s | %d | %s |" % (name, clients, " | ".join(
                     "%.3f / %.3f" % (median(t, name, clients, 1), median(t, name, clients, 2))
                     for t, *_ in targets)))
-        print()
-        print("CPU per call at -c 50, µs, median of rounds: tfproxy + Redis + redis-benchmark "
-              "(elapsed per call)")
-        print()
-        print("| function | FCALL | %s |" % " | ".join("TFCALL, " + labels[t] for t, *_ in targets[1:]))
-        print("|---|---|" + "---|" * (len(targets) - 1))
-        for name, _ in CASES:
-            cells = []
-            for target, *_ in targets:
-                rounds = results[(target, name, 50)]
-                cpu = [statistics.median(r[3][i] for r in rounds) for i in range(3)]
-                elapsed = 1e6 / median(target, name, 50, 0)
-                cells.append("%s%.1f + %.1f (%.1f)" % (
-                    "" if target == "fcall" else "%.1f + " % cpu[0], cpu[1], cpu[2], elapsed))
-            print("| %s | %s |" % (name, " | ".join(cells)))
-        print()
-        print("Gate held per call, µs, median of rounds (share of the elapsed time per call), "
-              "at -c 50 / -c 1")
-        print()
-        print("| function | %s |" % " | ".join("TFCALL, " + labels[t] for t, *_ in targets[1:]))
-        print("|---|" + "---|" * (len(targets) - 1))
-        for name, _ in CASES:
-            cells = []
-            for target, *_ in targets[1:]:
-                parts = []
-                for clients in (50, 1):
-                    held = statistics.median(r[4] for r in results[(target, name, clients)])
-                    elapsed = 1e6 / median(target, name, clients, 0)
-                    parts.append("%.1f (%.2f)" % (held, held / elapsed))
-                cells.append(" / ".join(parts))
-            print("| %s | %s |" % (name, " | ".join(cells)))
+        def per_function(title, shown, cell):
+            """A table with a row per function and a column per target in `shown`."""
+            print()
+            print(title)
+            print()
+            print("| function | %s |" % " | ".join(
+                "FCALL" if t == "fcall" else "TFCALL, " + labels[t] for t in shown))
+            print("|---|" + "---|" * len(shown))
+            for name, _ in CASES:
+                print("| %s | %s |" % (name, " | ".join(cell(t, name) for t in shown)))
+
+        def cpu(target, name):
+            rounds = results[(target, name, 50)]
+            tfproxy, redis, client = (statistics.median(r[3][i] for r in rounds) for i in range(3))
+            elapsed = 1e6 / median(target, name, 50, 0)
+            own = "" if target == "fcall" else "%.1f + " % tfproxy
+            return "%s%.1f + %.1f (%.1f)" % (own, redis, client, elapsed)
+
+        def gate(target, name):
+            parts = []
+            for clients in (50, 1):
+                held = statistics.median(r[4] for r in results[(target, name, clients)])
+                elapsed = 1e6 / median(target, name, clients, 0)
+                parts.append("%.1f (%.2f)" % (held, held / elapsed))
+            return " / ".join(parts)
+
+        everything = [t for t, *_ in targets]
+        per_function("CPU per call at -c 50, µs, median of rounds: tfproxy + Redis + "
+                     "redis-benchmark (elapsed per call)", everything, cpu)
+        per_function("Gate held per call, µs, median of rounds (share of the elapsed time per "
+                     "call), at -c 50 / -c 1", everything[1:], gate)
     return 0
 
 

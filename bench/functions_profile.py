@@ -9,13 +9,14 @@ same seconds (INFO). Needs perf and root (or a permissive perf_event_paranoid).
 
     bench/functions_profile.py [--function get] [--seconds 5] [--keep DIR]
 """
+import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import Processes, arguments, cli, info
+from benchlib import TFPROXY, Processes, cli, info
 from functions_bench import CASES, JS
 
 
@@ -37,7 +38,8 @@ def report(data, *sort):
 
 
 def main():
-    ap = arguments(requests=0)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tfproxy", default=TFPROXY)
     ap.add_argument("--function", default="get", choices=[name for name, _ in CASES])
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--keep", help="a folder to keep perf.data in")
